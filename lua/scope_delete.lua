@@ -1,0 +1,14 @@
+-- scope_delete: remove one key of a scope.
+-- KEYS[1] H  KEYS[2] X
+-- ARGV[1] key
+-- Reply: 1 when a live key was removed, else 0. Cost: O(log N + E).
+local h, x = KEYS[1], KEYS[2]
+local key = ARGV[1]
+local now = now_ms()
+local was_live = live_expiry(x, key, now)
+redis.call('HDEL', h, 'd:' .. key, 'm:' .. key)
+redis.call('ZREM', x, key)
+purge_expired(h, x, now)
+refresh_scope_expiry(h, x)
+if was_live then return 1 end
+return 0

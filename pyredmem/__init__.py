@@ -1,0 +1,62 @@
+"""pyredmem: Redis-native memory for AI agents and chatbots.
+
+Scoped values with TTLs and hierarchical lookup, each operation one atomic Lua script call,
+on Redis 7+, Valkey 8, Redis Cluster, or in-process (`memory://`).
+"""
+
+from __future__ import annotations
+
+from ._async.context import AsyncContext
+from ._async.memory import AsyncMemory
+from ._async.scope import AsyncScope
+from ._codec import Codec, MsgpackCodec
+from ._errors import (
+    BackendError,
+    BackendUnavailableError,
+    CapacityError,
+    ConfigurationError,
+    ConflictError,
+    InvalidKeyError,
+    InvalidScopeError,
+    InvalidValueError,
+    MissingKeyError,
+    PyRedMemError,
+    SerializationError,
+    ValidationError,
+    WrongTypeError,
+)
+from ._keys import KINDS, ScopeRef
+from ._ops.context import Resolved
+from ._sync.context import Context
+from ._sync.memory import Memory
+from ._sync.scope import Scope
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "KINDS",
+    "AsyncContext",
+    "AsyncMemory",
+    "AsyncScope",
+    "BackendError",
+    "BackendUnavailableError",
+    "CapacityError",
+    "Codec",
+    "ConfigurationError",
+    "ConflictError",
+    "Context",
+    "InvalidKeyError",
+    "InvalidScopeError",
+    "InvalidValueError",
+    "Memory",
+    "MissingKeyError",
+    "MsgpackCodec",
+    "PyRedMemError",
+    "Resolved",
+    "Scope",
+    "ScopeRef",
+    "SerializationError",
+    "ValidationError",
+    "WrongTypeError",
+    "__version__",
+]

@@ -1,0 +1,68 @@
+"""Sends Calls: EVALSHA, falling back to EVAL (which also caches the script) on NOSCRIPT."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from redis.exceptions import NoScriptError, RedisError
+
+from .._connect import open_async, translate
+from .._ops._call import Call
+
+T = TypeVar("T")
+
+
+class AsyncRunner:
+    """Owns the client; every operation goes through `run` (or `run_all` for a batch that
+    Redis Cluster must split across nodes, sent as one pipeline)."""
+
+    def __init__(self, target: Any) -> None:
+        conn = open_async(target)
+        self.client: Any = conn.client
+        self.cluster = conn.cluster
+        self.embedded = conn.embedded
+        self._owned = conn.owned
+
+    async def run(self, call: Call[T]) -> T:
+        try:
+            reply = await self._send(call)
+        except RedisError as exc:
+            raise translate(exc, key=call.key, scope=call.scope) from exc
+        return call.parse(reply)
+
+    async def _send(self, call: Call[Any]) -> Any:
+        n = len(call.keys)
+        try:
+            return await self.client.execute_command(
+                "EVALSHA", call.script.sha1, n, *call.keys, *call.args
+            )
+        except NoScriptError:
+            return await self.client.execute_command(
+                "EVAL", call.script.source, n, *call.keys, *call.args
+            )
+
+    async def run_all(self, calls: Sequence[Call[T]]) -> list[T]:
+        if len(calls) == 1:
+            return [await self.run(calls[0])]
+        pipe = self.client.pipeline(transaction=False)
+        for call in calls:
+            pipe.execute_command("EVALSHA", call.script.sha1, len(call.keys), *call.keys,
+                                 *call.args)
+        try:
+            replies = await pipe.execute(raise_on_error=False)
+        except RedisError as exc:
+            raise translate(exc, key=calls[0].key, scope=calls[0].scope) from exc
+        out = []
+        for call, reply in zip(calls, replies):
+            if isinstance(reply, NoScriptError):
+                out.append(await self.run(call))
+            elif isinstance(reply, Exception):
+                raise translate(reply, key=call.key, scope=call.scope) from reply
+            else:
+                out.append(call.parse(reply))
+        return out
+
+    async def aclose(self) -> None:
+        if self._owned:
+            await self.client.aclose()

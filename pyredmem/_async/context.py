@@ -1,0 +1,61 @@
+"""Hierarchical lookup over the scopes bound to one unit of work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._config import Config
+from .._errors import InvalidScopeError
+from .._keys import ScopeRef
+from .._ops import context as ops
+from .._ops import scope as scope_ops
+from .._ops.context import Resolved
+from ._runner import AsyncRunner
+
+
+class AsyncContext:
+    """The scopes bound to one unit of work, searched from the most specific (step) to the
+    least (global). On a single server a lookup is one atomic script call; on Redis Cluster
+    it is one call per slot, pipelined, and the most specific hit wins."""
+
+    __slots__ = ("_cfg", "_runner", "scopes")
+
+    def __init__(self, runner: AsyncRunner, cfg: Config, scopes: tuple[ScopeRef, ...]) -> None:
+        self._runner = runner
+        self._cfg = cfg
+        self.scopes = scopes  # most specific first; global is always last
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {' > '.join(map(str, self.scopes))}>"
+
+    async def _resolve(self, key: str, with_value: bool) -> Resolved | None:
+        calls = ops.context_resolve(self._cfg, self.scopes, key, with_value=with_value,
+                                    per_slot=self._runner.cluster)
+        return ops.first_hit(await self._runner.run_all(calls))
+
+    async def resolve(self, key: str) -> Resolved | None:
+        """Which scope holds `key` first, and its value; None when no bound scope does."""
+        return await self._resolve(key, True)
+
+    async def get(self, key: str, default: Any = None) -> Any:
+        """The value of `key` in the most specific bound scope that holds it."""
+        found = await self._resolve(key, True)
+        return default if found is None else found.value
+
+    async def exists(self, key: str) -> bool:
+        """Whether any bound scope holds `key`."""
+        return await self._resolve(key, False) is not None
+
+    async def set(self, key: str, value: Any, *, scope: str | None = None,
+                  ttl: float | None = None) -> None:
+        """Store `value` in the scope of kind `scope` (default: the most specific bound)."""
+        await self._runner.run(scope_ops.scope_set(self._cfg, self._target(scope), key, value,
+                                                   ttl))
+
+    def _target(self, kind: str | None) -> ScopeRef:
+        if kind is None:
+            return self.scopes[0]
+        for ref in self.scopes:
+            if ref.kind == kind:
+                return ref
+        raise InvalidScopeError(f"no {kind!r} scope is bound to this context", scope=str(kind))

@@ -1,0 +1,115 @@
+"""AsyncMemory: the entry point, a factory of scope handles and contexts."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from .._codec import Codec, MsgpackCodec
+from .._config import Config
+from .._keys import KINDS, Keyspace, ScopeRef
+from .context import AsyncContext
+from ._runner import AsyncRunner
+from .scope import AsyncScope
+
+
+class AsyncMemory:
+    """Scoped memory for agents, kept in Redis; every operation is one atomic script call.
+
+    `url_or_client`: None or "memory://" (a private in-process store), "memory://NAME" (one
+    shared by every Memory on NAME in this process), "redis://...", "rediss://...",
+    "unix://...", "redis+cluster://host:port", or a redis-py client used as is.
+    `tenant` partitions everything: two tenants never see each other's data.
+    """
+
+    def __init__(
+        self,
+        url_or_client: Any = None,
+        *,
+        namespace: str = "pm",
+        tenant: str | None = None,
+        codec: Codec | None = None,
+        default_ttl: float | None = None,
+        max_keys_per_scope: int = 10_000,
+        max_value_bytes: int = 1024 * 1024,
+        update_retries: int = 100,
+    ) -> None:
+        self._cfg = Config(
+            keyspace=Keyspace(namespace, tenant),
+            codec=codec if codec is not None else MsgpackCodec(),
+            default_ttl=default_ttl,
+            max_keys_per_scope=max_keys_per_scope,
+            max_value_bytes=max_value_bytes,
+            update_retries=update_retries,
+        )
+        self._runner = AsyncRunner(url_or_client)
+
+    @property
+    def client(self) -> Any:
+        """The redis-py client underneath."""
+        return self._runner.client
+
+    @property
+    def tenant(self) -> str | None:
+        return self._cfg.keyspace.tenant
+
+    def __repr__(self) -> str:
+        ks = self._cfg.keyspace
+        return f"<{type(self).__name__} namespace={ks.namespace!r} tenant={ks.tenant!r}>"
+
+    def scope(self, kind: str, id: str | None = None) -> AsyncScope:
+        """A handle on one scope instance: `scope("user", "alice")`, `scope("global")`."""
+        return AsyncScope(self._runner, self._cfg, ScopeRef.of(kind, id))
+
+    def step(self, id: str) -> AsyncScope:
+        return self.scope("step", id)
+
+    def run(self, id: str) -> AsyncScope:
+        return self.scope("run", id)
+
+    def workflow(self, id: str) -> AsyncScope:
+        return self.scope("workflow", id)
+
+    def session(self, id: str) -> AsyncScope:
+        return self.scope("session", id)
+
+    def user(self, id: str) -> AsyncScope:
+        return self.scope("user", id)
+
+    def actor(self, id: str) -> AsyncScope:
+        return self.scope("actor", id)
+
+    def organization(self, id: str) -> AsyncScope:
+        return self.scope("organization", id)
+
+    @property
+    def global_scope(self) -> AsyncScope:
+        return self.scope("global")
+
+    def context(
+        self,
+        *,
+        step: str | None = None,
+        run: str | None = None,
+        workflow: str | None = None,
+        session: str | None = None,
+        user: str | None = None,
+        actor: str | None = None,
+        organization: str | None = None,
+    ) -> AsyncContext:
+        """The scopes of one unit of work, for lookups from the most specific to global."""
+        ids = dict(step=step, run=run, workflow=workflow, session=session, user=user,
+                   actor=actor, organization=organization)
+        refs = tuple(ScopeRef.of(k, ids[k]) for k in KINDS[:-1] if ids[k] is not None)
+        return AsyncContext(self._runner, self._cfg, (*refs, ScopeRef.of("global")))
+
+    async def aclose(self) -> None:
+        """Close the connection (only if this Memory opened it)."""
+        await self._runner.aclose()
+
+    async def __aenter__(self) -> AsyncMemory:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()

@@ -1,0 +1,106 @@
+"""A handle on one scope instance (`mem.user("alice")`)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from .._config import Config
+from .._errors import ConflictError
+from .._keys import ScopeRef
+from .._ops import scope as ops
+from ._runner import AsyncRunner
+
+
+class AsyncScope:
+    """Values stored under one scope instance, e.g. user "alice" or session "s-42".
+
+    Every method is one atomic script call, except `update`, which reads once and then
+    compare-and-sets until it wins.
+    """
+
+    __slots__ = ("_cfg", "_runner", "ref")
+
+    def __init__(self, runner: AsyncRunner, cfg: Config, ref: ScopeRef) -> None:
+        self._runner = runner
+        self._cfg = cfg
+        self.ref = ref
+
+    @property
+    def kind(self) -> str:
+        return self.ref.kind
+
+    @property
+    def id(self) -> str:
+        return self.ref.id
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.ref}>"
+
+    async def set(self, key: str, value: Any, *, ttl: float | None = None) -> None:
+        """Store `value` under `key`. `ttl` in seconds; None means the memory's default_ttl
+        (by default: never expires). Replaces any previous value and expiry."""
+        await self._runner.run(ops.scope_set(self._cfg, self.ref, key, value, ttl))
+
+    async def get(self, key: str, default: Any = None) -> Any:
+        """The value under `key`, or `default` when it is absent or expired."""
+        entry = await self._runner.run(ops.scope_get(self._cfg, self.ref, key))
+        return default if entry is None else entry.value
+
+    async def exists(self, key: str) -> bool:
+        """Whether `key` holds a live value."""
+        return await self._runner.run(ops.scope_exists(self._cfg, self.ref, key))
+
+    async def delete(self, key: str) -> bool:
+        """Remove `key`; True when it held a live value."""
+        return await self._runner.run(ops.scope_delete(self._cfg, self.ref, key))
+
+    async def clear(self) -> int:
+        """Remove every key of this scope; returns how many live keys there were."""
+        return await self._runner.run(ops.scope_clear(self._cfg, self.ref))
+
+    async def keys(self) -> list[str]:
+        """The live keys of this scope, sorted."""
+        return await self._runner.run(ops.scope_keys(self._cfg, self.ref))
+
+    async def ttl(self, key: str) -> float | None:
+        """Seconds until `key` expires, or None if it never does.
+        Raises MissingKeyError when the key is absent or expired."""
+        return await self._runner.run(ops.scope_ttl(self._cfg, self.ref, key))
+
+    async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        """The live values among `keys`, as a dict (absent keys are left out)."""
+        return await self._runner.run(ops.scope_get_many(self._cfg, self.ref, keys))
+
+    async def set_many(self, mapping: Mapping[str, Any], *, ttl: float | None = None) -> int:
+        """Store several values at once, all or nothing; returns how many were written."""
+        return await self._runner.run(ops.scope_set_many(self._cfg, self.ref, mapping, ttl))
+
+    async def incr(self, key: str, amount: int | float = 1, *,
+                   ttl: float | None = None) -> int | float:
+        """Add `amount` to the number under `key` (absent counts as 0) and return the result.
+        Integers stay exact 64-bit integers; a float amount makes the value a float.
+        `ttl` applies when this call creates the key; an existing key keeps its expiry."""
+        return await self._runner.run(ops.scope_incr(self._cfg, self.ref, key, amount, ttl))
+
+    async def update(self, key: str, fn: Callable[[Any], Any], *, default: Any = None,
+                     ttl: float | None = None) -> Any:
+        """Replace the value under `key` with `fn(value)` (`fn(default)` when absent) without
+        ever losing a concurrent update: the write is a compare-and-set on the version read,
+        retried with the fresh value when another writer got there first. `fn` may run more
+        than once, so keep it free of side effects. Without `ttl`, an existing key keeps its
+        expiry. Returns the value stored; raises ConflictError after `update_retries` losses."""
+        cfg, ref = self._cfg, self.ref
+        entry = await self._runner.run(ops.scope_get(cfg, ref, key))
+        for attempt in range(cfg.update_retries):
+            new = fn(copy.deepcopy(default) if entry is None else entry.value)
+            version = None if entry is None else entry.version
+            result = await self._runner.run(ops.scope_cas(cfg, ref, key, version, new, ttl))
+            if result.stored:
+                return new
+            entry = result.current
+            await asyncio.sleep(ops.update_backoff(attempt))
+        raise ConflictError(f"gave up after {cfg.update_retries} conflicting writes",
+                            key=key, scope=str(ref))

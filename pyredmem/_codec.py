@@ -1,0 +1,113 @@
+"""Value encoding: how Python values become the payloads the scripts store.
+
+Integers (64-bit) and finite floats are stored as text so that scripts can do arithmetic on
+them (`incr`); everything else goes through a pluggable `Codec` (msgpack by default) and is
+opaque to the scripts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from typing import Any, Protocol, runtime_checkable
+
+import msgpack
+
+from ._errors import SerializationError
+
+__all__ = ["Codec", "MsgpackCodec", "decode_value", "encode_value"]
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+# one-letter type tags, shared with the Lua scripts
+CODEC, INT, FLOAT = "m", "i", "f"
+
+
+@runtime_checkable
+class Codec(Protocol):
+    """Turns values into bytes and back. Raise any exception for a value it cannot encode."""
+
+    def encode(self, value: Any) -> bytes: ...
+
+    def decode(self, data: bytes) -> Any: ...
+
+
+# msgpack extension codes for types msgpack lacks; payloads are ISO/text forms
+_EXT_DATETIME, _EXT_DATE, _EXT_TIME, _EXT_TIMEDELTA, _EXT_UUID, _EXT_DECIMAL = range(1, 7)
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, dt.datetime):
+        return msgpack.ExtType(_EXT_DATETIME, obj.isoformat().encode())
+    if isinstance(obj, dt.date):
+        return msgpack.ExtType(_EXT_DATE, obj.isoformat().encode())
+    if isinstance(obj, dt.time):
+        return msgpack.ExtType(_EXT_TIME, obj.isoformat().encode())
+    if isinstance(obj, dt.timedelta):
+        micros = (obj.days * 86400 + obj.seconds) * 1_000_000 + obj.microseconds
+        return msgpack.ExtType(_EXT_TIMEDELTA, str(micros).encode())
+    if isinstance(obj, uuid.UUID):
+        return msgpack.ExtType(_EXT_UUID, obj.bytes)
+    if isinstance(obj, decimal.Decimal):
+        return msgpack.ExtType(_EXT_DECIMAL, str(obj).encode())
+    if isinstance(obj, (set, frozenset)):
+        return list(obj)
+    raise TypeError(f"cannot encode a value of type {type(obj).__name__}")
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    if code == _EXT_DATETIME:
+        return dt.datetime.fromisoformat(data.decode())
+    if code == _EXT_DATE:
+        return dt.date.fromisoformat(data.decode())
+    if code == _EXT_TIME:
+        return dt.time.fromisoformat(data.decode())
+    if code == _EXT_TIMEDELTA:
+        return dt.timedelta(microseconds=int(data))
+    if code == _EXT_UUID:
+        return uuid.UUID(bytes=data)
+    if code == _EXT_DECIMAL:
+        return decimal.Decimal(data.decode())
+    return msgpack.ExtType(code, data)
+
+
+class MsgpackCodec:
+    """msgpack with datetime, date, time, timedelta, UUID and Decimal; sets become lists and
+    tuples become lists."""
+
+    def encode(self, value: Any) -> bytes:
+        data: bytes = msgpack.packb(value, default=_default, use_bin_type=True, datetime=False)
+        return data
+
+    def decode(self, data: bytes) -> Any:
+        return msgpack.unpackb(data, raw=False, ext_hook=_ext_hook, strict_map_key=False)
+
+
+def encode_value(
+    codec: Codec, value: Any, *, key: str | None = None, scope: str | None = None
+) -> tuple[str, bytes]:
+    """Return (type tag, payload) for a value."""
+    if type(value) is int and INT64_MIN <= value <= INT64_MAX:
+        return INT, str(value).encode()
+    if type(value) is float and value - value == 0.0:  # finite
+        return FLOAT, repr(value).encode()
+    try:
+        return CODEC, codec.encode(value)
+    except Exception as exc:
+        raise SerializationError(
+            f"cannot serialise a value of type {type(value).__name__}: {exc}", key=key, scope=scope
+        ) from exc
+
+
+def decode_value(codec: Codec, vtype: bytes | str, payload: bytes, *, key: str | None = None) -> Any:
+    """Inverse of `encode_value`."""
+    tag = vtype.decode() if isinstance(vtype, bytes) else vtype
+    if tag == INT:
+        return int(payload)
+    if tag == FLOAT:
+        return float(payload)
+    try:
+        return codec.decode(payload)
+    except Exception as exc:
+        raise SerializationError(f"cannot decode a stored value: {exc}", key=key) from exc

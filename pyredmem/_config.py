@@ -1,0 +1,61 @@
+"""Options shared by every handle of one Memory, validated once."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ._codec import Codec, MsgpackCodec
+from ._errors import ConfigurationError, InvalidValueError
+from ._keys import Keyspace
+
+__all__ = ["Config", "ttl_to_ms"]
+
+
+def ttl_to_ms(ttl: object, *, key: str | None = None, scope: str | None = None) -> int:
+    """Seconds (int or float, > 0) to whole milliseconds (at least 1)."""
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
+        raise InvalidValueError(
+            f"ttl is a number of seconds, not {type(ttl).__name__}", key=key, scope=scope
+        )
+    if not math.isfinite(ttl) or ttl <= 0:
+        raise InvalidValueError(f"ttl must be a positive number of seconds, got {ttl!r}",
+                                key=key, scope=scope)
+    return max(1, round(ttl * 1000))
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything the operations need besides their arguments."""
+
+    keyspace: Keyspace = field(default_factory=Keyspace)
+    codec: Codec = field(default_factory=MsgpackCodec)
+    default_ttl: float | None = None
+    max_keys_per_scope: int = 10_000
+    max_value_bytes: int = 1024 * 1024
+    max_batch: int = 1000
+    update_retries: int = 100
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.codec, Codec):
+            raise ConfigurationError("codec must have encode(value) and decode(data) methods")
+        if self.default_ttl is not None:
+            ttl_to_ms(self.default_ttl)
+        _positive_int("max_keys_per_scope", self.max_keys_per_scope)
+        _positive_int("max_value_bytes", self.max_value_bytes)
+        _positive_int("max_batch", self.max_batch)
+        _positive_int("update_retries", self.update_retries)
+
+    def ttl_ms(self, ttl: float | None, *, key: str | None = None, scope: str | None = None) -> int:
+        """The ttl to store in ms: `ttl`, else the default, else 0 (never expires)."""
+        if ttl is None:
+            ttl = self.default_ttl
+            if ttl is None:
+                return 0
+        return ttl_to_ms(ttl, key=key, scope=scope)

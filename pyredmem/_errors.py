@@ -1,0 +1,122 @@
+"""The exceptions pyredmem raises, all under one root.
+
+    PyRedMemError
+    ├── ValidationError (ValueError)      bad input, rejected before anything is written
+    │   ├── InvalidKeyError               empty, non-string, oversized or unsafe key
+    │   ├── InvalidScopeError             unknown scope kind, bad id, tenant or namespace
+    │   └── InvalidValueError             a value or argument out of range (ttl <= 0, ...)
+    ├── SerializationError (TypeError)    a value the codec cannot encode or decode
+    ├── WrongTypeError (TypeError)        the stored value is of the wrong kind for the call
+    ├── CapacityError                     a cap was reached (keys per scope, result too big)
+    ├── MissingKeyError (KeyError)        the key is absent or expired
+    ├── ConflictError                     a compare-and-set kept losing to other writers
+    ├── ConfigurationError                an unusable client, URL or option
+    └── BackendError                      the server failed or could not be reached
+        └── BackendUnavailableError (ConnectionError)
+
+Server-side scripts report failures as error replies with a fixed prefix ("PM_FULL ...");
+`error_from_reply` maps the prefix to a class, never parsing the rest of the text.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "BackendUnavailableError",
+    "CapacityError",
+    "ConfigurationError",
+    "ConflictError",
+    "InvalidKeyError",
+    "InvalidScopeError",
+    "InvalidValueError",
+    "MissingKeyError",
+    "PyRedMemError",
+    "SerializationError",
+    "ValidationError",
+    "WrongTypeError",
+]
+
+
+class PyRedMemError(Exception):
+    """Root of every pyredmem error. `key` and `scope` name what the error is about."""
+
+    def __init__(self, message: str, *, key: str | None = None, scope: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.key = key
+        self.scope = scope
+
+    def __str__(self) -> str:
+        where = [f"{n}={v!r}" for n, v in (("scope", self.scope), ("key", self.key)) if v]
+        return f"{self.message} ({', '.join(where)})" if where else self.message
+
+
+class ValidationError(PyRedMemError, ValueError):
+    """Bad input: nothing was written."""
+
+
+class InvalidKeyError(ValidationError):
+    """A key that is empty, not a string, too long or contains unsafe characters."""
+
+
+class InvalidScopeError(ValidationError):
+    """An unknown scope kind, or an id, tenant or namespace that is empty or unsafe."""
+
+
+class InvalidValueError(ValidationError):
+    """An argument out of range: ttl <= 0, a negative cap, too many items in one call."""
+
+
+class SerializationError(PyRedMemError, TypeError):
+    """The codec could not encode (or decode) a value."""
+
+
+class WrongTypeError(PyRedMemError, TypeError):
+    """The stored value is of the wrong kind for the operation (e.g. `incr` on a dict)."""
+
+
+class CapacityError(PyRedMemError):
+    """A configured cap was reached (keys per scope, value size, numeric overflow)."""
+
+
+class MissingKeyError(PyRedMemError, KeyError):
+    """The key is absent or has expired."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return PyRedMemError.__str__(self)
+
+
+class ConflictError(PyRedMemError):
+    """A compare-and-set update lost to concurrent writers more times than allowed."""
+
+
+class ConfigurationError(PyRedMemError):
+    """An unusable URL, client or option."""
+
+
+class BackendError(PyRedMemError):
+    """The server answered with an error pyredmem does not know."""
+
+
+class BackendUnavailableError(BackendError, ConnectionError):
+    """The server could not be reached or timed out."""
+
+
+_PREFIXES: dict[str, type[PyRedMemError]] = {
+    "PM_FULL": CapacityError,
+    "PM_OVERFLOW": CapacityError,
+    "PM_WRONGTYPE": WrongTypeError,
+    "PM_INVALID": InvalidValueError,
+    "PM_CONFLICT": ConflictError,
+}
+
+
+def error_from_reply(
+    text: str, *, key: str | None = None, scope: str | None = None
+) -> PyRedMemError:
+    """Map a script's error reply ("PREFIX message") to an exception."""
+    prefix, _, rest = text.partition(" ")
+    cls = _PREFIXES.get(prefix)
+    if cls is None:
+        return BackendError(text, key=key, scope=scope)
+    return cls(rest or prefix, key=key, scope=scope)

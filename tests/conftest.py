@@ -1,0 +1,62 @@
+"""One parametrised fixture runs the behavioural tests on every engine.
+
+- `engine`: fakeredis, redis, valkey, cluster (started once per session, reset per test).
+  Tests marked `real_server` run on the real engines only; tests marked `standalone` leave
+  the cluster out.
+- `mem` / `url`: a Memory (or its URL) on a fresh, empty database of that engine.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from pyredmem import Memory
+from tests.engines import REAL_ENGINES, Engine, selected_engines, start_engine, temp_root
+
+_started: dict[str, Engine] = {}
+_root = temp_root()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "standalone: not run on Redis Cluster")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "engine" not in metafunc.fixturenames:
+        return
+    names = selected_engines()
+    if metafunc.definition.get_closest_marker("real_server"):
+        names = [n for n in names if n in REAL_ENGINES]
+    if metafunc.definition.get_closest_marker("standalone"):
+        names = [n for n in names if n != "cluster"]
+    metafunc.parametrize("engine", names, indirect=True, scope="session")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    for engine in _started.values():
+        engine.stop()
+    shutil.rmtree(_root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def engine(request: pytest.FixtureRequest) -> Engine:
+    name: str = request.param
+    if name not in _started:
+        _started[name] = start_engine(name, _root)
+    return _started[name]
+
+
+@pytest.fixture
+def url(engine: Engine) -> str:
+    engine.reset()
+    return engine.url
+
+
+@pytest.fixture
+def mem(url: str) -> Iterator[Memory]:
+    with Memory(url) as m:
+        yield m
+
