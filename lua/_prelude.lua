@@ -1,53 +1,75 @@
--- Shared prelude: prepended to every script in this folder when the registry loads it.
--- Only `local` definitions; no globals (a global poisons every later script on fakeredis).
+-- Shared prelude. The registry prepends to each script the definitions below that it uses
+-- (directly or through another definition), so keep one definition per blank-line-separated
+-- block, each `local`: a global poisons every later script on fakeredis.
 --
 -- Scope layout (all keys of one scope share one hash tag):
---   H  hash  "d:<key>" -> payload, "m:<key>" -> "<type><version>"
---            type: "m" codec bytes, "i" integer text, "f" float text
---            version: server-clock microseconds, strictly increasing per key
---   X  zset  <key> -> expiry in ms since the epoch (NOEXP when the key never expires)
--- A key is live while its expiry is > now. Expired entries are purged by the next write to
--- the scope; H and X themselves expire when their last entry does.
+--   H  hash  "d:<key>" -> payload
+--            "m:<key>" -> meta "<type><expiry><version>"
+--              type (1 char): "m" codec bytes, "i" integer text, "f" float text
+--              expiry (16 digits, zero-padded): ms since the epoch (NOEXP: never)
+--              version (digits): server-clock microseconds, strictly increasing per key
+--   X  zset  <key> -> expiry, the index that lists keys and finds expired ones
+-- A key is live while its expiry is > now. Expired entries are purged when a write adds a
+-- key to the scope; H and X expire no earlier than their last entry (PEXPIREAT ... GT).
 
 local NOEXP = 4503599627370496  -- 2^52 ms: "never"
 
-local function now_us()
+-- the server clock, once per script: ms, us
+local function clock()
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local s, us = tonumber(t[1]), tonumber(t[2])
+  return s * 1000 + math.floor(us / 1000), s * 1000000 + us
 end
 
 local function fmt_int(n)
   return string.format('%.0f', n)
 end
 
--- expiry (ms) of a live key, or nil when it is absent or expired
-local function live_expiry(x, key, now)
-  local s = redis.call('ZSCORE', x, key)
-  if not s then return nil end
-  s = tonumber(s)
-  if s <= now then return nil end
-  return s
+-- meta -> type, expiry (number), version (string)
+local function parse_meta(meta)
+  return string.sub(meta, 1, 1), tonumber(string.sub(meta, 2, 17)), string.sub(meta, 18)
+end
+
+local function make_meta(vtype, expiry, version)
+  return vtype .. string.format('%016.0f', expiry) .. fmt_int(version)
+end
+
+-- the meta of a live key, or nil when it is absent or expired
+local function live_meta(meta, now)
+  if meta and tonumber(string.sub(meta, 2, 17)) > now then return meta end
+  return nil
 end
 
 -- drop every expired entry of a scope; bounded by the scope's key cap
 local function purge_expired(h, x, now)
   local dead = redis.call('ZRANGEBYSCORE', x, '-inf', fmt_int(now))
+  if #dead == 0 then return 0 end
   for i = 1, #dead do
     redis.call('HDEL', h, 'd:' .. dead[i], 'm:' .. dead[i])
   end
-  if #dead > 0 then
-    redis.call('ZREMRANGEBYSCORE', x, '-inf', fmt_int(now))
-  end
+  redis.call('ZREMRANGEBYSCORE', x, '-inf', fmt_int(now))
   return #dead
 end
 
--- make the scope's own keys expire together with its last-expiring entry
-local function refresh_scope_expiry(h, x)
+-- a scope key must outlive the entries written with `expiry`; `was` is the entry's previous
+-- expiry (nil: new) and `fresh` says the scope was empty before this write
+local function extend_scope(h, x, expiry, was, fresh)
+  if was and was >= expiry then return end  -- the scope already outlives this entry
+  if expiry >= NOEXP then
+    redis.call('PERSIST', h)
+    redis.call('PERSIST', x)
+  elseif fresh then
+    redis.call('PEXPIREAT', h, fmt_int(expiry))
+    redis.call('PEXPIREAT', x, fmt_int(expiry))
+  else
+    -- GT: only later, and a key without expiry counts as later than any time
+    redis.call('PEXPIREAT', h, fmt_int(expiry), 'GT')
+    redis.call('PEXPIREAT', x, fmt_int(expiry), 'GT')
+  end
+end
+
+-- make the scope's keys expire with their last-expiring entry (after removals)
+local function shrink_scope(h, x)
   local last = redis.call('ZRANGE', x, -1, -1, 'WITHSCORES')
   if #last == 0 then
     redis.call('DEL', h, x)
@@ -63,36 +85,47 @@ local function refresh_scope_expiry(h, x)
   end
 end
 
--- expiry for a write: ttl_ms > 0 sets it; keep = '1' keeps a live key's current expiry
+-- expiry for a write: keep = '1' keeps a live key's expiry; else ttl_ms > 0 sets one
 local function write_expiry(now, ttl_ms, keep, current)
   if keep == '1' and current then return current end
   if ttl_ms > 0 then return now + ttl_ms end
   return NOEXP
 end
 
--- the next version for a key: the server clock, strictly after the previous version
-local function next_version(meta)
-  local v = now_us()
-  if meta then
-    local prev = tonumber(string.sub(meta, 2))
-    if prev and prev >= v then v = prev + 1 end
+-- the next version: the server clock, strictly after the previous version
+local function next_version(now_us, old_version)
+  if old_version then
+    local prev = tonumber(old_version)
+    if prev and prev >= now_us then return prev + 1 end
   end
-  return v
+  return now_us
 end
 
--- store one entry; returns its new version as a string
-local function write_entry(h, x, key, vtype, payload, expiry)
-  local meta = redis.call('HGET', h, 'm:' .. key)
-  local version = fmt_int(next_version(meta))
-  redis.call('HSET', h, 'd:' .. key, payload, 'm:' .. key, vtype .. version)
-  redis.call('ZADD', x, fmt_int(expiry), key)
-  return version
+-- Write one entry. `old` is the entry's stored meta (live or not, nil when absent), `live`
+-- whether it is live. Returns the new meta. Adds to X only when the expiry changes.
+local function write_entry(h, x, key, vtype, payload, expiry, now_us, old, live)
+  local old_expiry, old_version = nil, nil
+  if old then
+    local _
+    _, old_expiry, old_version = parse_meta(old)
+  end
+  local meta = make_meta(vtype, expiry, next_version(now_us, old_version))
+  redis.call('HSET', h, 'd:' .. key, payload, 'm:' .. key, meta)
+  if old_expiry ~= expiry then
+    redis.call('ZADD', x, fmt_int(expiry), key)
+  end
+  local was = nil
+  if live then was = old_expiry end
+  return meta, was
 end
 
--- fail unless the scope can take `extra` more keys
-local function check_capacity(x, extra, max_keys)
-  if extra > 0 and redis.call('ZCARD', x) + extra > max_keys then
-    return redis.error_reply('PM_FULL scope holds its maximum of ' .. max_keys .. ' keys')
+-- Before a write that adds `extra` keys: purge expired entries, then check the cap.
+-- Returns fresh (the scope holds nothing live), or an error reply.
+local function make_room(h, x, now, extra, max_keys)
+  purge_expired(h, x, now)
+  local n = redis.call('ZCARD', x)
+  if n + extra > max_keys then
+    return nil, redis.error_reply('PM_FULL scope holds its maximum of ' .. max_keys .. ' keys')
   end
-  return nil
+  return n == 0, nil
 end

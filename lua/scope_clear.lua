@@ -4,6 +4,7 @@
 -- Reply: number of live keys removed (expired ones are not counted).
 -- Cost: O(N), N <= max keys in the scope.
 local h, x = KEYS[1], KEYS[2]
-local n = redis.call('ZCOUNT', x, '(' .. fmt_int(now_ms()), '+inf')
+local now = clock()
+local n = redis.call('ZCOUNT', x, '(' .. fmt_int(now), '+inf')
 redis.call('DEL', h, x)
 return n

@@ -4,11 +4,12 @@
 -- Reply: 1 when a live key was removed, else 0. Cost: O(log N + E).
 local h, x = KEYS[1], KEYS[2]
 local key = ARGV[1]
-local now = now_ms()
-local was_live = live_expiry(x, key, now)
+local now = clock()
+local old = redis.call('HGET', h, 'm:' .. key)
+if not old then return 0 end
 redis.call('HDEL', h, 'd:' .. key, 'm:' .. key)
 redis.call('ZREM', x, key)
 purge_expired(h, x, now)
-refresh_scope_expiry(h, x)
-if was_live then return 1 end
+shrink_scope(h, x)
+if live_meta(old, now) then return 1 end
 return 0

@@ -1,11 +1,10 @@
 -- scope_get: read one live key of a scope.
 -- KEYS[1] H (scope hash)  KEYS[2] X (scope expiry zset)
 -- ARGV[1] key (string)
--- Reply: {meta, payload} (meta = "<type><version>") or nil when absent or expired.
--- Cost: O(log N) for N keys in the scope. Read only.
-local h, x = KEYS[1], KEYS[2]
+-- Reply: {meta, payload} or nil when absent or expired. Cost: O(1). Read only.
+local h = KEYS[1]
 local key = ARGV[1]
-if not live_expiry(x, key, now_ms()) then return false end
+local now = clock()
 local r = redis.call('HMGET', h, 'm:' .. key, 'd:' .. key)
-if not r[1] or not r[2] then return false end
-return {r[1], r[2]}
+if not live_meta(r[1], now) then return false end
+return r

@@ -2,18 +2,19 @@
 -- KEYS[1] H  KEYS[2] X
 -- ARGV[1..n] keys (strings; n is capped by the client)
 -- Reply: flat array {meta1, payload1, meta2, payload2, ...}; "" and "" for an absent key.
--- Cost: O(n log N). Read only.
-local h, x = KEYS[1], KEYS[2]
-local now = now_ms()
-local out = {}
+-- Cost: O(n). Read only.
+local h = KEYS[1]
+local now = clock()
+local fields = {}
 for i = 1, #ARGV do
-  local key = ARGV[i]
-  local meta, payload = '', ''
-  if live_expiry(x, key, now) then
-    local r = redis.call('HMGET', h, 'm:' .. key, 'd:' .. key)
-    if r[1] and r[2] then meta, payload = r[1], r[2] end
-  end
-  out[#out + 1] = meta
-  out[#out + 1] = payload
+  fields[2 * i - 1] = 'm:' .. ARGV[i]
+  fields[2 * i] = 'd:' .. ARGV[i]
 end
-return out
+if #fields == 0 then return {} end
+local r = redis.call('HMGET', h, unpack(fields))
+for i = 1, #r, 2 do
+  if not live_meta(r[i], now) or not r[i + 1] then
+    r[i], r[i + 1] = '', ''
+  end
+end
+return r

@@ -4,46 +4,56 @@
 -- ARGV[4] ttl in ms applied only when the key is created (0: never expires)
 -- ARGV[5] max keys in the scope
 -- Reply: {meta, payload} of the new value. Errors: PM_WRONGTYPE, PM_OVERFLOW, PM_FULL.
--- Cost: O(log N + E).
+-- Cost: O(log N), plus O(E) purged when the key is new.
 local h, x = KEYS[1], KEYS[2]
 local key, atype, amount = ARGV[1], ARGV[2], ARGV[3]
 local ttl_ms = tonumber(ARGV[4])
-local max_keys = tonumber(ARGV[5])
-local now = now_ms()
-purge_expired(h, x, now)
-local current = live_expiry(x, key, now)
-local ctype = nil
-if current then
-  ctype = string.sub(redis.call('HGET', h, 'm:' .. key), 1, 1)
+local now, now_us = clock()
+local r = redis.call('HMGET', h, 'm:' .. key, 'd:' .. key)
+local old = r[1]
+local live = live_meta(old, now)
+local ctype, current = nil, nil
+local fresh = false
+if live then
+  local _
+  ctype, current = parse_meta(live)
   if ctype == 'm' then
     return redis.error_reply('PM_WRONGTYPE the value is not a number')
   end
 else
-  local full = check_capacity(x, 1, max_keys)
-  if full then return full end
+  local err
+  fresh, err = make_room(h, x, now, 1, tonumber(ARGV[5]))
+  if err then return err end
 end
+local LIMIT = 9007199254740992  -- 2^53: below it, Lua numbers are exact integers
 local vtype, payload
-if (ctype == nil or ctype == 'i') and atype == 'i' then
+if ctype ~= 'f' and atype == 'i' then
   vtype = 'i'
-  if current then
-    local r = redis.pcall('HINCRBY', h, 'd:' .. key, amount)
-    if type(r) == 'table' then
-      return redis.error_reply('PM_OVERFLOW the result does not fit in 64 bits')
+  payload = amount
+  if live then
+    local sum = tonumber(r[2]) + tonumber(amount)
+    if sum > -LIMIT and sum < LIMIT and tonumber(r[2]) > -LIMIT and tonumber(r[2]) < LIMIT then
+      payload = fmt_int(sum)
+    else
+      -- HINCRBY is exact over all 64 bits (and refuses to overflow)
+      local res = redis.pcall('HINCRBY', h, 'd:' .. key, amount)
+      if type(res) == 'table' then
+        return redis.error_reply('PM_OVERFLOW the result does not fit in 64 bits')
+      end
+      payload = redis.call('HGET', h, 'd:' .. key)
     end
-    payload = redis.call('HGET', h, 'd:' .. key)
-  else
-    payload = amount
   end
 else
   vtype = 'f'
   local base = 0
-  if current then base = tonumber(redis.call('HGET', h, 'd:' .. key)) end
+  if live then base = tonumber(r[2]) end
   local v = base + tonumber(amount)
   if v ~= v or v == math.huge or v == -math.huge then
     return redis.error_reply('PM_OVERFLOW the result is not a finite float')
   end
   payload = string.format('%.17g', v)
 end
-local version = write_entry(h, x, key, vtype, payload, write_expiry(now, ttl_ms, '1', current))
-refresh_scope_expiry(h, x)
-return {vtype .. version, payload}
+local expiry = write_expiry(now, ttl_ms, '1', current)
+local meta, was = write_entry(h, x, key, vtype, payload, expiry, now_us, old, live)
+extend_scope(h, x, expiry, was, fresh)
+return {meta, payload}

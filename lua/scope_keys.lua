@@ -2,5 +2,5 @@
 -- KEYS[1] H  KEYS[2] X
 -- ARGV: none
 -- Reply: array of keys, soonest-expiring first. Cost: O(log N + N). Read only.
-local x = KEYS[2]
-return redis.call('ZRANGEBYSCORE', x, '(' .. fmt_int(now_ms()), '+inf')
+local now = clock()
+return redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. fmt_int(now), '+inf')

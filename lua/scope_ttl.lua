@@ -2,10 +2,10 @@
 -- KEYS[1] H  KEYS[2] X
 -- ARGV[1] key (string)
 -- Reply: remaining ms (>= 1), -1 when the key never expires, -2 when absent or expired.
--- Cost: O(log N). Read only.
-local x = KEYS[2]
-local now = now_ms()
-local at = live_expiry(x, ARGV[1], now)
-if not at then return -2 end
-if at >= NOEXP then return -1 end
-return at - now
+-- Cost: O(1). Read only.
+local now = clock()
+local meta = live_meta(redis.call('HGET', KEYS[1], 'm:' .. ARGV[1]), now)
+if not meta then return -2 end
+local _, expiry = parse_meta(meta)
+if expiry >= NOEXP then return -1 end
+return expiry - now

@@ -100,12 +100,11 @@ def encode_value(
         ) from exc
 
 
-def decode_value(codec: Codec, vtype: bytes | str, payload: bytes, *, key: str | None = None) -> Any:
-    """Inverse of `encode_value`."""
-    tag = vtype.decode() if isinstance(vtype, bytes) else vtype
-    if tag == INT:
+def decode_value(codec: Codec, vtype: bytes, payload: bytes, *, key: str | None = None) -> Any:
+    """Inverse of `encode_value`; `vtype` is the one-byte type tag."""
+    if vtype == b"i":
         return int(payload)
-    if tag == FLOAT:
+    if vtype == b"f":
         return float(payload)
     try:
         return codec.decode(payload)

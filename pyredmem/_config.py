@@ -19,8 +19,9 @@ def ttl_to_ms(ttl: object, *, key: str | None = None, scope: str | None = None) 
             f"ttl is a number of seconds, not {type(ttl).__name__}", key=key, scope=scope
         )
     if not math.isfinite(ttl) or ttl <= 0:
-        raise InvalidValueError(f"ttl must be a positive number of seconds, got {ttl!r}",
-                                key=key, scope=scope)
+        raise InvalidValueError(
+            f"ttl must be a positive number of seconds, got {ttl!r}", key=key, scope=scope
+        )
     return max(1, round(ttl * 1000))
 
 

@@ -1,10 +1,10 @@
 """Turning `url_or_client` into a redis-py client (sync or asyncio).
 
-    None, "memory://"        a private in-process store (fakeredis + lupa)
-    "memory://NAME"          an in-process store shared by every Memory opened on NAME
-    "redis://", "rediss://", "unix://"            one Redis/Valkey server
-    "redis+cluster://host:port" (or rediss+...)   Redis Cluster
-    a redis-py client (Redis, RedisCluster, their asyncio twins, fakeredis) used as is
+None, "memory://"        a private in-process store (fakeredis + lupa)
+"memory://NAME"          an in-process store shared by every Memory opened on NAME
+"redis://", "rediss://", "unix://"            one Redis/Valkey server
+"redis+cluster://host:port" (or rediss+...)   Redis Cluster
+a redis-py client (Redis, RedisCluster, their asyncio twins, fakeredis) used as is
 """
 
 from __future__ import annotations
@@ -78,11 +78,22 @@ class _Flavour:
     wrong_hint: str
 
 
-_SYNC = _Flavour("Memory", fakeredis.FakeRedis, redis.Redis, redis.cluster.RedisCluster,
-                 (redis.asyncio.Redis, redis.asyncio.cluster.RedisCluster), "AsyncMemory")
-_ASYNC = _Flavour("AsyncMemory", fakeredis.FakeAsyncRedis, redis.asyncio.Redis,
-                  redis.asyncio.cluster.RedisCluster, (redis.Redis, redis.cluster.RedisCluster),
-                  "Memory")
+_SYNC = _Flavour(
+    "Memory",
+    fakeredis.FakeRedis,
+    redis.Redis,
+    redis.cluster.RedisCluster,
+    (redis.asyncio.Redis, redis.asyncio.cluster.RedisCluster),
+    "AsyncMemory",
+)
+_ASYNC = _Flavour(
+    "AsyncMemory",
+    fakeredis.FakeAsyncRedis,
+    redis.asyncio.Redis,
+    redis.asyncio.cluster.RedisCluster,
+    (redis.Redis, redis.cluster.RedisCluster),
+    "Memory",
+)
 
 
 def _open(target: Any, f: _Flavour) -> Connection:

@@ -38,8 +38,9 @@ _NAME_RE = re.compile(r"[A-Za-z0-9._@+=/-]{1,128}")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _utf8(value: str, what: str, error: type[InvalidKeyError | InvalidScopeError],
-          scope: str | None) -> bytes:
+def _utf8(
+    value: str, what: str, error: type[InvalidKeyError | InvalidScopeError], scope: str | None
+) -> bytes:
     try:
         return value.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -48,6 +49,8 @@ def _utf8(value: str, what: str, error: type[InvalidKeyError | InvalidScopeError
 
 def validate_key(key: object, *, scope: str | None = None) -> str:
     """A key: a non-empty string of at most 1024 UTF-8 bytes. Any characters are safe."""
+    if type(key) is str and 0 < len(key) <= MAX_KEY_BYTES and key.isascii():
+        return key  # the common case, decided without encoding
     if not isinstance(key, str):
         raise InvalidKeyError(f"keys are strings, not {type(key).__name__}", scope=scope)
     if not key:

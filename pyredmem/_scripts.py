@@ -1,4 +1,9 @@
-"""The Lua script registry: every `lua/<name>.lua` file, read once, with the shared prelude.
+"""The Lua script registry: every `lua/<name>.lua` file, read once, with the parts of the
+shared prelude (`lua/_prelude.lua`) it uses.
+
+Each prelude block (separated by blank lines) defines one local; a script gets the blocks it
+names, directly or through other blocks, in prelude order. Lua builds a closure for every
+local function on every call, so unused helpers would cost each call time.
 
 Scripts are found inside the installed package (`pyredmem/lua`, put there by the wheel build)
 or, in a source checkout, in the top-level `lua/` folder.
@@ -7,6 +12,7 @@ or, in a source checkout, in the top-level `lua/` folder.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -35,14 +41,43 @@ def lua_dir() -> Path:
     raise RuntimeError("pyredmem's Lua scripts are missing: reinstall the package")
 
 
+_DEFINES = re.compile(r"^local (?:function )?(\w+)", re.MULTILINE)
+_WORD = re.compile(r"\w+")
+
+
+def prelude_blocks(prelude: str) -> dict[str, str]:
+    """name -> the block defining it, in prelude order."""
+    blocks = {}
+    for block in re.split(r"\n\s*\n", prelude):
+        names = _DEFINES.findall(block)
+        if len(names) > 1:
+            raise RuntimeError(f"prelude block defines {names}: one definition per block")
+        if names:
+            blocks[names[0]] = block.strip("\n")
+    return blocks
+
+
+def with_prelude(body: str, blocks: dict[str, str]) -> str:
+    """`body` preceded by the prelude blocks it needs."""
+    needed: set[str] = set()
+    todo = [w for w in _WORD.findall(body) if w in blocks]
+    while todo:
+        name = todo.pop()
+        if name not in needed:
+            needed.add(name)
+            todo.extend(w for w in _WORD.findall(blocks[name]) if w in blocks)
+    parts = [text for name, text in blocks.items() if name in needed]
+    return "\n\n".join([*parts, body])
+
+
 def _load() -> dict[str, Script]:
     folder = lua_dir()
-    prelude = (folder / f"{PRELUDE}.lua").read_text(encoding="utf-8")
+    blocks = prelude_blocks((folder / f"{PRELUDE}.lua").read_text(encoding="utf-8"))
     scripts = {}
     for path in sorted(folder.glob("*.lua")):
         if path.stem == PRELUDE:
             continue
-        source = prelude + "\n" + path.read_text(encoding="utf-8")
+        source = with_prelude(path.read_text(encoding="utf-8"), blocks)
         sha1 = hashlib.sha1(source.encode("utf-8")).hexdigest()
         scripts[path.stem] = Script(path.stem, source, sha1)
     return scripts

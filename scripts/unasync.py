@@ -1,7 +1,7 @@
 """Generate pyredmem/_sync from pyredmem/_async (the sync shells are never edited by hand).
 
-    python scripts/unasync.py          rewrite pyredmem/_sync
-    python scripts/unasync.py --check  exit 1 if pyredmem/_sync is out of date
+python scripts/unasync.py          rewrite pyredmem/_sync
+python scripts/unasync.py --check  exit 1 if pyredmem/_sync is out of date
 """
 
 from __future__ import annotations
@@ -55,8 +55,9 @@ def main(argv: list[str]) -> int:
     if "--check" in argv:
         stale = sorted(n for n in set(want) | set(have) if want.get(n) != have.get(n))
         if stale:
-            print(f"pyredmem/_sync is out of date ({', '.join(stale)}): "
-                  "run python scripts/unasync.py")
+            print(
+                f"pyredmem/_sync is out of date ({', '.join(stale)}): run python scripts/unasync.py"
+            )
             return 1
         return 0
     TARGET.mkdir(exist_ok=True)

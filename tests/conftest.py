@@ -59,4 +59,3 @@ def url(engine: Engine) -> str:
 def mem(url: str) -> Iterator[Memory]:
     with Memory(url) as m:
         yield m
-

@@ -88,11 +88,23 @@ class Server:
         log = self.workdir / "server.log"
         for _ in range(5):  # a free port can be taken by someone else before we bind it
             self.port = free_port()
-            args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-                    "--save", "", "--appendonly", "no", "--dir", str(self.workdir),
-                    "--logfile", str(log), *self.extra]
-            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.STDOUT)
+            args = [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--logfile",
+                str(log),
+                *self.extra,
+            ]
+            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
             try:
                 _wait_ping(self.port, self.proc, log)
                 return self
@@ -167,14 +179,35 @@ def start_cluster(root: Path, masters: int = 3) -> list[Server]:
     servers = []
     try:
         for i in range(masters):
-            servers.append(Server(binary, root / str(i), (
-                "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                "--cluster-node-timeout", "2000")).start())
+            servers.append(
+                Server(
+                    binary,
+                    root / str(i),
+                    (
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "2000",
+                    ),
+                ).start()
+            )
         cli = shutil.which("redis-cli") or str(Path(binary).with_name("redis-cli"))
-        subprocess.run([cli, "--cluster", "create",
-                        *(f"127.0.0.1:{s.port}" for s in servers),
-                        "--cluster-replicas", "0", "--cluster-yes"],
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [
+                cli,
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{s.port}" for s in servers),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         deadline = time.monotonic() + 30
         while True:
             ok = all(

@@ -76,8 +76,16 @@ def test_keys_clear_and_isolation_between_scopes(mem: Memory) -> None:
 
 
 def test_every_kind_has_a_handle(mem: Memory) -> None:
-    handles = [mem.step("x"), mem.run("x"), mem.workflow("x"), mem.session("x"), mem.user("x"),
-               mem.actor("x"), mem.organization("x"), mem.global_scope]
+    handles = [
+        mem.step("x"),
+        mem.run("x"),
+        mem.workflow("x"),
+        mem.session("x"),
+        mem.user("x"),
+        mem.actor("x"),
+        mem.organization("x"),
+        mem.global_scope,
+    ]
     assert [h.kind for h in handles] == list(KINDS)
     for i, h in enumerate(handles):
         h.set("k", i)
@@ -203,8 +211,11 @@ def test_update_does_not_mutate_default(mem: Memory) -> None:
 
 
 def test_values_are_isolated_per_namespace_and_tenant(url: str) -> None:
-    with Memory(url) as plain, Memory(url, tenant="acme") as acme, \
-            Memory(url, namespace="other") as other:
+    with (
+        Memory(url) as plain,
+        Memory(url, tenant="acme") as acme,
+        Memory(url, namespace="other") as other,
+    ):
         for i, m in enumerate((plain, acme, other)):
             m.user("alice").set("k", i)
         assert [m.user("alice").get("k") for m in (plain, acme, other)] == [0, 1, 2]
@@ -254,8 +265,16 @@ def test_bad_input_writes_nothing(mem: Memory, call: object, error: type[Excepti
 
 @pytest.mark.parametrize(
     ("kind", "ident"),
-    [("user", ""), ("user", 5), ("user", "a{b"), ("user", "a}b"), ("user", "a\nb"),
-     ("user", "x" * 257), ("planet", "earth"), ("global", "x")],
+    [
+        ("user", ""),
+        ("user", 5),
+        ("user", "a{b"),
+        ("user", "a}b"),
+        ("user", "a\nb"),
+        ("user", "x" * 257),
+        ("planet", "earth"),
+        ("global", "x"),
+    ],
 )
 def test_bad_scopes(mem: Memory, kind: str, ident: object) -> None:
     with pytest.raises(InvalidScopeError):

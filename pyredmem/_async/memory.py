@@ -8,8 +8,8 @@ from typing import Any
 from .._codec import Codec, MsgpackCodec
 from .._config import Config
 from .._keys import KINDS, Keyspace, ScopeRef
-from .context import AsyncContext
 from ._runner import AsyncRunner
+from .context import AsyncContext
 from .scope import AsyncScope
 
 
@@ -98,8 +98,15 @@ class AsyncMemory:
         organization: str | None = None,
     ) -> AsyncContext:
         """The scopes of one unit of work, for lookups from the most specific to global."""
-        ids = dict(step=step, run=run, workflow=workflow, session=session, user=user,
-                   actor=actor, organization=organization)
+        ids = dict(
+            step=step,
+            run=run,
+            workflow=workflow,
+            session=session,
+            user=user,
+            actor=actor,
+            organization=organization,
+        )
         refs = tuple(ScopeRef.of(k, ids[k]) for k in KINDS[:-1] if ids[k] is not None)
         return AsyncContext(self._runner, self._cfg, (*refs, ScopeRef.of("global")))
 
@@ -110,6 +117,10 @@ class AsyncMemory:
     async def __aenter__(self) -> AsyncMemory:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.aclose()

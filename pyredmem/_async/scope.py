@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -11,7 +10,9 @@ from .._config import Config
 from .._errors import ConflictError
 from .._keys import ScopeRef
 from .._ops import scope as ops
+from .._ops._call import Target
 from ._runner import AsyncRunner
+from ._sleep import sleep
 
 
 class AsyncScope:
@@ -21,11 +22,11 @@ class AsyncScope:
     compare-and-sets until it wins.
     """
 
-    __slots__ = ("_cfg", "_runner", "ref")
+    __slots__ = ("_runner", "_t", "ref")
 
     def __init__(self, runner: AsyncRunner, cfg: Config, ref: ScopeRef) -> None:
         self._runner = runner
-        self._cfg = cfg
+        self._t = Target(cfg, ref)
         self.ref = ref
 
     @property
@@ -42,65 +43,67 @@ class AsyncScope:
     async def set(self, key: str, value: Any, *, ttl: float | None = None) -> None:
         """Store `value` under `key`. `ttl` in seconds; None means the memory's default_ttl
         (by default: never expires). Replaces any previous value and expiry."""
-        await self._runner.run(ops.scope_set(self._cfg, self.ref, key, value, ttl))
+        await self._runner.run(ops.scope_set(self._t, key, value, ttl))
 
     async def get(self, key: str, default: Any = None) -> Any:
         """The value under `key`, or `default` when it is absent or expired."""
-        entry = await self._runner.run(ops.scope_get(self._cfg, self.ref, key))
-        return default if entry is None else entry.value
+        return await self._runner.run(ops.scope_get(self._t, key, default))
 
     async def exists(self, key: str) -> bool:
         """Whether `key` holds a live value."""
-        return await self._runner.run(ops.scope_exists(self._cfg, self.ref, key))
+        return await self._runner.run(ops.scope_exists(self._t, key))
 
     async def delete(self, key: str) -> bool:
         """Remove `key`; True when it held a live value."""
-        return await self._runner.run(ops.scope_delete(self._cfg, self.ref, key))
+        return await self._runner.run(ops.scope_delete(self._t, key))
 
     async def clear(self) -> int:
         """Remove every key of this scope; returns how many live keys there were."""
-        return await self._runner.run(ops.scope_clear(self._cfg, self.ref))
+        return await self._runner.run(ops.scope_clear(self._t))
 
     async def keys(self) -> list[str]:
         """The live keys of this scope, sorted."""
-        return await self._runner.run(ops.scope_keys(self._cfg, self.ref))
+        return await self._runner.run(ops.scope_keys(self._t))
 
     async def ttl(self, key: str) -> float | None:
         """Seconds until `key` expires, or None if it never does.
         Raises MissingKeyError when the key is absent or expired."""
-        return await self._runner.run(ops.scope_ttl(self._cfg, self.ref, key))
+        return await self._runner.run(ops.scope_ttl(self._t, key))
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The live values among `keys`, as a dict (absent keys are left out)."""
-        return await self._runner.run(ops.scope_get_many(self._cfg, self.ref, keys))
+        return await self._runner.run(ops.scope_get_many(self._t, keys))
 
     async def set_many(self, mapping: Mapping[str, Any], *, ttl: float | None = None) -> int:
         """Store several values at once, all or nothing; returns how many were written."""
-        return await self._runner.run(ops.scope_set_many(self._cfg, self.ref, mapping, ttl))
+        return await self._runner.run(ops.scope_set_many(self._t, mapping, ttl))
 
-    async def incr(self, key: str, amount: int | float = 1, *,
-                   ttl: float | None = None) -> int | float:
+    async def incr(
+        self, key: str, amount: int | float = 1, *, ttl: float | None = None
+    ) -> int | float:
         """Add `amount` to the number under `key` (absent counts as 0) and return the result.
         Integers stay exact 64-bit integers; a float amount makes the value a float.
         `ttl` applies when this call creates the key; an existing key keeps its expiry."""
-        return await self._runner.run(ops.scope_incr(self._cfg, self.ref, key, amount, ttl))
+        return await self._runner.run(ops.scope_incr(self._t, key, amount, ttl))
 
-    async def update(self, key: str, fn: Callable[[Any], Any], *, default: Any = None,
-                     ttl: float | None = None) -> Any:
+    async def update(
+        self, key: str, fn: Callable[[Any], Any], *, default: Any = None, ttl: float | None = None
+    ) -> Any:
         """Replace the value under `key` with `fn(value)` (`fn(default)` when absent) without
         ever losing a concurrent update: the write is a compare-and-set on the version read,
         retried with the fresh value when another writer got there first. `fn` may run more
         than once, so keep it free of side effects. Without `ttl`, an existing key keeps its
         expiry. Returns the value stored; raises ConflictError after `update_retries` losses."""
-        cfg, ref = self._cfg, self.ref
-        entry = await self._runner.run(ops.scope_get(cfg, ref, key))
-        for attempt in range(cfg.update_retries):
+        t = self._t
+        entry = await self._runner.run(ops.scope_get_entry(t, key))
+        for attempt in range(t.cfg.update_retries):
             new = fn(copy.deepcopy(default) if entry is None else entry.value)
             version = None if entry is None else entry.version
-            result = await self._runner.run(ops.scope_cas(cfg, ref, key, version, new, ttl))
+            result = await self._runner.run(ops.scope_cas(t, key, version, new, ttl))
             if result.stored:
                 return new
             entry = result.current
-            await asyncio.sleep(ops.update_backoff(attempt))
-        raise ConflictError(f"gave up after {cfg.update_retries} conflicting writes",
-                            key=key, scope=str(ref))
+            await sleep(ops.update_backoff(attempt))
+        raise ConflictError(
+            f"gave up after {t.cfg.update_retries} conflicting writes", key=key, scope=t.label
+        )

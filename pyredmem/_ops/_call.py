@@ -1,31 +1,58 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from .._config import Config
+from .._keys import ScopeRef
 from .._scripts import SCRIPTS, Script
 
-__all__ = ["Call", "script"]
+__all__ = ["Call", "Target", "script"]
 
 T = TypeVar("T")
 
 Arg = str | bytes | int
 
 
-@dataclass(frozen=True, slots=True)
 class Call(Generic[T]):
     """One script call: what to send, and how to read the reply.
 
-    `key` and `scope` name what the call is about, for the errors it may raise.
+    `key` and `scope` name what the call is about, for the errors it may raise. (A plain
+    slotted class: built on every operation, so cheaper than a frozen dataclass.)
     """
 
-    script: Script
-    keys: tuple[str, ...]
-    args: tuple[Arg, ...]
-    parse: Callable[[Any], T]
-    key: str | None = None
-    scope: str | None = None
+    __slots__ = ("args", "key", "keys", "parse", "scope", "script")
+
+    def __init__(
+        self,
+        script: Script,
+        keys: tuple[str, ...],
+        args: tuple[Arg, ...],
+        parse: Callable[[Any], T],
+        key: str | None = None,
+        scope: str | None = None,
+    ) -> None:
+        self.script = script
+        self.keys = keys
+        self.args = args
+        self.parse = parse
+        self.key = key
+        self.scope = scope
+
+    def __repr__(self) -> str:
+        return f"Call({self.script.name}, keys={self.keys!r}, args={self.args!r})"
+
+
+class Target:
+    """A scope instance resolved once: its config, keys and label (for errors)."""
+
+    __slots__ = ("cfg", "keys", "label", "ref")
+
+    def __init__(self, cfg: Config, ref: ScopeRef) -> None:
+        self.cfg = cfg
+        self.ref = ref
+        self.keys = cfg.keyspace.scope_keys(ref)
+        self.label = str(ref)
 
 
 def script(name: str) -> Script:

@@ -7,12 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .._config import Config
 from .._keys import ScopeRef, key_slot, validate_key
-from ._call import Call, script
-from .scope import decode_entry
+from ._call import Call, Target, script
+from .scope import decode_payload
 
-__all__ = ["Hit", "Resolved", "context_resolve", "first_hit"]
+__all__ = ["Group", "Resolved", "context_resolve", "first_hit", "plan_groups"]
+
+_RESOLVE = script("context_resolve")
+
+#: (precedence of the scope that answered, its value)
+Hit = tuple[int, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,42 +28,56 @@ class Resolved:
 
 
 @dataclass(frozen=True, slots=True)
-class Hit:
-    precedence: int
-    resolved: Resolved
+class Group:
+    """Scopes looked up by one script call: their precedences, keys and label."""
+
+    indexes: tuple[int, ...]
+    keys: tuple[str, ...]
+    label: str
 
 
-def context_resolve(cfg: Config, refs: Sequence[ScopeRef], key: str, *, with_value: bool,
-                    per_slot: bool) -> list[Call[Hit | None]]:
-    """The calls that resolve `key` over `refs` (most specific first): one call, or with
-    `per_slot` one per cluster slot, each keeping the precedence order within it."""
+def plan_groups(targets: Sequence[Target], per_slot: bool) -> tuple[Group, ...]:
+    """Group `targets` (most specific first) into script calls: all in one, or with
+    `per_slot` one per cluster slot, each keeping the precedence order."""
+    slots: dict[int, list[int]] = {}
+    for i, t in enumerate(targets):
+        slots.setdefault(key_slot(t.keys[0]) if per_slot else 0, []).append(i)
+    return tuple(
+        Group(
+            tuple(idx),
+            tuple(k for i in idx for k in targets[i].keys),
+            ",".join(targets[i].label for i in idx),
+        )
+        for idx in slots.values()
+    )
+
+
+def context_resolve(
+    targets: Sequence[Target], groups: Sequence[Group], key: str, *, with_value: bool
+) -> list[Call[Hit | None]]:
+    """The calls that resolve `key` over `targets`."""
     key = validate_key(key)
-    groups: dict[int, list[int]] = {}
-    for i, ref in enumerate(refs):
-        slot = key_slot(cfg.keyspace.prefix(ref)) if per_slot else 0
-        groups.setdefault(slot, []).append(i)
-    return [_group_call(cfg, refs, idx, key, with_value) for idx in groups.values()]
+    args = (key, "1" if with_value else "0")
+    return [
+        Call(_RESOLVE, g.keys, args, _parser(targets, g, key, with_value), key, g.label)
+        for g in groups
+    ]
 
 
-def _group_call(cfg: Config, refs: Sequence[ScopeRef], idx: list[int], key: str,
-                with_value: bool) -> Call[Hit | None]:
-    keys: list[str] = []
-    for i in idx:
-        keys.extend(cfg.keyspace.scope_keys(refs[i]))
-
+def _parser(targets: Sequence[Target], g: Group, key: str, with_value: bool) -> Any:
     def parse(reply: Any) -> Hit | None:
         if reply is None:
             return None
-        i = idx[int(reply[0]) - 1]
-        value = decode_entry(cfg, reply[1], reply[2], key).value if with_value else None
-        return Hit(i, Resolved(refs[i], value))
+        i = g.indexes[reply[0] - 1]
+        return i, decode_payload(targets[i], reply[1], reply[2], key) if with_value else None
 
-    scopes = ",".join(str(refs[i]) for i in idx)
-    return Call(script("context_resolve"), tuple(keys), (key, "1" if with_value else "0"),
-                parse, key, scopes)
+    return parse
 
 
-def first_hit(hits: Sequence[Hit | None]) -> Resolved | None:
+def first_hit(hits: Sequence[Hit | None]) -> Hit | None:
     """The most specific of the per-slot answers."""
-    found = [h for h in hits if h is not None]
-    return min(found, key=lambda h: h.precedence).resolved if found else None
+    best = None
+    for hit in hits:
+        if hit is not None and (best is None or hit[0] < best[0]):
+            best = hit
+    return best

@@ -1,4 +1,8 @@
-"""Scoped key/value operations: one function per `lua/scope_*.lua` script."""
+"""Scoped key/value operations: one function per `lua/scope_*.lua` script.
+
+Each takes a `Target` (the scope instance) and returns a `Call`. Stored entries come back
+as (meta, payload); meta is "<type><16-digit expiry ms><version>" (lua/_prelude.lua).
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._codec import FLOAT, INT, INT64_MAX, INT64_MIN, decode_value, encode_value
-from .._config import Config
 from .._errors import InvalidValueError, MissingKeyError
-from .._keys import ScopeRef, validate_key
-from ._call import Call, script
+from .._keys import validate_key
+from ._call import Call, Target, script
 
 __all__ = [
     "CasResult",
     "Entry",
+    "decode_entry",
+    "decode_payload",
+    "meta_version",
     "scope_cas",
     "scope_clear",
     "scope_delete",
     "scope_exists",
     "scope_get",
+    "scope_get_entry",
     "scope_get_many",
     "scope_incr",
     "scope_keys",
@@ -29,6 +36,10 @@ __all__ = [
     "scope_ttl",
     "update_backoff",
 ]
+
+_SCOPE_GET = script("scope_get")
+_SCOPE_EXISTS = script("scope_exists")
+_SCOPE_SET = script("scope_set")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,154 +58,177 @@ class CasResult:
     current: Entry | None
 
 
-def _s(data: bytes | str) -> str:
-    return data.decode() if isinstance(data, bytes) else data
+def decode_payload(t: Target, meta: bytes, payload: bytes, key: str) -> Any:
+    return decode_value(t.cfg.codec, meta[:1], payload, key=key)
 
 
-def decode_entry(cfg: Config, meta: bytes, payload: bytes, key: str) -> Entry:
-    tag = _s(meta)
-    return Entry(decode_value(cfg.codec, tag[0], payload, key=key), tag[1:])
+def meta_version(meta: bytes) -> str:
+    return meta[17:].decode()
 
 
-def _payload(cfg: Config, ref: ScopeRef, key: str, value: Any) -> tuple[str, bytes]:
-    vtype, payload = encode_value(cfg.codec, value, key=key, scope=str(ref))
-    if len(payload) > cfg.max_value_bytes:
+def decode_entry(t: Target, meta: bytes, payload: bytes, key: str) -> Entry:
+    return Entry(decode_value(t.cfg.codec, meta[:1], payload, key=key), meta_version(meta))
+
+
+def _payload(t: Target, key: str, value: Any) -> tuple[str, bytes]:
+    vtype, payload = encode_value(t.cfg.codec, value, key=key, scope=t.label)
+    if len(payload) > t.cfg.max_value_bytes:
         raise InvalidValueError(
-            f"the encoded value is {len(payload)} bytes; the cap is {cfg.max_value_bytes}",
+            f"the encoded value is {len(payload)} bytes; the cap is {t.cfg.max_value_bytes}",
             key=key,
-            scope=str(ref),
+            scope=t.label,
         )
     return vtype, payload
 
 
-def _call(name: str, cfg: Config, ref: ScopeRef, args: tuple[Any, ...], parse: Any,
-          key: str | None = None) -> Call[Any]:
-    return Call(script(name), cfg.keyspace.scope_keys(ref), args, parse, key, str(ref))
+def _batch(t: Target, n: int) -> None:
+    if n > t.cfg.max_batch:
+        raise InvalidValueError(f"at most {t.cfg.max_batch} keys per call, got {n}", scope=t.label)
 
 
-def _batch(cfg: Config, ref: ScopeRef, n: int) -> None:
-    if n > cfg.max_batch:
-        raise InvalidValueError(f"at most {cfg.max_batch} keys per call, got {n}", scope=str(ref))
+_MISSING: Any = object()
 
 
-def scope_get(cfg: Config, ref: ScopeRef, key: str) -> Call[Entry | None]:
-    key = validate_key(key, scope=str(ref))
+def scope_get(t: Target, key: str, default: Any = None) -> Call[Any]:
+    """The value, or `default`."""
+    key = validate_key(key, scope=t.label)
+
+    def parse(reply: Any) -> Any:
+        return default if reply is None else decode_payload(t, reply[0], reply[1], key)
+
+    return Call(_SCOPE_GET, t.keys, (key,), parse, key, t.label)
+
+
+def scope_get_entry(t: Target, key: str) -> Call[Entry | None]:
+    """The value with its version (for compare-and-set), or None."""
+    key = validate_key(key, scope=t.label)
 
     def parse(reply: Any) -> Entry | None:
-        return None if reply is None else decode_entry(cfg, reply[0], reply[1], key)
+        return None if reply is None else decode_entry(t, reply[0], reply[1], key)
 
-    return _call("scope_get", cfg, ref, (key,), parse, key)
-
-
-def scope_exists(cfg: Config, ref: ScopeRef, key: str) -> Call[bool]:
-    key = validate_key(key, scope=str(ref))
-    return _call("scope_exists", cfg, ref, (key,), lambda r: r == 1, key)
+    return Call(_SCOPE_GET, t.keys, (key,), parse, key, t.label)
 
 
-def scope_ttl(cfg: Config, ref: ScopeRef, key: str) -> Call[float | None]:
-    key = validate_key(key, scope=str(ref))
+def scope_exists(t: Target, key: str) -> Call[bool]:
+    key = validate_key(key, scope=t.label)
+    return Call(_SCOPE_EXISTS, t.keys, (key,), _is_one, key, t.label)
+
+
+def _is_one(reply: Any) -> bool:
+    return bool(reply == 1)
+
+
+def scope_ttl(t: Target, key: str) -> Call[float | None]:
+    key = validate_key(key, scope=t.label)
 
     def parse(reply: int) -> float | None:
         if reply == -2:
-            raise MissingKeyError("no such key", key=key, scope=str(ref))
+            raise MissingKeyError("no such key", key=key, scope=t.label)
         return None if reply == -1 else reply / 1000
 
-    return _call("scope_ttl", cfg, ref, (key,), parse, key)
+    return Call(script("scope_ttl"), t.keys, (key,), parse, key, t.label)
 
 
-def scope_get_many(cfg: Config, ref: ScopeRef, keys: Iterable[str]) -> Call[dict[str, Any]]:
+def scope_get_many(t: Target, keys: Iterable[str]) -> Call[dict[str, Any]]:
     if isinstance(keys, (str, bytes)):
-        raise InvalidValueError("get_many takes a collection of keys, not one string",
-                                scope=str(ref))
-    wanted = list(dict.fromkeys(validate_key(k, scope=str(ref)) for k in keys))
-    _batch(cfg, ref, len(wanted))
+        raise InvalidValueError(
+            "get_many takes a collection of keys, not one string", scope=t.label
+        )
+    wanted = list(dict.fromkeys(validate_key(k, scope=t.label) for k in keys))
+    _batch(t, len(wanted))
 
     def parse(reply: list[bytes]) -> dict[str, Any]:
         out = {}
         for i, key in enumerate(wanted):
             meta, payload = reply[2 * i], reply[2 * i + 1]
             if meta:
-                out[key] = decode_entry(cfg, meta, payload, key).value
+                out[key] = decode_payload(t, meta, payload, key)
         return out
 
-    return _call("scope_get_many", cfg, ref, tuple(wanted), parse)
+    return Call(script("scope_get_many"), t.keys, tuple(wanted), parse, None, t.label)
 
 
-def scope_set(cfg: Config, ref: ScopeRef, key: str, value: Any, ttl: float | None) -> Call[None]:
-    key = validate_key(key, scope=str(ref))
-    vtype, payload = _payload(cfg, ref, key, value)
-    ttl_ms = cfg.ttl_ms(ttl, key=key, scope=str(ref))
-    args = (key, vtype, payload, ttl_ms, cfg.max_keys_per_scope)
-    return _call("scope_set", cfg, ref, args, lambda r: None, key)
+def scope_set(t: Target, key: str, value: Any, ttl: float | None) -> Call[None]:
+    key = validate_key(key, scope=t.label)
+    vtype, payload = _payload(t, key, value)
+    ttl_ms = t.cfg.ttl_ms(ttl, key=key, scope=t.label)
+    args = (key, vtype, payload, ttl_ms, t.cfg.max_keys_per_scope)
+    return Call(_SCOPE_SET, t.keys, args, _none, key, t.label)
 
 
-def scope_set_many(cfg: Config, ref: ScopeRef, mapping: Mapping[str, Any],
-                   ttl: float | None) -> Call[int]:
+def _none(reply: Any) -> None:
+    return None
+
+
+def scope_set_many(t: Target, mapping: Mapping[str, Any], ttl: float | None) -> Call[int]:
     if not isinstance(mapping, Mapping):
-        raise InvalidValueError("set_many takes a mapping of key -> value", scope=str(ref))
-    _batch(cfg, ref, len(mapping))
-    ttl_ms = cfg.ttl_ms(ttl, scope=str(ref))
-    args: list[Any] = [ttl_ms, cfg.max_keys_per_scope]
+        raise InvalidValueError("set_many takes a mapping of key -> value", scope=t.label)
+    _batch(t, len(mapping))
+    ttl_ms = t.cfg.ttl_ms(ttl, scope=t.label)
+    args: list[Any] = [ttl_ms, t.cfg.max_keys_per_scope]
     for key, value in mapping.items():
-        key = validate_key(key, scope=str(ref))
-        args.extend((key, *_payload(cfg, ref, key, value)))
-    return _call("scope_set_many", cfg, ref, tuple(args), int)
+        key = validate_key(key, scope=t.label)
+        args.extend((key, *_payload(t, key, value)))
+    return Call(script("scope_set_many"), t.keys, tuple(args), int, None, t.label)
 
 
-def scope_delete(cfg: Config, ref: ScopeRef, key: str) -> Call[bool]:
-    key = validate_key(key, scope=str(ref))
-    return _call("scope_delete", cfg, ref, (key,), lambda r: r == 1, key)
+def scope_delete(t: Target, key: str) -> Call[bool]:
+    key = validate_key(key, scope=t.label)
+    return Call(script("scope_delete"), t.keys, (key,), _is_one, key, t.label)
 
 
-def scope_clear(cfg: Config, ref: ScopeRef) -> Call[int]:
-    return _call("scope_clear", cfg, ref, (), int)
+def scope_clear(t: Target) -> Call[int]:
+    return Call(script("scope_clear"), t.keys, (), int, None, t.label)
 
 
-def scope_keys(cfg: Config, ref: ScopeRef) -> Call[list[str]]:
-    return _call("scope_keys", cfg, ref, (), lambda r: sorted(_s(k) for k in r))
+def scope_keys(t: Target) -> Call[list[str]]:
+    def parse(reply: list[bytes]) -> list[str]:
+        return sorted(k.decode() for k in reply)
+
+    return Call(script("scope_keys"), t.keys, (), parse, None, t.label)
 
 
-def scope_incr(cfg: Config, ref: ScopeRef, key: str, amount: int | float,
-               ttl: float | None) -> Call[int | float]:
-    key = validate_key(key, scope=str(ref))
+def scope_incr(t: Target, key: str, amount: int | float, ttl: float | None) -> Call[int | float]:
+    key = validate_key(key, scope=t.label)
     if type(amount) is int:
         if not INT64_MIN <= amount <= INT64_MAX:
-            raise InvalidValueError("amount does not fit in 64 bits", key=key, scope=str(ref))
+            raise InvalidValueError("amount does not fit in 64 bits", key=key, scope=t.label)
         atype, text = INT, str(amount)
     elif type(amount) is float:
         if amount - amount != 0.0:
-            raise InvalidValueError("amount must be finite", key=key, scope=str(ref))
+            raise InvalidValueError("amount must be finite", key=key, scope=t.label)
         atype, text = FLOAT, repr(amount)
     else:
-        raise InvalidValueError(f"amount must be an int or a float, not {type(amount).__name__}",
-                                key=key, scope=str(ref))
-    ttl_ms = cfg.ttl_ms(ttl, key=key, scope=str(ref))
+        raise InvalidValueError(
+            f"amount must be an int or a float, not {type(amount).__name__}", key=key, scope=t.label
+        )
+    ttl_ms = t.cfg.ttl_ms(ttl, key=key, scope=t.label)
 
     def parse(reply: list[bytes]) -> int | float:
-        value: int | float = decode_entry(cfg, reply[0], reply[1], key).value
-        return value
+        return int(reply[1]) if reply[0][:1] == b"i" else float(reply[1])
 
-    args = (key, atype, text, ttl_ms, cfg.max_keys_per_scope)
-    return _call("scope_incr", cfg, ref, args, parse, key)
+    args = (key, atype, text, ttl_ms, t.cfg.max_keys_per_scope)
+    return Call(script("scope_incr"), t.keys, args, parse, key, t.label)
 
 
-def scope_cas(cfg: Config, ref: ScopeRef, key: str, expected: str | None, value: Any,
-              ttl: float | None) -> Call[CasResult]:
+def scope_cas(
+    t: Target, key: str, expected: str | None, value: Any, ttl: float | None
+) -> Call[CasResult]:
     """Store `value` only if the key is still at version `expected` (None: still absent).
     Without `ttl`, a live key keeps its expiry and a new one gets the default."""
-    key = validate_key(key, scope=str(ref))
-    vtype, payload = _payload(cfg, ref, key, value)
+    key = validate_key(key, scope=t.label)
+    vtype, payload = _payload(t, key, value)
     keep = "1" if ttl is None else "0"
-    ttl_ms = cfg.ttl_ms(ttl, key=key, scope=str(ref))
+    ttl_ms = t.cfg.ttl_ms(ttl, key=key, scope=t.label)
 
     def parse(reply: list[Any]) -> CasResult:
         if reply[0] == 1:
-            return CasResult(True, Entry(value, _s(reply[1])))
-        current = decode_entry(cfg, reply[1], reply[2], key) if len(reply) > 1 else None
+            return CasResult(True, Entry(value, meta_version(reply[1])))
+        current = decode_entry(t, reply[1], reply[2], key) if len(reply) > 1 else None
         return CasResult(False, current)
 
-    args = (key, expected or "0", vtype, payload, ttl_ms, keep, cfg.max_keys_per_scope)
-    return _call("scope_cas", cfg, ref, args, parse, key)
+    args = (key, expected or "0", vtype, payload, ttl_ms, keep, t.cfg.max_keys_per_scope)
+    return Call(script("scope_cas"), t.keys, args, parse, key, t.label)
 
 
 def update_backoff(attempt: int) -> float:

@@ -48,14 +48,23 @@ class Runner:
             return [self.run(calls[0])]
         pipe = self.client.pipeline(transaction=False)
         for call in calls:
-            pipe.execute_command("EVALSHA", call.script.sha1, len(call.keys), *call.keys,
-                                 *call.args)
+            # naming the node spares redis-py's cluster pipeline a COMMAND GETKEYS round
+            # trip per command (it lacks the EVALSHA shortcut single calls have)
+            node = self.client.get_node_from_key(call.keys[0])
+            pipe.execute_command(
+                "EVALSHA",
+                call.script.sha1,
+                len(call.keys),
+                *call.keys,
+                *call.args,
+                target_nodes=node,
+            )
         try:
             replies = pipe.execute(raise_on_error=False)
         except RedisError as exc:
             raise translate(exc, key=calls[0].key, scope=calls[0].scope) from exc
         out = []
-        for call, reply in zip(calls, replies):
+        for call, reply in zip(calls, replies, strict=True):
             if isinstance(reply, NoScriptError):
                 out.append(self.run(call))
             elif isinstance(reply, Exception):

@@ -10,6 +10,7 @@ from .._errors import InvalidScopeError
 from .._keys import ScopeRef
 from .._ops import context as ops
 from .._ops import scope as scope_ops
+from .._ops._call import Target
 from .._ops.context import Resolved
 from ._runner import Runner
 
@@ -19,44 +20,47 @@ class Context:
     least (global). On a single server a lookup is one atomic script call; on Redis Cluster
     it is one call per slot, pipelined, and the most specific hit wins."""
 
-    __slots__ = ("_cfg", "_runner", "scopes")
+    __slots__ = ("_groups", "_runner", "_targets", "scopes")
 
     def __init__(self, runner: Runner, cfg: Config, scopes: tuple[ScopeRef, ...]) -> None:
         self._runner = runner
-        self._cfg = cfg
+        self._targets = tuple(Target(cfg, ref) for ref in scopes)
+        self._groups = ops.plan_groups(self._targets, per_slot=runner.cluster)
         self.scopes = scopes  # most specific first; global is always last
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {' > '.join(map(str, self.scopes))}>"
 
-    def _resolve(self, key: str, with_value: bool) -> Resolved | None:
-        calls = ops.context_resolve(self._cfg, self.scopes, key, with_value=with_value,
-                                    per_slot=self._runner.cluster)
+    def _resolve(self, key: str, with_value: bool) -> ops.Hit | None:
+        calls = ops.context_resolve(self._targets, self._groups, key, with_value=with_value)
+        if len(calls) == 1:
+            return self._runner.run(calls[0])
         return ops.first_hit(self._runner.run_all(calls))
 
     def resolve(self, key: str) -> Resolved | None:
         """Which scope holds `key` first, and its value; None when no bound scope does."""
-        return self._resolve(key, True)
+        hit = self._resolve(key, True)
+        return None if hit is None else Resolved(self.scopes[hit[0]], hit[1])
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value of `key` in the most specific bound scope that holds it."""
-        found = self._resolve(key, True)
-        return default if found is None else found.value
+        hit = self._resolve(key, True)
+        return default if hit is None else hit[1]
 
     def exists(self, key: str) -> bool:
         """Whether any bound scope holds `key`."""
         return self._resolve(key, False) is not None
 
-    def set(self, key: str, value: Any, *, scope: str | None = None,
-                  ttl: float | None = None) -> None:
+    def set(
+        self, key: str, value: Any, *, scope: str | None = None, ttl: float | None = None
+    ) -> None:
         """Store `value` in the scope of kind `scope` (default: the most specific bound)."""
-        self._runner.run(scope_ops.scope_set(self._cfg, self._target(scope), key, value,
-                                                   ttl))
+        self._runner.run(scope_ops.scope_set(self._target(scope), key, value, ttl))
 
-    def _target(self, kind: str | None) -> ScopeRef:
+    def _target(self, kind: str | None) -> Target:
         if kind is None:
-            return self.scopes[0]
-        for ref in self.scopes:
-            if ref.kind == kind:
-                return ref
+            return self._targets[0]
+        for t in self._targets:
+            if t.ref.kind == kind:
+                return t
         raise InvalidScopeError(f"no {kind!r} scope is bound to this context", scope=str(kind))

@@ -9,8 +9,8 @@ from typing import Any
 from .._codec import Codec, MsgpackCodec
 from .._config import Config
 from .._keys import KINDS, Keyspace, ScopeRef
-from .context import Context
 from ._runner import Runner
+from .context import Context
 from .scope import Scope
 
 
@@ -99,8 +99,15 @@ class Memory:
         organization: str | None = None,
     ) -> Context:
         """The scopes of one unit of work, for lookups from the most specific to global."""
-        ids = dict(step=step, run=run, workflow=workflow, session=session, user=user,
-                   actor=actor, organization=organization)
+        ids = dict(
+            step=step,
+            run=run,
+            workflow=workflow,
+            session=session,
+            user=user,
+            actor=actor,
+            organization=organization,
+        )
         refs = tuple(ScopeRef.of(k, ids[k]) for k in KINDS[:-1] if ids[k] is not None)
         return Context(self._runner, self._cfg, (*refs, ScopeRef.of("global")))
 
@@ -111,6 +118,10 @@ class Memory:
     def __enter__(self) -> Memory:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()

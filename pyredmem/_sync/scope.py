@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 import copy
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -12,7 +11,9 @@ from .._config import Config
 from .._errors import ConflictError
 from .._keys import ScopeRef
 from .._ops import scope as ops
+from .._ops._call import Target
 from ._runner import Runner
+from ._sleep import sleep
 
 
 class Scope:
@@ -22,11 +23,11 @@ class Scope:
     compare-and-sets until it wins.
     """
 
-    __slots__ = ("_cfg", "_runner", "ref")
+    __slots__ = ("_runner", "_t", "ref")
 
     def __init__(self, runner: Runner, cfg: Config, ref: ScopeRef) -> None:
         self._runner = runner
-        self._cfg = cfg
+        self._t = Target(cfg, ref)
         self.ref = ref
 
     @property
@@ -43,65 +44,67 @@ class Scope:
     def set(self, key: str, value: Any, *, ttl: float | None = None) -> None:
         """Store `value` under `key`. `ttl` in seconds; None means the memory's default_ttl
         (by default: never expires). Replaces any previous value and expiry."""
-        self._runner.run(ops.scope_set(self._cfg, self.ref, key, value, ttl))
+        self._runner.run(ops.scope_set(self._t, key, value, ttl))
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value under `key`, or `default` when it is absent or expired."""
-        entry = self._runner.run(ops.scope_get(self._cfg, self.ref, key))
-        return default if entry is None else entry.value
+        return self._runner.run(ops.scope_get(self._t, key, default))
 
     def exists(self, key: str) -> bool:
         """Whether `key` holds a live value."""
-        return self._runner.run(ops.scope_exists(self._cfg, self.ref, key))
+        return self._runner.run(ops.scope_exists(self._t, key))
 
     def delete(self, key: str) -> bool:
         """Remove `key`; True when it held a live value."""
-        return self._runner.run(ops.scope_delete(self._cfg, self.ref, key))
+        return self._runner.run(ops.scope_delete(self._t, key))
 
     def clear(self) -> int:
         """Remove every key of this scope; returns how many live keys there were."""
-        return self._runner.run(ops.scope_clear(self._cfg, self.ref))
+        return self._runner.run(ops.scope_clear(self._t))
 
     def keys(self) -> list[str]:
         """The live keys of this scope, sorted."""
-        return self._runner.run(ops.scope_keys(self._cfg, self.ref))
+        return self._runner.run(ops.scope_keys(self._t))
 
     def ttl(self, key: str) -> float | None:
         """Seconds until `key` expires, or None if it never does.
         Raises MissingKeyError when the key is absent or expired."""
-        return self._runner.run(ops.scope_ttl(self._cfg, self.ref, key))
+        return self._runner.run(ops.scope_ttl(self._t, key))
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The live values among `keys`, as a dict (absent keys are left out)."""
-        return self._runner.run(ops.scope_get_many(self._cfg, self.ref, keys))
+        return self._runner.run(ops.scope_get_many(self._t, keys))
 
     def set_many(self, mapping: Mapping[str, Any], *, ttl: float | None = None) -> int:
         """Store several values at once, all or nothing; returns how many were written."""
-        return self._runner.run(ops.scope_set_many(self._cfg, self.ref, mapping, ttl))
+        return self._runner.run(ops.scope_set_many(self._t, mapping, ttl))
 
-    def incr(self, key: str, amount: int | float = 1, *,
-                   ttl: float | None = None) -> int | float:
+    def incr(
+        self, key: str, amount: int | float = 1, *, ttl: float | None = None
+    ) -> int | float:
         """Add `amount` to the number under `key` (absent counts as 0) and return the result.
         Integers stay exact 64-bit integers; a float amount makes the value a float.
         `ttl` applies when this call creates the key; an existing key keeps its expiry."""
-        return self._runner.run(ops.scope_incr(self._cfg, self.ref, key, amount, ttl))
+        return self._runner.run(ops.scope_incr(self._t, key, amount, ttl))
 
-    def update(self, key: str, fn: Callable[[Any], Any], *, default: Any = None,
-                     ttl: float | None = None) -> Any:
+    def update(
+        self, key: str, fn: Callable[[Any], Any], *, default: Any = None, ttl: float | None = None
+    ) -> Any:
         """Replace the value under `key` with `fn(value)` (`fn(default)` when absent) without
         ever losing a concurrent update: the write is a compare-and-set on the version read,
         retried with the fresh value when another writer got there first. `fn` may run more
         than once, so keep it free of side effects. Without `ttl`, an existing key keeps its
         expiry. Returns the value stored; raises ConflictError after `update_retries` losses."""
-        cfg, ref = self._cfg, self.ref
-        entry = self._runner.run(ops.scope_get(cfg, ref, key))
-        for attempt in range(cfg.update_retries):
+        t = self._t
+        entry = self._runner.run(ops.scope_get_entry(t, key))
+        for attempt in range(t.cfg.update_retries):
             new = fn(copy.deepcopy(default) if entry is None else entry.value)
             version = None if entry is None else entry.version
-            result = self._runner.run(ops.scope_cas(cfg, ref, key, version, new, ttl))
+            result = self._runner.run(ops.scope_cas(t, key, version, new, ttl))
             if result.stored:
                 return new
             entry = result.current
-            time.sleep(ops.update_backoff(attempt))
-        raise ConflictError(f"gave up after {cfg.update_retries} conflicting writes",
-                            key=key, scope=str(ref))
+            sleep(ops.update_backoff(attempt))
+        raise ConflictError(
+            f"gave up after {t.cfg.update_retries} conflicting writes", key=key, scope=t.label
+        )

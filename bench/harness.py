@@ -1,0 +1,91 @@
+"""Measuring an operation against the raw redis-py command it replaces, in the same run.
+
+Both sides run interleaved in small blocks so that drift (CPU frequency, other load) hits
+them alike; we report per-call p50/p99 and the ratio of the p50s.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Row:
+    """One benchmark line: `op` (pyredmem) against `baseline` (raw redis-py)."""
+
+    name: str
+    op: Callable[[], Any]
+    baseline_name: str = ""
+    baseline: Callable[[], Any] | None = None
+    target: float | None = None  # the p50 ratio we aim to stay under
+
+
+@dataclass(frozen=True)
+class Result:
+    row: Row
+    p50: float  # microseconds
+    p99: float
+    base_p50: float | None
+    base_p99: float | None
+
+    @property
+    def ratio(self) -> float | None:
+        return None if self.base_p50 is None else self.p50 / self.base_p50
+
+
+def _time(fn: Callable[[], Any], n: int, out: list[float]) -> None:
+    clock = time.perf_counter_ns
+    for _ in range(n):
+        t0 = clock()
+        fn()
+        out.append((clock() - t0) / 1000)
+
+
+def _pct(samples: list[float], q: float) -> float:
+    return (
+        statistics.quantiles(samples, n=100, method="inclusive")[q - 1] if q < 100 else max(samples)
+    )
+
+
+def measure(row: Row, n: int, block: int = 100) -> Result:
+    for _ in range(min(n, 200)):  # warm connections, scripts and caches
+        row.op()
+        if row.baseline:
+            row.baseline()
+    ours: list[float] = []
+    base: list[float] = []
+    while len(ours) < n:
+        _time(row.op, block, ours)
+        if row.baseline:
+            _time(row.baseline, block, base)
+    return Result(
+        row,
+        statistics.median(ours),
+        _pct(ours, 99),
+        statistics.median(base) if base else None,
+        _pct(base, 99) if base else None,
+    )
+
+
+def render(title: str, results: list[Result]) -> str:
+    lines = [
+        f"\n{title}",
+        f"{'operation':34} {'p50 us':>8} {'p99 us':>8}   {'raw command':24} {'p50 us':>8} "
+        f"{'p99 us':>8} {'ratio':>6} {'target':>7}",
+    ]
+    for r in results:
+        base = (
+            f"{r.row.baseline_name:24} {r.base_p50:8.1f} {r.base_p99:8.1f} {r.ratio:6.2f}"
+            if r.base_p50 is not None and r.base_p99 is not None and r.ratio is not None
+            else f"{'':24} {'':>8} {'':>8} {'':>6}"
+        )
+        target = f"<={r.row.target:.2f}" if r.row.target and r.ratio is not None else ""
+        verdict = ""
+        if r.row.target and r.ratio is not None:
+            verdict = "  ok" if r.ratio <= r.row.target else "  OVER"
+        lines.append(f"{r.row.name:34} {r.p50:8.1f} {r.p99:8.1f}   {base} {target:>7}{verdict}")
+    return "\n".join(lines)
