@@ -102,8 +102,13 @@ class AsyncScope:
             result = await self._runner.run(ops.scope_cas(t, key, version, new, ttl))
             if result.stored:
                 return new
+            # the conflict reply carries the current entry: retry with it at once; after
+            # repeated losses back off, then re-read, since the entry ages while we sleep
             entry = result.current
-            await sleep(ops.update_backoff(attempt))
+            delay = ops.update_backoff(attempt)
+            if delay:
+                await sleep(delay)
+                entry = await self._runner.run(ops.scope_get_entry(t, key))
         raise ConflictError(
             f"gave up after {t.cfg.update_retries} conflicting writes", key=key, scope=t.label
         )

@@ -232,8 +232,8 @@ def scope_cas(
 
 
 def update_backoff(attempt: int) -> float:
-    """Seconds to wait after the `attempt`-th lost compare-and-set: none at first, then a
-    jittered, capped exponential delay so that contending writers spread out."""
-    if attempt < 2:
+    """Seconds to wait after the `attempt`-th lost compare-and-set (0: retry at once): none
+    for the first few, then a jittered, capped exponential delay so writers spread out."""
+    if attempt < 4:
         return 0.0
-    return random.uniform(0.0, min(0.02, 0.0002 * 2**attempt))
+    return random.uniform(0.0, min(0.01, 0.0001 * 2 ** (attempt - 4)))
