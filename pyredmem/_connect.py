@@ -27,7 +27,7 @@ from ._errors import (
     error_from_reply,
 )
 
-__all__ = ["Connection", "open_async", "open_sync", "translate"]
+__all__ = ["Connection", "open_async", "open_sync", "prepare_async", "prepare_sync", "translate"]
 
 _servers: dict[str, Any] = {}
 _servers_lock = threading.Lock()
@@ -133,3 +133,15 @@ def translate(exc: Exception, *, key: str | None, scope: str | None) -> PyRedMem
     if isinstance(exc, redis.exceptions.ResponseError):
         return error_from_reply(str(exc), key=key, scope=scope)
     return BackendError(f"{type(exc).__name__}: {exc}", key=key, scope=scope)
+
+
+async def prepare_async(conn: Connection) -> None:
+    """Get an asyncio cluster client ready before its first command: redis-py's asyncio
+    RedisCluster can fail ("'NoneType' object has no attribute 'writelines'") when many
+    tasks make it discover the cluster at once; discovering it first avoids that race."""
+    if conn.cluster:
+        await conn.client.initialize()
+
+
+def prepare_sync(conn: Connection) -> None:
+    """Sync clients discover the cluster when they are made: nothing to do."""

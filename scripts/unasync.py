@@ -26,7 +26,7 @@ SUBS: list[tuple[str, str]] = [
     (r"\baclose\b", "close"),
     (r"\basyncio\.sleep\b", "time.sleep"),
     (r"^import asyncio$", "import time"),
-    (r"\bopen_async\b", "open_sync"),
+    (r"\b(\w+)_async\b", r"\1_sync"),
     (r"\bAsyncIterator\b", "Iterator"),
     (r"\bAsyncGenerator\b", "Generator"),
     (r"\bAwaitable\b", "Callable"),

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from redis.exceptions import NoScriptError, RedisError
 
-from .._connect import open_async, translate
+from .._connect import open_async, prepare_async, translate
 from .._ops._call import Call
 
 T = TypeVar("T")
@@ -19,12 +19,20 @@ class AsyncRunner:
 
     def __init__(self, target: Any) -> None:
         conn = open_async(target)
+        self._conn = conn
+        self._prepared = not conn.cluster
         self.client: Any = conn.client
         self.cluster = conn.cluster
         self.embedded = conn.embedded
         self._owned = conn.owned
 
+    async def _prepare(self) -> None:
+        await prepare_async(self._conn)
+        self._prepared = True
+
     async def run(self, call: Call[T]) -> T:
+        if not self._prepared:
+            await self._prepare()
         try:
             reply = await self._send(call)
         except RedisError as exc:
@@ -45,6 +53,8 @@ class AsyncRunner:
     async def run_all(self, calls: Sequence[Call[T]]) -> list[T]:
         if len(calls) == 1:
             return [await self.run(calls[0])]
+        if not self._prepared:
+            await self._prepare()
         pipe = self.client.pipeline(transaction=False)
         for call in calls:
             # naming the node spares redis-py's cluster pipeline a COMMAND GETKEYS round

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from redis.exceptions import NoScriptError, RedisError
 
-from .._connect import open_sync, translate
+from .._connect import open_sync, prepare_sync, translate
 from .._ops._call import Call
 
 T = TypeVar("T")
@@ -20,12 +20,20 @@ class Runner:
 
     def __init__(self, target: Any) -> None:
         conn = open_sync(target)
+        self._conn = conn
+        self._prepared = not conn.cluster
         self.client: Any = conn.client
         self.cluster = conn.cluster
         self.embedded = conn.embedded
         self._owned = conn.owned
 
+    def _prepare(self) -> None:
+        prepare_sync(self._conn)
+        self._prepared = True
+
     def run(self, call: Call[T]) -> T:
+        if not self._prepared:
+            self._prepare()
         try:
             reply = self._send(call)
         except RedisError as exc:
@@ -46,6 +54,8 @@ class Runner:
     def run_all(self, calls: Sequence[Call[T]]) -> list[T]:
         if len(calls) == 1:
             return [self.run(calls[0])]
+        if not self._prepared:
+            self._prepare()
         pipe = self.client.pipeline(transaction=False)
         for call in calls:
             # naming the node spares redis-py's cluster pipeline a COMMAND GETKEYS round
