@@ -86,8 +86,9 @@ class Server:
     def start(self) -> Server:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = self.workdir / "server.log"
-        for _ in range(5):  # a free port can be taken by someone else before we bind it
-            self.port = free_port()
+        for attempt in range(5):  # a free port can be taken by someone else before we bind it
+            if attempt or not self.port:  # a restart first tries the port it had
+                self.port = free_port()
             args = [
                 self.binary,
                 "--port",

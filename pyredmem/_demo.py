@@ -1,0 +1,86 @@
+"""`pyredmem demo`: a short tour of scoped memory, printed as it runs."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ._sync.memory import Memory
+
+
+def _show(label: str, value: Any) -> None:
+    print(f"   {label:<44} -> {value!r}")
+
+
+def run_demo(url: str = "memory://demo") -> None:
+    where = "the embedded store (memory://: fakeredis + lupa, in this process)"
+    if not url.startswith("memory://"):
+        where = url
+    print(f"pyredmem demo on {where}\n")
+    with Memory(url, namespace="demo", tenant="acme") as mem:
+        for scope in (
+            mem.user("alice"),
+            mem.user("bob"),
+            mem.session("s-42"),
+            mem.global_scope,
+            mem.workflow("refund-123"),
+            mem.run("run-1"),
+        ):
+            scope.clear()  # start clean when pointed at a real server
+
+        print("1. Per-user preferences (one atomic script call each)")
+        alice = mem.user("alice")
+        alice.set("prefs", {"language": "fr", "tone": "concise"})
+        _show('user:alice set "prefs"', alice.get("prefs"))
+        _show('user:bob get "prefs" (never set)', mem.user("bob").get("prefs", "defaults"))
+
+        print("\n2. Onboarding progress: counters and read-modify-write that never lose updates")
+        steps = ["connect-calendar", "invite-team", "first-agent"]
+
+        def complete(step: str) -> None:
+            alice.update("onboarding", lambda s: {**s, step: True}, default={})
+            alice.incr("onboarding_steps_done")
+
+        with ThreadPoolExecutor(len(steps)) as pool:  # three writers at once
+            list(pool.map(complete, steps))
+        _show("after 3 concurrent updates: onboarding", alice.get("onboarding"))
+        _show("onboarding_steps_done", alice.get("onboarding_steps_done"))
+
+        print("\n3. Session data with a TTL")
+        session = mem.session("s-42")
+        session.set("cart", ["book"], ttl=0.3)
+        _show("session:s-42 ttl of cart (s)", round(session.ttl("cart") or 0, 1))
+        time.sleep(0.35)
+        _show("0.35 s later, get cart", session.get("cart"))
+        _show("keys() no longer lists it", session.keys())
+
+        print("\n4. Global feature flags, overridden per user via a context lookup")
+        mem.global_scope.set_many({"beta_search": False, "model": "small"})
+        alice.set("beta_search", True)
+        ctx = mem.context(user="alice", session="s-42")
+        _show("alice's context: beta_search", ctx.get("beta_search"))
+        _show("bob's context: beta_search", mem.context(user="bob").get("beta_search"))
+        found = ctx.resolve("model")
+        _show(
+            "resolve 'model' (which scope answered)",
+            (str(found.scope), found.value) if found else None,
+        )
+
+        print("\n5. Multi-agent workflow state shared through context()")
+        planner = mem.context(workflow="refund-123", run="run-1", user="alice")
+        planner.set("plan", ["check order", "refund", "notify"], scope="workflow")
+        planner.set("status", "planning")  # the most specific bound scope: run
+        executor = mem.context(workflow="refund-123", run="run-1", step="refund")
+        _show("executor sees the planner's plan", executor.get("plan"))
+        executor.set("status", "refunded", scope="run")
+        _show("planner sees the executor's status", planner.get("status"))
+        _show("workflow:refund-123 keys", mem.workflow("refund-123").keys())
+
+        print("\n6. Tenants never see each other's data")
+        with Memory(url, namespace="demo", tenant="globex") as other:
+            _show("tenant globex: user:alice get prefs", other.user("alice").get("prefs"))
+
+    print("\nDone. Each operation above was one Lua script call inside the store (update: a")
+    print("read, then a compare-and-set). The same code runs on Redis, Valkey or a cluster:")
+    print("Memory('redis://localhost:6379'), or pyredmem demo --url redis://localhost:6379")

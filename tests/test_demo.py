@@ -1,0 +1,40 @@
+"""The demo a new user runs first."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from pyredmem.__main__ import main
+
+
+def test_demo_runs_on_the_embedded_store(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "embedded store" in out
+    assert "onboarding_steps_done                        -> 3" in out
+    assert "0.35 s later, get cart                       -> None" in out
+    assert "planner sees the executor's status           -> 'refunded'" in out
+    assert "tenant globex: user:alice get prefs          -> None" in out
+
+
+@pytest.mark.real_server
+@pytest.mark.standalone
+def test_demo_runs_on_a_server_and_again(url: str) -> None:
+    for _ in range(2):  # a second run starts clean
+        out = subprocess.run(
+            [sys.executable, "-m", "pyredmem", "demo", "--url", url],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        assert "onboarding_steps_done                        -> 3" in out
+
+
+def test_version_flag() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "pyredmem", "--version"], check=True, capture_output=True, text=True
+    ).stdout
+    assert out.startswith("pyredmem ")
