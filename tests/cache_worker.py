@@ -119,7 +119,9 @@ async def _tasks(plan: Plan, report: Report, barrier: Any) -> None:
         async def caller(phase: str, until: float) -> None:
             await ready.wait()
             if phase == "cold":
-                report.cold.append(await cold.get_or_compute(plan.cold_key, lambda: compute("cold")))
+                report.cold.append(
+                    await cold.get_or_compute(plan.cold_key, lambda: compute("cold"))
+                )
                 return
             while time.time() < until:
                 report.hot.add(await hot.get_or_compute(plan.hot_key, lambda: compute("hot")))

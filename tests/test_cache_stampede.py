@@ -28,8 +28,7 @@ def _run(engine: Engine, plan: Plan) -> list[Report]:
         barrier: Any = ctx.Barrier(WORKERS)
         results: Any = ctx.Queue()
         workers: list[Any] = [
-            ctx.Process(target=run_worker, args=(plan, i, barrier, results))
-            for i in range(WORKERS)
+            ctx.Process(target=run_worker, args=(plan, i, barrier, results)) for i in range(WORKERS)
         ]
     else:
         barrier = threading.Barrier(WORKERS)
