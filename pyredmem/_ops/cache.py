@@ -279,11 +279,12 @@ def wait_slice(lease_left: float, budget_left: float) -> float:
 
 
 def _normalise(value: Any, codec: Any) -> Any:
-    """Arguments in a form whose encoding does not depend on set order."""
+    """Arguments in a form whose encoding depends on neither set nor dict order."""
     if isinstance(value, (list, tuple)):
         return [_normalise(v, codec) for v in value]
-    if isinstance(value, dict):
-        return {k: _normalise(v, codec) for k, v in value.items()}
+    if isinstance(value, dict):  # equal dicts agree whatever their insertion order
+        items = sorted(value.items(), key=lambda kv: codec.encode(kv[0]))
+        return {k: _normalise(v, codec) for k, v in items}
     if isinstance(value, (set, frozenset)):
         items = [_normalise(v, codec) for v in value]
         return sorted(items, key=codec.encode)
@@ -294,7 +295,7 @@ def argument_key(
     fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], cfg: Config, label: str
 ) -> str:
     """`module.qualname:` + sha256 of the bound arguments (defaults applied, so `f(1)` and
-    `f(x=1)` agree) encoded with the Memory's codec."""
+    `f(x=1)` agree; sets and dicts in any order agree) encoded with the Memory's codec."""
     name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
     try:
         bound = inspect.signature(fn).bind(*args, **kwargs)
