@@ -75,9 +75,11 @@ def test_killed_holder_is_taken_over_and_its_late_write_rejected(engine: Engine,
         tokens: Any = ctx.Queue()
         holder: Any = ctx.Process(target=hold_lease, args=(url, "k", lease, tokens))
         holder.start()
-        token = tokens.get(timeout=60)
-        holder.kill()  # dies mid-compute, holding the lease
-        holder.join(10)
+        try:
+            token = tokens.get(timeout=60)
+        finally:
+            holder.kill()  # dies mid-compute, holding the lease
+            holder.join(10)
     else:
         with Memory(url) as other:  # a caller that takes the lease and is never heard of
             found = other.cache(CACHE, ttl=60, lease=lease).fetch("k")
