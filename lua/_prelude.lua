@@ -129,3 +129,71 @@ local function make_room(h, x, now, extra, max_keys)
   end
   return n == 0, nil
 end
+
+-- Cache layout (lua/cache_*.lua). A cache's entries are spread over buckets; all keys of one
+-- bucket share one hash tag, so P = "<namespace>:{<tenant>:cache:<name>:<scope>:<bucket>}:":
+--   P.."v:"..key  hash    t type, d payload, e expiry ms, c compute ms, f fencing token
+--                         (PEXPIREAT at expiry + stale window)
+--   P.."l:"..key  string  the lease: the holder's fencing token (PX lease time)
+--   P.."n:"..key  string  callers waiting for the lease holder (TTL: the lease + 1 s)
+--   P.."w:"..key  list    wake-ups for the waiters, one element each (TTL: CACHE_WAKE_MS)
+--   P.."i"        zset    key -> when the entry's keys expire: the bucket's index, capped
+local CACHE_WAKE_MS = 10000
+
+-- wake every registered waiter of an entry: one list element each, bounded
+local function cache_wake(n, w)
+  local waiting = tonumber(redis.call('GET', n))
+  if not waiting then return end
+  redis.call('DEL', n)
+  if waiting > 1000 then waiting = 1000 end
+  local ones = {}
+  for j = 1, waiting do ones[j] = '1' end
+  redis.call('RPUSH', w, unpack(ones))
+  redis.call('PEXPIRE', w, CACHE_WAKE_MS)
+end
+
+-- a fencing token greater than the entry's last one: the server clock in us, or last + 1
+local function cache_fence(v, now_us)
+  local last = tonumber(redis.call('HGET', v, 'f'))
+  if last and last >= now_us then return last + 1 end
+  return now_us
+end
+
+-- remove one entry's value and lease and wake its waiters. The keys are derived from the
+-- bucket prefix `p` (itself taken from a key in KEYS), so they share its hash tag and slot.
+local function cache_drop(p, key)
+  local gone = redis.call('DEL', p .. 'v:' .. key)
+  redis.call('DEL', p .. 'l:' .. key)
+  cache_wake(p .. 'n:' .. key, p .. 'w:' .. key)
+  return gone
+end
+
+-- record in the bucket index `i` that `key`'s keys live until `until_ms`; `gt` keeps a later
+-- time already there. Drops members whose keys have all expired, then evicts the entries
+-- that expire soonest (never `key`) while the bucket holds more than `cap`.
+local function cache_index(i, key, until_ms, cap, now, gt)
+  redis.call('ZREMRANGEBYSCORE', i, '-inf', '(' .. fmt_int(now))
+  if gt then
+    redis.call('ZADD', i, 'GT', fmt_int(until_ms), key)
+  else
+    redis.call('ZADD', i, fmt_int(until_ms), key)
+  end
+  local n = redis.call('ZCARD', i)
+  if n > cap then
+    local p = string.sub(i, 1, -2)
+    local victims = redis.call('ZRANGE', i, 0, n - cap)
+    local dropped = 0
+    for j = 1, #victims do
+      if dropped < n - cap and victims[j] ~= key then
+        cache_drop(p, victims[j])
+        redis.call('ZREM', i, victims[j])
+        dropped = dropped + 1
+      end
+    end
+  end
+  if redis.call('PTTL', i) < 0 then
+    redis.call('PEXPIREAT', i, fmt_int(until_ms))
+  else
+    redis.call('PEXPIREAT', i, fmt_int(until_ms), 'GT')
+  end
+end

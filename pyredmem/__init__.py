@@ -6,6 +6,7 @@ on Redis 7+, Valkey 8, Redis Cluster, or in-process (`memory://`).
 
 from __future__ import annotations
 
+from ._async.cache import AsyncCache
 from ._async.context import AsyncContext
 from ._async.memory import AsyncMemory
 from ._async.scope import AsyncScope
@@ -13,6 +14,7 @@ from ._codec import Codec, MsgpackCodec
 from ._errors import (
     BackendError,
     BackendUnavailableError,
+    CacheTimeoutError,
     CapacityError,
     ConfigurationError,
     ConflictError,
@@ -26,7 +28,9 @@ from ._errors import (
     WrongTypeError,
 )
 from ._keys import KINDS, ScopeRef
+from ._ops.cache import Fetch, Lease
 from ._ops.context import Resolved
+from ._sync.cache import Cache
 from ._sync.context import Context
 from ._sync.memory import Memory
 from ._sync.scope import Scope
@@ -35,19 +39,24 @@ __version__ = "0.1.0"
 
 __all__ = [
     "KINDS",
+    "AsyncCache",
     "AsyncContext",
     "AsyncMemory",
     "AsyncScope",
     "BackendError",
     "BackendUnavailableError",
+    "Cache",
+    "CacheTimeoutError",
     "CapacityError",
     "Codec",
     "ConfigurationError",
     "ConflictError",
     "Context",
+    "Fetch",
     "InvalidKeyError",
     "InvalidScopeError",
     "InvalidValueError",
+    "Lease",
     "Memory",
     "MissingKeyError",
     "MsgpackCodec",

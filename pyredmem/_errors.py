@@ -10,6 +10,7 @@
     ├── CapacityError                     a cap was reached (keys per scope, result too big)
     ├── MissingKeyError (KeyError)        the key is absent or expired
     ├── ConflictError                     a compare-and-set kept losing to other writers
+    ├── CacheTimeoutError (TimeoutError)  waited too long for another caller's computation
     ├── ConfigurationError                an unusable client, URL or option
     └── BackendError                      the server failed or could not be reached
         └── BackendUnavailableError (ConnectionError)
@@ -23,6 +24,7 @@ from __future__ import annotations
 __all__ = [
     "BackendError",
     "BackendUnavailableError",
+    "CacheTimeoutError",
     "CapacityError",
     "ConfigurationError",
     "ConflictError",
@@ -88,6 +90,10 @@ class MissingKeyError(PyRedMemError, KeyError):
 
 class ConflictError(PyRedMemError):
     """A compare-and-set update lost to concurrent writers more times than allowed."""
+
+
+class CacheTimeoutError(PyRedMemError, TimeoutError):
+    """`get_or_compute` waited `max_wait` seconds for another caller's computation."""
 
 
 class ConfigurationError(PyRedMemError):

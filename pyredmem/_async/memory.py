@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -9,6 +10,7 @@ from .._codec import Codec, MsgpackCodec
 from .._config import Config
 from .._keys import KINDS, Keyspace, ScopeRef
 from ._runner import AsyncRunner
+from .cache import AsyncCache
 from .context import AsyncContext
 from .scope import AsyncScope
 
@@ -109,6 +111,65 @@ class AsyncMemory:
         )
         refs = tuple(ScopeRef.of(k, ids[k]) for k in KINDS[:-1] if ids[k] is not None)
         return AsyncContext(self._runner, self._cfg, (*refs, ScopeRef.of("global")))
+
+    def cache(
+        self,
+        name: str,
+        *,
+        ttl: float,
+        scope: Any = None,
+        lease: float = 30.0,
+        max_wait: float = 60.0,
+        stale: float = 0.0,
+        beta: float = 1.0,
+        buckets: int = 16,
+        max_entries: int = 100_000,
+    ) -> AsyncCache:
+        """A cache shared by every process that opens the same `name` (and scope).
+
+        `ttl`: seconds a value stays fresh. `scope`: a scope handle (`mem.user("alice")`)
+        to keep a cache per scope instance. `lease`: seconds a computation may take before
+        another caller may take over (its late result is then rejected). `max_wait`: seconds
+        a caller waits for another's computation. `stale`: seconds an expired value may still
+        be served while one caller refreshes it (0: never). `beta`: eagerness of early
+        refresh (XFetch; 0: off). `buckets`: how many hash tags (cluster slots) the entries
+        spread over. `max_entries`: beyond it, the entries that expire soonest are evicted.
+        """
+        return AsyncCache(
+            self._runner,
+            self._cfg,
+            name,
+            ttl=ttl,
+            scope=scope,
+            lease=lease,
+            max_wait=max_wait,
+            stale=stale,
+            beta=beta,
+            buckets=buckets,
+            max_entries=max_entries,
+        )
+
+    def cached(
+        self,
+        *,
+        ttl: float,
+        name: str = "cached",
+        key: Callable[..., str] | None = None,
+        **options: Any,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorate a function so that its results are cached (`get_or_compute`) in the cache
+        `name`. The key is the function's module and qualified name plus the SHA-256 of its
+        arguments (bound to its signature, defaults applied) encoded with this Memory's
+        codec; pass `key=lambda *args, **kwargs: "..."` to choose it yourself. Arguments the
+        codec cannot encode raise SerializationError. `options` are those of `cache()`.
+        The wrapper has `.cache` and `.key_for(*args, **kwargs)` (e.g. to delete an entry).
+        """
+        cache = self.cache(name, ttl=ttl, **options)
+
+        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+            return cache.decorate(fn, key)
+
+        return decorator
 
     async def aclose(self) -> None:
         """Close the connection (only if this Memory opened it)."""

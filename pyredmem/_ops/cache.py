@@ -1,0 +1,351 @@
+"""Shared cache operations: one function per `lua/cache_*.lua` script, plus the decisions
+the shells share (wait slices, argument digests for `cached`).
+
+A cache spreads its entries over buckets; one bucket's keys share one hash tag (so one
+cluster slot), and an entry's keys all live in its bucket:
+
+    <ns>:{<tenant>:cache:<name>:<scope>:<bucket>}:v:<key>   hash: value, expiry, compute
+                                                            time, fencing token
+    ...:l:<key>   the lease (holder's token)      ...:n:<key>  waiter count
+    ...:w:<key>   wake-up list for waiters        ...:i        the bucket's index (zset)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import math
+import random
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .._codec import decode_value, encode_value
+from .._config import Config, ttl_to_ms
+from .._errors import InvalidValueError, SerializationError, ValidationError
+from .._keys import ScopeRef, key_slot, validate_key, validate_name
+from ._call import Call, script
+
+__all__ = [
+    "HIT",
+    "LEASE",
+    "REFRESH",
+    "STALE",
+    "WAIT",
+    "AsyncShell",
+    "CacheTarget",
+    "Fetch",
+    "Lease",
+    "Shell",
+    "argument_key",
+    "cache_clear",
+    "cache_delete",
+    "cache_fetch",
+    "cache_fill",
+    "cache_get",
+    "cache_release",
+    "cache_set",
+    "wait_slice",
+]
+
+_FETCH = script("cache_fetch")
+_FILL = script("cache_fill")
+_GET = script("cache_get")
+
+#: What `fetch` found (the first element of cache_fetch's reply).
+HIT, LEASE, WAIT, REFRESH, STALE = "hit", "lease", "wait", "refresh", "stale"
+_KINDS = {1: HIT, 2: LEASE, 3: WAIT, 4: REFRESH, 5: STALE}
+
+MAX_BUCKETS = 1024
+#: the longest a waiter blocks before it asks again (keeps below common socket timeouts)
+MAX_WAIT_SLICE = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The right to compute one entry and store it with `fill`; `token` is its fencing
+    token, which grows with every lease of the entry."""
+
+    key: str
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """What one `fetch` found.
+
+    `kind` is "hit" (a fresh `value`), "lease" (missing: you compute and `fill`),
+    "refresh" (you hold the lease to refresh a value due for early refresh, or a stale one),
+    "stale" (a stale `value`, being refreshed by another caller) or "wait" (another caller
+    is computing it; its lease ends within `wait` seconds).
+    """
+
+    kind: str
+    value: Any = None
+    lease: Lease | None = None
+    wait: float = 0.0
+
+
+def _seconds(what: str, value: object, *, allow_zero: bool, label: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidValueError(f"{what} is a number of seconds, got {value!r}", scope=label)
+    if value < 0 or (value == 0 and not allow_zero):
+        raise InvalidValueError(f"{what} must be {'>= 0' if allow_zero else '> 0'}", scope=label)
+    return float(value)
+
+
+def _positive(what: str, value: object, most: int, label: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= most:
+        raise InvalidValueError(f"{what} must be an integer from 1 to {most}", scope=label)
+    return value
+
+
+def _scope_label(scope: object) -> str:
+    if scope is None:
+        return ""
+    ref = scope if isinstance(scope, ScopeRef) else getattr(scope, "ref", None)
+    if not isinstance(ref, ScopeRef):
+        raise ValidationError(
+            f"scope is a scope handle (mem.user('alice')) or a ScopeRef, not {scope!r}"
+        )
+    return str(ref)
+
+
+class CacheTarget:
+    """One cache resolved once: its config, options, bucket prefixes and label."""
+
+    __slots__ = (
+        "beta",
+        "buckets",
+        "cap",
+        "cfg",
+        "label",
+        "lease_ms",
+        "max_wait",
+        "name",
+        "prefixes",
+        "stale_ms",
+        "ttl_ms",
+    )
+
+    def __init__(
+        self,
+        cfg: Config,
+        name: str,
+        *,
+        ttl: float,
+        scope: object = None,
+        lease: float = 30.0,
+        max_wait: float = 60.0,
+        stale: float = 0.0,
+        beta: float = 1.0,
+        buckets: int = 16,
+        max_entries: int = 100_000,
+    ) -> None:
+        validate_name("cache name", name)
+        scope_label = _scope_label(scope)
+        self.label = f"cache:{name}" + (f"@{scope_label}" if scope_label else "")
+        self.cfg = cfg
+        self.name = name
+        self.ttl_ms = ttl_to_ms(ttl, scope=self.label)
+        self.lease_ms = ttl_to_ms(_seconds("lease", lease, allow_zero=False, label=self.label))
+        self.max_wait = _seconds("max_wait", max_wait, allow_zero=True, label=self.label)
+        self.stale_ms = round(1000 * _seconds("stale", stale, allow_zero=True, label=self.label))
+        self.beta = _seconds("beta", beta, allow_zero=True, label=self.label)
+        self.buckets = _positive("buckets", buckets, MAX_BUCKETS, self.label)
+        entries = _positive("max_entries", max_entries, 10**9, self.label)
+        self.cap = max(1, -(-entries // self.buckets))  # per bucket, rounded up
+        ks = cfg.keyspace
+        self.prefixes = tuple(
+            f"{ks.namespace}:{{{ks.tenant or ''}:cache:{name}:{scope_label}:{b}}}:"
+            for b in range(self.buckets)
+        )
+
+    def entry_keys(self, key: str) -> tuple[str, str, str, str, str]:
+        """V, L, N, W, I of `key` (see the module docstring)."""
+        p = self.prefixes[zlib.crc32(key.encode("utf-8", "surrogatepass")) % self.buckets]
+        return f"{p}v:{key}", f"{p}l:{key}", f"{p}n:{key}", f"{p}w:{key}", f"{p}i"
+
+    def ttl(self, ttl: float | None, key: str) -> int:
+        return self.ttl_ms if ttl is None else ttl_to_ms(ttl, key=key, scope=self.label)
+
+    def payload(self, key: str, value: Any) -> tuple[str, bytes]:
+        vtype, payload = encode_value(self.cfg.codec, value, key=key, scope=self.label)
+        if len(payload) > self.cfg.max_value_bytes:
+            raise InvalidValueError(
+                f"the encoded value is {len(payload)} bytes; the cap is {self.cfg.max_value_bytes}",
+                key=key,
+                scope=self.label,
+            )
+        return vtype, payload
+
+    def decode(self, vtype: bytes, payload: bytes, key: str) -> Any:
+        return decode_value(self.cfg.codec, vtype, payload, key=key)
+
+    def index_groups(self, per_slot: bool) -> list[tuple[str, ...]]:
+        """The bucket index keys, grouped into one tuple per script call."""
+        groups: dict[int, list[str]] = {}
+        for p in self.prefixes:
+            groups.setdefault(key_slot(p) if per_slot else 0, []).append(f"{p}i")
+        return [tuple(g) for g in groups.values()]
+
+
+def _key(t: CacheTarget, key: str) -> str:
+    return validate_key(key, scope=t.label)
+
+
+def cache_get(t: CacheTarget, key: str, default: Any = None) -> Call[Any]:
+    """The fresh value, or `default`."""
+    key = _key(t, key)
+
+    def parse(reply: Any) -> Any:
+        return default if reply is None else t.decode(reply[0], reply[1], key)
+
+    return Call(_GET, t.entry_keys(key)[:1], (), parse, key, t.label)
+
+
+def cache_fetch(t: CacheTarget, key: str, *, serve_stale: bool, draw: float) -> Call[Fetch]:
+    """The value, a lease, or how long to wait. `draw` is uniform in (0, 1]: the early-refresh
+    (XFetch) lottery ticket."""
+    key = _key(t, key)
+
+    def parse(reply: list[Any]) -> Fetch:
+        kind = _KINDS[reply[0]]
+        if kind in (HIT, STALE):
+            return Fetch(kind, t.decode(reply[1], reply[2], key))
+        if kind == WAIT:
+            return Fetch(kind, wait=reply[1] / 1000)
+        return Fetch(kind, lease=Lease(key, reply[1].decode()))
+
+    args = (key, t.lease_ms, "1" if serve_stale else "0", repr(t.beta), repr(draw), t.cap)
+    return Call(_FETCH, t.entry_keys(key), args, parse, key, t.label)
+
+
+def draw() -> float:
+    """A uniform draw in (0, 1] (never 0: its logarithm must be finite)."""
+    return 1.0 - random.random()
+
+
+def cache_fill(
+    t: CacheTarget, lease: Lease, value: Any, ttl: float | None, compute_seconds: float
+) -> Call[bool]:
+    """Store `value` if `lease` is still the entry's lease; False when it was rejected."""
+    key = lease.key
+    vtype, payload = t.payload(key, value)
+    compute_ms = max(0, round(compute_seconds * 1000))
+    args = (key, lease.token, vtype, payload, t.ttl(ttl, key), t.stale_ms, compute_ms, t.cap)
+    return Call(_FILL, t.entry_keys(key), args, _is_one, key, t.label)
+
+
+def cache_release(t: CacheTarget, lease: Lease) -> Call[bool]:
+    """Give `lease` back unused; False when it was no longer the entry's lease."""
+    key = lease.key
+    return Call(script("cache_release"), t.entry_keys(key), (lease.token,), _is_one, key, t.label)
+
+
+def cache_set(t: CacheTarget, key: str, value: Any, ttl: float | None) -> Call[None]:
+    key = _key(t, key)
+    vtype, payload = t.payload(key, value)
+    args = (key, vtype, payload, t.ttl(ttl, key), t.stale_ms, t.cap)
+    return Call(script("cache_set"), t.entry_keys(key), args, _none, key, t.label)
+
+
+def cache_delete(t: CacheTarget, key: str) -> Call[bool]:
+    key = _key(t, key)
+    return Call(script("cache_delete"), t.entry_keys(key), (key,), _is_one, key, t.label)
+
+
+def cache_clear(t: CacheTarget, per_slot: bool) -> list[Call[int]]:
+    """The calls that clear the cache: one on a single server, one per slot on a cluster."""
+    return [
+        Call(script("cache_clear"), keys, (), int, None, t.label)
+        for keys in t.index_groups(per_slot)
+    ]
+
+
+def _is_one(reply: Any) -> bool:
+    return bool(reply == 1)
+
+
+def _none(reply: Any) -> None:
+    return None
+
+
+def wait_slice(lease_left: float, budget_left: float) -> float:
+    """How long a waiter blocks for a wake-up: until just after the holder's lease ends (then
+    it can take over), within its remaining budget and at most MAX_WAIT_SLICE."""
+    return max(0.001, min(lease_left + 0.01, budget_left, MAX_WAIT_SLICE))
+
+
+def _normalise(value: Any, codec: Any) -> Any:
+    """Arguments in a form whose encoding depends on neither set nor dict order."""
+    if isinstance(value, (list, tuple)):
+        return [_normalise(v, codec) for v in value]
+    if isinstance(value, dict):  # equal dicts agree whatever their insertion order
+        items = sorted(value.items(), key=lambda kv: codec.encode(kv[0]))
+        return {k: _normalise(v, codec) for k, v in items}
+    if isinstance(value, (set, frozenset)):
+        items = [_normalise(v, codec) for v in value]
+        return sorted(items, key=codec.encode)
+    return value
+
+
+def argument_key(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], cfg: Config, label: str
+) -> str:
+    """`module.qualname:` + sha256 of the bound arguments (defaults applied, so `f(1)` and
+    `f(x=1)` agree; sets and dicts in any order agree) encoded with the Memory's codec."""
+    name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+    try:
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError as exc:
+        raise InvalidValueError(f"arguments do not match {name}: {exc}", scope=label) from exc
+    except ValueError:  # no signature (some builtins): positional and sorted keyword args
+        pairs: list[Any] = [list(args), sorted(kwargs.items())]
+    else:
+        bound.apply_defaults()
+        pairs = [[k, v] for k, v in bound.arguments.items()]
+    try:
+        data = cfg.codec.encode(_normalise(pairs, cfg.codec))
+    except Exception as exc:
+        raise SerializationError(
+            f"cannot derive a cache key from the arguments of {name}: {exc}; pass key=...",
+            scope=label,
+        ) from exc
+    return f"{name}:{hashlib.sha256(data).hexdigest()}"
+
+
+class AsyncShell:
+    """What the asyncio shell does with user callables: await what they return."""
+
+    @staticmethod
+    def check(fn: Callable[..., Any]) -> None:
+        if not callable(fn):
+            raise ValidationError(f"expected a function, got {fn!r}")
+
+    @staticmethod
+    async def result(value: Any) -> Any:
+        return await value if inspect.isawaitable(value) else value
+
+
+class Shell:
+    """What the sync shell does with user callables: refuse coroutine functions."""
+
+    @staticmethod
+    def check(fn: Callable[..., Any]) -> None:
+        if not callable(fn):
+            raise ValidationError(f"expected a function, got {fn!r}")
+        if inspect.iscoroutinefunction(fn):
+            raise ValidationError(
+                f"{getattr(fn, '__qualname__', fn)!r} is async: cache it with AsyncMemory"
+            )
+
+    @staticmethod
+    def result(value: Any) -> Any:
+        if inspect.isawaitable(value):
+            close = getattr(value, "close", None)
+            if close is not None:
+                close()  # no "never awaited" warning
+            raise ValidationError("the function returned an awaitable: use AsyncMemory")
+        return value

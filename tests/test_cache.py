@@ -1,0 +1,435 @@
+"""Shared cache: the behaviour users rely on, on every engine."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+
+import pyredmem._ops.cache as cache_ops
+from pyredmem import (
+    AsyncMemory,
+    CacheTimeoutError,
+    InvalidKeyError,
+    InvalidScopeError,
+    InvalidValueError,
+    Lease,
+    Memory,
+    PyRedMemError,
+    SerializationError,
+    ValidationError,
+)
+from pyredmem._keys import key_slot
+from tests.counting import count_replies, script_calls
+from tests.engines import Engine
+
+
+class Unserialisable:
+    pass
+
+
+def _keys(mem: Memory) -> list[str]:
+    client = mem.client
+    if hasattr(client, "get_primaries"):
+        nodes = client.get_primaries()
+        return sorted(k.decode() for k in client.keys(target_nodes=nodes))
+    return sorted(k.decode() for k in client.keys("*"))
+
+
+def test_get_set_delete_and_expiry(mem: Memory) -> None:
+    c = mem.cache("answers", ttl=0.3)
+    assert c.get("q") is None and c.get("q", "dflt") == "dflt"
+    c.set("q", {"text": "42", "tokens": [1, 2]})
+    c.set("n", 7, ttl=60)
+    c.set("none", None)
+    assert c.get("q") == {"text": "42", "tokens": [1, 2]}
+    assert c.get("n") == 7 and c.get("none", "dflt") is None
+    time.sleep(0.45)
+    assert c.get("q") is None  # the cache's ttl
+    assert c.get("n") == 7  # its own ttl
+    assert c.delete("n") is True and c.delete("n") is False and c.get("n") is None
+
+
+def test_caches_scopes_and_tenants_are_isolated(url: str) -> None:
+    with Memory(url) as m, Memory(url, tenant="acme") as acme:
+        m.cache("a", ttl=60).set("k", 1)
+        m.cache("b", ttl=60).set("k", 2)
+        m.cache("a", ttl=60, scope=m.user("alice")).set("k", 3)
+        acme.cache("a", ttl=60).set("k", 4)
+        assert m.cache("a", ttl=60).get("k") == 1
+        assert m.cache("b", ttl=60).get("k") == 2
+        assert m.cache("a", ttl=60, scope=m.user("alice")).get("k") == 3
+        assert m.cache("a", ttl=60, scope=m.user("bob")).get("k") is None
+        assert acme.cache("a", ttl=60).get("k") == 4
+        assert m.cache("a", ttl=60).clear() == 1
+        assert m.cache("b", ttl=60).get("k") == 2 and acme.cache("a", ttl=60).get("k") == 4
+
+
+def test_clear_removes_everything_in_every_bucket(engine: Engine, mem: Memory) -> None:
+    c = mem.cache("big", ttl=60, buckets=16)
+    for i in range(60):
+        c.set(f"k{i}", i)
+    lease = c.fetch("computing").lease
+    assert lease is not None
+    slots = {key_slot(k) for k in _keys(mem)}
+    assert len(slots) > 8  # entries spread over the buckets' hash tags
+    assert c.clear() == 60
+    assert [c.get(f"k{i}") for i in range(60)] == [None] * 60
+    assert c.fill(lease, "late") is False  # a computation in flight lost its lease
+    assert [k for k in _keys(mem) if ":w:" not in k] == []  # only wake-up lists (with TTL)
+    assert c.clear() == 0
+
+
+def test_every_key_has_a_ttl(mem: Memory) -> None:
+    c = mem.cache("t", ttl=60, lease=5)
+    c.set("a", 1)
+    f = c.fetch("b")
+    assert f.kind == "lease"
+    assert c.fetch("b").kind == "wait"  # registers a waiter
+    assert f.lease is not None and c.fill(f.lease, 2)  # wakes it
+    c.fetch("c")
+    keys = _keys(mem)
+    kinds = {k.rsplit("}:", 1)[1][:1] for k in keys}
+    assert kinds == {"v", "l", "w", "i"}
+    for k in keys:
+        assert 0 < mem.client.pttl(k) <= 60_000, k
+
+
+def test_get_or_compute_hit_miss_and_ttl(mem: Memory) -> None:
+    c = mem.cache("gc", ttl=0.3)
+    calls: list[int] = []
+
+    def fn() -> dict[str, int]:
+        calls.append(1)
+        return {"n": len(calls)}
+
+    assert c.get_or_compute("k", fn) == {"n": 1}
+    assert c.get_or_compute("k", fn) == {"n": 1}
+    assert c.get("k") == {"n": 1} and len(calls) == 1
+    time.sleep(0.4)
+    assert c.get_or_compute("k", fn, ttl=60) == {"n": 2}
+    time.sleep(0.4)
+    assert c.get_or_compute("k", fn) == {"n": 2}  # kept for the ttl given
+
+
+def test_fn_error_releases_the_lease_and_a_waiter_computes(mem: Memory) -> None:
+    c = mem.cache("err", ttl=60, lease=10)
+    started = threading.Event()
+    outcome: list[Any] = []
+
+    def failing() -> str:
+        started.set()
+        time.sleep(0.2)
+        raise RuntimeError("model down")
+
+    def holder() -> None:
+        try:
+            c.get_or_compute("k", failing)
+        except RuntimeError as exc:
+            outcome.append(exc)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    started.wait(5)
+    begin = time.monotonic()
+    assert c.get_or_compute("k", lambda: "second try") == "second try"
+    assert time.monotonic() - begin < 2  # woken at once, not after the 10 s lease
+    t.join()
+    assert isinstance(outcome[0], RuntimeError)
+    assert c.get("k") == "second try"
+
+
+def test_fn_error_leaves_nothing_behind(mem: Memory) -> None:
+    c = mem.cache("err", ttl=60, lease=10)
+    with pytest.raises(ZeroDivisionError):
+        c.get_or_compute("k", lambda: 1 / 0)
+    with pytest.raises(SerializationError):
+        c.get_or_compute("k", Unserialisable)
+    assert c.fetch("k").kind == "lease"  # no lease was left held
+
+
+def test_wait_timeout_raises_or_falls_back(mem: Memory) -> None:
+    c = mem.cache("slow", ttl=60, lease=30, max_wait=0.3)
+    assert c.fetch("k").kind == "lease"  # someone else is computing
+    begin = time.monotonic()
+    with pytest.raises(CacheTimeoutError) as info:
+        c.get_or_compute("k", lambda: "mine")
+    assert 0.25 < time.monotonic() - begin < 3
+    assert info.value.key == "k" and isinstance(info.value, TimeoutError)
+    assert c.get_or_compute("k", lambda: "mine", fallback=lambda: "fallback") == "fallback"
+    assert c.get("k") is None
+
+
+def test_fencing(mem: Memory) -> None:
+    c = mem.cache("fence", ttl=60, lease=0.2)
+    first = c.fetch("k").lease
+    assert first is not None
+    time.sleep(0.3)  # its lease expired: nobody took over, still it cannot write
+    assert c.fill(first, "late") is False and c.get("k") is None
+    second = c.fetch("k").lease
+    assert second is not None and int(second.token) > int(first.token)
+    assert c.fill(first, "late") is False
+    assert c.fill(second, "ok") is True and c.get("k") == "ok"
+    assert c.fill(second, "again") is False  # a lease stores once
+    third = c.fetch("other").lease
+    assert third is not None
+    c.set("other", "explicit")  # set revokes the lease in flight
+    assert c.fill(third, "computed") is False and c.get("other") == "explicit"
+    fourth = c.fetch("gone").lease
+    assert fourth is not None and c.release(fourth) is True and c.release(fourth) is False
+    assert c.fill(Lease("k", "123"), "forged") is False and c.get("k") == "ok"
+
+
+def test_rejected_fill_is_reported(mem: Memory, caplog: pytest.LogCaptureFixture) -> None:
+    c = mem.cache("fence", ttl=60, lease=10)
+
+    def fn() -> str:
+        c.delete("k")  # invalidated while computing
+        return "computed"
+
+    assert c.get_or_compute("k", fn) == "computed"  # the caller still gets its result
+    assert c.get("k") is None
+    assert "was not stored" in caplog.text
+
+
+def test_stale_while_revalidate(mem: Memory) -> None:
+    c = mem.cache("swr", ttl=0.2, stale=30, beta=0)
+    c.set("k", "old")
+    time.sleep(0.3)
+    assert c.get("k") is None  # get never returns stale values
+    refreshing = threading.Event()
+    proceed = threading.Event()
+
+    def refresh() -> str:
+        refreshing.set()
+        proceed.wait(5)
+        return "new"
+
+    got: list[str] = []
+    t = threading.Thread(target=lambda: got.append(c.get_or_compute("k", refresh)))
+    t.start()
+    refreshing.wait(5)
+    assert c.get_or_compute("k", lambda: "not me") == "old"  # served stale, no waiting
+    proceed.set()
+    t.join()
+    assert got == ["new"] and c.get("k") == "new"
+
+
+def test_early_refresh_xfetch(mem: Memory, monkeypatch: pytest.MonkeyPatch) -> None:
+    c = mem.cache("xf", ttl=60, beta=1.0)
+    lease = c.fetch("k").lease
+    assert lease is not None and c.fill(lease, "v1", compute_time=2.0)
+    # 60 s from expiry, a value that took 2 s refreshes early only on a tiny draw:
+    # now - 2 s * ln(draw) >= expiry  <=>  draw <= e^-30
+    monkeypatch.setattr(cache_ops, "draw", lambda: 0.5)
+    assert c.fetch("k").kind == "hit"
+    monkeypatch.setattr(cache_ops, "draw", lambda: 1e-14)
+    early = c.fetch("k")
+    assert early.kind == "refresh" and early.lease is not None
+    assert c.fetch("k").kind == "hit"  # one refresher at a time; others keep the value
+    assert c.get_or_compute("k", lambda: "v2") == "v1"
+    assert c.fill(early.lease, "v2") and c.get("k") == "v2"
+    off = mem.cache("xf", ttl=60, beta=0)
+    assert off.fetch("k").kind == "hit"
+
+
+def test_cap_evicts_entries_that_expire_soonest(mem: Memory) -> None:
+    c = mem.cache("small", ttl=60, buckets=1, max_entries=3)
+    c.set("a", 1, ttl=10)
+    c.set("b", 2, ttl=50)
+    c.set("c", 3, ttl=40)
+    c.set("d", 4, ttl=5)  # the newest is kept even though it expires first
+    assert [c.get(k) for k in "abcd"] == [None, 2, 3, 4]
+    c.set("e", 5, ttl=60)
+    assert [c.get(k) for k in "bcde"] == [2, 3, None, 5]
+
+
+def test_decorator(mem: Memory) -> None:
+    calls: list[tuple[Any, ...]] = []
+
+    @mem.cached(ttl=60)
+    def add(a: int, b: int = 2, *, tags: Any = ()) -> int:
+        calls.append((a, b))
+        return a + b
+
+    assert add(1) == 3 and add(1, 2) == 3 and add(a=1, b=2) == 3
+    assert len(calls) == 1  # bound to the signature, defaults applied
+    assert add(1, 3) == 4 and len(calls) == 2
+    assert add(1, tags={"x", "y", "z"}) == 3 and add(1, tags={"z", "y", "x"}) == 3
+    assert len(calls) == 3  # set order does not change the key
+    key = add.key_for(1)  # type: ignore[attr-defined]
+    assert key.startswith("tests.test_cache.test_decorator.<locals>.add:")
+    assert add.cache.delete(key) is True  # type: ignore[attr-defined]
+    assert add(1) == 3 and len(calls) == 4
+    assert add.__name__ == "add"
+    with pytest.raises(SerializationError):
+        add(Unserialisable())
+    with pytest.raises(InvalidValueError):
+        add(1, 2, 3)
+
+    @mem.cached(ttl=60, name="by-user", key=lambda user, q: f"{user}/{q}")
+    def ask(user: str, q: str) -> str:
+        return f"{user} asked {q}"
+
+    assert ask("ann", "why") == "ann asked why"
+    assert mem.cache("by-user", ttl=60).get("ann/why") == "ann asked why"
+
+
+def test_sync_memory_refuses_async_functions(mem: Memory) -> None:
+    async def coro() -> int:
+        return 1
+
+    with pytest.raises(ValidationError):
+        mem.cached(ttl=1)(coro)
+    with pytest.raises(ValidationError):
+        mem.cache("c", ttl=1).get_or_compute("k", coro)
+    assert mem.cache("c", ttl=1).fetch("k").kind == "lease"  # released
+
+
+def test_async_cache(url: str) -> None:
+    async def main() -> None:
+        async with AsyncMemory(url) as m:
+            c = m.cache("async", ttl=60)
+            await c.set("a", [1])
+            assert await c.get("a") == [1]
+            calls: list[int] = []
+
+            async def slow() -> str:
+                calls.append(1)
+                await asyncio.sleep(0.1)
+                return "computed"
+
+            got = await asyncio.gather(*(c.get_or_compute("k", slow) for _ in range(8)))
+            assert got == ["computed"] * 8 and len(calls) == 1
+            assert await c.get_or_compute("s", lambda: "sync fn") == "sync fn"
+
+            @m.cached(ttl=60)
+            async def square(x: int) -> int:
+                calls.append(x)
+                return x * x
+
+            @m.cached(ttl=60)
+            def cube(x: int) -> int:
+                return x**3
+
+            assert await square(3) == 9 and await square(3) == 9 and calls.count(3) == 1
+            assert await cube(2) == 8
+            assert await c.delete("a") is True and await c.clear() == 2  # "k" and "s"
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda m: m.cache("c", ttl=0),
+        lambda m: m.cache("c", ttl=-1),
+        lambda m: m.cache("c", ttl="1"),
+        lambda m: m.cache("c", ttl=1, lease=0),
+        lambda m: m.cache("c", ttl=1, max_wait=-1),
+        lambda m: m.cache("c", ttl=1, stale=float("nan")),
+        lambda m: m.cache("c", ttl=1, beta=-0.5),
+        lambda m: m.cache("c", ttl=1, buckets=0),
+        lambda m: m.cache("c", ttl=1, buckets=5000),
+        lambda m: m.cache("c", ttl=1, max_entries=0),
+        lambda m: m.cache("c", ttl=1, scope="user:alice"),
+        lambda m: m.cached(ttl=0),
+    ],
+)
+def test_bad_options(mem: Memory, make: Any) -> None:
+    with pytest.raises(ValidationError):
+        make(mem)
+
+
+@pytest.mark.parametrize("name", ["", "a:b", "a{b}", "a b", "x" * 129, 7])
+def test_bad_names(mem: Memory, name: Any) -> None:
+    with pytest.raises(InvalidScopeError):
+        mem.cache(name, ttl=1)
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda c: c.set("", 1), InvalidKeyError),
+        (lambda c: c.set(5, 1), InvalidKeyError),
+        (lambda c: c.get("k" * 1025), InvalidKeyError),
+        (lambda c: c.set("k", Unserialisable()), SerializationError),
+        (lambda c: c.set("k", 1, ttl=0), InvalidValueError),
+        (lambda c: c.set("k", 1, ttl=-5), InvalidValueError),
+        (lambda c: c.set("k", b"x" * (1024 * 1024 + 1)), InvalidValueError),
+        (lambda c: c.get_or_compute("k", lambda: 1, ttl=0), InvalidValueError),
+        (lambda c: c.get_or_compute("k", "not callable"), ValidationError),
+    ],
+)
+def test_bad_input_writes_nothing(mem: Memory, call: Any, error: type[Exception]) -> None:
+    c = mem.cache("c", ttl=60)
+    with pytest.raises(error) as info:
+        call(c)
+    assert isinstance(info.value, PyRedMemError)
+    assert [k for k in _keys(mem) if ":l:" not in k and ":i" not in k] == []
+    assert c.fetch("k").kind == "lease"  # nothing left holding the lease
+
+
+def _warm(mem: Memory) -> Any:
+    c = mem.cache("rt", ttl=60)
+    c.set("k", {"v": 1})
+    c.get("k")
+    c.get_or_compute("k", lambda: 0)
+    c.delete("x")
+    c.clear()
+    lease = c.fetch("y").lease
+    assert lease is not None
+    c.release(lease)
+    c.get_or_compute("y", lambda: 1)  # a fill
+    c.set("k", {"v": 1})
+    return c
+
+
+@pytest.mark.standalone
+def test_a_hit_sends_exactly_one_command(engine: Engine, mem: Memory) -> None:
+    c = _warm(mem)
+    before = script_calls(engine.raw_client()) if engine.real else 0
+    with count_replies() as counter:
+        assert c.get_or_compute("k", lambda: pytest.fail("a hit never computes")) == {"v": 1}
+    assert counter.replies == 1
+    if engine.real:
+        assert script_calls(engine.raw_client()) - before == 1
+
+
+@pytest.mark.standalone
+@pytest.mark.parametrize("op", ["get", "set", "delete", "clear", "fetch", "fill", "release"])
+def test_one_command_per_operation(mem: Memory, op: str) -> None:
+    c = _warm(mem)
+    lease = c.fetch("z").lease
+    assert lease is not None
+    calls = {
+        "get": lambda: c.get("k"),
+        "set": lambda: c.set("k", 2),
+        "delete": lambda: c.delete("k"),
+        "clear": c.clear,
+        "fetch": lambda: c.fetch("k"),
+        "fill": lambda: c.fill(lease, 1),
+        "release": lambda: c.release(lease),
+    }
+    with count_replies() as counter:
+        calls[op]()
+    assert counter.replies == 1
+
+
+@pytest.mark.standalone
+def test_a_miss_is_two_commands(mem: Memory) -> None:
+    c = _warm(mem)
+    with count_replies() as counter:
+        assert c.get_or_compute("new", lambda: 1) == 1
+    assert counter.replies == 2  # fetch (lease), then fill
+
+
+def test_cluster_clear_is_one_command_per_slot(engine: Engine, mem: Memory) -> None:
+    c = _warm(mem)
+    with count_replies() as counter:
+        c.clear()
+    slots = {key_slot(p) for p in c._t.prefixes}
+    assert counter.replies == (len(slots) if engine.cluster else 1)

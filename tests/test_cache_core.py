@@ -1,0 +1,114 @@
+"""The cache's sans-I/O core: calls built and replies parsed without a server."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+from pyredmem import Lease, SerializationError, ValidationError
+from pyredmem._config import Config
+from pyredmem._keys import Keyspace, ScopeRef, key_slot
+from pyredmem._ops import cache as ops
+
+
+def _target(**options: object) -> ops.CacheTarget:
+    cfg = Config(keyspace=Keyspace("ns", "acme"))
+    return ops.CacheTarget(cfg, "llm", ttl=60, **options)  # type: ignore[arg-type]
+
+
+def test_key_layout_shares_one_tag_per_entry() -> None:
+    t = _target(scope=ScopeRef.of("user", "a:b"))
+    v, lease, n, w, i = t.entry_keys("what {is} 2+2?")
+    prefix = v[: -len("v:what {is} 2+2?")]
+    assert prefix in t.prefixes
+    assert prefix.startswith("ns:{acme:cache:llm:user:a:b:") and prefix.endswith("}:")
+    assert (lease, n, w, i) == (
+        f"{prefix}l:what {{is}} 2+2?",
+        f"{prefix}n:what {{is}} 2+2?",
+        f"{prefix}w:what {{is}} 2+2?",
+        f"{prefix}i",
+    )
+    assert len({key_slot(k) for k in (v, lease, n, w, i)}) == 1
+    assert t.entry_keys("what {is} 2+2?") == (v, lease, n, w, i)  # stable
+
+
+def test_clear_groups_buckets_per_slot() -> None:
+    t = _target(buckets=16)
+    assert ops.cache_clear(t, per_slot=False)[0].keys == tuple(f"{p}i" for p in t.prefixes)
+    calls = ops.cache_clear(t, per_slot=True)
+    assert sorted(k for c in calls for k in c.keys) == sorted(f"{p}i" for p in t.prefixes)
+    for c in calls:
+        assert len({key_slot(k) for k in c.keys}) == 1
+
+
+def test_fetch_replies() -> None:
+    t = _target()
+    call = ops.cache_fetch(t, "k", serve_stale=False, draw=0.25)
+    assert call.args == ("k", 30000, "0", "1.0", "0.25", 100_000 // 16)
+    assert call.parse([1, b"m", b"\x92\x01\x02"]) == ops.Fetch("hit", [1, 2])
+    assert call.parse([5, b"i", b"7"]) == ops.Fetch("stale", 7)
+    assert call.parse([2, b"1700000000000001"]) == ops.Fetch(
+        "lease", lease=Lease("k", "1700000000000001")
+    )
+    assert call.parse([4, b"9"]).lease == Lease("k", "9")
+    assert call.parse([3, 1500]) == ops.Fetch("wait", wait=1.5)
+
+
+def test_fill_and_get_calls() -> None:
+    t = _target(stale=5, max_entries=10, buckets=4)
+    call = ops.cache_fill(t, Lease("k", "42"), 1.5, None, 0.2504)
+    assert call.args == ("k", "42", "f", b"1.5", 60000, 5000, 250, 3)
+    assert call.parse(1) is True and call.parse(0) is False
+    get = ops.cache_get(t, "k", default="d")
+    assert get.keys == t.entry_keys("k")[:1]
+    assert get.parse(None) == "d" and get.parse([b"i", b"3"]) == 3
+    with pytest.raises(SerializationError):
+        ops.cache_fill(t, Lease("k", "42"), object(), None, 0)
+
+
+def test_draw_and_wait_slice() -> None:
+    assert all(0 < ops.draw() <= 1 for _ in range(1000))
+    assert math.isfinite(math.log(ops.draw()))
+    assert ops.wait_slice(0.5, 10) == pytest.approx(0.51)
+    assert ops.wait_slice(30, 10) == ops.MAX_WAIT_SLICE
+    assert ops.wait_slice(30, 0.2) == 0.2
+    assert ops.wait_slice(-1, 5) > 0  # never 0, which would block forever
+
+
+def add(a: int, b: int = 2, *rest: int, **extra: object) -> int:
+    return a + b
+
+
+def test_argument_keys_are_stable() -> None:
+    cfg = Config()
+    key = ops.argument_key(add, (1,), {}, cfg, "l")
+    assert key == ops.argument_key(add, (), {"a": 1, "b": 2}, cfg, "l")
+    assert key.startswith(f"{__name__}.add:") and len(key.split(":")[-1]) == 64
+    assert key != ops.argument_key(add, (1, 3), {}, cfg, "l")
+    assert ops.argument_key(add, (1,), {"x": {3, 1, 2}}, cfg, "l") == ops.argument_key(
+        add, (1,), {"x": {2, 3, 1}}, cfg, "l"
+    )
+    assert ops.argument_key(add, (1,), {"y": 1, "x": 2}, cfg, "l") == ops.argument_key(
+        add, (1,), {"x": 2, "y": 1}, cfg, "l"
+    )
+    with pytest.raises(SerializationError):
+        ops.argument_key(add, (object(),), {}, cfg, "l")
+    with pytest.raises(ValidationError):
+        ops.argument_key(add, (), {}, cfg, "l")  # missing a
+
+
+def test_shells_treat_awaitables_apart() -> None:
+    async def coro() -> int:
+        return 1
+
+    with pytest.raises(ValidationError):
+        ops.Shell.check(coro)
+    with pytest.raises(ValidationError):
+        ops.Shell.result(coro())  # closed, so no "never awaited" warning
+    assert ops.Shell.result(5) == 5
+    ops.AsyncShell.check(coro)
+    assert asyncio.run(ops.AsyncShell.result(coro())) == 1
+    with pytest.raises(ValidationError):
+        ops.AsyncShell.check(42)  # type: ignore[arg-type]
