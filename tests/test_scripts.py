@@ -28,10 +28,11 @@ def test_every_script_states_its_contract() -> None:
     for path in LUA.glob("*.lua"):
         if path.stem == PRELUDE:
             continue
-        head = path.read_text(encoding="utf-8").splitlines()[:4]
-        assert head[0].startswith(f"-- {path.stem}:"), path.name
-        text = "\n".join(head)
-        assert "KEYS" in text and "ARGV" in text, path.name
+        lines = path.read_text(encoding="utf-8").splitlines()
+        assert lines[0].startswith(f"-- {path.stem}:"), path.name
+        header = "\n".join(line for line in lines if line.startswith("--"))
+        for part in ("KEYS", "ARGV", "Reply", "Cost"):
+            assert part in header, f"{path.name} header lacks {part}"
 
 
 def test_lua_assigns_no_globals_and_uses_no_missing_libraries() -> None:
