@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from pyredmem import AsyncMemory, Memory
-from pyredmem._keys import key_slot
+from pyredmem._keys import ScopeRef, key_slot
+from pyredmem._ops import scope as scope_ops
 from tests.counting import count_replies, script_calls
 from tests.engines import Engine
 
@@ -96,3 +97,16 @@ def test_cluster_lookup_is_one_command_per_slot(engine: Engine, mem: Memory) -> 
     slots = {key_slot(f"pm:{{:{ref.kind}:{ref.id}}}") for ref in ctx.scopes}
     expected = len(slots) if engine.cluster else 1
     assert counter.replies == expected
+
+
+def test_a_batch_of_calls_is_one_pipeline_on_any_engine(engine: Engine, mem: Memory) -> None:
+    from pyredmem._ops import context as cops
+    from pyredmem._ops._call import Target
+
+    targets = [Target(mem._cfg, ScopeRef.of("user", f"u{i}")) for i in range(3)]
+    for t in targets:
+        mem._runner.run(scope_ops.scope_set(t, "k", t.label, None))
+    groups = cops.plan_groups(targets, per_slot=True)  # several calls, even on one server
+    calls = cops.context_resolve(targets, groups, "k", with_value=True)
+    assert len(calls) > 1
+    assert sorted(hit[1] for hit in mem._runner.run_all(calls) if hit) == [t.label for t in targets]

@@ -58,16 +58,13 @@ class Runner:
             self._prepare()
         pipe = self.client.pipeline(transaction=False)
         for call in calls:
-            # naming the node spares redis-py's cluster pipeline a COMMAND GETKEYS round
-            # trip per command (it lacks the EVALSHA shortcut single calls have)
-            node = self.client.get_node_from_key(call.keys[0])
+            options = {}
+            if self.cluster:
+                # naming the node spares redis-py's cluster pipeline a COMMAND GETKEYS round
+                # trip per command (it lacks the EVALSHA shortcut single calls have)
+                options["target_nodes"] = self.client.get_node_from_key(call.keys[0])
             pipe.execute_command(
-                "EVALSHA",
-                call.script.sha1,
-                len(call.keys),
-                *call.keys,
-                *call.args,
-                target_nodes=node,
+                "EVALSHA", call.script.sha1, len(call.keys), *call.keys, *call.args, **options
             )
         try:
             replies = pipe.execute(raise_on_error=False)
