@@ -7,6 +7,7 @@ on Redis 7+, Valkey 8, Redis Cluster, or in-process (`memory://`).
 from __future__ import annotations
 
 from ._async.context import AsyncContext
+from ._async.history import AsyncHistory
 from ._async.memory import AsyncMemory
 from ._async.scope import AsyncScope
 from ._codec import Codec, MsgpackCodec
@@ -27,7 +28,9 @@ from ._errors import (
 )
 from ._keys import KINDS, ScopeRef
 from ._ops.context import Resolved
+from ._ops.history import Appended, Message, ThreadInfo, estimate_tokens
 from ._sync.context import Context
+from ._sync.history import History
 from ._sync.memory import Memory
 from ._sync.scope import Scope
 
@@ -35,7 +38,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "KINDS",
+    "Appended",
     "AsyncContext",
+    "AsyncHistory",
     "AsyncMemory",
     "AsyncScope",
     "BackendError",
@@ -45,10 +50,12 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "Context",
+    "History",
     "InvalidKeyError",
     "InvalidScopeError",
     "InvalidValueError",
     "Memory",
+    "Message",
     "MissingKeyError",
     "MsgpackCodec",
     "PyRedMemError",
@@ -56,7 +63,9 @@ __all__ = [
     "Scope",
     "ScopeRef",
     "SerializationError",
+    "ThreadInfo",
     "ValidationError",
     "WrongTypeError",
     "__version__",
+    "estimate_tokens",
 ]
