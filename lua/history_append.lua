@@ -78,6 +78,7 @@ if drop > 0 then
   redis.call('HINCRBY', b, '', -removed)
 end
 
-touch_thread(l, b, ta, tx, tid, now, ttl_ms, was, fresh)
+-- TA first: touch_thread sets the index's expiry, which needs both keys to exist
 redis.call('ZADD', ta, fmt_int(now), tid)
+touch_thread(l, b, ta, tx, tid, now, ttl_ms, was, fresh)
 return {now, table.concat(flags), drop, evicted, bodies}

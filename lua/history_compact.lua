@@ -36,6 +36,7 @@ call_chunked('HDEL', b, ids)
 redis.call('LPUSH', l, fmt_int(stokens) .. ':' .. fmt_int(now) .. ':' .. sid)
 redis.call('HSET', b, sid, ARGV[5])
 redis.call('HINCRBY', b, '', stokens - removed)
-touch_thread(l, b, ta, tx, tid, now, ttl_ms, was, false)
+-- TA first: touch_thread sets the index's expiry, which needs both keys to exist
 redis.call('ZADD', ta, fmt_int(now), tid)
+touch_thread(l, b, ta, tx, tid, now, ttl_ms, was, false)
 return {now, #cur}

@@ -35,6 +35,7 @@ for i = 1, #ids, 1000 do
 end
 redis.call('HSET', db, '', fmt_int(total))
 call_chunked('RPUSH', dl, entries)
-touch_thread(dl, db, ta, tx, tid, now, ttl_ms, was, fresh)
+-- TA first: touch_thread sets the index's expiry, which needs both keys to exist
 redis.call('ZADD', ta, fmt_int(now), tid)
+touch_thread(dl, db, ta, tx, tid, now, ttl_ms, was, fresh)
 return #entries

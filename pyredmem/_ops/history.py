@@ -16,7 +16,7 @@ from typing import Any
 
 from .._config import Config
 from .._errors import InvalidValueError, MissingKeyError, SerializationError
-from .._keys import ScopeRef, validate_id, validate_key
+from .._keys import ScopeRef, validate_id
 from ._call import Call, Target, script
 
 __all__ = [
@@ -93,7 +93,7 @@ class Message:
             raise InvalidValueError(f"metadata is a dict, not {type(self.metadata).__name__}")
         if self.tool_calls is not None and not isinstance(self.tool_calls, list):
             raise InvalidValueError("tool_calls is a list")
-        validate_key(self.id)
+        _check_id(self.id)
         if self.tokens is not None and not _count(self.tokens):
             raise InvalidValueError(f"tokens must be an integer >= 0, got {self.tokens!r}")
 
@@ -124,6 +124,22 @@ class Message:
         if self.tool_calls is not None:
             out["tool_calls"] = self.tool_calls
         return out
+
+
+MAX_ID_BYTES = 1024
+
+
+def _check_id(mid: object) -> None:
+    if type(mid) is str and 0 < len(mid) <= MAX_ID_BYTES and mid.isascii():
+        return  # the common case (generated ids), decided without encoding
+    if not isinstance(mid, str) or not mid:
+        raise InvalidValueError(f"message ids are non-empty strings, got {mid!r}")
+    try:
+        size = len(mid.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidValueError("message ids must be valid UTF-8 text") from exc
+    if size > MAX_ID_BYTES:
+        raise InvalidValueError(f"message ids are at most {MAX_ID_BYTES} bytes")
 
 
 def _count(n: object) -> bool:
