@@ -131,15 +131,17 @@ local function make_room(h, x, now, extra, max_keys)
 end
 
 -- History layout: a thread lives under its scope's hash tag.
---   L   list  its turns, oldest first, each "<tokens>:<created ms>:<message id>"
---   B   hash  message id -> body (codec bytes, opaque to the scripts); field "" -> token total
+--   L   list  its turns, oldest first, each "<tokens>:<created ms>:<id bytes>:<id><body>"
+--             (the body, codec bytes, is opaque to the scripts; the header is plain text)
+--   I   hash  message id -> "1" (the ids the thread holds); field "" -> its token total
 --   TA  zset  (one per scope) thread id -> last write (ms)
 --   TX  zset  (one per scope) thread id -> expiry (ms; NOEXP: never)
--- L and B expire together at the thread's TX score; TA and TX outlive their last entry.
+-- L and I expire together at the thread's TX score; TA and TX outlive their last entry.
 
 -- a turn entry -> its message id
 local function turn_id(entry)
-  return string.match(entry, '^%d+:%d+:(.*)$')
+  local n, at = string.match(entry, '^%d+:%d+:(%d+):()')
+  return string.sub(entry, at, at + tonumber(n) - 1)
 end
 
 -- a turn entry -> its token count
@@ -174,17 +176,18 @@ local function thread_room(ta, tx, tid, now, max_threads)
   return nil, n == 0, nil
 end
 
--- Set a thread's expiry (ttl_ms > 0: now + ttl_ms, else never) on L and B and in the
+-- Set a thread's expiry (ttl_ms > 0: now + ttl_ms, else never) on L and I and in the
 -- index, which then outlives it. `was` and `fresh` come from thread_room. Returns the expiry.
-local function touch_thread(l, b, ta, tx, tid, now, ttl_ms, was, fresh)
+local function touch_thread(l, i, ta, tx, tid, now, ttl_ms, was, fresh)
+  if ttl_ms == 0 and was == NOEXP then return NOEXP end  -- already persistent and listed
   local expiry = NOEXP
   if ttl_ms > 0 then
     expiry = now + ttl_ms
     redis.call('PEXPIREAT', l, fmt_int(expiry))
-    redis.call('PEXPIREAT', b, fmt_int(expiry))
+    redis.call('PEXPIREAT', i, fmt_int(expiry))
   else
     redis.call('PERSIST', l)
-    redis.call('PERSIST', b)
+    redis.call('PERSIST', i)
   end
   redis.call('ZADD', tx, fmt_int(expiry), tid)
   extend_scope(ta, tx, expiry, was, fresh)

@@ -1,12 +1,12 @@
 -- history_fork: copy a thread's turns (all, or the oldest `upto`) into a new thread of the
 -- same scope.
--- KEYS[1] L  KEYS[2] B  (source)  KEYS[3] L  KEYS[4] B  (new thread)  KEYS[5] TA  KEYS[6] TX
+-- KEYS[1] L  KEYS[2] I  (source)  KEYS[3] L  KEYS[4] I  (new thread)  KEYS[5] TA  KEYS[6] TX
 -- ARGV[1] new thread id  ARGV[2] upto (turns; 0: all)  ARGV[3] ttl in ms (0: never expires)
 -- ARGV[4] max threads in the scope
 -- Reply: number of turns copied (0: the source is empty, nothing written).
 -- Errors: PM_CONFLICT (the new thread already holds turns), PM_FULL; nothing written.
 -- Cost: O(N) for N turns copied.
-local sl, sb, dl, db, ta, tx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local sl, dl, di, ta, tx = KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local tid, upto, ttl_ms = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 if redis.call('EXISTS', dl) == 1 then
   return redis.error_reply('PM_CONFLICT the new thread already holds turns')
@@ -17,25 +17,17 @@ local now = clock()
 local was, fresh, err = thread_room(ta, tx, tid, now, tonumber(ARGV[4]))
 if err then return err end
 
-local ids, total = {}, 0
+local fields, total = {}, 0
 for i = 1, #entries do
-  ids[i] = turn_id(entries[i])
+  fields[2 * i - 1] = turn_id(entries[i])
+  fields[2 * i] = '1'
   total = total + turn_tokens(entries[i])
 end
-redis.call('DEL', db)
-for i = 1, #ids, 1000 do
-  local part = {unpack(ids, i, math.min(i + 999, #ids))}
-  local bodies = redis.call('HMGET', sb, unpack(part))
-  local pairs_ = {}
-  for j = 1, #part do
-    pairs_[2 * j - 1] = part[j]
-    pairs_[2 * j] = bodies[j] or ''
-  end
-  redis.call('HSET', db, unpack(pairs_))
-end
-redis.call('HSET', db, '', fmt_int(total))
+redis.call('DEL', di)
+call_chunked('HSET', di, fields)
+redis.call('HSET', di, '', fmt_int(total))
 call_chunked('RPUSH', dl, entries)
 -- TA first: touch_thread sets the index's expiry, which needs both keys to exist
 redis.call('ZADD', ta, fmt_int(now), tid)
-touch_thread(dl, db, ta, tx, tid, now, ttl_ms, was, fresh)
+touch_thread(dl, di, ta, tx, tid, now, ttl_ms, was, fresh)
 return #entries

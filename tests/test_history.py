@@ -151,7 +151,7 @@ def test_every_key_of_a_thread_expires(mem: Memory) -> None:
     h = scope.history("t", ttl=50)
     h.extend([Message.user("a"), Message.user("b")])
     p = "pm:{:user:u}"
-    for key in (f"{p}:t:t:l", f"{p}:t:t:b", f"{p}:ta", f"{p}:tx"):
+    for key in (f"{p}:t:t:l", f"{p}:t:t:i", f"{p}:ta", f"{p}:tx"):
         assert 0 < mem.client.pttl(key) <= 50_000, key
 
 
@@ -409,3 +409,18 @@ def test_async_history(url: str) -> None:
     got, summary, branch, n, threads, count = asyncio.run(main())
     assert got == ["2", "3"] and summary == "s:12" and branch == ["s:12", "3"]
     assert n == 2 and set(threads) == {"t", "b"} and count == 2
+
+
+def test_token_total_stays_exact_across_handles_compaction_and_forks(mem: Memory) -> None:
+    scope = mem.user("u")
+    free = scope.history("t", max_turns=4)  # no token cap: the total is still kept
+    free.extend([Message.user(str(i), tokens=5) for i in range(6)])  # keeps 2..5: 20 tokens
+    free.compact(lambda ms: Message.system("s", tokens=1), keep_last=2)  # s,4,5: 11 tokens
+    capped = scope.history("t", max_tokens=12)
+    r = capped.append(Message.user("x", tokens=2), return_evicted=True)  # 13 > 12: drop "s"
+    assert contents(list(r.evicted)) == ["s"]
+    assert contents(capped.messages()) == ["4", "5", "x"]
+    fork = capped.fork("f")
+    r = fork.append(Message.user("y", tokens=3), return_evicted=True)  # 15 > 12: drop "4"
+    assert contents(list(r.evicted)) == ["4"]
+    assert contents(fork.messages()) == ["5", "x", "y"]

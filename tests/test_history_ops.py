@@ -20,7 +20,7 @@ def test_keys_share_the_scope_hash_tag() -> None:
     t = _thread()
     assert t.keys == (
         "pm:{:user:alice}:t:support:l",
-        "pm:{:user:alice}:t:support:b",
+        "pm:{:user:alice}:t:support:i",
         "pm:{:user:alice}:ta",
         "pm:{:user:alice}:tx",
     )
@@ -74,8 +74,8 @@ def test_append_call_and_reply() -> None:
     assert call.script.name == "history_append"
     assert call.args[:6] == ("support", 3, 100, 2500, "1", 10_000)
     assert call.args[6:8] == ("a", 6) and call.args[9:11] == ("b", 9)
-    body = MsgpackCodec().encode({"r": "user", "c": "old"})
-    result = call.parse([1_700_000_000_123, b"10", 1, [b"3:1699999999000:z"], [body]])
+    body = MsgpackCodec().encode(["user", "old"])
+    result = call.parse([1_700_000_000_123, b"10", 1, [b"3:1699999999000:1:z" + body]])
     assert [m.id for m in result.messages] == ["a"] and result.skipped == ("b",)
     assert result.messages[0].created_at == 1_700_000_000.123
     assert result.messages[0].tokens == 6
@@ -83,11 +83,11 @@ def test_append_call_and_reply() -> None:
     assert (old.id, old.content, old.tokens, old.created_at) == ("z", "old", 3, 1_699_999_999)
 
 
-def test_entries_keep_colons_in_ids() -> None:
+def test_entries_keep_colons_in_ids_and_bodies() -> None:
     t = _thread()
-    body = MsgpackCodec().encode({"r": "user", "c": "x", "m": {"k": 1}})
-    (m,) = ops.history_messages(t, 5, None).parse([[b"7:1000:a:b:c"], [body]])
-    assert (m.id, m.tokens, m.metadata) == ("a:b:c", 7, {"k": 1})
+    body = MsgpackCodec().encode(["user", "x:1:2", None, {"k": 1}])
+    (m,) = ops.history_messages(t, 5, None).parse([b"7:1000:5:a:b:c" + body])
+    assert (m.id, m.tokens, m.content, m.metadata) == ("a:b:c", 7, "x:1:2", {"k": 1})
 
 
 def test_messages_call_slides_only_when_asked() -> None:
