@@ -108,7 +108,7 @@ class AsyncHistory:
             if not older:
                 return None
             result: Any = summarize(list(older))
-            if inspect.isawaitable(result):
+            if inspect.isawaitable(result):  # a no-op in the sync twin, which then refuses it
                 result = await result
             summary = ops.summary_message(self._t, result)
             stored = await self._runner.run(ops.history_compact(self._t, older, summary))

@@ -98,6 +98,9 @@ class Message:
         if self.tokens is not None and not _count(self.tokens):
             raise InvalidValueError(f"tokens must be an integer >= 0, got {self.tokens!r}")
 
+    def __hash__(self) -> int:  # by id: the generated hash would fail on `metadata`
+        return hash(self.id)
+
     @classmethod
     def system(cls, content: str | list[Any], **kw: Any) -> Message:
         return cls("system", content, **kw)

@@ -109,7 +109,7 @@ class History:
             if not older:
                 return None
             result: Any = summarize(list(older))
-            if inspect.isawaitable(result):
+            if inspect.isawaitable(result):  # a no-op in the sync twin, which then refuses it
                 result = result
             summary = ops.summary_message(self._t, result)
             stored = self._runner.run(ops.history_compact(self._t, older, summary))
