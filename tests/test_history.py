@@ -327,6 +327,7 @@ def _writes_nothing(mem: Memory) -> None:
         lambda m: m.user("u").history("t", max_turns=0),
         lambda m: m.user("u").history("t", max_turns=-1),
         lambda m: m.user("u").history("t", max_turns=True),
+        lambda m: m.user("u").history("t", max_turns=100_001),
         lambda m: m.user("u").history("t", max_tokens=0),
         lambda m: m.user("u").history("t", ttl=0),
         lambda m: m.user("u").history("t", ttl=-5),

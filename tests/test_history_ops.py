@@ -10,6 +10,7 @@ import pytest
 from pyredmem import InvalidValueError, Message, MsgpackCodec, ScopeRef, estimate_tokens
 from pyredmem._config import Config
 from pyredmem._ops import history as ops
+from pyredmem._scripts import SCRIPTS, lua_dir
 
 
 def _thread(**kw: Any) -> ops.Thread:
@@ -117,3 +118,14 @@ def test_summary_message() -> None:
     m = Message.user("x")
     call = ops.history_compact(t, [m], Message.system("s", tokens=2))
     assert call.args[-1] == m.id and call.parse([0, 0]) is None
+
+
+def test_every_history_script_has_its_operation_and_a_header() -> None:
+    files = {p.stem for p in lua_dir().glob("history_*.lua")}
+    assert files == {name for name in SCRIPTS if name.startswith("history_")}
+    assert files == {name for name in ops.__all__ if name.startswith("history_")}
+    for name in files:
+        header = (lua_dir() / f"{name}.lua").read_text().splitlines()
+        assert header[0].startswith(f"-- {name}:"), name
+        assert any(line.startswith("-- KEYS[1]") for line in header), name
+        assert any("Cost:" in line for line in header), name

@@ -22,6 +22,7 @@ from ._call import Call, Target, script
 
 __all__ = [
     "DEFAULT_MAX_TURNS",
+    "MAX_TURNS_LIMIT",
     "ROLES",
     "Appended",
     "AsyncSummarizer",
@@ -47,6 +48,7 @@ __all__ = [
 
 ROLES = ("system", "user", "assistant", "tool", "function")
 DEFAULT_MAX_TURNS = 10_000
+MAX_TURNS_LIMIT = 100_000  # keeps every script's work (reads, copies, evictions) bounded
 MAX_PAGE = 1000
 NOEXP_MS = 2**52  # the scripts' "never expires"
 
@@ -249,6 +251,10 @@ class Thread:
             if max_turns is None
             else _positive("max_turns", max_turns, self.label)
         )
+        if self.max_turns > MAX_TURNS_LIMIT:
+            raise InvalidValueError(
+                f"max_turns is at most {MAX_TURNS_LIMIT}, got {max_turns}", scope=self.label
+            )
         self.max_tokens = (
             0 if max_tokens is None else _positive("max_tokens", max_tokens, self.label)
         )
