@@ -197,3 +197,67 @@ local function cache_index(i, key, until_ms, cap, now, gt)
     redis.call('PEXPIREAT', i, fmt_int(until_ms), 'GT')
   end
 end
+
+-- History layout: a thread lives under its scope's hash tag.
+--   L   list  its turns, oldest first, each "<tokens>:<created ms>:<id bytes>:<id><body>"
+--             (the body, codec bytes, is opaque to the scripts; the header is plain text)
+--   I   hash  message id -> "1" (the ids the thread holds); field "" -> its token total
+--   TA  zset  (one per scope) thread id -> last write (ms)
+--   TX  zset  (one per scope) thread id -> expiry (ms; NOEXP: never)
+-- L and I expire together at the thread's TX score; TA and TX outlive their last entry.
+
+-- a turn entry -> its message id
+local function turn_id(entry)
+  local n, at = string.match(entry, '^%d+:%d+:(%d+):()')
+  return string.sub(entry, at, at + tonumber(n) - 1)
+end
+
+-- a turn entry -> its token count
+local function turn_tokens(entry)
+  return tonumber(string.match(entry, '^(%d+):'))
+end
+
+-- redis.call(cmd, key, items...) in chunks: unpack() fails beyond a few thousand values
+local function call_chunked(cmd, key, items)
+  for i = 1, #items, 1000 do
+    redis.call(cmd, key, unpack(items, i, math.min(i + 999, #items)))
+  end
+end
+
+-- Before a write to a thread: its live expiry (nil when new or expired) and whether the
+-- index was empty, or an error reply when a new thread would pass the scope's cap. A new
+-- thread first purges expired threads from the index: O(E), E <= the cap.
+local function thread_room(ta, tx, tid, now, max_threads)
+  local was = tonumber(redis.call('ZSCORE', tx, tid))
+  if was and was > now then return was, false, nil end
+  local dead = redis.call('ZRANGEBYSCORE', tx, '-inf', fmt_int(now))
+  if #dead > 0 then
+    call_chunked('ZREM', ta, dead)
+    redis.call('ZREMRANGEBYSCORE', tx, '-inf', fmt_int(now))
+    shrink_scope(ta, tx)
+  end
+  local n = redis.call('ZCARD', tx)
+  if n >= max_threads then
+    return nil, false, redis.error_reply('PM_FULL the scope holds its maximum of ' ..
+      max_threads .. ' threads')
+  end
+  return nil, n == 0, nil
+end
+
+-- Set a thread's expiry (ttl_ms > 0: now + ttl_ms, else never) on L and I and in the
+-- index, which then outlives it. `was` and `fresh` come from thread_room. Returns the expiry.
+local function touch_thread(l, i, ta, tx, tid, now, ttl_ms, was, fresh)
+  if ttl_ms == 0 and was == NOEXP then return NOEXP end  -- already persistent and listed
+  local expiry = NOEXP
+  if ttl_ms > 0 then
+    expiry = now + ttl_ms
+    redis.call('PEXPIREAT', l, fmt_int(expiry))
+    redis.call('PEXPIREAT', i, fmt_int(expiry))
+  else
+    redis.call('PERSIST', l)
+    redis.call('PERSIST', i)
+  end
+  redis.call('ZADD', tx, fmt_int(expiry), tid)
+  extend_scope(ta, tx, expiry, was, fresh)
+  return expiry
+end

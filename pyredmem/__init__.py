@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ._async.cache import AsyncCache
 from ._async.context import AsyncContext
+from ._async.history import AsyncHistory
 from ._async.memory import AsyncMemory
 from ._async.scope import AsyncScope
 from ._codec import Codec, MsgpackCodec
@@ -30,8 +31,10 @@ from ._errors import (
 from ._keys import KINDS, ScopeRef
 from ._ops.cache import Fetch, Lease
 from ._ops.context import Resolved
+from ._ops.history import Appended, Message, ThreadInfo, estimate_tokens
 from ._sync.cache import Cache
 from ._sync.context import Context
+from ._sync.history import History
 from ._sync.memory import Memory
 from ._sync.scope import Scope
 
@@ -39,8 +42,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "KINDS",
+    "Appended",
     "AsyncCache",
     "AsyncContext",
+    "AsyncHistory",
     "AsyncMemory",
     "AsyncScope",
     "BackendError",
@@ -53,11 +58,13 @@ __all__ = [
     "ConflictError",
     "Context",
     "Fetch",
+    "History",
     "InvalidKeyError",
     "InvalidScopeError",
     "InvalidValueError",
     "Lease",
     "Memory",
+    "Message",
     "MissingKeyError",
     "MsgpackCodec",
     "PyRedMemError",
@@ -65,7 +72,9 @@ __all__ = [
     "Scope",
     "ScopeRef",
     "SerializationError",
+    "ThreadInfo",
     "ValidationError",
     "WrongTypeError",
+    "estimate_tokens",
     "__version__",
 ]

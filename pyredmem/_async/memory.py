@@ -8,10 +8,13 @@ from typing import Any
 
 from .._codec import Codec, MsgpackCodec
 from .._config import Config
+from .._errors import InvalidScopeError
 from .._keys import KINDS, Keyspace, ScopeRef
+from .._ops.history import TokenCounter
 from ._runner import AsyncRunner
 from .cache import AsyncCache
 from .context import AsyncContext
+from .history import AsyncHistory
 from .scope import AsyncScope
 
 
@@ -170,6 +173,37 @@ class AsyncMemory:
             return cache.decorate(fn, key)
 
         return decorator
+
+    def history(
+        self,
+        thread_id: str,
+        *,
+        scope: AsyncScope | ScopeRef | None = None,
+        max_turns: int | None = None,
+        max_tokens: int | None = None,
+        ttl: float | None = None,
+        sliding: bool = True,
+        counter: TokenCounter | None = None,
+    ) -> AsyncHistory:
+        """A conversation thread of `scope` (a scope handle or ScopeRef; default: the global
+        scope). See `AsyncScope.history` for the options."""
+        if scope is None:
+            handle = self.global_scope
+        elif isinstance(scope, (AsyncScope, ScopeRef)):
+            ref = scope.ref if isinstance(scope, AsyncScope) else scope
+            handle = AsyncScope(self._runner, self._cfg, ScopeRef.of(ref.kind, ref.id or None))
+        else:
+            raise InvalidScopeError(
+                f"scope is a scope handle or a ScopeRef, not {type(scope).__name__}"
+            )
+        return handle.history(
+            thread_id,
+            max_turns=max_turns,
+            max_tokens=max_tokens,
+            ttl=ttl,
+            sliding=sliding,
+            counter=counter,
+        )
 
     async def aclose(self) -> None:
         """Close the connection (only if this Memory opened it)."""

@@ -9,10 +9,13 @@ from typing import Any
 from .._config import Config
 from .._errors import ConflictError
 from .._keys import ScopeRef
+from .._ops import history as history_ops
 from .._ops import scope as ops
 from .._ops._call import Target
+from .._ops.history import ThreadInfo, TokenCounter
 from ._runner import AsyncRunner
 from ._sleep import sleep
+from .history import AsyncHistory
 
 
 class AsyncScope:
@@ -112,3 +115,39 @@ class AsyncScope:
         raise ConflictError(
             f"gave up after {t.cfg.update_retries} conflicting writes", key=key, scope=t.label
         )
+
+    def history(
+        self,
+        thread_id: str,
+        *,
+        max_turns: int | None = None,
+        max_tokens: int | None = None,
+        ttl: float | None = None,
+        sliding: bool = True,
+        counter: TokenCounter | None = None,
+    ) -> AsyncHistory:
+        """A conversation thread of this scope. Appends keep at most `max_turns` turns
+        (default 10,000) and `max_tokens` tokens (default: no cap), dropping the oldest;
+        `ttl` seconds (None: the memory's default_ttl) runs from the last write, and from the
+        last read too unless `sliding=False`. `counter` counts a message's tokens (default:
+        `estimate_tokens`)."""
+        thread = history_ops.Thread(
+            self._t.cfg,
+            self.ref,
+            thread_id,
+            max_turns=max_turns,
+            max_tokens=max_tokens,
+            ttl=ttl,
+            sliding=sliding,
+            counter=counter,
+        )
+        return AsyncHistory(self._runner, thread)
+
+    async def threads(self, *, limit: int = 100, offset: int = 0) -> list[ThreadInfo]:
+        """This scope's live threads, most recently written first: `limit` of them (at most
+        1,000) after skipping `offset`."""
+        return await self._runner.run(history_ops.history_threads(self._t, offset, limit))
+
+    async def thread_count(self) -> int:
+        """The number of this scope's live threads."""
+        return await self._runner.run(history_ops.history_thread_count(self._t))

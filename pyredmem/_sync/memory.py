@@ -9,10 +9,13 @@ from typing import Any
 
 from .._codec import Codec, MsgpackCodec
 from .._config import Config
+from .._errors import InvalidScopeError
 from .._keys import KINDS, Keyspace, ScopeRef
+from .._ops.history import TokenCounter
 from ._runner import Runner
 from .cache import Cache
 from .context import Context
+from .history import History
 from .scope import Scope
 
 
@@ -171,6 +174,37 @@ class Memory:
             return cache.decorate(fn, key)
 
         return decorator
+
+    def history(
+        self,
+        thread_id: str,
+        *,
+        scope: Scope | ScopeRef | None = None,
+        max_turns: int | None = None,
+        max_tokens: int | None = None,
+        ttl: float | None = None,
+        sliding: bool = True,
+        counter: TokenCounter | None = None,
+    ) -> History:
+        """A conversation thread of `scope` (a scope handle or ScopeRef; default: the global
+        scope). See `Scope.history` for the options."""
+        if scope is None:
+            handle = self.global_scope
+        elif isinstance(scope, (Scope, ScopeRef)):
+            ref = scope.ref if isinstance(scope, Scope) else scope
+            handle = Scope(self._runner, self._cfg, ScopeRef.of(ref.kind, ref.id or None))
+        else:
+            raise InvalidScopeError(
+                f"scope is a scope handle or a ScopeRef, not {type(scope).__name__}"
+            )
+        return handle.history(
+            thread_id,
+            max_turns=max_turns,
+            max_tokens=max_tokens,
+            ttl=ttl,
+            sliding=sliding,
+            counter=counter,
+        )
 
     def close(self) -> None:
         """Close the connection (only if this Memory opened it)."""

@@ -1,0 +1,72 @@
+"""History rows: append vs RPUSH, and "last 20 turns" vs LRANGE with 20, 200 and 2,000 turns
+stored (the raw lists hold the same message bodies). The history side returns decoded
+Message objects; the raw side returns bytes (the last row also decodes them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.harness import Row
+from pyredmem import Memory, Message, MsgpackCodec
+
+TEXT = "Could you remind me what we decided about the quarterly report format last week?"
+TTL = 3600.0  # a sliding hour: every call also refreshes the thread's expiry
+
+
+def _body(i: int) -> bytes:
+    return MsgpackCodec().encode(["user", f"{TEXT} ({i})"])
+
+
+def rows(mem: Memory, raw: Any) -> list[Row]:
+    scope = mem.user("bench-user")
+    out: list[Row] = []
+    chat = scope.history("bench-append", max_turns=2000, ttl=TTL)
+    payload = _body(0)
+    raw.delete("raw:append")
+    out.append(
+        Row(
+            "history.append (max_turns=2000)",
+            lambda: chat.append(Message.user(TEXT)),
+            "RPUSH",
+            lambda: raw.rpush("raw:append", payload),
+            1.25,
+        )
+    )
+    for n in (20, 200, 2000):
+        h = scope.history(f"bench-{n}", ttl=TTL)
+        h.clear()
+        for start in range(0, n, 500):
+            h.extend([Message.user(f"{TEXT} ({i})") for i in range(start, min(n, start + 500))])
+        key = f"raw:list-{n}"
+        raw.delete(key)
+        raw.rpush(key, *(_body(i) for i in range(n)))
+        out.append(
+            Row(
+                f"history.messages(last=20), {n} turns",
+                lambda h=h: h.messages(last=20),
+                "LRANGE -20 -1",
+                lambda key=key: raw.lrange(key, -20, -1),
+                1.3,
+            )
+        )
+    h2000 = scope.history("bench-2000", ttl=TTL)
+    out.append(
+        Row(
+            "messages(last=20, max_tokens=2000)",
+            lambda: h2000.messages(last=20, max_tokens=2000),
+            "LRANGE -20 -1",
+            lambda: raw.lrange("raw:list-2000", -20, -1),
+            1.3,
+        )
+    )
+    # for reference: the raw read also decoding its 20 bodies, as any reader must
+    codec = MsgpackCodec()
+    out.append(
+        Row(
+            "history.messages(last=20), 2000 turns",
+            lambda: h2000.messages(last=20),
+            "LRANGE -20 -1 + decode",
+            lambda: [codec.decode(b) for b in raw.lrange("raw:list-2000", -20, -1)],
+        )
+    )
+    return out

@@ -1,0 +1,46 @@
+-- history_messages: the longest run of most recent turns within both limits, oldest first;
+-- optionally slides the thread's expiry.
+-- KEYS[1] L  KEYS[2] I  KEYS[3] TA  KEYS[4] TX
+-- ARGV[1] thread id  ARGV[2] last (turns; 0: no limit)  ARGV[3] max tokens (0: no limit)
+-- ARGV[4] sliding ttl in ms (0: leave the expiry alone)
+-- Reply: array of turn entries, oldest first.
+-- Cost: O(R + 32) for R turns returned, whatever the thread's length: the budget walk reads
+-- the list from the newest turn back in growing chunks.
+local l, ids, ta, tx = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local tid = ARGV[1]
+local last, budget, ttl_ms = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+
+local entries
+if budget == 0 then
+  local first = 0  -- last = 0: the whole list
+  if last > 0 then first = -last end
+  entries = redis.call('LRANGE', l, first, -1)
+else
+  if last == 0 then last = -1 end  -- no limit: #picked never equals it
+  local picked, used, got = {}, 0, 0
+  local chunk = 32
+  if last > 0 and last < chunk then chunk = last end
+  local done = false
+  while not done do
+    local part = redis.call('LRANGE', l, -(got + chunk), -(got + 1))
+    for i = #part, 1, -1 do
+      local t = turn_tokens(part[i])
+      if used + t > budget or #picked == last then
+        done = true
+        break
+      end
+      used = used + t
+      picked[#picked + 1] = part[i]
+    end
+    got = got + #part
+    if #part < chunk then done = true end
+    if chunk < 1024 then chunk = chunk * 2 end
+  end
+  entries = {}
+  for i = #picked, 1, -1 do entries[#entries + 1] = picked[i] end
+end
+
+if ttl_ms > 0 and #entries > 0 then
+  touch_thread(l, ids, ta, tx, tid, clock(), ttl_ms, nil, false)
+end
+return entries

@@ -1,0 +1,128 @@
+"""A handle on one conversation thread (`mem.history("t-1")`, `scope.history("t-1")`)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+from .._errors import ConflictError, InvalidValueError
+from .._keys import ScopeRef
+from .._ops import history as ops
+from .._ops.history import Appended, Message
+from ._runner import AsyncRunner
+
+
+class AsyncHistory:
+    """The turns of one conversation thread, kept under a scope instance.
+
+    Each method is one atomic script call, except `compact`, which reads, summarises on the
+    client, then replaces the turns it read only if they are still the oldest. Appends skip
+    message ids already in the thread, drop the oldest turns beyond `max_turns` and
+    `max_tokens`, and refresh the thread's expiry (`ttl` seconds; reads refresh it too unless
+    `sliding=False`).
+    """
+
+    __slots__ = ("_runner", "_t")
+
+    def __init__(self, runner: AsyncRunner, thread: ops.Thread) -> None:
+        self._runner = runner
+        self._t = thread
+
+    @property
+    def thread_id(self) -> str:
+        return self._t.id
+
+    @property
+    def scope(self) -> ScopeRef:
+        return self._t.ref
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._t.label} thread={self._t.id!r}>"
+
+    async def append(self, message: Message, *, return_evicted: bool = False) -> Appended:
+        """Append one message (nothing happens if its id is already in the thread).
+        With `return_evicted`, the turns dropped to respect the caps come back too."""
+        return await self._runner.run(ops.history_append(self._t, [message], return_evicted))
+
+    async def extend(
+        self, messages: Sequence[Message], *, return_evicted: bool = False
+    ) -> Appended:
+        """Append several messages in order, atomically, skipping ids already in the thread."""
+        if not messages and isinstance(messages, Sequence):
+            return Appended((), (), 0, ())
+        return await self._runner.run(ops.history_append(self._t, messages, return_evicted))
+
+    async def messages(
+        self, *, last: int | None = None, max_tokens: int | None = None
+    ) -> list[Message]:
+        """The longest run of most recent turns with at most `last` turns and `max_tokens`
+        tokens, oldest first (all turns when both are None)."""
+        return await self._runner.run(ops.history_messages(self._t, last, max_tokens))
+
+    async def count(self) -> int:
+        """The number of turns in the thread."""
+        return await self._runner.run(ops.history_len(self._t))
+
+    def __len__(self) -> int:
+        # The sync twin is generated from this text: there `run` returns the count. Here it
+        # returns a coroutine, which len() cannot wait for.
+        return _sync_only(self._runner.run(ops.history_len(self._t)))
+
+    async def clear(self) -> int:
+        """Remove every turn; the thread stays listed in its scope. Returns the turns removed."""
+        return await self._runner.run(ops.history_clear(self._t))
+
+    async def delete(self) -> bool:
+        """Remove the thread and its place in the scope's list; True if it existed."""
+        return await self._runner.run(ops.history_delete(self._t))
+
+    async def ttl(self) -> float | None:
+        """Seconds until the thread expires, or None if it never does.
+        Raises MissingKeyError when it holds no turns."""
+        return await self._runner.run(ops.history_ttl(self._t))
+
+    async def fork(self, new_thread_id: str, *, upto: int | None = None) -> AsyncHistory:
+        """Copy this thread (all turns, or the oldest `upto`) into a new thread of the same
+        scope, atomically, and return its handle (same caps and ttl). Raises ConflictError if
+        the new thread already holds turns."""
+        new = self._t.child(new_thread_id)
+        await self._runner.run(ops.history_fork(self._t, new, upto))
+        return AsyncHistory(self._runner, new)
+
+    async def compact(
+        self, summarize: ops.AsyncSummarizer, *, keep_last: int, retries: int = 3
+    ) -> Message | None:
+        """Replace all but the newest `keep_last` turns with one summary turn.
+
+        `summarize(turns)` gets the turns to replace, oldest first, and returns the summary
+        as a string (stored as a system message) or a Message. The replacement happens only
+        if those turns are still the oldest, so turns appended meanwhile are never lost; if
+        the thread changed underneath, it reads and summarises again, up to `retries` times,
+        then raises ConflictError. Returns the summary stored, or None when there was nothing
+        to summarise."""
+        if type(retries) is not int or retries < 0:
+            raise InvalidValueError(f"retries must be an integer >= 0, got {retries!r}")
+        for _ in range(retries + 1):
+            older = await self._runner.run(ops.history_head(self._t, keep_last))
+            if not older:
+                return None
+            result: Any = summarize(list(older))
+            if inspect.isawaitable(result):  # a no-op in the sync twin, which then refuses it
+                result = await result
+            summary = ops.summary_message(self._t, result)
+            stored = await self._runner.run(ops.history_compact(self._t, older, summary))
+            if stored is not None:
+                return stored
+        raise ConflictError(
+            f"the thread kept changing during {retries + 1} compactions",
+            key=self._t.id,
+            scope=self._t.label,
+        )
+
+
+def _sync_only(count: Any) -> int:
+    if inspect.iscoroutine(count):
+        count.close()
+        raise TypeError("use `await history.count()`: len() cannot wait")
+    return int(count)

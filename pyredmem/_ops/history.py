@@ -1,0 +1,548 @@
+"""Conversation history: one function per `lua/history_*.lua` script, and `Message`.
+
+A thread's turns are a list of "<tokens>:<created ms>:<id bytes>:<id><body>" entries: a
+plain-text header the scripts read, then the message encoded by the Memory's codec (opaque
+to the scripts), so that reading the newest turns is one LRANGE. A hash of the thread's
+message ids makes appends idempotent. See the history layout in lua/_prelude.lua.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._config import Config
+from .._errors import InvalidValueError, MissingKeyError, SerializationError
+from .._keys import ScopeRef, validate_id
+from ._call import Call, Target, script
+
+__all__ = [
+    "DEFAULT_MAX_TURNS",
+    "MAX_TURNS_LIMIT",
+    "ROLES",
+    "Appended",
+    "AsyncSummarizer",
+    "Message",
+    "Summarizer",
+    "Thread",
+    "ThreadInfo",
+    "TokenCounter",
+    "estimate_tokens",
+    "history_append",
+    "history_clear",
+    "history_compact",
+    "history_delete",
+    "history_fork",
+    "history_head",
+    "history_len",
+    "history_messages",
+    "history_thread_count",
+    "history_threads",
+    "history_ttl",
+    "summary_message",
+]
+
+ROLES = ("system", "user", "assistant", "tool", "function")
+DEFAULT_MAX_TURNS = 10_000
+MAX_TURNS_LIMIT = 100_000  # keeps every script's work (reads, copies, evictions) bounded
+MAX_PAGE = 1000
+NOEXP_MS = 2**52  # the scripts' "never expires"
+
+
+def _new_id() -> str:
+    return os.urandom(16).hex()  # 128 random bits, like a uuid4, at a fifth of the cost
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One turn of a conversation.
+
+    `content` is a string, or a list of parts for multi-modal messages (OpenAI style
+    `{"type": "text", "text": ...}` dicts); it may be None only for an assistant message
+    with `tool_calls`. `id` is generated when not given and makes appends idempotent.
+    `created_at` (seconds since the epoch, server clock) is set when the turn is stored.
+    `tokens` overrides the history's token counter for this message.
+    """
+
+    role: str
+    content: str | list[Any] | None
+    name: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=_new_id)
+    created_at: float | None = None
+    tokens: int | None = None
+    tool_call_id: str | None = None
+    tool_calls: list[Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise InvalidValueError(f"unknown role {self.role!r}; expected one of {ROLES}")
+        content = self.content
+        if content is None:
+            if not self.tool_calls:
+                raise InvalidValueError("content may be None only with tool_calls")
+        elif not isinstance(content, (str, list)):
+            raise InvalidValueError(
+                f"content is a string or a list of parts, not {type(content).__name__}"
+            )
+        for what, value in (("name", self.name), ("tool_call_id", self.tool_call_id)):
+            if value is not None and not isinstance(value, str):
+                raise InvalidValueError(f"{what} is a string, not {type(value).__name__}")
+        if not isinstance(self.metadata, dict):
+            raise InvalidValueError(f"metadata is a dict, not {type(self.metadata).__name__}")
+        if self.tool_calls is not None and not isinstance(self.tool_calls, list):
+            raise InvalidValueError("tool_calls is a list")
+        _check_id(self.id)
+        if self.tokens is not None and not _count(self.tokens):
+            raise InvalidValueError(f"tokens must be an integer >= 0, got {self.tokens!r}")
+
+    def __hash__(self) -> int:  # by id: the generated hash would fail on `metadata`
+        return hash(self.id)
+
+    @classmethod
+    def system(cls, content: str | list[Any], **kw: Any) -> Message:
+        return cls("system", content, **kw)
+
+    @classmethod
+    def user(cls, content: str | list[Any], **kw: Any) -> Message:
+        return cls("user", content, **kw)
+
+    @classmethod
+    def assistant(cls, content: str | list[Any] | None, **kw: Any) -> Message:
+        return cls("assistant", content, **kw)
+
+    @classmethod
+    def tool(cls, content: str | list[Any], tool_call_id: str, **kw: Any) -> Message:
+        return cls("tool", content, tool_call_id=tool_call_id, **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The message in the OpenAI chat format (role, content, and name, tool_call_id
+        and tool_calls when set)."""
+        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.name is not None:
+            out["name"] = self.name
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        if self.tool_calls is not None:
+            out["tool_calls"] = self.tool_calls
+        return out
+
+
+MAX_ID_BYTES = 1024
+
+
+def _check_id(mid: object) -> None:
+    if type(mid) is str and 0 < len(mid) <= MAX_ID_BYTES and mid.isascii():
+        return  # the common case (generated ids), decided without encoding
+    if not isinstance(mid, str) or not mid:
+        raise InvalidValueError(f"message ids are non-empty strings, got {mid!r}")
+    try:
+        size = len(mid.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidValueError("message ids must be valid UTF-8 text") from exc
+    if size > MAX_ID_BYTES:
+        raise InvalidValueError(f"message ids are at most {MAX_ID_BYTES} bytes")
+
+
+def _count(n: object) -> bool:
+    return type(n) is int and n >= 0
+
+
+TokenCounter = Callable[[Message], int]
+Summarizer = Callable[[list[Message]], "str | Message"]
+AsyncSummarizer = Callable[[list[Message]], "str | Message | Awaitable[str | Message]"]
+
+_PER_MESSAGE = 4  # role and separators, as chat formats count them
+_PER_NON_TEXT_PART = 85  # an image part at low detail
+
+
+def estimate_tokens(message: Message) -> int:
+    """A cheap token estimate: 4 per message, plus one per 4 characters of text (content,
+    name, tool calls), plus 85 per non-text part. Pass an exact counter (e.g. tiktoken's)
+    to `history(..., counter=...)`, or `tokens=` on a Message, when it matters."""
+    chars = len(message.name or "")
+    content = message.content
+    extra = 0
+    if isinstance(content, str):
+        chars += len(content)
+    elif content is not None:
+        for part in content:
+            if isinstance(part, str):
+                chars += len(part)
+            elif isinstance(part, dict) and isinstance(part.get("text"), str):
+                chars += len(part["text"])
+            else:
+                extra += _PER_NON_TEXT_PART
+    if message.tool_calls:
+        chars += len(repr(message.tool_calls))
+    return _PER_MESSAGE + extra + math.ceil(chars / 4)
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """What `append`/`extend` did: the messages stored (with `created_at` and `tokens`),
+    the ids skipped because the thread already held them, how many of the oldest turns
+    were dropped to respect the caps, and those turns (when asked for), oldest first."""
+
+    messages: tuple[Message, ...]
+    skipped: tuple[str, ...]
+    evicted_count: int
+    evicted: tuple[Message, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadInfo:
+    """A thread of a scope: its id, last write and expiry (seconds since the epoch; None:
+    never expires)."""
+
+    id: str
+    last_activity: float
+    expires_at: float | None
+
+
+def _positive(name: str, value: object, label: str) -> int:
+    if type(value) is not int or value <= 0:
+        raise InvalidValueError(f"{name} must be a positive integer, got {value!r}", scope=label)
+    return value
+
+
+class Thread:
+    """One thread resolved once: its keys, caps and token counter."""
+
+    __slots__ = (
+        "cfg",
+        "counter",
+        "id",
+        "index",
+        "keys",
+        "label",
+        "max_tokens",
+        "max_turns",
+        "ref",
+        "sliding",
+        "ttl_ms",
+    )
+
+    def __init__(
+        self,
+        cfg: Config,
+        ref: ScopeRef,
+        thread_id: str,
+        *,
+        max_turns: int | None = None,
+        max_tokens: int | None = None,
+        ttl: float | None = None,
+        sliding: bool = True,
+        counter: TokenCounter | None = None,
+    ) -> None:
+        self.label = str(ref)
+        self.id = validate_id("thread", thread_id)
+        self.cfg = cfg
+        self.ref = ref
+        p = cfg.keyspace.prefix(ref)
+        self.index = (f"{p}:ta", f"{p}:tx")
+        self.keys = (f"{p}:t:{thread_id}:l", f"{p}:t:{thread_id}:i", *self.index)
+        self.max_turns = (
+            DEFAULT_MAX_TURNS
+            if max_turns is None
+            else _positive("max_turns", max_turns, self.label)
+        )
+        if self.max_turns > MAX_TURNS_LIMIT:
+            raise InvalidValueError(
+                f"max_turns is at most {MAX_TURNS_LIMIT}, got {max_turns}", scope=self.label
+            )
+        self.max_tokens = (
+            0 if max_tokens is None else _positive("max_tokens", max_tokens, self.label)
+        )
+        self.ttl_ms = cfg.ttl_ms(ttl, key=thread_id, scope=self.label)
+        if not isinstance(sliding, bool):
+            raise InvalidValueError("sliding is True or False", scope=self.label)
+        self.sliding = sliding
+        if counter is not None and not callable(counter):
+            raise InvalidValueError("counter is a callable: Message -> int", scope=self.label)
+        self.counter = counter or estimate_tokens
+
+    def child(self, thread_id: str) -> Thread:
+        """Another thread of the same scope with the same settings."""
+        return Thread(
+            self.cfg,
+            self.ref,
+            thread_id,
+            max_turns=self.max_turns,
+            max_tokens=self.max_tokens or None,
+            ttl=self.ttl_ms / 1000 if self.ttl_ms else None,
+            sliding=self.sliding,
+            counter=self.counter,
+        )
+
+    def error(self, cls: type[InvalidValueError], message: str) -> InvalidValueError:
+        return cls(message, key=self.id, scope=self.label)
+
+
+# -- encoding ------------------------------------------------------------------------------
+
+
+def _tokens(t: Thread, m: Message) -> int:
+    if m.tokens is not None:
+        return m.tokens
+    n = t.counter(m)
+    if not _count(n):
+        raise t.error(InvalidValueError, f"the token counter returned {n!r}, not an int >= 0")
+    return n
+
+
+def _body(t: Thread, m: Message) -> bytes:
+    # [role, content, name, metadata, tool_call_id, tool_calls], trailing empties dropped
+    doc: list[Any] = [m.role, m.content, m.name, m.metadata or None, m.tool_call_id, m.tool_calls]
+    while len(doc) > 2 and doc[-1] is None:
+        doc.pop()
+    try:
+        body = t.cfg.codec.encode(doc)
+    except Exception as exc:
+        raise SerializationError(
+            f"cannot serialise message {m.id!r}: {exc}", key=t.id, scope=t.label
+        ) from exc
+    if len(body) > t.cfg.max_value_bytes:
+        raise t.error(
+            InvalidValueError,
+            f"message {m.id!r} is {len(body)} bytes encoded; the cap is {t.cfg.max_value_bytes}",
+        )
+    return body
+
+
+# Messages read back are built without __init__ (they were validated when appended), through
+# the slots' own setters: several times faster than the frozen dataclass's constructor.
+_new = object.__new__
+(
+    _set_role,
+    _set_content,
+    _set_name,
+    _set_metadata,
+    _set_id,
+    _set_created_at,
+    _set_tokens,
+    _set_tool_call_id,
+    _set_tool_calls,
+) = (Message.__dict__[name].__set__ for name in Message.__dataclass_fields__)
+
+
+def _stored(m: Message, created_at: float, tokens: int) -> Message:
+    """`m` with the fields the server set."""
+    out = _new(Message)
+    _set_role(out, m.role)
+    _set_content(out, m.content)
+    _set_name(out, m.name)
+    _set_metadata(out, m.metadata)
+    _set_id(out, m.id)
+    _set_created_at(out, created_at)
+    _set_tokens(out, tokens)
+    _set_tool_call_id(out, m.tool_call_id)
+    _set_tool_calls(out, m.tool_calls)
+    return out
+
+
+def _decode(t: Thread, entry: bytes) -> Message:
+    tokens, ms, size, rest = entry.split(b":", 3)
+    n = int(size)
+    try:
+        doc = t.cfg.codec.decode(rest[n:])
+        k = len(doc)
+        m = _new(Message)
+        _set_role(m, doc[0])
+        _set_content(m, doc[1])
+        _set_name(m, doc[2] if k > 2 else None)
+        _set_metadata(m, (doc[3] if k > 3 else None) or {})
+        _set_id(m, rest[:n].decode())
+        _set_created_at(m, int(ms) / 1000)
+        _set_tokens(m, int(tokens))
+        _set_tool_call_id(m, doc[4] if k > 4 else None)
+        _set_tool_calls(m, doc[5] if k > 5 else None)
+        return m
+    except Exception as exc:
+        raise SerializationError(
+            f"cannot decode stored message {rest[:n]!r}: {exc}", key=t.id, scope=t.label
+        ) from exc
+
+
+def _decode_all(t: Thread, entries: list[bytes]) -> list[Message]:
+    return [_decode(t, e) for e in entries]
+
+
+# -- calls ---------------------------------------------------------------------------------
+
+
+def history_append(t: Thread, messages: Sequence[Message], return_evicted: bool) -> Call[Appended]:
+    """Append `messages` (skipping ids already in the thread) and enforce the caps."""
+    if isinstance(messages, Message) or not isinstance(messages, Sequence):
+        raise t.error(InvalidValueError, "extend takes a sequence of Messages")
+    if len(messages) > t.cfg.max_batch:
+        raise t.error(
+            InvalidValueError, f"at most {t.cfg.max_batch} messages per call, got {len(messages)}"
+        )
+    args: list[Any] = [
+        t.id,
+        t.max_turns,
+        t.max_tokens,
+        t.ttl_ms,
+        "1" if return_evicted else "0",
+        t.cfg.max_keys_per_scope,
+    ]
+    counted: list[tuple[Message, int]] = []
+    for m in messages:
+        if not isinstance(m, Message):
+            raise t.error(InvalidValueError, f"expected a Message, not {type(m).__name__}")
+        n = _tokens(t, m)
+        if t.max_tokens and n > t.max_tokens:
+            raise t.error(
+                InvalidValueError,
+                f"message {m.id!r} has {n} tokens, more than max_tokens={t.max_tokens}",
+            )
+        args.extend((m.id, n, _body(t, m)))
+        counted.append((m, n))
+
+    def parse(reply: list[Any]) -> Appended:
+        created = int(reply[0]) / 1000
+        stored, skipped = [], []
+        for (m, n), flag in zip(counted, reply[1], strict=True):
+            if flag == ord("1"):  # iterating bytes gives ints
+                stored.append(_stored(m, created, n))
+            else:
+                skipped.append(m.id)
+        evicted = tuple(_decode_all(t, reply[3]))
+        return Appended(tuple(stored), tuple(skipped), int(reply[2]), evicted)
+
+    return Call(script("history_append"), t.keys, tuple(args), parse, t.id, t.label)
+
+
+def history_messages(t: Thread, last: int | None, max_tokens: int | None) -> Call[list[Message]]:
+    """The most recent turns within `last` turns and `max_tokens` tokens, oldest first."""
+    n = 0 if last is None else _positive("last", last, t.label)
+    budget = 0 if max_tokens is None else _positive("max_tokens", max_tokens, t.label)
+    ttl_ms = t.ttl_ms if t.sliding else 0
+
+    def parse(reply: list[bytes]) -> list[Message]:
+        return _decode_all(t, reply)
+
+    args = (t.id, n, budget, ttl_ms)
+    return Call(script("history_messages"), t.keys, args, parse, t.id, t.label)
+
+
+def history_len(t: Thread) -> Call[int]:
+    return Call(script("history_len"), t.keys[:1], (), int, t.id, t.label)
+
+
+def history_ttl(t: Thread) -> Call[float | None]:
+    def parse(reply: int) -> float | None:
+        if reply == -2:
+            raise MissingKeyError("the thread holds no turns", key=t.id, scope=t.label)
+        return None if reply == -1 else reply / 1000
+
+    return Call(script("history_ttl"), t.keys[:1], (), parse, t.id, t.label)
+
+
+def history_clear(t: Thread) -> Call[int]:
+    return Call(script("history_clear"), t.keys, (t.id,), int, t.id, t.label)
+
+
+def history_delete(t: Thread) -> Call[bool]:
+    return Call(script("history_delete"), t.keys, (t.id,), _is_one, t.id, t.label)
+
+
+def _is_one(reply: Any) -> bool:
+    return bool(reply == 1)
+
+
+def history_fork(t: Thread, new: Thread, upto: int | None) -> Call[int]:
+    """Copy the first `upto` turns (all when None) of `t` into the new thread `new`."""
+    n = 0 if upto is None else _positive("upto", upto, t.label)
+    if new.id == t.id:
+        raise t.error(InvalidValueError, "a thread cannot be forked into itself")
+    keys = (*t.keys[:2], *new.keys)
+    args = (new.id, n, new.ttl_ms, t.cfg.max_keys_per_scope)
+    return Call(script("history_fork"), keys, args, int, new.id, t.label)
+
+
+def history_head(t: Thread, keep_last: int) -> Call[list[Message]]:
+    """The turns a compaction keeping the newest `keep_last` would summarise."""
+    if type(keep_last) is not int or keep_last < 0:
+        raise t.error(InvalidValueError, f"keep_last must be an integer >= 0, got {keep_last!r}")
+
+    def parse(reply: list[bytes]) -> list[Message]:
+        return _decode_all(t, reply)
+
+    return Call(script("history_head"), t.keys[:1], (keep_last,), parse, t.id, t.label)
+
+
+def summary_message(t: Thread, result: object) -> Message:
+    """The turn that replaces the summarised ones: a Message as returned, or a string as a
+    system message marked `metadata={"summary": True}`."""
+    if inspect.iscoroutine(result):
+        result.close()  # never awaited: say so instead of warning later
+    if inspect.isawaitable(result):
+        raise t.error(InvalidValueError, "summarize returned an awaitable: use AsyncMemory for it")
+    if isinstance(result, str):
+        return Message.system(result, metadata={"summary": True})
+    if isinstance(result, Message):
+        return result
+    raise t.error(
+        InvalidValueError, f"summarize must return a str or a Message, not {type(result).__name__}"
+    )
+
+
+def history_compact(t: Thread, older: Sequence[Message], summary: Message) -> Call[Message | None]:
+    """Replace `older` (the oldest turns, as read) with `summary`; None when the thread no
+    longer starts with them."""
+    n = _tokens(t, summary)
+    if t.max_tokens and n > t.max_tokens:
+        raise t.error(
+            InvalidValueError, f"the summary has {n} tokens, more than max_tokens={t.max_tokens}"
+        )
+    if summary.id in {m.id for m in older}:
+        raise t.error(InvalidValueError, "the summary needs an id of its own")
+    args: list[Any] = [t.id, t.ttl_ms, summary.id, n, _body(t, summary)]
+    args.extend(m.id for m in older)
+
+    def parse(reply: list[int]) -> Message | None:
+        if reply[1] == 0:
+            return None
+        return _stored(summary, int(reply[0]) / 1000, n)
+
+    return Call(script("history_compact"), t.keys, tuple(args), parse, t.id, t.label)
+
+
+def history_threads(s: Target, offset: int, limit: int) -> Call[list[ThreadInfo]]:
+    """A page of the scope's live threads, most recently written first."""
+    if type(offset) is not int or offset < 0:
+        raise InvalidValueError(f"offset must be an integer >= 0, got {offset!r}", scope=s.label)
+    _positive("limit", limit, s.label)
+    if limit > MAX_PAGE:
+        raise InvalidValueError(f"at most {MAX_PAGE} threads per page", scope=s.label)
+
+    def parse(reply: list[bytes]) -> list[ThreadInfo]:
+        out = []
+        for i in range(0, len(reply), 3):
+            expiry = int(float(reply[i + 2]))
+            out.append(
+                ThreadInfo(
+                    reply[i].decode(),
+                    int(float(reply[i + 1])) / 1000,
+                    None if expiry >= NOEXP_MS else expiry / 1000,
+                )
+            )
+        return out
+
+    keys = _index(s)
+    return Call(script("history_threads"), keys, (offset, limit), parse, None, s.label)
+
+
+def history_thread_count(s: Target) -> Call[int]:
+    return Call(script("history_thread_count"), _index(s), (), int, None, s.label)
+
+
+def _index(s: Target) -> tuple[str, str]:
+    p = s.cfg.keyspace.prefix(s.ref)
+    return f"{p}:ta", f"{p}:tx"

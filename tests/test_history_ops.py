@@ -1,0 +1,131 @@
+"""The history core without a server: validation, token estimates, building calls and
+parsing canned replies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pyredmem import InvalidValueError, Message, MsgpackCodec, ScopeRef, estimate_tokens
+from pyredmem._config import Config
+from pyredmem._ops import history as ops
+from pyredmem._scripts import SCRIPTS, lua_dir
+
+
+def _thread(**kw: Any) -> ops.Thread:
+    return ops.Thread(Config(), ScopeRef.of("user", "alice"), "support", **kw)
+
+
+def test_keys_share_the_scope_hash_tag() -> None:
+    t = _thread()
+    assert t.keys == (
+        "pm:{:user:alice}:t:support:l",
+        "pm:{:user:alice}:t:support:i",
+        "pm:{:user:alice}:ta",
+        "pm:{:user:alice}:tx",
+    )
+
+
+def test_estimate_tokens() -> None:
+    assert estimate_tokens(Message.user("")) == 4
+    assert estimate_tokens(Message.user("abcd" * 10)) == 14
+    assert estimate_tokens(Message.user("abcde", name="bob")) == 4 + 2
+    parts = [{"type": "text", "text": "abcd"}, {"type": "image_url", "image_url": {}}]
+    assert estimate_tokens(Message.user(parts)) == 4 + 1 + 85
+
+
+def test_message_factories_and_openai_format() -> None:
+    m = Message.tool("42", tool_call_id="c1")
+    assert m.to_dict() == {"role": "tool", "content": "42", "tool_call_id": "c1"}
+    assert Message.system("s").to_dict() == {"role": "system", "content": "s"}
+    a = Message.assistant(None, tool_calls=[{"id": "c1"}], name="bot")
+    assert a.to_dict() == {
+        "role": "assistant",
+        "content": None,
+        "name": "bot",
+        "tool_calls": [{"id": "c1"}],
+    }
+    assert Message.user("x").id != Message.user("x").id
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"role": "robot", "content": "x"},
+        {"role": "user", "content": None},
+        {"role": "user", "content": 3},
+        {"role": "user", "content": "x", "tokens": -1},
+        {"role": "user", "content": "x", "tokens": 1.5},
+        {"role": "user", "content": "x", "id": ""},
+        {"role": "user", "content": "x", "id": "é" * 600},
+        {"role": "user", "content": "x", "metadata": []},
+        {"role": "user", "content": "x", "name": 3},
+    ],
+)
+def test_bad_messages(kw: dict[str, Any]) -> None:
+    with pytest.raises(InvalidValueError):
+        Message(**kw)
+
+
+def test_append_call_and_reply() -> None:
+    t = _thread(max_turns=3, max_tokens=100, ttl=2.5)
+    a, b = Message.user("hello", id="a"), Message.assistant("hi", id="b", tokens=9)
+    call = ops.history_append(t, [a, b], return_evicted=True)
+    assert call.script.name == "history_append"
+    assert call.args[:6] == ("support", 3, 100, 2500, "1", 10_000)
+    assert call.args[6:8] == ("a", 6) and call.args[9:11] == ("b", 9)
+    body = MsgpackCodec().encode(["user", "old"])
+    result = call.parse([1_700_000_000_123, b"10", 1, [b"3:1699999999000:1:z" + body]])
+    assert [m.id for m in result.messages] == ["a"] and result.skipped == ("b",)
+    assert result.messages[0].created_at == 1_700_000_000.123
+    assert result.messages[0].tokens == 6
+    (old,) = result.evicted
+    assert (old.id, old.content, old.tokens, old.created_at) == ("z", "old", 3, 1_699_999_999)
+
+
+def test_entries_keep_colons_in_ids_and_bodies() -> None:
+    t = _thread()
+    body = MsgpackCodec().encode(["user", "x:1:2", None, {"k": 1}])
+    (m,) = ops.history_messages(t, 5, None).parse([b"7:1000:5:a:b:c" + body])
+    assert (m.id, m.tokens, m.content, m.metadata) == ("a:b:c", 7, "x:1:2", {"k": 1})
+
+
+def test_messages_call_slides_only_when_asked() -> None:
+    assert ops.history_messages(_thread(ttl=5), 20, 300).args == ("support", 20, 300, 5000)
+    assert ops.history_messages(_thread(ttl=5, sliding=False), None, None).args == (
+        "support",
+        0,
+        0,
+        0,
+    )
+
+
+def test_threads_reply() -> None:
+    s = ops.Target(Config(), ScopeRef.of("user", "alice"))
+    call = ops.history_threads(s, 0, 10)
+    assert call.keys == ("pm:{:user:alice}:ta", "pm:{:user:alice}:tx")
+    got = call.parse([b"t1", b"2000", b"4503599627370496", b"t2", b"1000", b"61000"])
+    assert got == [ops.ThreadInfo("t1", 2.0, None), ops.ThreadInfo("t2", 1.0, 61.0)]
+
+
+def test_summary_message() -> None:
+    t = _thread()
+    s = ops.summary_message(t, "short")
+    assert s.role == "system" and s.metadata == {"summary": True}
+    with pytest.raises(InvalidValueError):
+        ops.summary_message(t, 3)
+    m = Message.user("x")
+    call = ops.history_compact(t, [m], Message.system("s", tokens=2))
+    assert call.args[-1] == m.id and call.parse([0, 0]) is None
+
+
+def test_every_history_script_has_its_operation_and_a_header() -> None:
+    files = {p.stem for p in lua_dir().glob("history_*.lua")}
+    assert files == {name for name in SCRIPTS if name.startswith("history_")}
+    assert files == {name for name in ops.__all__ if name.startswith("history_")}
+    for name in files:
+        header = (lua_dir() / f"{name}.lua").read_text().splitlines()
+        assert header[0].startswith(f"-- {name}:"), name
+        assert any(line.startswith("-- KEYS[1]") for line in header), name
+        assert any("Cost:" in line for line in header), name

@@ -1,0 +1,87 @@
+"""append, extend and messages each send exactly one command (so do the other history calls)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from pyredmem import AsyncMemory, Memory, Message
+from tests.counting import count_replies, script_calls
+from tests.engines import Engine
+
+
+def _h(m: Memory) -> Any:
+    return m.user("u").history("t", max_turns=50, max_tokens=10_000, ttl=60)
+
+
+OPS: dict[str, Callable[[Memory], Any]] = {
+    "append": lambda m: _h(m).append(Message.user("hi"), return_evicted=True),
+    "extend": lambda m: _h(m).extend([Message.user(str(i)) for i in range(30)]),
+    "messages": lambda m: _h(m).messages(last=20),
+    "messages(max_tokens)": lambda m: _h(m).messages(last=40, max_tokens=300),
+    "len": lambda m: len(_h(m)),
+    "ttl": lambda m: _h(m).ttl(),
+    "threads": lambda m: m.user("u").threads(),
+    "thread_count": lambda m: m.user("u").thread_count(),
+    "fork": lambda m: _h(m).fork("f", upto=3).delete(),
+    "clear": lambda m: m.user("u").history("other").clear(),
+}
+
+
+def _warm(mem: Memory) -> None:
+    for op in OPS.values():  # connect and load every script before counting
+        op(mem)
+
+
+@pytest.mark.standalone
+@pytest.mark.parametrize("name", OPS)
+def test_one_command_per_history_operation(engine: Engine, mem: Memory, name: str) -> None:
+    _warm(mem)
+    before = script_calls(engine.raw_client()) if engine.real else 0
+    with count_replies() as counter:
+        OPS[name](mem)
+    expected = 2 if name == "fork" else 1  # fork, then delete the fork
+    assert counter.replies == expected
+    if engine.real:
+        assert script_calls(engine.raw_client()) - before == expected
+
+
+@pytest.mark.standalone
+def test_compact_is_a_read_and_one_replace(mem: Memory) -> None:
+    h = _h(mem)
+    h.extend([Message.user(str(i)) for i in range(10)])
+    h.compact(lambda ms: "warm", keep_last=8)
+    with count_replies() as counter:
+        h.compact(lambda ms: "summary", keep_last=3)
+    assert counter.replies == 2
+
+
+@pytest.mark.standalone
+def test_async_history_operations_are_one_command(url: str) -> None:
+    async def main() -> list[int]:
+        counts = []
+        async with AsyncMemory(url) as m:
+            h = m.user("u").history("t")
+            for op in (
+                lambda: h.append(Message.user("x")),
+                lambda: h.extend([Message.user("y"), Message.user("z")]),
+                lambda: h.messages(last=20, max_tokens=100),
+            ):
+                await op()  # loads the script
+                with count_replies() as counter:
+                    await op()
+                counts.append(counter.replies)
+        return counts
+
+    assert asyncio.run(main()) == [1, 1, 1]
+
+
+def test_history_scripts_reload_after_script_flush(mem: Memory) -> None:
+    h = _h(mem)
+    h.append(Message.user("a"))
+    mem.client.script_flush()
+    h.append(Message.user("b"))
+    assert [m.content for m in h.messages()] == ["a", "b"]
