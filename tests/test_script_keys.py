@@ -19,12 +19,14 @@ from pyredmem._scripts import PRELUDE
 
 LUA = Path(__file__).resolve().parent.parent / "lua"
 
-#: commands whose first argument is a key; ALL_KEYS: every argument is one; NO_KEYS: none
+#: commands whose first argument is a key (a command passed in a variable counts as one);
+#: ALL_KEYS: every argument is a key; NO_KEYS: none. Any other command fails the check.
 FIRST_KEY = frozenset(
-    "GET SET INCR INCRBY DECR PTTL TTL PEXPIRE PEXPIREAT EXPIRE EXPIREAT PERSIST TYPE "
-    "HGET HSET HMGET HDEL HINCRBY HINCRBYFLOAT HEXISTS HLEN HKEYS HGETALL HSCAN "
-    "ZADD ZREM ZRANGE ZRANGEBYSCORE ZREVRANGE ZREMRANGEBYSCORE ZREMRANGEBYRANK ZCARD ZCOUNT "
-    "ZSCORE ZINCRBY LPUSH RPUSH LPOP RPOP LRANGE LTRIM LLEN".split()
+    "GET SET SETNX INCR INCRBY DECR STRLEN PTTL TTL PEXPIRE PEXPIREAT EXPIRE EXPIREAT PERSIST "
+    "TYPE HGET HSET HSETNX HMGET HDEL HINCRBY HINCRBYFLOAT HEXISTS HLEN HKEYS HVALS HGETALL "
+    "HSCAN ZADD ZREM ZRANGE ZRANGEBYSCORE ZREVRANGE ZREVRANGEBYSCORE ZREMRANGEBYSCORE "
+    "ZREMRANGEBYRANK ZCARD ZCOUNT ZSCORE ZMSCORE ZINCRBY ZRANK ZREVRANK LPUSH RPUSH LPOP RPOP "
+    "LRANGE LTRIM LLEN LINDEX LSET LREM LINSERT SADD SREM SCARD SISMEMBER SMEMBERS".split()
 )
 ALL_KEYS = frozenset({"DEL", "UNLINK", "EXISTS"})
 NO_KEYS = frozenset({"TIME"})
@@ -140,8 +142,9 @@ def calls(unit: Unit) -> list[tuple[str, list[list[Tok]], int]]:
             if t.text not in ("call", "pcall"):
                 continue
             args, _ = split_args(toks, i + 1)
-            first = args[0][0] if args and args[0] else None
-            command = first.text.strip("'\"").upper() if first and first.kind == "string" else "?"
+            first = args[0] if args else []
+            literal = len(first) == 1 and first[0].kind == "string"
+            command = first[0].text.strip("'\"").upper() if literal else "*"
             out.append((f"redis.call:{command}", args[1:], t.line))
         elif i == 0 or toks[i - 1].text not in (".", ":", "function"):
             args, _ = split_args(toks, i + 1)
@@ -157,7 +160,7 @@ def key_positions(callee: str, nargs: int, helpers: dict[str, set[int]]) -> set[
             return set()
         if command in ALL_KEYS:
             return set(range(nargs))
-        if command in FIRST_KEY:
+        if command in FIRST_KEY or command == "*":
             return {0} if nargs else set()
         return None
     return helpers.get(callee, set())
@@ -219,11 +222,19 @@ end
 local function drop(p, key)
   redis.call('DEL', p .. 'v:' .. key)
 end
+
+local function each(cmd, key, items)
+  redis.call(cmd, key, unpack(items))
+end
 """
 
 
 def test_the_check_catches_key_names_built_in_lua() -> None:
-    good = "-- ok\nlocal n, w = KEYS[1], KEYS[2]\nwake(n, w)\nredis.call('DEL', KEYS[3])\n"
+    good = (
+        "-- ok\nlocal n, w = KEYS[1], KEYS[2]\nwake(n, w)\nredis.call('DEL', KEYS[3])\n"
+        "each('ZREM', n, {'a'})\n"
+    )
+    variable = "-- variable\neach('ZREM', ARGV[1], {'a'})\n"
     built = "-- built\nlocal i = KEYS[1]\nlocal p = string.sub(i, 1, -2)\ndrop(p, 'x')\n"
     direct = "-- direct\nlocal h = KEYS[1]\nredis.call('HGET', h .. ':x', 'f')\n"
     swapped = "-- swapped\nlocal n = KEYS[1]\nn = n .. 'x'\nwake(n, KEYS[2])\n"
@@ -236,6 +247,7 @@ def test_the_check_catches_key_names_built_in_lua() -> None:
             "direct.lua": direct,
             "swapped.lua": swapped,
             "unknown.lua": unknown,
+            "variable.lua": variable,
         }
     )
     assert found == [
@@ -245,4 +257,5 @@ def test_the_check_catches_key_names_built_in_lua() -> None:
         "direct.lua:3: redis.call:HGET key argument \"h..':x'\"",
         "swapped.lua:4: wake key argument 'n'",
         "unknown.lua:2: redis.call:SUNION is not classified in this test",
+        "variable.lua:2: each key argument 'ARGV[1]'",
     ]
