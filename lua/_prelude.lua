@@ -130,72 +130,106 @@ local function make_room(h, x, now, extra, max_keys)
   return n == 0, nil
 end
 
--- Cache layout (lua/cache_*.lua). A cache's entries are spread over buckets; all keys of one
--- bucket share one hash tag, so P = "<namespace>:{<tenant>:cache:<name>:<scope>:<bucket>}:":
---   P.."v:"..key  hash    t type, d payload, e expiry ms, c compute ms, f fencing token
---                         (PEXPIREAT at expiry + stale window)
---   P.."l:"..key  string  the lease: the holder's fencing token (PX lease time)
---   P.."n:"..key  string  callers waiting for the lease holder (TTL: the lease + 1 s)
---   P.."w:"..key  list    wake-ups for the waiters, one element each (TTL: CACHE_WAKE_MS)
---   P.."i"        zset    key -> when the entry's keys expire: the bucket's index, capped
+-- Cache layout (lua/cache_*.lua). A cache's entries are spread over buckets, each kept like a
+-- scope under one hash tag (so in one cluster slot),
+-- P = "<namespace>:{<tenant>:cache:<name>:<scope>:<bucket>}:":
+--   P.."h"  hash  "d:<key>" -> payload
+--                 "m:<key>" -> meta "<type> <expiry> <keep> <compute> <token>": fresh until
+--                   expiry, served stale until keep (ms since the epoch), compute time (ms),
+--                   and the fencing token of the write that stored it
+--                 "l:<key>" -> lease "<ends> <token> <waiters>": held until ends (ms) by the
+--                   holder of token, with the number of callers waiting for its value
+--   P.."x"  zset  key -> when the entry's last field expires (the later of keep and the
+--                 lease's end): the bucket's index, capped
+--   P.."w:"..key  list  wake-ups for the entry's waiters, one element each (TTL CACHE_WAKE_MS)
+-- Fields expire in the scripts, by the server clock; dead entries are dropped when a new
+-- entry needs room. P.."h" and P.."x" expire no earlier than their last live entry
+-- (extend_scope, shrink_scope). Scripts touch only keys given in KEYS: the index names
+-- entries, never keys, so clear and eviction work on fields of the bucket hash.
 local CACHE_WAKE_MS = 10000
 
--- wake every registered waiter of an entry: one list element each, bounded
-local function cache_wake(n, w)
-  local waiting = tonumber(redis.call('GET', n))
-  if not waiting then return end
-  redis.call('DEL', n)
-  if waiting > 1000 then waiting = 1000 end
+-- meta -> type, expiry, keep, compute (ms), token (numbers); nothing when absent
+local function cache_meta(meta)
+  if not meta then return nil end
+  local vtype, expiry, keep, compute, token =
+    string.match(meta, '^(%a) (%d+) (%d+) (%d+) (%d+)$')
+  return vtype, tonumber(expiry), tonumber(keep), tonumber(compute), tonumber(token)
+end
+
+local function cache_make_meta(vtype, expiry, keep, compute, token)
+  return vtype .. ' ' .. fmt_int(expiry) .. ' ' .. fmt_int(keep) .. ' '
+    .. fmt_int(compute) .. ' ' .. token
+end
+
+-- lease -> ends (ms), token (string), waiters; nothing when absent
+local function cache_lease(lease)
+  if not lease then return nil end
+  local ends, token, waiters = string.match(lease, '^(%d+) (%d+) (%d+)$')
+  return tonumber(ends), token, tonumber(waiters)
+end
+
+-- a fencing token above the entry's last ones (its value's and its lease's): the server
+-- clock in us, or the last + 1
+local function cache_fence(now_us, value_token, lease_token)
+  local token = now_us
+  if value_token and value_token >= token then token = value_token + 1 end
+  local leased = tonumber(lease_token)
+  if leased and leased >= token then token = leased + 1 end
+  return fmt_int(token)
+end
+
+-- wake the callers waiting on wake list w: one element each, at most 1000
+local function cache_wake(w, waiters)
+  if not waiters or waiters < 1 then return end
+  if waiters > 1000 then waiters = 1000 end
   local ones = {}
-  for j = 1, waiting do ones[j] = '1' end
+  for j = 1, waiters do ones[j] = '1' end
   redis.call('RPUSH', w, unpack(ones))
   redis.call('PEXPIRE', w, CACHE_WAKE_MS)
 end
 
--- a fencing token greater than the entry's last one: the server clock in us, or last + 1
-local function cache_fence(v, now_us)
-  local last = tonumber(redis.call('HGET', v, 'f'))
-  if last and last >= now_us then return last + 1 end
-  return now_us
+-- remove the fields of the listed entries from bucket hash h (the caller updates the index)
+local function cache_forget(h, entries)
+  for j = 1, #entries do
+    local key = entries[j]
+    redis.call('HDEL', h, 'd:' .. key, 'm:' .. key, 'l:' .. key)
+  end
 end
 
--- remove one entry's value and lease and wake its waiters. The keys are derived from the
--- bucket prefix `p` (itself taken from a key in KEYS), so they share its hash tag and slot.
-local function cache_drop(p, key)
-  local gone = redis.call('DEL', p .. 'v:' .. key)
-  redis.call('DEL', p .. 'l:' .. key)
-  cache_wake(p .. 'n:' .. key, p .. 'w:' .. key)
-  return gone
+-- Before a new entry joins a bucket: drop the entries whose fields have all expired, then
+-- evict those that expire soonest until one more fits under `cap` (their waiters, whose
+-- wake lists this script was not given, ask again when their wait slice ends). Returns
+-- whether the bucket held nothing, so its keys have no expiry to extend (extend_scope).
+-- Cost: O(E + log M) for E entries dropped, M <= cap.
+local function cache_room(h, x, now, cap)
+  local stamp = fmt_int(now)
+  cache_forget(h, redis.call('ZRANGEBYSCORE', x, '-inf', stamp))
+  redis.call('ZREMRANGEBYSCORE', x, '-inf', stamp)
+  local n = redis.call('ZCARD', x)
+  if n >= cap then
+    cache_forget(h, redis.call('ZRANGE', x, 0, n - cap))
+    redis.call('ZREMRANGEBYRANK', x, 0, n - cap)
+  end
+  return n == 0
 end
 
--- record in the bucket index `i` that `key`'s keys live until `until_ms`; `gt` keeps a later
--- time already there. Drops members whose keys have all expired, then evicts the entries
--- that expire soonest (never `key`) while the bucket holds more than `cap`.
-local function cache_index(i, key, until_ms, cap, now, gt)
-  redis.call('ZREMRANGEBYSCORE', i, '-inf', '(' .. fmt_int(now))
+-- Before writing entry `key`: its index score while it is live (then it holds its place),
+-- else nothing, after making room for it; and whether the bucket was empty.
+local function cache_admit(h, x, key, now, cap)
+  local was = tonumber(redis.call('ZSCORE', x, key))
+  if was and was > now then return was, false end
+  return nil, cache_room(h, x, now, cap)
+end
+
+-- After writing entry `key`'s fields: index it as live until `ends` (ms; `gt`: or later if
+-- it already is) and make the bucket's keys live as long. `was`, `fresh`: from cache_admit.
+local function cache_index(h, x, key, ends, was, fresh, gt)
   if gt then
-    redis.call('ZADD', i, 'GT', fmt_int(until_ms), key)
+    redis.call('ZADD', x, 'GT', fmt_int(ends), key)
   else
-    redis.call('ZADD', i, fmt_int(until_ms), key)
+    redis.call('ZADD', x, fmt_int(ends), key)
   end
-  local n = redis.call('ZCARD', i)
-  if n > cap then
-    local p = string.sub(i, 1, -2)
-    local victims = redis.call('ZRANGE', i, 0, n - cap)
-    local dropped = 0
-    for j = 1, #victims do
-      if dropped < n - cap and victims[j] ~= key then
-        cache_drop(p, victims[j])
-        redis.call('ZREM', i, victims[j])
-        dropped = dropped + 1
-      end
-    end
-  end
-  if redis.call('PTTL', i) < 0 then
-    redis.call('PEXPIREAT', i, fmt_int(until_ms))
-  else
-    redis.call('PEXPIREAT', i, fmt_int(until_ms), 'GT')
-  end
+  extend_scope(h, x, ends, was, fresh)
 end
 
 -- History layout: a thread lives under its scope's hash tag.

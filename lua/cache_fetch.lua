@@ -1,51 +1,51 @@
 -- cache_fetch: the value of a cache entry, or a lease to compute it, or "someone is
 -- computing it: wait".
--- KEYS[1] V (value hash)  KEYS[2] L (lease)  KEYS[3] N (waiter count)  KEYS[4] W (wake list)
--- KEYS[5] I (bucket index)
+-- KEYS[1] H (the bucket hash)  KEYS[2] X (the bucket index)
 -- ARGV[1] key  ARGV[2] lease time in ms (> 0)  ARGV[3] serve stale ("1"|"0")
 -- ARGV[4] beta (float text, >= 0; 0: no early refresh)
 -- ARGV[5] a random number in (0, 1] (float text) for the early-refresh draw
 -- ARGV[6] max entries in the bucket
 -- Reply: {1, type, payload} a fresh value (hit)
 --        {2, token}         the value is missing: the caller holds the lease and computes
---        {3, ms}            another caller holds the lease for `ms` more: wait on W
+--        {3, ms}            another caller holds the lease for `ms` more: wait on the
+--                           entry's wake list (the caller is counted as a waiter)
 --        {4, token}         the value is fresh but due for early refresh (XFetch), or stale
 --                           and served stale to others: the caller holds the lease
 --        {5, type, payload} a stale value, served while another caller refreshes it
--- Cost: O(1) on a hit; O(log M + E) when a lease is taken (M entries in the bucket, E
--- expired or evicted ones dropped from its index, E <= M <= cap).
-local v, l, n, w, i = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+-- Cost: O(1) on a hit or a wait; O(log M + E) when a lease is taken (M entries in the
+-- bucket, E dead or evicted ones dropped, E <= M <= cap).
+local h, x = KEYS[1], KEYS[2]
 local key, lease_ms, serve_stale = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local beta, draw = tonumber(ARGV[4]), tonumber(ARGV[5])
 local now, now_us = clock()
+local r = redis.call('HMGET', h, 'm:' .. key, 'd:' .. key, 'l:' .. key)
+local vtype, expiry, keep, compute, last = cache_meta(r[1])
+local ends, holder, waiters = cache_lease(r[3])
+local leased = ends and ends > now
 
 local function take_lease()
-  local token = fmt_int(cache_fence(v, now_us))
-  redis.call('SET', l, token, 'PX', lease_ms)
-  cache_index(i, key, now + lease_ms, tonumber(ARGV[6]), now, true)
+  local token = cache_fence(now_us, last, holder)
+  local was, fresh = cache_admit(h, x, key, now, tonumber(ARGV[6]))
+  redis.call('HSET', h, 'l:' .. key, fmt_int(now + lease_ms) .. ' ' .. token .. ' 0')
+  cache_index(h, x, key, now + lease_ms, was, fresh, true)
   return token
 end
 
-local r = redis.call('HMGET', v, 't', 'd', 'e', 'c')
-if r[1] then
-  local expiry = tonumber(r[3])
+if vtype and keep > now then
   if expiry > now then
     -- XFetch: refresh early with a probability that grows as expiry nears, scaled by how
     -- long the value took to compute: now - compute * beta * ln(draw) >= expiry
-    local compute = tonumber(r[4]) or 0
-    if beta > 0 and compute > 0 and now - compute * beta * math.log(draw) >= expiry
-      and redis.call('EXISTS', l) == 0 then
+    if beta > 0 and compute > 0 and not leased
+      and now - compute * beta * math.log(draw) >= expiry then
       return {4, take_lease()}
     end
-    return {1, r[1], r[2]}
+    return {1, vtype, r[2]}
   end
   if serve_stale == '1' then
-    if redis.call('EXISTS', l) == 0 then return {4, take_lease()} end
-    return {5, r[1], r[2]}
+    if not leased then return {4, take_lease()} end
+    return {5, vtype, r[2]}
   end
 end
-local left = redis.call('PTTL', l)
-if left < 0 then return {2, take_lease()} end
-redis.call('INCR', n)
-redis.call('PEXPIRE', n, left + 1000)
-return {3, left}
+if not leased then return {2, take_lease()} end
+redis.call('HSET', h, 'l:' .. key, fmt_int(ends) .. ' ' .. holder .. ' ' .. fmt_int(waiters + 1))
+return {3, ends - now}

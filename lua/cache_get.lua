@@ -1,8 +1,10 @@
 -- cache_get: the fresh value of a cache entry (never a stale one; takes no lease).
--- KEYS[1] V (value hash)
--- ARGV: none
+-- KEYS[1] H (the bucket hash)
+-- ARGV[1] key
 -- Reply: {type, payload}, or nil when missing, expired or stale. Cost: O(1). Read only.
+local key = ARGV[1]
 local now = clock()
-local r = redis.call('HMGET', KEYS[1], 't', 'd', 'e')
-if not r[1] or tonumber(r[3]) <= now then return false end
-return {r[1], r[2]}
+local r = redis.call('HMGET', KEYS[1], 'm:' .. key, 'd:' .. key)
+local vtype, expiry = cache_meta(r[1])
+if not vtype or expiry <= now then return false end
+return {vtype, r[2]}

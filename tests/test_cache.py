@@ -79,7 +79,7 @@ def test_clear_removes_everything_in_every_bucket(engine: Engine, mem: Memory) -
     assert c.clear() == 60
     assert [c.get(f"k{i}") for i in range(60)] == [None] * 60
     assert c.fill(lease, "late") is False  # a computation in flight lost its lease
-    assert [k for k in _keys(mem) if ":w:" not in k] == []  # only wake-up lists (with TTL)
+    assert _keys(mem) == []
     assert c.clear() == 0
 
 
@@ -93,9 +93,67 @@ def test_every_key_has_a_ttl(mem: Memory) -> None:
     c.fetch("c")
     keys = _keys(mem)
     kinds = {k.rsplit("}:", 1)[1][:1] for k in keys}
-    assert kinds == {"v", "l", "w", "i"}
+    assert kinds == {"h", "x", "w"}  # bucket hashes and indexes, and a wake-up list
     for k in keys:
         assert 0 < mem.client.pttl(k) <= 60_000, k
+
+
+def test_dead_entries_are_dropped_and_buckets_expire_with_their_last_entry(mem: Memory) -> None:
+    c = mem.cache("tidy", ttl=60, buckets=1)
+    h, x, _ = c._t.entry_keys("a")
+    for i in range(5):
+        c.set(f"old{i}", i, ttl=0.1)
+    time.sleep(0.15)
+    c.set("a", 1)  # a new entry needs room: the dead entries' fields go
+    c.set("b", 2, ttl=5)
+    assert sorted(mem.client.hkeys(h)) == [b"d:a", b"d:b", b"m:a", b"m:b"]
+    assert mem.client.zcard(x) == 2
+    for k in (h, x):  # the bucket lives as long as its last entry, no longer
+        assert 59_000 < mem.client.pttl(k) <= 60_000
+    assert c.delete("a") is True
+    for k in (h, x):
+        assert 4_000 < mem.client.pttl(k) <= 5_000
+    assert c.delete("b") is True and _keys(mem) == []
+
+
+def _waiting(mem: Memory, c: Any, key: str) -> None:
+    """Block until a caller waits for `key`'s lease holder (the lease counts it)."""
+    h = c._t.entry_keys(key)[0]
+    deadline = time.monotonic() + 10
+    while not (mem.client.hget(h, f"l:{key}") or b"").endswith(b" 1"):
+        assert time.monotonic() < deadline, "no caller started waiting"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("how", ["delete", "set", "clear", "evict"])
+def test_waiters_of_an_invalidated_entry_carry_on(
+    mem: Memory, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    # delete and set wake the waiters at once; clear and eviction cannot name their wake-up
+    # lists, so the waiters ask again when their wait slice ends (shortened here)
+    at_once = how in ("delete", "set")
+    if not at_once:
+        monkeypatch.setattr(cache_ops, "MAX_WAIT_SLICE", 0.3)
+    c = mem.cache("inv", ttl=60, lease=30, buckets=1, max_entries=1)
+    holder = c.fetch("k").lease  # a computation that never finishes
+    assert holder is not None
+    got: list[Any] = []
+    t = threading.Thread(target=lambda: got.append(c.get_or_compute("k", lambda: "computed")))
+    t.start()
+    _waiting(mem, c, "k")
+    begin = time.monotonic()
+    if how == "delete":
+        c.delete("k")
+    elif how == "set":
+        c.set("k", "explicit")
+    elif how == "clear":
+        c.clear()
+    else:
+        c.set("other", 1)  # the bucket holds one entry: the leased one is evicted
+    t.join(10)
+    assert got == ["explicit" if how == "set" else "computed"]
+    assert time.monotonic() - begin < (1.0 if at_once else 5.0)  # not the 30 s lease
+    assert c.fill(holder, "late") is False
 
 
 def test_get_or_compute_hit_miss_and_ttl(mem: Memory) -> None:
@@ -369,7 +427,7 @@ def test_bad_input_writes_nothing(mem: Memory, call: Any, error: type[Exception]
     with pytest.raises(error) as info:
         call(c)
     assert isinstance(info.value, PyRedMemError)
-    assert [k for k in _keys(mem) if ":l:" not in k and ":i" not in k] == []
+    assert _keys(mem) == []  # a lease taken for the call was released, leaving nothing
     assert c.fetch("k").kind == "lease"  # nothing left holding the lease
 
 

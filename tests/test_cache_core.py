@@ -20,27 +20,39 @@ def _target(**options: object) -> ops.CacheTarget:
 
 def test_key_layout_shares_one_tag_per_entry() -> None:
     t = _target(scope=ScopeRef.of("user", "a:b"))
-    v, lease, n, w, i = t.entry_keys("what {is} 2+2?")
-    prefix = v[: -len("v:what {is} 2+2?")]
+    h, x, w = t.entry_keys("what {is} 2+2?")
+    prefix = h[: -len("h")]
     assert prefix in t.prefixes
     assert prefix.startswith("ns:{acme:cache:llm:user:a:b:") and prefix.endswith("}:")
-    assert (lease, n, w, i) == (
-        f"{prefix}l:what {{is}} 2+2?",
-        f"{prefix}n:what {{is}} 2+2?",
-        f"{prefix}w:what {{is}} 2+2?",
-        f"{prefix}i",
-    )
-    assert len({key_slot(k) for k in (v, lease, n, w, i)}) == 1
-    assert t.entry_keys("what {is} 2+2?") == (v, lease, n, w, i)  # stable
+    assert (x, w) == (f"{prefix}x", f"{prefix}w:what {{is}} 2+2?")
+    assert len({key_slot(k) for k in (h, x, w)}) == 1
+    assert t.entry_keys("what {is} 2+2?") == (h, x, w)  # stable
 
 
 def test_clear_groups_buckets_per_slot() -> None:
     t = _target(buckets=16)
-    assert ops.cache_clear(t, per_slot=False)[0].keys == tuple(f"{p}i" for p in t.prefixes)
+    every = [k for p in t.prefixes for k in (f"{p}h", f"{p}x")]
+    assert ops.cache_clear(t, per_slot=False)[0].keys == tuple(every)
     calls = ops.cache_clear(t, per_slot=True)
-    assert sorted(k for c in calls for k in c.keys) == sorted(f"{p}i" for p in t.prefixes)
+    assert sorted(k for c in calls for k in c.keys) == sorted(every)
     for c in calls:
         assert len({key_slot(k) for k in c.keys}) == 1
+        assert [k[-1] for k in c.keys] == ["h", "x"] * (len(c.keys) // 2)  # H, X pairs
+
+
+def test_calls_name_only_the_keys_their_scripts_touch() -> None:
+    t = _target()
+    h, x, w = t.entry_keys("k")
+    assert ops.cache_get(t, "k").keys == (h,)
+    assert ops.cache_fetch(t, "k", serve_stale=False, draw=0.5).keys == (h, x)
+    for call in (
+        ops.cache_set(t, "k", 1, None),
+        ops.cache_delete(t, "k"),
+        ops.cache_fill(t, Lease("k", "1"), 1, None, 0),
+        ops.cache_release(t, Lease("k", "1")),
+    ):
+        assert call.keys == (h, x, w), call
+    assert ops.cache_release(t, Lease("k", "7")).args == ("k", "7")
 
 
 def test_fetch_replies() -> None:
@@ -59,10 +71,10 @@ def test_fetch_replies() -> None:
 def test_fill_and_get_calls() -> None:
     t = _target(stale=5, max_entries=10, buckets=4)
     call = ops.cache_fill(t, Lease("k", "42"), 1.5, None, 0.2504)
-    assert call.args == ("k", "42", "f", b"1.5", 60000, 5000, 250, 3)
+    assert call.args == ("k", "42", "f", b"1.5", 60000, 5000, 250)
     assert call.parse(1) is True and call.parse(0) is False
     get = ops.cache_get(t, "k", default="d")
-    assert get.keys == t.entry_keys("k")[:1]
+    assert get.keys == t.entry_keys("k")[:1] and get.args == ("k",)
     assert get.parse(None) == "d" and get.parse([b"i", b"3"]) == 3
     with pytest.raises(SerializationError):
         ops.cache_fill(t, Lease("k", "42"), object(), None, 0)

@@ -58,8 +58,9 @@ class AsyncCache:
 
     async def clear(self) -> int:
         """Remove every entry; returns how many values (stale ones included) were removed.
-        One script call on a single server; on Redis Cluster one per slot, pipelined, each
-        atomic on its own."""
+        Computations in flight lose their leases; callers waiting for them are not woken
+        but ask again within 2 s. One script call on a single server; on Redis Cluster one
+        per slot, pipelined, each atomic on its own."""
         calls = ops.cache_clear(self._t, per_slot=self._runner.cluster)
         return sum(await self._runner.run_all(calls))
 
@@ -152,7 +153,7 @@ class AsyncCache:
 
     async def _wait(self, key: str, seconds: float) -> None:
         """Block until the holder wakes us (or `seconds` pass)."""
-        wake = self._t.entry_keys(key)[3]
+        wake = self._t.entry_keys(key)[2]
         try:
             await self._runner.client.blpop([wake], timeout=seconds)
         except RedisError as exc:

@@ -2,12 +2,15 @@
 the shells share (wait slices, argument digests for `cached`).
 
 A cache spreads its entries over buckets; one bucket's keys share one hash tag (so one
-cluster slot), and an entry's keys all live in its bucket:
+cluster slot), and an entry lives in its bucket's structures:
 
-    <ns>:{<tenant>:cache:<name>:<scope>:<bucket>}:v:<key>   hash: value, expiry, compute
-                                                            time, fencing token
-    ...:l:<key>   the lease (holder's token)      ...:n:<key>  waiter count
-    ...:w:<key>   wake-up list for waiters        ...:i        the bucket's index (zset)
+    <ns>:{<tenant>:cache:<name>:<scope>:<bucket>}:h        hash: per entry, its value, its
+                                                           meta (expiry, compute time,
+                                                           fencing token) and its lease
+    <ns>:{<tenant>:cache:<name>:<scope>:<bucket>}:x        zset: the bucket's index
+    <ns>:{<tenant>:cache:<name>:<scope>:<bucket>}:w:<key>  list: wake-ups for its waiters
+
+Scripts receive every key they touch in KEYS (see lua/_prelude.lua for the fields).
 """
 
 from __future__ import annotations
@@ -162,10 +165,10 @@ class CacheTarget:
             for b in range(self.buckets)
         )
 
-    def entry_keys(self, key: str) -> tuple[str, str, str, str, str]:
-        """V, L, N, W, I of `key` (see the module docstring)."""
+    def entry_keys(self, key: str) -> tuple[str, str, str]:
+        """H, X (the bucket hash and index) and W (the wake-up list) of `key`."""
         p = self.prefixes[zlib.crc32(key.encode("utf-8", "surrogatepass")) % self.buckets]
-        return f"{p}v:{key}", f"{p}l:{key}", f"{p}n:{key}", f"{p}w:{key}", f"{p}i"
+        return f"{p}h", f"{p}x", f"{p}w:{key}"
 
     def ttl(self, ttl: float | None, key: str) -> int:
         return self.ttl_ms if ttl is None else ttl_to_ms(ttl, key=key, scope=self.label)
@@ -183,11 +186,11 @@ class CacheTarget:
     def decode(self, vtype: bytes, payload: bytes, key: str) -> Any:
         return decode_value(self.cfg.codec, vtype, payload, key=key)
 
-    def index_groups(self, per_slot: bool) -> list[tuple[str, ...]]:
-        """The bucket index keys, grouped into one tuple per script call."""
+    def bucket_groups(self, per_slot: bool) -> list[tuple[str, ...]]:
+        """Every bucket's H and X, grouped into one tuple per script call."""
         groups: dict[int, list[str]] = {}
         for p in self.prefixes:
-            groups.setdefault(key_slot(p) if per_slot else 0, []).append(f"{p}i")
+            groups.setdefault(key_slot(p) if per_slot else 0, []).extend((f"{p}h", f"{p}x"))
         return [tuple(g) for g in groups.values()]
 
 
@@ -202,7 +205,7 @@ def cache_get(t: CacheTarget, key: str, default: Any = None) -> Call[Any]:
     def parse(reply: Any) -> Any:
         return default if reply is None else t.decode(reply[0], reply[1], key)
 
-    return Call(_GET, t.entry_keys(key)[:1], (), parse, key, t.label)
+    return Call(_GET, t.entry_keys(key)[:1], (key,), parse, key, t.label)
 
 
 def cache_fetch(t: CacheTarget, key: str, *, serve_stale: bool, draw: float) -> Call[Fetch]:
@@ -219,7 +222,7 @@ def cache_fetch(t: CacheTarget, key: str, *, serve_stale: bool, draw: float) -> 
         return Fetch(kind, lease=Lease(key, reply[1].decode()))
 
     args = (key, t.lease_ms, "1" if serve_stale else "0", repr(t.beta), repr(draw), t.cap)
-    return Call(_FETCH, t.entry_keys(key), args, parse, key, t.label)
+    return Call(_FETCH, t.entry_keys(key)[:2], args, parse, key, t.label)
 
 
 def draw() -> float:
@@ -234,14 +237,15 @@ def cache_fill(
     key = lease.key
     vtype, payload = t.payload(key, value)
     compute_ms = max(0, round(compute_seconds * 1000))
-    args = (key, lease.token, vtype, payload, t.ttl(ttl, key), t.stale_ms, compute_ms, t.cap)
+    args = (key, lease.token, vtype, payload, t.ttl(ttl, key), t.stale_ms, compute_ms)
     return Call(_FILL, t.entry_keys(key), args, _is_one, key, t.label)
 
 
 def cache_release(t: CacheTarget, lease: Lease) -> Call[bool]:
     """Give `lease` back unused; False when it was no longer the entry's lease."""
     key = lease.key
-    return Call(script("cache_release"), t.entry_keys(key), (lease.token,), _is_one, key, t.label)
+    args = (key, lease.token)
+    return Call(script("cache_release"), t.entry_keys(key), args, _is_one, key, t.label)
 
 
 def cache_set(t: CacheTarget, key: str, value: Any, ttl: float | None) -> Call[None]:
@@ -260,7 +264,7 @@ def cache_clear(t: CacheTarget, per_slot: bool) -> list[Call[int]]:
     """The calls that clear the cache: one on a single server, one per slot on a cluster."""
     return [
         Call(script("cache_clear"), keys, (), int, None, t.label)
-        for keys in t.index_groups(per_slot)
+        for keys in t.bucket_groups(per_slot)
     ]
 
 
