@@ -9,8 +9,9 @@
 -- ARGV[2..], 5 per limit: algorithm ("g"|"f"|"s"), limit (units, number text),
 --   period (us, integer text), capacity (units: the gcra burst, else the limit),
 --   cost (units, number text, 0 <= cost <= capacity: checked by the caller)
--- Reply: {all allowed (1|0), then 4 per limit: allowed (1|0), remaining (units, text),
---   retry_after (us, text), reset_after (us, text)}
+-- Reply: {all allowed (1|0), then 4 per limit: allowed (1|0) for its own cost, remaining
+--   (units, text), retry_after (us, text), reset_after (us, text)}; remaining and reset_after
+--   describe the limit after this call (nothing spent on a peek or when any limit denied)
 -- Cost: O(N) for gcra and fixed; sliding adds O(E) for E expired log entries removed (each
 -- entry is removed once) and, on a denial, O(k) for the k oldest entries that must expire
 -- before the cost fits. A sliding log holds at most MAX_LOG entries.
@@ -35,17 +36,18 @@ local function gcra(s)
   -- whole us, rounded up: an integer string is the smallest thing Redis stores
   local new_tat = math.ceil(tat + s.cost * t - 0.001)
   local wait = new_tat - tau - now
+  s.before, s.reset_before = (tau - (tat - now)) / t, tat - now
   if wait > 1 then  -- 1 us of tolerance for the rounding of fractional rates
-    s.allowed, s.remaining, s.retry, s.reset = false, (tau - (tat - now)) / t, wait, tat - now
+    s.allowed, s.retry = false, wait
   else
-    s.allowed, s.remaining, s.retry, s.reset = true, (tau - (new_tat - now)) / t, 0, new_tat - now
-    s.write = new_tat
+    s.allowed, s.retry = true, 0
+    s.after, s.reset_after, s.write = (tau - (new_tat - now)) / t, new_tat - now, new_tat
   end
 end
 
 local function gcra_commit(s)
   if s.cost > 0 then
-    redis.call('SET', s.keys[1], fmt_int(s.write), 'PX', math.max(1, math.ceil(s.reset / 1000)))
+    redis.call('SET', s.keys[1], fmt_int(s.write), 'PX', math.max(1, math.ceil(s.reset_after / 1000)))
   end
 end
 
@@ -57,18 +59,19 @@ local function fixed(s)
     local sep = string.find(v, ':', 1, true)
     if tonumber(string.sub(v, 1, sep - 1)) == win then used = tonumber(string.sub(v, sep + 1)) end
   end
-  s.reset = (win + 1) * s.period - now
+  s.before, s.reset_before = s.limit - used, (win + 1) * s.period - now
   if exceeds(used + s.cost, s.limit) then
-    s.allowed, s.remaining, s.retry = false, s.limit - used, s.reset
+    s.allowed, s.retry = false, s.reset_before
   else
-    s.allowed, s.remaining, s.retry = true, s.limit - used - s.cost, 0
+    s.allowed, s.retry = true, 0
+    s.after, s.reset_after = s.limit - used - s.cost, s.reset_before
     s.write = fmt_int(win) .. ':' .. num(used + s.cost)
   end
 end
 
 local function fixed_commit(s)
   if s.cost > 0 then
-    redis.call('SET', s.keys[1], s.write, 'PX', math.max(1, math.ceil(s.reset / 1000)))
+    redis.call('SET', s.keys[1], s.write, 'PX', math.max(1, math.ceil(s.reset_after / 1000)))
   end
 end
 
@@ -110,22 +113,16 @@ local function sliding(s)
   end
   local newest = 0
   if n > 0 then newest = tonumber(redis.call('ZRANGE', log, -1, -1, 'WITHSCORES')[2]) end
-  s.sum, s.n = sum, n
+  s.sum, s.before, s.reset_before = sum, s.limit - sum, 0
+  if n > 0 then s.reset_before = newest + s.period - now end
   if exceeds(sum + s.cost, s.limit) or (s.cost > 0 and n >= MAX_LOG) then
     local over = math.max(sum + s.cost - s.limit, 0)
     if n >= MAX_LOG then over = math.max(over, entry_cost(redis.call('ZRANGE', log, 0, 0)[1])) end
-    s.allowed, s.remaining = false, s.limit - sum
-    s.retry = sliding_wait(log, cutoff, s.period, over)
-    s.reset = 0
-    if n > 0 then s.reset = newest + s.period - now end
+    s.allowed, s.retry = false, sliding_wait(log, cutoff, s.period, over)
   else
-    s.allowed, s.remaining, s.retry = true, s.limit - sum - s.cost, 0
-    s.reset = 0
-    if s.cost > 0 then
-      s.reset = s.period
-    elseif n > 0 then
-      s.reset = newest + s.period - now
-    end
+    s.allowed, s.retry = true, 0
+    s.after, s.reset_after = s.limit - sum - s.cost, s.reset_before
+    if s.cost > 0 then s.reset_after = s.period end
   end
 end
 
@@ -164,12 +161,17 @@ local reply = {0}
 if all then reply[1] = 1 end
 for i = 1, #limits do
   local s = limits[i]
-  if all and consume then COMMIT[s.alg](s) end
+  -- what the limit holds after this call: spent only when every limit allowed
+  local remaining, reset = s.before, s.reset_before
+  if all and consume then
+    COMMIT[s.alg](s)
+    remaining, reset = s.after, s.reset_after
+  end
   local allowed = 0
   if s.allowed then allowed = 1 end
   reply[#reply + 1] = allowed
-  reply[#reply + 1] = num(math.max(0, s.remaining))
+  reply[#reply + 1] = num(math.max(0, remaining))
   reply[#reply + 1] = num(math.max(0, s.retry))
-  reply[#reply + 1] = num(math.max(0, s.reset))
+  reply[#reply + 1] = num(math.max(0, reset))
 end
 return reply
