@@ -86,7 +86,9 @@ def test_async_policies_answer_within_their_timeout(server: Server, how: str) ->
 
 
 def test_without_a_policy_errors_are_raised(server: Server) -> None:
-    with Memory(f"redis://127.0.0.1:{server.port}", ) as mem:
+    with Memory(
+        f"redis://127.0.0.1:{server.port}",
+    ) as mem:
         lim = mem.limiter("api", limit=5, period=60, on_error="allow")
         assert lim.on_error == "allow" and lim.hit("k").allowed
         server.stop()
