@@ -39,7 +39,7 @@ def rows(mem: Memory, raw: Any) -> list[Row]:
     user = mem.limiter("bench-user", limit=BIG, period=60, algorithm="fixed")
     org = mem.limiter("bench-org", limit=BIG, period=60, algorithm="sliding")
     tokens = mem.limiter("bench-tokens", limit=BIG, period=60)
-    sem = mem.semaphore("bench-sem", limit=BIG // 1000, lease=60)
+    sem = mem.semaphore("bench-sem", limit=10, lease=60)
     many = [(user, "u"), (org, "o"), (tokens, "t", 250)]
     out = [
         Row(f"limiter.hit ({alg})", lambda h=h: h.hit("u"), "INCR", lambda: raw.incr("raw:n"), 1.2)
@@ -69,7 +69,7 @@ def rows(mem: Memory, raw: Any) -> list[Row]:
                 "limiter.hit (fixed)",
                 lambda: hits["fixed"].hit("p"),
                 "limits FixedWindow.hit",
-                lambda: fixed.hit(item, "bench", "p"),
+                lambda: fixed.hit(item, "bench-fixed", "p"),
                 1.0,
             )
         )
@@ -78,7 +78,7 @@ def rows(mem: Memory, raw: Any) -> list[Row]:
                 "limiter.hit (sliding)",
                 lambda: hits["sliding"].hit("p"),
                 "limits MovingWindow.hit",
-                lambda: moving.hit(item, "bench", "p"),
+                lambda: moving.hit(item, "bench-moving", "p"),
                 1.0,
             )
         )
@@ -104,7 +104,9 @@ def boundary_report(mem: Memory, raw: Any) -> str:
         "MovingWindow": strategies.MovingWindowRateLimiter(store),
     }
     calls = {f"pyredmem {a}": (lambda lim=lim: lim.hit(tag).allowed) for a, lim in ours.items()}
-    calls.update({f"limits {n}": (lambda s=s: s.hit(item, "edge", tag)) for n, s in theirs.items()})
+    calls.update(
+        {f"limits {n}": (lambda n=n, s=s: s.hit(item, "edge", n, tag)) for n, s in theirs.items()}
+    )
     admitted: dict[str, list[float]] = {name: [] for name in calls}
 
     def burst(n: int) -> None:

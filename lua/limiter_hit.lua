@@ -10,7 +10,7 @@
 --   period (us, integer text), capacity (units: the gcra burst, else the limit),
 --   cost (units, number text, 0 <= cost <= capacity: checked by the caller)
 -- Reply: {all allowed (1|0), then 4 per limit: allowed (1|0) for its own cost, remaining
---   (units, text), retry_after (us, text), reset_after (us, text)}; remaining and reset_after
+--   (millionths of a unit), retry_after (us), reset_after (us)}, all integers; remaining and reset_after
 --   describe the limit after this call (nothing spent on a peek or when any limit denied)
 -- Cost: O(N) for gcra and fixed; sliding adds O(E) for E expired log entries removed (each
 -- entry is removed once) and, on a denial, O(k) for the k oldest entries that must expire
@@ -169,9 +169,11 @@ for i = 1, #limits do
   end
   local allowed = 0
   if s.allowed then allowed = 1 end
+  -- whole numbers (integer replies, cheaper than formatting floats): remaining in
+  -- millionths of a unit (limits are at most 1e9 units, so this stays below 2^53)
   reply[#reply + 1] = allowed
-  reply[#reply + 1] = num(math.max(0, remaining))
-  reply[#reply + 1] = num(math.max(0, s.retry))
-  reply[#reply + 1] = num(math.max(0, reset))
+  reply[#reply + 1] = math.floor(math.max(0, remaining) * 1000000 + 0.5)
+  reply[#reply + 1] = math.floor(math.max(0, s.retry) + 0.5)
+  reply[#reply + 1] = math.floor(math.max(0, reset) + 0.5)
 end
 return reply

@@ -48,6 +48,8 @@ def test_script_arguments_carry_units() -> None:
     [
         {"limit": 0},
         {"limit": -1},
+        {"limit": 2e9},
+        {"burst": 1e10},
         {"limit": True},
         {"limit": float("nan")},
         {"limit": "10"},
@@ -105,9 +107,9 @@ def test_costs_up_to_the_capacity_are_accepted() -> None:
 
 def test_reply_parsing() -> None:
     call = ops.limiter_hit(rule(), "k", 1)
-    d = call.parse([1, 1, b"9", b"0", b"6000000"])
+    d = call.parse([1, 1, 9_000_000, 0, 6_000_000])
     assert d == Decision(True, 10, 9.0, 0.0, 6.0)
-    d = call.parse([0, 0, b"0.30000000000000004", b"1500000", b"60000000"])
+    d = call.parse([0, 0, 300_000, 1_500_000, 60_000_000])
     assert d == Decision(False, 10, 0.3, 1.5, 60.0)
 
 
@@ -116,7 +118,7 @@ def test_hit_many_builds_one_call_and_parses_every_verdict() -> None:
     call = ops.limiter_hit_many([(a, "u", 1), (b, "o", 2)], "acme", cluster=True)
     assert len(call.keys) == 3 and len({key_slot(k) for k in call.keys}) == 1
     assert call.args == ("1", "f", "10", "60000000", "10", "1", "s", "5", "1000000", "5", "2")
-    md = call.parse([0, 1, b"9", b"0", b"60", 0, b"0", b"250000", b"1000000"])
+    md = call.parse([0, 1, 9_000_000, 0, 60, 0, 0, 250_000, 1_000_000])
     assert not md.allowed and md.decisions[0].allowed and not md.decisions[1].allowed
     assert md.retry_after == 0.25 and md.binding is md.decisions[1]
 

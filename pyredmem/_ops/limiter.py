@@ -29,6 +29,7 @@ from ._call import Call, script
 __all__ = [
     "ALGORITHMS",
     "MAX_CHECKS",
+    "MAX_LIMIT",
     "Decision",
     "MultiDecision",
     "Rule",
@@ -46,6 +47,7 @@ ALGORITHMS = ("gcra", "fixed", "sliding")
 MAX_CHECKS = 16  # limits per hit_many call
 MAX_SUBJECT_BYTES = 256
 MAX_PERIOD = 10 * 366 * 86400.0  # seconds
+MAX_LIMIT = 1e9  # units: replies count millionths of a unit in integers below 2^53
 _SUFFIXES = {"gcra": ("g",), "fixed": ("f",), "sliding": ("s", "n")}
 
 _HIT = script("limiter_hit")
@@ -186,8 +188,8 @@ class Rule:
             )
         assert isinstance(algorithm, str)
         lim = number("limit", limit, label=label)
-        if lim <= 0:
-            raise InvalidValueError(f"limit must be > 0, got {limit!r}", scope=label)
+        if not 0 < lim <= MAX_LIMIT:
+            raise InvalidValueError(f"limit must be > 0 and <= 1e9, got {limit!r}", scope=label)
         per = number("period", period, label=label)
         if not 0.001 <= per <= MAX_PERIOD:
             raise InvalidValueError(
@@ -199,8 +201,8 @@ class Rule:
             if algorithm != "gcra":
                 raise InvalidValueError("burst applies to the gcra algorithm only", scope=label)
             capacity = number("burst", burst, label=label)
-            if capacity <= 0:
-                raise InvalidValueError(f"burst must be > 0, got {burst!r}", scope=label)
+            if not 0 < capacity <= MAX_LIMIT:
+                raise InvalidValueError(f"burst must be > 0 and <= 1e9, got {burst!r}", scope=label)
         period_us = str(max(1, round(per * 1_000_000)))
         args = (algorithm[0], _text(lim), period_us, _text(capacity))
         return cls(keyspace, name, algorithm, lim, per, capacity, args)
@@ -236,9 +238,9 @@ def _decision(rule: Rule, reply: Sequence[Any], i: int) -> Decision:
     return Decision(
         reply[i] == 1,
         rule.capacity,
-        round(float(reply[i + 1]), 6),  # drops the noise of fractional arithmetic
-        round(float(reply[i + 2]) / 1_000_000, 6),
-        round(float(reply[i + 3]) / 1_000_000, 6),
+        reply[i + 1] / 1_000_000,
+        reply[i + 2] / 1_000_000,
+        reply[i + 3] / 1_000_000,
     )
 
 
