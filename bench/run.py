@@ -26,7 +26,7 @@ from bench.harness import Row, measure, render  # noqa: E402
 from pyredmem import Memory  # noqa: E402
 from tests.engines import Server, redis_server_binary  # noqa: E402
 
-MODULES = ["rows_scope", "rows_cache", "rows_history"]
+MODULES = ["rows_scope", "rows_cache", "rows_history", "rows_limiter"]
 
 
 def collect(mem: Memory, raw: redis.Redis, only: str | None) -> list[Row]:

@@ -9,34 +9,43 @@ from __future__ import annotations
 from ._async.cache import AsyncCache
 from ._async.context import AsyncContext
 from ._async.history import AsyncHistory
+from ._async.limiter import AsyncLimiter
 from ._async.memory import AsyncMemory
 from ._async.scope import AsyncScope
+from ._async.semaphore import AsyncHold, AsyncSemaphore
 from ._codec import Codec, MsgpackCodec
 from ._errors import (
     BackendError,
     BackendUnavailableError,
     CacheTimeoutError,
     CapacityError,
+    ConcurrencyLimitError,
     ConfigurationError,
     ConflictError,
+    CrossSlotError,
     InvalidKeyError,
     InvalidScopeError,
     InvalidValueError,
     MissingKeyError,
     PyRedMemError,
+    RateLimitedError,
     SerializationError,
     ValidationError,
     WrongTypeError,
 )
 from ._keys import KINDS, ScopeRef
-from ._ops.cache import Fetch, Lease
+from ._ops.cache import CacheLease, Fetch
 from ._ops.context import Resolved
 from ._ops.history import Appended, Message, ThreadInfo, estimate_tokens
+from ._ops.limiter import Decision, MultiDecision
+from ._ops.semaphore import SemaphoreLease
 from ._sync.cache import Cache
 from ._sync.context import Context
 from ._sync.history import History
+from ._sync.limiter import Limiter
 from ._sync.memory import Memory
 from ._sync.scope import Scope
+from ._sync.semaphore import Hold, Semaphore
 
 __version__ = "0.1.0"
 
@@ -46,31 +55,43 @@ __all__ = [
     "AsyncCache",
     "AsyncContext",
     "AsyncHistory",
+    "AsyncHold",
+    "AsyncLimiter",
     "AsyncMemory",
     "AsyncScope",
+    "AsyncSemaphore",
     "BackendError",
     "BackendUnavailableError",
     "Cache",
+    "CacheLease",
     "CacheTimeoutError",
     "CapacityError",
     "Codec",
+    "ConcurrencyLimitError",
     "ConfigurationError",
     "ConflictError",
     "Context",
+    "CrossSlotError",
+    "Decision",
     "Fetch",
     "History",
+    "Hold",
     "InvalidKeyError",
     "InvalidScopeError",
     "InvalidValueError",
-    "Lease",
+    "Limiter",
     "Memory",
     "Message",
     "MissingKeyError",
     "MsgpackCodec",
+    "MultiDecision",
     "PyRedMemError",
+    "RateLimitedError",
     "Resolved",
     "Scope",
     "ScopeRef",
+    "Semaphore",
+    "SemaphoreLease",
     "SerializationError",
     "ThreadInfo",
     "ValidationError",

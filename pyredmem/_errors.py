@@ -4,13 +4,16 @@
     ├── ValidationError (ValueError)      bad input, rejected before anything is written
     │   ├── InvalidKeyError               empty, non-string, oversized or unsafe key
     │   ├── InvalidScopeError             unknown scope kind, bad id, tenant or namespace
-    │   └── InvalidValueError             a value or argument out of range (ttl <= 0, ...)
+    │   ├── InvalidValueError             a value or argument out of range (ttl <= 0, ...)
+    │   └── CrossSlotError                limits checked together live in different cluster slots
     ├── SerializationError (TypeError)    a value the codec cannot encode or decode
     ├── WrongTypeError (TypeError)        the stored value is of the wrong kind for the call
     ├── CapacityError                     a cap was reached (keys per scope, result too big)
     ├── MissingKeyError (KeyError)        the key is absent or expired
     ├── ConflictError                     a compare-and-set kept losing to other writers
     ├── CacheTimeoutError (TimeoutError)  waited too long for another caller's computation
+    ├── RateLimitedError                  a rate limit denied a call (carries the Decision)
+    ├── ConcurrencyLimitError             every slot of a semaphore stayed taken
     ├── ConfigurationError                an unusable client, URL or option
     └── BackendError                      the server failed or could not be reached
         └── BackendUnavailableError (ConnectionError)
@@ -21,18 +24,23 @@ Server-side scripts report failures as error replies with a fixed prefix ("PM_FU
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "BackendError",
     "BackendUnavailableError",
     "CacheTimeoutError",
     "CapacityError",
     "ConfigurationError",
+    "ConcurrencyLimitError",
     "ConflictError",
+    "CrossSlotError",
     "InvalidKeyError",
     "InvalidScopeError",
     "InvalidValueError",
     "MissingKeyError",
     "PyRedMemError",
+    "RateLimitedError",
     "SerializationError",
     "ValidationError",
     "WrongTypeError",
@@ -69,6 +77,11 @@ class InvalidValueError(ValidationError):
     """An argument out of range: ttl <= 0, a negative cap, too many items in one call."""
 
 
+class CrossSlotError(ValidationError):
+    """Limits checked in one call whose keys live in different Redis Cluster slots: give
+    them the same `group` so that they share one."""
+
+
 class SerializationError(PyRedMemError, TypeError):
     """The codec could not encode (or decode) a value."""
 
@@ -94,6 +107,30 @@ class ConflictError(PyRedMemError):
 
 class CacheTimeoutError(PyRedMemError, TimeoutError):
     """`get_or_compute` waited `max_wait` seconds for another caller's computation."""
+
+
+class RateLimitedError(PyRedMemError):
+    """A rate limit denied the call. `decision` says which limit and when to retry."""
+
+    def __init__(
+        self,
+        message: str,
+        decision: Any,
+        *,
+        key: str | None = None,
+        scope: str | None = None,
+    ):
+        super().__init__(message, key=key, scope=scope)
+        self.decision = decision
+
+    @property
+    def retry_after(self) -> float:
+        """Seconds to wait before the same call can be allowed."""
+        return float(self.decision.retry_after)
+
+
+class ConcurrencyLimitError(PyRedMemError):
+    """Every slot of a semaphore stayed taken for as long as the caller would wait."""
 
 
 class ConfigurationError(PyRedMemError):

@@ -12,11 +12,11 @@ import pytest
 import pyredmem._ops.cache as cache_ops
 from pyredmem import (
     AsyncMemory,
+    CacheLease,
     CacheTimeoutError,
     InvalidKeyError,
     InvalidScopeError,
     InvalidValueError,
-    Lease,
     Memory,
     PyRedMemError,
     SerializationError,
@@ -238,7 +238,7 @@ def test_fencing(mem: Memory) -> None:
     assert c.fill(third, "computed") is False and c.get("other") == "explicit"
     fourth = c.fetch("gone").lease
     assert fourth is not None and c.release(fourth) is True and c.release(fourth) is False
-    assert c.fill(Lease("k", "123"), "forged") is False and c.get("k") == "ok"
+    assert c.fill(CacheLease("k", "123"), "forged") is False and c.get("k") == "ok"
 
 
 def test_rejected_fill_is_reported(mem: Memory, caplog: pytest.LogCaptureFixture) -> None:

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from pyredmem import Lease, SerializationError, ValidationError
+from pyredmem import CacheLease, SerializationError, ValidationError
 from pyredmem._config import Config
 from pyredmem._keys import Keyspace, ScopeRef, key_slot
 from pyredmem._ops import cache as ops
@@ -48,11 +48,11 @@ def test_calls_name_only_the_keys_their_scripts_touch() -> None:
     for call in (
         ops.cache_set(t, "k", 1, None),
         ops.cache_delete(t, "k"),
-        ops.cache_fill(t, Lease("k", "1"), 1, None, 0),
-        ops.cache_release(t, Lease("k", "1")),
+        ops.cache_fill(t, CacheLease("k", "1"), 1, None, 0),
+        ops.cache_release(t, CacheLease("k", "1")),
     ):
         assert call.keys == (h, x, w), call
-    assert ops.cache_release(t, Lease("k", "7")).args == ("k", "7")
+    assert ops.cache_release(t, CacheLease("k", "7")).args == ("k", "7")
 
 
 def test_fetch_replies() -> None:
@@ -62,22 +62,22 @@ def test_fetch_replies() -> None:
     assert call.parse([1, b"m", b"\x92\x01\x02"]) == ops.Fetch("hit", [1, 2])
     assert call.parse([5, b"i", b"7"]) == ops.Fetch("stale", 7)
     assert call.parse([2, b"1700000000000001"]) == ops.Fetch(
-        "lease", lease=Lease("k", "1700000000000001")
+        "lease", lease=CacheLease("k", "1700000000000001")
     )
-    assert call.parse([4, b"9"]).lease == Lease("k", "9")
+    assert call.parse([4, b"9"]).lease == CacheLease("k", "9")
     assert call.parse([3, 1500]) == ops.Fetch("wait", wait=1.5)
 
 
 def test_fill_and_get_calls() -> None:
     t = _target(stale=5, max_entries=10, buckets=4)
-    call = ops.cache_fill(t, Lease("k", "42"), 1.5, None, 0.2504)
+    call = ops.cache_fill(t, CacheLease("k", "42"), 1.5, None, 0.2504)
     assert call.args == ("k", "42", "f", b"1.5", 60000, 5000, 250)
     assert call.parse(1) is True and call.parse(0) is False
     get = ops.cache_get(t, "k", default="d")
     assert get.keys == t.entry_keys("k")[:1] and get.args == ("k",)
     assert get.parse(None) == "d" and get.parse([b"i", b"3"]) == 3
     with pytest.raises(SerializationError):
-        ops.cache_fill(t, Lease("k", "42"), object(), None, 0)
+        ops.cache_fill(t, CacheLease("k", "42"), object(), None, 0)
 
 
 def test_draw_and_wait_slice() -> None:

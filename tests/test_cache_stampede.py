@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pyredmem import Lease, Memory
+from pyredmem import CacheLease, Memory
 from tests.cache_worker import CACHE, COMPUTE, Plan, Report, hold_lease, run_worker
 from tests.engines import Engine
 
@@ -109,5 +109,5 @@ def test_killed_holder_is_taken_over_and_its_late_write_rejected(engine: Engine,
             t.join()
         assert got == ["fresh"] * 8
         assert len(calls) == 1 and calls[0] >= ends - 0.02  # only after its lease ran out
-        assert cache.fill(Lease("k", token), "late") is False  # the dead holder's write
+        assert cache.fill(CacheLease("k", token), "late") is False  # the dead holder's write
         assert cache.get("k") == "fresh"

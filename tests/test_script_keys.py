@@ -97,9 +97,32 @@ class Unit:
     helper: str | None = None  # the prelude helper's name
     params: list[str] = field(default_factory=list)
     from_keys: set[str] = field(default_factory=set)  # locals assigned only from KEYS[...]
+    keys_tables: bool = False  # its `keys = {...}` tables hold only KEYS[...] entries
+
+
+_KEYS_FIELD = re.compile(r"\w+\.keys\[[^\]]+\]")
+_KEYS_TABLE = re.compile(r"\bkeys\s*=\s*\{([^}]*)\}")
+
+
+def keys_tables_ok(code: str) -> bool:
+    """Whether every `keys = {...}` table in `code` holds only KEYS[...] entries, so that
+    `<spec>.keys[i]` is a key taken from KEYS."""
+    tables = _KEYS_TABLE.findall(code)
+    return bool(tables) and all(
+        all(_KEYS_EXPR.fullmatch(e.strip()) for e in split_top(t) if e.strip()) for t in tables
+    )
+
+
+def keys_expr(expr: str, code_ok: bool) -> bool:
+    if expr == "unpack(KEYS)":  # every key given, as the arguments of one command
+        return True
+    return _KEYS_EXPR.fullmatch(expr) is not None or (
+        code_ok and _KEYS_FIELD.fullmatch(expr) is not None
+    )
 
 
 def keys_locals(code: str) -> set[str]:
+    code_ok = keys_tables_ok(code)
     assigned: dict[str, bool] = {}
     for line in code.splitlines():
         m = _LOCAL.match(line.split("--")[0])
@@ -108,7 +131,7 @@ def keys_locals(code: str) -> set[str]:
         names = [n.strip() for n in m.group(1).split(",")]
         values = split_top(m.group(2).strip())
         for i, name in enumerate(names):
-            ok = i < len(values) and _KEYS_EXPR.fullmatch(values[i].strip()) is not None
+            ok = i < len(values) and keys_expr(values[i].strip(), code_ok)
             assigned[name] = assigned.get(name, True) and ok
     return {name for name, ok in assigned.items() if ok}
 
@@ -117,7 +140,14 @@ def units(sources: dict[str, str]) -> list[Unit]:
     found = []
     for filename, text in sorted(sources.items()):
         if filename != f"{PRELUDE}.lua":
-            found.append(Unit(filename, tokens(text), from_keys=keys_locals(text)))
+            found.append(
+                Unit(
+                    filename,
+                    tokens(text),
+                    from_keys=keys_locals(text),
+                    keys_tables=keys_tables_ok(text),
+                )
+            )
             continue
         for block in _BLOCK.finditer(text):  # one definition per block, as the registry reads it
             line = text.count("\n", 0, block.start()) + 1
@@ -198,7 +228,7 @@ def violations(sources: dict[str, str]) -> list[str]:
                 continue
             for pos in sorted(positions):
                 expr = "".join(t.text for t in args[pos]) if pos < len(args) else ""
-                if not (_KEYS_EXPR.fullmatch(expr) or expr in allowed):
+                if not (keys_expr(expr, unit.keys_tables) or expr in allowed):
                     bad.append(f"{unit.where}:{line}: {callee} key argument {expr!r}")
     return bad
 
@@ -259,3 +289,10 @@ def test_the_check_catches_key_names_built_in_lua() -> None:
         "unknown.lua:2: redis.call:SUNION is not classified in this test",
         "variable.lua:2: each key argument 'ARGV[1]'",
     ]
+
+
+def test_spec_tables_count_only_when_built_from_keys() -> None:
+    good = "-- good\nlocal s = {keys = {KEYS[1], KEYS[2]}}\nredis.call('GET', s.keys[1])\n"
+    bad = "-- bad\nlocal s = {keys = {KEYS[1] .. 'x'}}\nredis.call('GET', s.keys[1])\n"
+    assert violations({"good.lua": good}) == []
+    assert violations({"bad.lua": bad}) != []

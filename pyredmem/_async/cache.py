@@ -14,7 +14,7 @@ from .._config import Config
 from .._connect import translate
 from .._errors import CacheTimeoutError
 from .._ops import cache as ops
-from .._ops.cache import Fetch, Lease
+from .._ops.cache import CacheLease, Fetch
 from ._runner import AsyncRunner
 
 log = logging.getLogger("pyredmem.cache")
@@ -73,7 +73,7 @@ class AsyncCache:
         )
 
     async def fill(
-        self, lease: Lease, value: Any, *, ttl: float | None = None, compute_time: float = 0.0
+        self, lease: CacheLease, value: Any, *, ttl: float | None = None, compute_time: float = 0.0
     ) -> bool:
         """Store the value computed under `lease` and wake the waiters. Returns False, and
         stores nothing, when the lease is no longer the entry's (it expired and another
@@ -81,7 +81,7 @@ class AsyncCache:
         drives early refresh."""
         return await self._runner.run(ops.cache_fill(self._t, lease, value, ttl, compute_time))
 
-    async def release(self, lease: Lease) -> bool:
+    async def release(self, lease: CacheLease) -> bool:
         """Give `lease` back without a value, so that a waiter can take it at once."""
         return await self._runner.run(ops.cache_release(self._t, lease))
 
@@ -127,7 +127,7 @@ class AsyncCache:
                 )
             await self._wait(key, ops.wait_slice(found.wait, deadline - now))
 
-    async def _compute(self, lease: Lease, fn: Callable[[], Any], ttl: float | None) -> Any:
+    async def _compute(self, lease: CacheLease, fn: Callable[[], Any], ttl: float | None) -> Any:
         start = time.monotonic()
         try:
             value = await ops.AsyncShell.result(fn())
@@ -145,7 +145,7 @@ class AsyncCache:
             )
         return value
 
-    async def _release_quietly(self, lease: Lease) -> None:
+    async def _release_quietly(self, lease: CacheLease) -> None:
         try:
             await self.release(lease)
         except Exception:  # the original error matters more; the lease expires anyway

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
@@ -11,11 +11,14 @@ from .._config import Config
 from .._errors import InvalidScopeError
 from .._keys import KINDS, Keyspace, ScopeRef
 from .._ops.history import TokenCounter
+from .._ops.limiter import MultiDecision
 from ._runner import AsyncRunner
 from .cache import AsyncCache
 from .context import AsyncContext
 from .history import AsyncHistory
+from .limiter import AsyncLimiter, close_guards, hit_many
 from .scope import AsyncScope
+from .semaphore import AsyncSemaphore
 
 
 class AsyncMemory:
@@ -205,8 +208,62 @@ class AsyncMemory:
             counter=counter,
         )
 
+    def limiter(
+        self,
+        name: str,
+        *,
+        limit: float,
+        period: float,
+        algorithm: str = "gcra",
+        burst: float | None = None,
+        on_error: str = "raise",
+        timeout: float | None = None,
+    ) -> AsyncLimiter:
+        """A rate limit of `limit` units per `period` seconds, applied per key.
+
+        `algorithm`: "gcra" (smooth token bucket holding up to `burst`, default `limit`),
+        "fixed" (epoch-aligned windows) or "sliding" (exact: never more than `limit` in any
+        `period`). `on_error`: what `hit` and `peek` answer when the server cannot be
+        reached within `timeout` seconds (default 1 for "allow" and "deny"): "raise"
+        BackendUnavailableError, "allow" or "deny" the call.
+        """
+        return AsyncLimiter(
+            self._runner,
+            self._cfg,
+            name,
+            limit=limit,
+            period=period,
+            algorithm=algorithm,
+            burst=burst,
+            on_error=on_error,
+            timeout=timeout,
+        )
+
+    def semaphore(self, name: str, *, limit: int, lease: float) -> AsyncSemaphore:
+        """At most `limit` concurrent holders per key; a holder's slot frees itself after
+        `lease` seconds if it is never released (e.g. the holder crashed)."""
+        return AsyncSemaphore(self._runner, self._cfg, name, limit=limit, lease=lease)
+
+    async def hit_many(
+        self,
+        checks: Iterable[tuple[AsyncLimiter, str] | tuple[AsyncLimiter, str, float]],
+        *,
+        group: str | None = None,
+    ) -> MultiDecision:
+        """Check several limits in one atomic call, e.g. per user, per organisation and
+        global tokens: `checks` are (limiter, key) or (limiter, key, cost). The costs are
+        spent from every limit if all allow, else from none.
+
+        On Redis Cluster the keys must share a slot: pass a `group` (e.g. the organisation)
+        here and the same `group` to every other hit/peek/reset of these keys; otherwise
+        CrossSlotError. On a single server any limits can be combined. The strictest
+        `on_error` of the limiters applies.
+        """
+        return await hit_many(self._runner, checks, group)
+
     async def aclose(self) -> None:
         """Close the connection (only if this Memory opened it)."""
+        await close_guards(self._runner)
         await self._runner.aclose()
 
     async def __aenter__(self) -> AsyncMemory:

@@ -39,7 +39,7 @@ __all__ = [
     "AsyncShell",
     "CacheTarget",
     "Fetch",
-    "Lease",
+    "CacheLease",
     "Shell",
     "argument_key",
     "cache_clear",
@@ -66,7 +66,7 @@ MAX_WAIT_SLICE = 2.0
 
 
 @dataclass(frozen=True, slots=True)
-class Lease:
+class CacheLease:
     """The right to compute one entry and store it with `fill`; `token` is its fencing
     token, which grows with every lease of the entry."""
 
@@ -86,7 +86,7 @@ class Fetch:
 
     kind: str
     value: Any = None
-    lease: Lease | None = None
+    lease: CacheLease | None = None
     wait: float = 0.0
 
 
@@ -219,7 +219,7 @@ def cache_fetch(t: CacheTarget, key: str, *, serve_stale: bool, draw: float) -> 
             return Fetch(kind, t.decode(reply[1], reply[2], key))
         if kind == WAIT:
             return Fetch(kind, wait=reply[1] / 1000)
-        return Fetch(kind, lease=Lease(key, reply[1].decode()))
+        return Fetch(kind, lease=CacheLease(key, reply[1].decode()))
 
     args = (key, t.lease_ms, "1" if serve_stale else "0", repr(t.beta), repr(draw), t.cap)
     return Call(_FETCH, t.entry_keys(key)[:2], args, parse, key, t.label)
@@ -231,7 +231,7 @@ def draw() -> float:
 
 
 def cache_fill(
-    t: CacheTarget, lease: Lease, value: Any, ttl: float | None, compute_seconds: float
+    t: CacheTarget, lease: CacheLease, value: Any, ttl: float | None, compute_seconds: float
 ) -> Call[bool]:
     """Store `value` if `lease` is still the entry's lease; False when it was rejected."""
     key = lease.key
@@ -241,7 +241,7 @@ def cache_fill(
     return Call(_FILL, t.entry_keys(key), args, _is_one, key, t.label)
 
 
-def cache_release(t: CacheTarget, lease: Lease) -> Call[bool]:
+def cache_release(t: CacheTarget, lease: CacheLease) -> Call[bool]:
     """Give `lease` back unused; False when it was no longer the entry's lease."""
     key = lease.key
     args = (key, lease.token)

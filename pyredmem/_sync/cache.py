@@ -15,7 +15,7 @@ from .._config import Config
 from .._connect import translate
 from .._errors import CacheTimeoutError
 from .._ops import cache as ops
-from .._ops.cache import Fetch, Lease
+from .._ops.cache import CacheLease, Fetch
 from ._runner import Runner
 
 log = logging.getLogger("pyredmem.cache")
@@ -74,7 +74,7 @@ class Cache:
         )
 
     def fill(
-        self, lease: Lease, value: Any, *, ttl: float | None = None, compute_time: float = 0.0
+        self, lease: CacheLease, value: Any, *, ttl: float | None = None, compute_time: float = 0.0
     ) -> bool:
         """Store the value computed under `lease` and wake the waiters. Returns False, and
         stores nothing, when the lease is no longer the entry's (it expired and another
@@ -82,7 +82,7 @@ class Cache:
         drives early refresh."""
         return self._runner.run(ops.cache_fill(self._t, lease, value, ttl, compute_time))
 
-    def release(self, lease: Lease) -> bool:
+    def release(self, lease: CacheLease) -> bool:
         """Give `lease` back without a value, so that a waiter can take it at once."""
         return self._runner.run(ops.cache_release(self._t, lease))
 
@@ -128,7 +128,7 @@ class Cache:
                 )
             self._wait(key, ops.wait_slice(found.wait, deadline - now))
 
-    def _compute(self, lease: Lease, fn: Callable[[], Any], ttl: float | None) -> Any:
+    def _compute(self, lease: CacheLease, fn: Callable[[], Any], ttl: float | None) -> Any:
         start = time.monotonic()
         try:
             value = ops.Shell.result(fn())
@@ -146,7 +146,7 @@ class Cache:
             )
         return value
 
-    def _release_quietly(self, lease: Lease) -> None:
+    def _release_quietly(self, lease: CacheLease) -> None:
         try:
             self.release(lease)
         except Exception:  # the original error matters more; the lease expires anyway

@@ -1,0 +1,111 @@
+"""Concurrency limits: `lua/semaphore_acquire.lua` and `lua/semaphore_release.lua`.
+
+One zset per limited key, holder token -> lease expiry (ms, server clock):
+
+    <namespace>:{<tenant>:sem:<name>:<key>}:z
+
+A holder that crashes never releases; its lease expires and the next acquire drops it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .._errors import InvalidValueError
+from .._keys import Keyspace, validate_name
+from ._call import Call, script
+from .limiter import number, subject_tag, validate_subject
+
+__all__ = [
+    "MAX_HOLDERS",
+    "SemaphoreLease",
+    "SemaphoreRule",
+    "semaphore_acquire",
+    "semaphore_release",
+]
+
+MAX_HOLDERS = 100_000
+MAX_LEASE = 366 * 86400.0  # seconds
+
+_ACQUIRE = script("semaphore_acquire")
+_RELEASE = script("semaphore_release")
+
+
+@dataclass(frozen=True, slots=True)
+class SemaphoreLease:
+    """One held slot: pass it to `release`. `holders` counts the holders of the key when
+    it was acquired (this one included)."""
+
+    key: str
+    token: str
+    holders: int
+
+
+@dataclass(frozen=True, slots=True)
+class SemaphoreRule:
+    """A validated semaphore definition."""
+
+    keyspace: Keyspace
+    name: str
+    limit: int
+    lease: float
+    lease_ms: int
+
+    @classmethod
+    def of(cls, keyspace: Keyspace, name: object, *, limit: object, lease: object) -> SemaphoreRule:
+        name = validate_name("semaphore name", name)
+        label = f"semaphore:{name}"
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_HOLDERS:
+            raise InvalidValueError(
+                f"limit must be an integer from 1 to {MAX_HOLDERS}, got {limit!r}", scope=label
+            )
+        seconds = number("lease", lease, label=label)
+        if not 0.001 <= seconds <= MAX_LEASE:
+            raise InvalidValueError(
+                f"lease must be between 0.001 and {MAX_LEASE:.0f} seconds, got {lease!r}",
+                scope=label,
+            )
+        return cls(keyspace, name, limit, seconds, max(1, round(seconds * 1000)))
+
+    @property
+    def label(self) -> str:
+        return f"semaphore:{self.name}"
+
+    def key(self, key: object) -> str:
+        key = validate_subject("key", key, label=self.label)
+        return subject_tag(self.keyspace, "sem", self.name, key, None) + ":z"
+
+
+def semaphore_acquire(
+    rule: SemaphoreRule, key: object
+) -> Call[tuple[SemaphoreLease | None, float]]:
+    """Take a slot: (the lease, 0) or, when all are taken, (None, seconds until the
+    earliest lease expires)."""
+    zkey = rule.key(key)
+    assert isinstance(key, str)
+    token = secrets.token_hex(12)
+
+    def parse(reply: Sequence[Any]) -> tuple[SemaphoreLease | None, float]:
+        if reply[0] == 1:
+            return SemaphoreLease(key, token, int(reply[1])), 0.0
+        return None, int(reply[2]) / 1000
+
+    return Call(_ACQUIRE, (zkey,), (token, rule.limit, rule.lease_ms), parse, key, rule.label)
+
+
+def semaphore_release(rule: SemaphoreRule, lease: object) -> Call[bool]:
+    """Give a slot back; False when its lease had already expired or been released."""
+    if not isinstance(lease, SemaphoreLease):
+        raise InvalidValueError(
+            f"release takes the SemaphoreLease that acquire returned, not {type(lease).__name__}",
+            scope=rule.label,
+        )
+    zkey = rule.key(lease.key)
+    return Call(_RELEASE, (zkey,), (lease.token,), _is_one, lease.key, rule.label)
+
+
+def _is_one(reply: Any) -> bool:
+    return bool(reply == 1)

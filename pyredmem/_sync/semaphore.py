@@ -1,0 +1,108 @@
+# Generated from pyredmem/_async/semaphore.py by scripts/unasync.py: do not edit.
+"""Concurrency limits (`mem.semaphore(...)`): at most `limit` holders per key at once."""
+
+from __future__ import annotations
+
+import random
+import time
+from types import TracebackType
+
+from .._config import Config
+from .._errors import ConcurrencyLimitError, InvalidValueError
+from .._ops import semaphore as ops
+from .._ops.limiter import number
+from .._ops.semaphore import SemaphoreLease, SemaphoreRule
+from ._runner import Runner
+from ._sleep import sleep
+
+POLL = 0.05  # seconds between attempts while waiting for a slot (at most)
+
+
+class Semaphore:
+    """At most `limit` concurrent holders per key, across processes and machines.
+
+    A holder keeps its slot until `release` or until its lease (seconds) runs out, so the
+    slots of a holder that crashed come back by themselves. Acquire and release are each
+    one atomic script call on the server's clock.
+    """
+
+    __slots__ = ("_runner", "rule")
+
+    def __init__(
+        self, runner: Runner, cfg: Config, name: str, *, limit: int, lease: float
+    ) -> None:
+        self._runner = runner
+        self.rule = SemaphoreRule.of(cfg.keyspace, name, limit=limit, lease=lease)
+
+    @property
+    def name(self) -> str:
+        return self.rule.name
+
+    @property
+    def limit(self) -> int:
+        return self.rule.limit
+
+    @property
+    def lease(self) -> float:
+        return self.rule.lease
+
+    def __repr__(self) -> str:
+        r = self.rule
+        return f"<{type(self).__name__} {r.name!r} limit={r.limit} lease={r.lease}s>"
+
+    def acquire(self, key: str, *, wait: float = 0) -> SemaphoreLease | None:
+        """Take a slot of `key`: the SemaphoreLease to release later, or None when every slot stayed
+        taken for `wait` seconds (0: answer at once)."""
+        wait = number("wait", wait, label=self.rule.label, key=key)
+        if wait < 0:
+            raise InvalidValueError("wait must be >= 0 seconds", key=key, scope=self.rule.label)
+        deadline = time.monotonic() + wait
+        while True:
+            lease, retry = self._runner.run(ops.semaphore_acquire(self.rule, key))
+            if lease is not None:
+                return lease
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            sleep(min(left, retry, random.uniform(POLL / 2, POLL)))
+
+    def release(self, lease: SemaphoreLease) -> bool:
+        """Give the slot back. False when its lease had expired (the slot was already
+        free for others) or it was released before."""
+        return self._runner.run(ops.semaphore_release(self.rule, lease))
+
+    def hold(self, key: str, *, wait: float = 0) -> Hold:
+        """`with sem.hold(key):` holds a slot for the block and releases it after;
+        raises ConcurrencyLimitError when none frees up within `wait` seconds."""
+        return Hold(self, key, wait)
+
+
+class Hold:
+    """A slot held for the duration of an `with` block."""
+
+    __slots__ = ("_key", "_sem", "_wait", "lease")
+
+    def __init__(self, sem: Semaphore, key: str, wait: float) -> None:
+        self._sem = sem
+        self._key = key
+        self._wait = wait
+        self.lease: SemaphoreLease | None = None
+
+    def __enter__(self) -> SemaphoreLease:
+        lease = self._sem.acquire(self._key, wait=self._wait)
+        if lease is None:
+            raise ConcurrencyLimitError(
+                f"all {self._sem.limit} slots are taken", key=self._key, scope=self._sem.rule.label
+            )
+        self.lease = lease
+        return lease
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.lease is not None:
+            lease, self.lease = self.lease, None
+            self._sem.release(lease)

@@ -1,0 +1,97 @@
+"""on_error: what limiters answer when the server is gone or hangs, within their timeout.
+
+Each test starts a private redis-server so that it can stop it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pyredmem import AsyncMemory, BackendUnavailableError, Memory
+from tests.engines import Server, redis_server_binary
+
+TIMEOUT = 0.4
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    s = Server(redis_server_binary(), Path(tempfile.mkdtemp(prefix="pyredmem-onerror-"))).start()
+    try:
+        yield s
+    finally:
+        if s.proc and s.proc.poll() is None:
+            os.kill(s.proc.pid, signal.SIGCONT)
+        s.stop()
+
+
+def _stop(server: Server, how: str) -> None:
+    assert server.proc is not None
+    if how == "stopped":
+        server.stop()
+    else:  # hung: the process is there but never answers
+        os.kill(server.proc.pid, signal.SIGSTOP)
+
+
+@pytest.mark.parametrize("how", ["stopped", "hung"])
+def test_each_policy_answers_within_its_timeout(server: Server, how: str) -> None:
+    with Memory(f"redis://127.0.0.1:{server.port}") as mem:
+        limiters = {
+            policy: mem.limiter("api", limit=5, period=60, on_error=policy, timeout=TIMEOUT)
+            for policy in ("allow", "deny", "raise")
+        }
+        for lim in limiters.values():
+            assert lim.hit("k").allowed  # connected while the server was up
+        _stop(server, how)
+        for policy, lim in limiters.items():
+            started = time.monotonic()
+            if policy == "raise":
+                with pytest.raises(BackendUnavailableError):
+                    lim.hit("k")
+            else:
+                decision = lim.hit("k")
+                assert decision.allowed is (policy == "allow")
+                assert lim.peek("k").allowed is (policy == "allow")
+            assert time.monotonic() - started < 2 * TIMEOUT  # hit and peek: two calls
+        # several limits at once: the strictest policy applies
+        started = time.monotonic()
+        md = mem.hit_many([(limiters["allow"], "a"), (limiters["deny"], "b")])
+        assert md.allowed is False and time.monotonic() - started < TIMEOUT
+        assert mem.hit_many([(limiters["allow"], "a")]).allowed
+
+
+@pytest.mark.parametrize("how", ["stopped", "hung"])
+def test_async_policies_answer_within_their_timeout(server: Server, how: str) -> None:
+    async def main() -> None:
+        async with AsyncMemory(f"redis://127.0.0.1:{server.port}") as mem:
+            allow = mem.limiter("api", limit=5, period=60, on_error="allow", timeout=TIMEOUT)
+            deny = mem.limiter("api", limit=5, period=60, on_error="deny", timeout=TIMEOUT)
+            fail = mem.limiter("api", limit=5, period=60, timeout=TIMEOUT)
+            assert (await allow.hit("k")).allowed and (await deny.hit("j")).allowed
+            _stop(server, how)
+            started = time.monotonic()
+            assert (await allow.hit("k")).allowed is True
+            assert (await deny.hit("k")).allowed is False
+            with pytest.raises(BackendUnavailableError):
+                await fail.hit("k")
+            assert time.monotonic() - started < 3 * TIMEOUT
+
+    asyncio.run(main())
+
+
+def test_without_a_policy_errors_are_raised(server: Server) -> None:
+    with Memory(
+        f"redis://127.0.0.1:{server.port}",
+    ) as mem:
+        lim = mem.limiter("api", limit=5, period=60, on_error="allow")
+        assert lim.on_error == "allow" and lim.hit("k").allowed
+        server.stop()
+        started = time.monotonic()
+        assert lim.hit("k").allowed  # the default timeout (1 s) applies
+        assert time.monotonic() - started < 1

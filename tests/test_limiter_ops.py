@@ -1,0 +1,180 @@
+"""The limiter and semaphore core without a server: validation, key layout, reply parsing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pyredmem import (
+    CrossSlotError,
+    Decision,
+    InvalidKeyError,
+    InvalidScopeError,
+    InvalidValueError,
+    MultiDecision,
+)
+from pyredmem._keys import Keyspace, key_slot
+from pyredmem._ops import limiter as ops
+from pyredmem._ops import semaphore as sem_ops
+from pyredmem._ops.limiter import Rule
+
+KS = Keyspace("pm", "t1")
+
+
+def rule(**kw: Any) -> Rule:
+    args: dict[str, Any] = {"limit": 10, "period": 60, "algorithm": "gcra"}
+    args.update(kw)
+    return Rule.of(KS, "api", **args)
+
+
+def test_key_layout_gives_each_subject_its_own_hash_tag() -> None:
+    assert rule().keys("alice") == ("pm:{t1:rl:api:alice}:g",)
+    assert rule(algorithm="fixed").keys("a:b") == ("pm:{t1:rl:api:a:b}:f",)
+    assert rule(algorithm="sliding").keys("bob") == ("pm:{t1:rl:api:bob}:s", "pm:{t1:rl:api:bob}:n")
+    assert rule().keys("alice", "acme") == ("pm:{t1:grp:acme}:rl:api:alice:g",)
+    sem = sem_ops.SemaphoreRule.of(KS, "llm", limit=2, lease=30)
+    assert sem.key("gpt") == "pm:{t1:sem:llm:gpt}:z"
+
+
+def test_script_arguments_carry_units() -> None:
+    call = ops.limiter_hit(rule(limit=100, period=10, burst=150), "k", 2.5)
+    assert call.args == ("1", "g", "100", "10000000", "150", "2.5")
+    assert ops.limiter_peek(rule(), "k", 1).args[0] == "0"
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"limit": 0},
+        {"limit": -1},
+        {"limit": 2e9},
+        {"burst": 1e10},
+        {"limit": True},
+        {"limit": float("nan")},
+        {"limit": "10"},
+        {"period": 0},
+        {"period": -5},
+        {"period": float("inf")},
+        {"algorithm": "leaky"},
+        {"algorithm": "fixed", "burst": 5},
+        {"burst": 0},
+    ],
+    ids=repr,
+)
+def test_bad_definitions(kw: dict[str, Any]) -> None:
+    with pytest.raises(InvalidValueError):
+        rule(**kw)
+
+
+@pytest.mark.parametrize("name", ["", "a:b", "a{b}", "x" * 129, 3])
+def test_bad_names(name: Any) -> None:
+    with pytest.raises(InvalidScopeError):
+        Rule.of(KS, name, limit=1, period=1)
+
+
+@pytest.mark.parametrize("key", ["", "a{b", "a}b", "tab\there", "x" * 257, "é" * 129, 7, None])
+def test_bad_keys_and_groups(key: Any) -> None:
+    with pytest.raises(InvalidKeyError):
+        ops.limiter_hit(rule(), key, 1)
+    if key is not None:  # no group is the default
+        with pytest.raises(InvalidKeyError):
+            ops.limiter_hit(rule(), "ok", 1, key)
+
+
+@pytest.mark.parametrize(
+    ("kw", "cost"),
+    [
+        ({}, -1),
+        ({}, 11),  # more than the burst (= limit): could never be allowed
+        ({"burst": 20}, 21),
+        ({"algorithm": "fixed"}, 10.5),
+        ({"algorithm": "sliding"}, 11),
+        ({}, float("nan")),
+        ({}, "1"),
+    ],
+)
+def test_bad_costs(kw: dict[str, Any], cost: Any) -> None:
+    with pytest.raises(InvalidValueError):
+        ops.limiter_hit(rule(**kw), "k", cost)
+
+
+def test_costs_up_to_the_capacity_are_accepted() -> None:
+    ops.limiter_hit(rule(burst=20), "k", 20)
+    ops.limiter_hit(rule(), "k", 0)
+    ops.limiter_hit(rule(limit=1e6), "k", 1234.5)
+
+
+def test_reply_parsing() -> None:
+    call = ops.limiter_hit(rule(), "k", 1)
+    d = call.parse([1, 1, 9_000_000, 0, 6_000_000])
+    assert d == Decision(True, 10, 9.0, 0.0, 6.0)
+    d = call.parse([0, 0, 300_000, 1_500_000, 60_000_000])
+    assert d == Decision(False, 10, 0.3, 1.5, 60.0)
+
+
+def test_hit_many_builds_one_call_and_parses_every_verdict() -> None:
+    a, b = rule(algorithm="fixed"), Rule.of(KS, "org", limit=5, period=1, algorithm="sliding")
+    call = ops.limiter_hit_many([(a, "u", 1), (b, "o", 2)], "acme", cluster=True)
+    assert len(call.keys) == 3 and len({key_slot(k) for k in call.keys}) == 1
+    assert call.args == ("1", "f", "10", "60000000", "10", "1", "s", "5", "1000000", "5", "2")
+    md = call.parse([0, 1, 9_000_000, 0, 60, 0, 0, 250_000, 1_000_000])
+    assert not md.allowed and md.decisions[0].allowed and not md.decisions[1].allowed
+    assert md.retry_after == 0.25 and md.binding is md.decisions[1]
+
+
+def test_hit_many_refuses_cross_slot_on_a_cluster_only() -> None:
+    checks = [(rule(), "alice", 1), (Rule.of(KS, "org", limit=5, period=1), "acme", 1)]
+    ops.limiter_hit_many(checks, cluster=False)
+    with pytest.raises(CrossSlotError):
+        ops.limiter_hit_many(checks, cluster=True)
+
+
+def test_hit_many_refuses_duplicates_empty_and_too_many() -> None:
+    with pytest.raises(InvalidValueError):
+        ops.limiter_hit_many([(rule(), "a", 1), (rule(), "a", 1)], cluster=False)
+    with pytest.raises(InvalidValueError):
+        ops.limiter_hit_many([], cluster=False)
+    many = [(rule(), f"k{i}", 1) for i in range(ops.MAX_CHECKS + 1)]
+    with pytest.raises(InvalidValueError):
+        ops.limiter_hit_many(many, cluster=False)
+
+
+def test_headers() -> None:
+    ok = Decision(True, 100, 41.7, 0.0, 12.2)
+    assert ok.headers() == {
+        "X-RateLimit-Limit": "100",
+        "X-RateLimit-Remaining": "41",
+        "X-RateLimit-Reset": "13",
+    }
+    denied = Decision(False, 100, 0.0, 0.2, 30.0)
+    assert denied.headers()["Retry-After"] == "1"
+    assert denied.headers()["X-RateLimit-Remaining"] == "0"
+    md = MultiDecision(False, (ok, denied))
+    assert md.headers() == denied.headers()
+    assert MultiDecision(True, (ok, Decision(True, 5, 2.0, 0, 1))).binding.limit == 5
+
+
+def test_fallback_decisions() -> None:
+    assert ops.fallback_decision(rule(), True) == Decision(True, 10, 0.0, 0.0, 0.0)
+    assert ops.fallback_decision(rule(), False).allowed is False
+
+
+@pytest.mark.parametrize("kw", [{"limit": 0}, {"limit": 1.5}, {"lease": 0}, {"lease": -1}])
+def test_bad_semaphores(kw: dict[str, Any]) -> None:
+    args: dict[str, Any] = {"limit": 2, "lease": 10}
+    args.update(kw)
+    with pytest.raises(InvalidValueError):
+        sem_ops.SemaphoreRule.of(KS, "llm", **args)
+
+
+def test_semaphore_calls() -> None:
+    r = sem_ops.SemaphoreRule.of(KS, "llm", limit=3, lease=1.5)
+    call = sem_ops.semaphore_acquire(r, "k")
+    assert call.args[1:] == (3, 1500)
+    lease, wait = call.parse([1, 2])
+    assert lease is not None and lease.holders == 2 and wait == 0
+    assert call.parse([0, 3, b"250"]) == (None, 0.25)
+    assert sem_ops.semaphore_release(r, lease).args == (lease.token,)
+    with pytest.raises(InvalidValueError):
+        sem_ops.semaphore_release(r, lease.token)
