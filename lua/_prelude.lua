@@ -245,7 +245,8 @@ local function thread_room(ta, tx, tid, now, max_threads)
 end
 
 -- Set a thread's expiry (ttl_ms > 0: now + ttl_ms, else never) on L and I and in the
--- index, which then outlives it. `was` and `fresh` come from thread_room. Returns the expiry.
+-- index, which then outlives it. `was` is the thread's live expiry (nil: none) and `fresh`
+-- says the index was empty. Returns the expiry.
 local function touch_thread(l, i, ta, tx, tid, now, ttl_ms, was, fresh)
   if ttl_ms == 0 and was == NOEXP then return NOEXP end  -- already persistent and listed
   local expiry = NOEXP
@@ -260,4 +261,17 @@ local function touch_thread(l, i, ta, tx, tid, now, ttl_ms, was, fresh)
   redis.call('ZADD', tx, fmt_int(expiry), tid)
   extend_scope(ta, tx, expiry, was, fresh)
   return expiry
+end
+
+-- A sliding expiry is re-armed (to now + ttl) only once it has run down by more than
+-- 1/REARM_SLACK of the ttl, so that most appends and reads skip those writes: a thread
+-- expires between 99% and 100% of its ttl after its last use.
+local REARM_SLACK = 100
+
+-- whether a thread expiring at `was` (nil: not listed; NOEXP: never; any clock, the one of
+-- `now`) must get the expiry `ttl_ms` asks for (0: never) set anew
+local function must_rearm(was, now, ttl_ms)
+  if ttl_ms == 0 then return was ~= NOEXP end
+  if not was or was > now + ttl_ms then return true end
+  return was <= now + ttl_ms - math.floor(ttl_ms / REARM_SLACK)
 end

@@ -1,13 +1,14 @@
 -- history_messages: the longest run of most recent turns within both limits, oldest first;
--- optionally slides the thread's expiry.
+-- optionally slides the thread's expiry (re-armed only once it has run down by more than
+-- 1/REARM_SLACK of the ttl, so a read usually writes nothing).
 -- KEYS[1] L  KEYS[2] I  KEYS[3] TA  KEYS[4] TX
 -- ARGV[1] thread id  ARGV[2] last (turns; 0: no limit)  ARGV[3] max tokens (0: no limit)
 -- ARGV[4] sliding ttl in ms (0: leave the expiry alone)
 -- Reply: array of turn entries, oldest first.
 -- Cost: O(R + 32) for R turns returned, whatever the thread's length: the budget walk reads
--- the list from the newest turn back in growing chunks.
-local l, ids, ta, tx = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local tid = ARGV[1]
+-- the list from the newest turn back in growing chunks (the first holds `last` turns, up
+-- to 32).
+local l = KEYS[1]
 local last, budget, ttl_ms = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 
 local entries
@@ -25,12 +26,16 @@ else
     local part = redis.call('LRANGE', l, -(got + chunk), -(got + 1))
     for i = #part, 1, -1 do
       local t = turn_tokens(part[i])
-      if used + t > budget or #picked == last then
+      if used + t > budget then
         done = true
         break
       end
       used = used + t
       picked[#picked + 1] = part[i]
+      if #picked == last then
+        done = true
+        break
+      end
     end
     got = got + #part
     if #part < chunk then done = true end
@@ -40,7 +45,8 @@ else
   for i = #picked, 1, -1 do entries[#entries + 1] = picked[i] end
 end
 
-if ttl_ms > 0 and #entries > 0 then
-  touch_thread(l, ids, ta, tx, tid, clock(), ttl_ms, nil, false)
+-- PTTL is the remaining time (-1: none), so the clock is read only to re-arm
+if ttl_ms > 0 and #entries > 0 and must_rearm(redis.call('PTTL', l), 0, ttl_ms) then
+  touch_thread(l, KEYS[2], KEYS[3], KEYS[4], ARGV[1], clock(), ttl_ms, nil, false)
 end
 return entries
