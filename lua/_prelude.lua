@@ -199,22 +199,28 @@ local function cache_index(i, key, until_ms, cap, now, gt)
 end
 
 -- History layout: a thread lives under its scope's hash tag.
---   L   list  its turns, oldest first, each "<tokens>:<created ms>:<id bytes>:<id><body>"
---             (the body, codec bytes, is opaque to the scripts; the header is plain text)
+--   L   list  its turns, oldest first, each a fixed binary header, then the body (codec
+--             bytes, opaque to the scripts). The header is the start of a msgpack array of 4:
+--             0x94, 0xcf <created ms: 8 bytes, big-endian>, 0xcf <tokens: 8 bytes>, then the
+--             message id as a msgpack str: 0xd9 <1-byte length> or 0xda <2-byte length>, then
+--             the UTF-8 id. With msgpack bodies a whole entry is one msgpack value, which
+--             lets the client decode a read's entries in one call.
 --   I   hash  message id -> "1" (the ids the thread holds); field "" -> its token total
 --   TA  zset  (one per scope) thread id -> last write (ms)
 --   TX  zset  (one per scope) thread id -> expiry (ms; NOEXP: never)
 -- L and I expire together at the thread's TX score; TA and TX outlive their last entry.
 
--- a turn entry -> its message id
+-- a turn entry -> its message id (header bytes 20.., see the layout above)
 local function turn_id(entry)
-  local n, at = string.match(entry, '^%d+:%d+:(%d+):()')
-  return string.sub(entry, at, at + tonumber(n) - 1)
+  local kind, a, b = string.byte(entry, 20, 22)
+  if kind == 0xd9 then return string.sub(entry, 22, 21 + a) end
+  return string.sub(entry, 23, 22 + a * 256 + b)
 end
 
--- a turn entry -> its token count
+-- a turn entry -> its token count (header bytes 12..19)
 local function turn_tokens(entry)
-  return tonumber(string.match(entry, '^(%d+):'))
+  local a, b, c, d, e, f, g, h = string.byte(entry, 12, 19)
+  return ((((((a * 256 + b) * 256 + c) * 256 + d) * 256 + e) * 256 + f) * 256 + g) * 256 + h
 end
 
 -- redis.call(cmd, key, items...) in chunks: unpack() fails beyond a few thousand values
@@ -274,4 +280,15 @@ local function must_rearm(was, now, ttl_ms)
   if ttl_ms == 0 then return was ~= NOEXP end
   if not was or was > now + ttl_ms then return true end
   return was <= now + ttl_ms - math.floor(ttl_ms / REARM_SLACK)
+end
+
+-- the first 10 bytes of a turn entry created at `ms` (see the history layout); the client
+-- sends the rest
+local function turn_stamp(ms)
+  local b = {}
+  for i = 8, 1, -1 do
+    b[i] = ms % 256
+    ms = math.floor(ms / 256)
+  end
+  return '\148\207' .. string.char(unpack(b))
 end

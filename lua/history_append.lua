@@ -5,7 +5,8 @@
 -- ARGV[1] thread id  ARGV[2] max turns (> 0)  ARGV[3] max tokens (0: no cap)
 -- ARGV[4] ttl in ms (0: never expires)  ARGV[5] return evicted turns ("1"|"0")
 -- ARGV[6] max threads in the scope
--- ARGV[7..] triples: message id, tokens (integer >= 0), body (count capped by the client)
+-- ARGV[7..] triples: message id, tokens (integer >= 0), the entry after its first 10 bytes
+--   (see the history layout; count capped by the client)
 -- Reply: {created ms, flags, evicted count, evicted entries}: flags has one "1" (appended)
 -- or "0" (id already there) per message; the evicted entries, oldest first, are there only
 -- when asked for. Errors: PM_FULL (nothing written).
@@ -18,12 +19,12 @@ local now = clock()
 local was, fresh, err = thread_room(ta, tx, tid, now, tonumber(ARGV[6]))
 if err then return err end
 
-local stamp = ':' .. fmt_int(now) .. ':'
+local stamp = turn_stamp(now)
 local flags, pushed, added = {}, {}, 0
 for i = 7, #ARGV, 3 do
   local id = ARGV[i]
   if redis.call('HSETNX', ids, id, '1') == 1 then
-    pushed[#pushed + 1] = ARGV[i + 1] .. stamp .. #id .. ':' .. id .. ARGV[i + 2]
+    pushed[#pushed + 1] = stamp .. ARGV[i + 2]
     added = added + tonumber(ARGV[i + 1])
     flags[#flags + 1] = '1'
   else

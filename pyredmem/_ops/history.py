@@ -1,20 +1,21 @@
 """Conversation history: one function per `lua/history_*.lua` script, and `Message`.
 
-A thread's turns are a list of "<tokens>:<created ms>:<id bytes>:<id><body>" entries: a
-plain-text header the scripts read, then the message encoded by the Memory's codec (opaque
-to the scripts), so that reading the newest turns is one LRANGE. A hash of the thread's
-message ids makes appends idempotent. See the history layout in lua/_prelude.lua.
+A thread's turns are a list of entries: a fixed binary header the scripts read (created ms,
+tokens, message id), then the message encoded by the Memory's codec (opaque to the scripts),
+so that reading the newest turns is one LRANGE. The header is the start of a msgpack array,
+so with the default codec a read's entries decode in one msgpack call. A hash of the
+thread's message ids makes appends idempotent. See the history layout in lua/_prelude.lua.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from .._codec import MsgpackCodec
 from .._config import Config
 from .._errors import InvalidValueError, MissingKeyError, SerializationError
 from .._keys import ScopeRef, validate_id
@@ -98,7 +99,7 @@ class Message:
             raise InvalidValueError("tool_calls is a list")
         _check_id(self.id)
         if self.tokens is not None and not _count(self.tokens):
-            raise InvalidValueError(f"tokens must be an integer >= 0, got {self.tokens!r}")
+            raise InvalidValueError(f"tokens must be an integer in [0, 2**53), got {self.tokens!r}")
 
     def __hash__(self) -> int:  # by id: the generated hash would fail on `metadata`
         return hash(self.id)
@@ -149,7 +150,7 @@ def _check_id(mid: object) -> None:
 
 
 def _count(n: object) -> bool:
-    return type(n) is int and n >= 0
+    return type(n) is int and 0 <= n < 2**53  # the scripts add token counts as doubles
 
 
 TokenCounter = Callable[[Message], int]
@@ -179,7 +180,7 @@ def estimate_tokens(message: Message) -> int:
                 extra += _PER_NON_TEXT_PART
     if message.tool_calls:
         chars += len(repr(message.tool_calls))
-    return _PER_MESSAGE + extra + math.ceil(chars / 4)
+    return _PER_MESSAGE + extra + (chars + 3) // 4  # chars / 4, rounded up
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,15 +292,23 @@ def _tokens(t: Thread, m: Message) -> int:
         return m.tokens
     n = t.counter(m)
     if not _count(n):
-        raise t.error(InvalidValueError, f"the token counter returned {n!r}, not an int >= 0")
+        raise t.error(
+            InvalidValueError, f"the token counter returned {n!r}, not an int in [0, 2**53)"
+        )
     return n
 
 
-def _body(t: Thread, m: Message) -> bytes:
-    # [role, content, name, metadata, tool_call_id, tool_calls], trailing empties dropped
-    doc: list[Any] = [m.role, m.content, m.name, m.metadata or None, m.tool_call_id, m.tool_calls]
-    while len(doc) > 2 and doc[-1] is None:
-        doc.pop()
+def _entry_tail(t: Thread, m: Message, tokens: int) -> bytes:
+    """A turn entry after the 10 bytes the script writes (0x94, 0xcf, created ms): 0xcf and
+    the token count, the id as a msgpack str, then the body, the message encoded by the
+    codec as [role, content, name, metadata, tool_call_id, tool_calls], trailing empties
+    left out."""
+    if m.name is None and not m.metadata and m.tool_call_id is None and m.tool_calls is None:
+        doc: list[Any] = [m.role, m.content]
+    else:
+        doc = [m.role, m.content, m.name, m.metadata or None, m.tool_call_id, m.tool_calls]
+        while doc[-1] is None:  # never past content: a message without it has tool_calls
+            doc.pop()
     try:
         body = t.cfg.codec.encode(doc)
     except Exception as exc:
@@ -311,7 +320,10 @@ def _body(t: Thread, m: Message) -> bytes:
             InvalidValueError,
             f"message {m.id!r} is {len(body)} bytes encoded; the cap is {t.cfg.max_value_bytes}",
         )
-    return body
+    mid = m.id.encode()
+    size = len(mid)
+    head = b"\xd9" + size.to_bytes(1, "big") if size < 256 else b"\xda" + size.to_bytes(2, "big")
+    return b"\xcf" + tokens.to_bytes(8, "big") + head + mid + body
 
 
 class _Fields:
@@ -366,35 +378,53 @@ _ABSENT = (None, None, None, None)  # the trailing fields a body may leave out
 
 
 def _decode_all(t: Thread, entries: list[bytes]) -> list[Message]:
-    """Turn entries "<tokens>:<created ms>:<id bytes>:<id><body>" into Messages."""
-    decode = t.cfg.codec.decode
-    out = []
-    for entry in entries:
-        tokens, ms, size, rest = entry.split(b":", 3)
-        n = int(size)
+    """Turn entries (see the module docstring) into Messages."""
+    codec = t.cfg.codec
+    if type(codec) is MsgpackCodec and entries:
+        # each entry is one msgpack value [created ms, tokens, id, body]: decode them at once
         try:
+            rows = codec.decode(b"\xdd" + len(entries).to_bytes(4, "big") + b"".join(entries))
+        except Exception:
+            rows = [_split(t, e, codec.decode) for e in entries]  # to name the culprit
+    else:
+        rows = [_split(t, e, codec.decode) for e in entries]
+    out = []
+    for row in rows:
+        try:
+            ms, tokens, mid, doc = row
             # [role, content, name, metadata, tool_call_id, tool_calls], trailing empties left out
-            doc = decode(rest[n:])
             if len(doc) < 6:
-                doc = [*doc, *_ABSENT]
+                doc += _ABSENT
             m: Any = _Fields(
-                doc[0],
-                doc[1],
-                doc[2],
-                doc[3] or {},
-                rest[:n].decode(),
-                int(ms) / 1000,
-                int(tokens),
-                doc[4],
-                doc[5],
+                doc[0], doc[1], doc[2], doc[3] or {}, mid, ms / 1000, tokens, doc[4], doc[5]
             )
         except Exception as exc:
             raise SerializationError(
-                f"cannot decode stored message {rest[:n]!r}: {exc}", key=t.id, scope=t.label
+                f"cannot decode a stored message: {exc}", key=t.id, scope=t.label
             ) from exc
         m.__class__ = Message
         out.append(m)
     return out
+
+
+def _split(t: Thread, entry: bytes, decode: Callable[[bytes], Any]) -> tuple[Any, ...]:
+    """One entry -> (created ms, tokens, id, decoded body)."""
+    mid = b"?"
+    try:
+        ms = int.from_bytes(entry[2:10], "big")
+        tokens = int.from_bytes(entry[11:19], "big")
+        if entry[19] == 0xD9:
+            start = 21
+            end = start + entry[20]
+        else:
+            start = 22
+            end = start + int.from_bytes(entry[20:22], "big")
+        mid = entry[start:end]
+        return ms, tokens, mid.decode(), decode(entry[end:])
+    except Exception as exc:
+        raise SerializationError(
+            f"cannot decode stored message {mid!r}: {exc}", key=t.id, scope=t.label
+        ) from exc
 
 
 # -- calls ---------------------------------------------------------------------------------
@@ -402,7 +432,9 @@ def _decode_all(t: Thread, entries: list[bytes]) -> list[Message]:
 
 def history_append(t: Thread, messages: Sequence[Message], return_evicted: bool) -> Call[Appended]:
     """Append `messages` (skipping ids already in the thread) and enforce the caps."""
-    if isinstance(messages, Message) or not isinstance(messages, Sequence):
+    if type(messages) is not list and (
+        isinstance(messages, Message) or not isinstance(messages, Sequence)
+    ):
         raise t.error(InvalidValueError, "extend takes a sequence of Messages")
     if len(messages) > t.cfg.max_batch:
         raise t.error(
@@ -416,7 +448,8 @@ def history_append(t: Thread, messages: Sequence[Message], return_evicted: bool)
         "1" if return_evicted else "0",
         t.cfg.max_keys_per_scope,
     ]
-    counted: list[tuple[Message, int]] = []
+    sent: list[Message] = []  # as sent: the caller may change `messages` meanwhile
+    counts: list[int] = []
     for m in messages:
         if not isinstance(m, Message):
             raise t.error(InvalidValueError, f"expected a Message, not {type(m).__name__}")
@@ -426,21 +459,35 @@ def history_append(t: Thread, messages: Sequence[Message], return_evicted: bool)
                 InvalidValueError,
                 f"message {m.id!r} has {n} tokens, more than max_tokens={t.max_tokens}",
             )
-        args.extend((m.id, n, _body(t, m)))
-        counted.append((m, n))
+        args += (m.id, n, _entry_tail(t, m, n))
+        sent.append(m)
+        counts.append(n)
 
     def parse(reply: list[Any]) -> Appended:
         created = int(reply[0]) / 1000
         stored, skipped = [], []
-        for (m, n), flag in zip(counted, reply[1], strict=True):
-            if flag == ord("1"):  # iterating bytes gives ints
+        for m, n, flag in zip(sent, counts, reply[1], strict=True):
+            if flag == 49:  # b"1"; iterating bytes gives ints
                 stored.append(_stored(m, created, n))
             else:
                 skipped.append(m.id)
-        evicted = tuple(_decode_all(t, reply[3]))
-        return Appended(tuple(stored), tuple(skipped), int(reply[2]), evicted)
+        evicted = tuple(_decode_all(t, reply[3])) if reply[3] else ()
+        out = _new(Appended)
+        _set_messages(out, tuple(stored))
+        _set_skipped(out, tuple(skipped))
+        _set_evicted_count(out, int(reply[2]))
+        _set_evicted(out, evicted)
+        return out
 
     return Call(script("history_append"), t.keys, tuple(args), parse, t.id, t.label)
+
+
+# an Appended built from the reply (its fields are known good) skips the frozen dataclass's
+# constructor, which sets each field through object.__setattr__
+_new = object.__new__
+_set_messages, _set_skipped, _set_evicted_count, _set_evicted = (
+    Appended.__dict__[name].__set__ for name in Appended.__dataclass_fields__
+)
 
 
 def history_messages(t: Thread, last: int | None, max_tokens: int | None) -> Call[list[Message]]:
@@ -528,7 +575,7 @@ def history_compact(t: Thread, older: Sequence[Message], summary: Message) -> Ca
         )
     if summary.id in {m.id for m in older}:
         raise t.error(InvalidValueError, "the summary needs an id of its own")
-    args: list[Any] = [t.id, t.ttl_ms, summary.id, n, _body(t, summary)]
+    args: list[Any] = [t.id, t.ttl_ms, summary.id, n, _entry_tail(t, summary, n)]
     args.extend(m.id for m in older)
 
     def parse(reply: list[int]) -> Message | None:
