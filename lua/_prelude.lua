@@ -285,10 +285,7 @@ end
 -- the first 10 bytes of a turn entry created at `ms` (see the history layout); the client
 -- sends the rest
 local function turn_stamp(ms)
-  local b = {}
-  for i = 8, 1, -1 do
-    b[i] = ms % 256
-    ms = math.floor(ms / 256)
-  end
-  return '\148\207' .. string.char(unpack(b))
+  local hi, lo = math.floor(ms / 4294967296), ms % 4294967296  -- hi < 2^21
+  return string.char(148, 207, 0, math.floor(hi / 65536), math.floor(hi / 256) % 256, hi % 256,
+    math.floor(lo / 16777216), math.floor(lo / 65536) % 256, math.floor(lo / 256) % 256, lo % 256)
 end

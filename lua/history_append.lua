@@ -7,9 +7,9 @@
 -- ARGV[6] max threads in the scope
 -- ARGV[7..] triples: message id, tokens (integer >= 0), the entry after its first 10 bytes
 --   (see the history layout; count capped by the client)
--- Reply: {created ms, flags, evicted count, evicted entries}: flags has one "1" (appended)
--- or "0" (id already there) per message; the evicted entries, oldest first, are there only
--- when asked for. Errors: PM_FULL (nothing written).
+-- Reply: {created ms, flags, evicted count, evicted entries...}: flags has one "1"
+-- (appended) or "0" (id already there) per message; the evicted entries, oldest first, follow
+-- only when asked for (a flat array: cheaper to convert than a nested one). Errors: PM_FULL (nothing written).
 -- Cost: O(n + evicted), plus O(E) expired threads purged when the thread is new.
 local l, ids, ta, tx = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tid = ARGV[1]
@@ -67,7 +67,6 @@ else
   if drop > 0 then redis.call('LTRIM', l, drop, -1) end
 end
 
-local evicted = {}
 if drop > 0 then
   local gone_ids, removed = {}, 0
   for i = 1, #gone do
@@ -76,7 +75,6 @@ if drop > 0 then
   end
   call_chunked('HDEL', ids, gone_ids)
   pending = pending - removed
-  if want then evicted = gone end
 end
 if pending ~= 0 then redis.call('HINCRBY', ids, '', pending) end
 
@@ -86,4 +84,8 @@ redis.call('ZADD', ta, fmt_int(now), tid)
 if len == #pushed or must_rearm(was, now, ttl_ms) then
   touch_thread(l, ids, ta, tx, tid, now, ttl_ms, was, fresh)
 end
-return {now, table.concat(flags), drop, evicted}
+local reply = {now, table.concat(flags), drop}
+if want then
+  for i = 1, #gone do reply[3 + i] = gone[i] end
+end
+return reply

@@ -70,6 +70,8 @@ def test_message_factories_and_openai_format() -> None:
         {"role": "user", "content": "x", "id": "é" * 600},
         {"role": "user", "content": "x", "metadata": []},
         {"role": "user", "content": "x", "name": 3},
+        {"role": "user", "content": "x", "tokens": 2**53},
+        {"role": "user", "content": "x", "tokens": -1},
     ],
 )
 def test_bad_messages(kw: dict[str, Any]) -> None:
@@ -86,7 +88,7 @@ def test_append_call_and_reply() -> None:
     assert call.args[6:8] == ("a", 6) and call.args[9:11] == ("b", 9)
     assert call.args[8] == _tail(6, "a", ["user", "hello"])
     old = _entry(1_699_999_999_000, 3, "z", ["user", "old"])
-    result = call.parse([1_700_000_000_123, b"10", 1, [old]])
+    result = call.parse([1_700_000_000_123, b"10", 1, old])
     assert [m.id for m in result.messages] == ["a"] and result.skipped == ("b",)
     assert result.messages[0].created_at == 1_700_000_000.123
     assert result.messages[0].tokens == 6

@@ -471,7 +471,7 @@ def history_append(t: Thread, messages: Sequence[Message], return_evicted: bool)
                 stored.append(_stored(m, created, n))
             else:
                 skipped.append(m.id)
-        evicted = tuple(_decode_all(t, reply[3])) if reply[3] else ()
+        evicted = tuple(_decode_all(t, reply[3:])) if len(reply) > 3 else ()
         out = _new(Appended)
         _set_messages(out, tuple(stored))
         _set_skipped(out, tuple(skipped))
