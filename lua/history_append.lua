@@ -9,7 +9,8 @@
 --   (see the history layout; count capped by the client)
 -- Reply: {created ms, flags, evicted count, evicted entries...}: flags has one "1"
 -- (appended) or "0" (id already there) per message; the evicted entries, oldest first, follow
--- only when asked for (a flat array: cheaper to convert than a nested one). Errors: PM_FULL (nothing written).
+-- only when asked for (a flat array: cheaper to convert than a nested one).
+-- Errors: PM_FULL (nothing written).
 -- Cost: O(n + evicted), plus O(E) expired threads purged when the thread is new.
 local l, ids, ta, tx = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tid = ARGV[1]
