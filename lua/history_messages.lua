@@ -7,7 +7,7 @@
 -- Reply: array of turn entries, oldest first.
 -- Cost: O(R + 32) for R turns returned, whatever the thread's length: the budget walk reads
 -- the list from the newest turn back in growing chunks (the first holds `last` turns, up
--- to 32).
+-- to 32), never past the `last` newest turns.
 local l = KEYS[1]
 local last, budget, ttl_ms = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 
@@ -40,6 +40,7 @@ else
     got = got + #part
     if #part < chunk then done = true end
     if chunk < 1024 then chunk = chunk * 2 end
+    if last > 0 and chunk > last - #picked then chunk = last - #picked end  -- no more than asked
   end
   entries = {}
   for i = #picked, 1, -1 do entries[#entries + 1] = picked[i] end
