@@ -17,33 +17,42 @@ if budget == 0 then
   if last > 0 then first = -last end
   entries = redis.call('LRANGE', l, first, -1)
 else
-  if last == 0 then last = -1 end  -- no limit: #picked never equals it
-  local picked, used, got = {}, 0, 0
+  if last == 0 then last = -1 end  -- no limit: n never equals it
+  -- walk back from the newest turn, chunk by chunk; of each chunk read, its newest k[c] fit
+  local parts, k, n, used, got = {}, {}, 0, 0, 0
   local chunk = 32
   if last > 0 and last < chunk then chunk = last end
   local done = false
   while not done do
     local part = redis.call('LRANGE', l, -(got + chunk), -(got + 1))
+    local fit = 0
     for i = #part, 1, -1 do
       local t = turn_tokens(part[i])
       if used + t > budget then
         done = true
         break
       end
-      used = used + t
-      picked[#picked + 1] = part[i]
-      if #picked == last then
+      used, fit, n = used + t, fit + 1, n + 1
+      if n == last then
         done = true
         break
       end
     end
+    parts[#parts + 1], k[#k + 1] = part, fit
     got = got + #part
     if #part < chunk then done = true end
     if chunk < 1024 then chunk = chunk * 2 end
-    if last > 0 and chunk > last - #picked then chunk = last - #picked end  -- no more than asked
+    if last > 0 and chunk > last - n then chunk = last - n end  -- no more than asked
   end
-  entries = {}
-  for i = #picked, 1, -1 do entries[#entries + 1] = picked[i] end
+  if #parts == 1 and k[1] == #parts[1] then
+    entries = parts[1]  -- the usual case: the first chunk read is the answer
+  else
+    entries = {}
+    for c = #parts, 1, -1 do
+      local part = parts[c]
+      for i = #part - k[c] + 1, #part do entries[#entries + 1] = part[i] end
+    end
+  end
 end
 
 -- PTTL is the remaining time (-1: none), so the clock is read only to re-arm
