@@ -1,6 +1,10 @@
 """History rows: append vs RPUSH, and "last 20 turns" vs LRANGE with 20, 200 and 2,000 turns
 stored (the raw lists hold the same message bodies). The history side returns decoded
-Message objects; the raw side returns bytes (the last row also decodes them)."""
+Message objects; the raw side returns bytes (the last rows also decode them).
+
+Two "floor" rows, for reference, time what any one-script design pays before doing anything:
+an empty script called with append's keys and arguments, and a script that only returns
+LRANGE -20 -1 of a thread (Redis copies each entry into Lua and back)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 
 from bench.harness import Row
 from pyredmem import Memory, Message, MsgpackCodec
+from pyredmem._ops import history as ops
 
 TEXT = "Could you remind me what we decided about the quarterly report format last week?"
 TTL = 3600.0  # a sliding hour: every call also refreshes the thread's expiry
@@ -57,6 +62,27 @@ def rows(mem: Memory, raw: Any) -> list[Row]:
             "LRANGE -20 -1",
             lambda: raw.lrange("raw:list-2000", -20, -1),
             1.3,
+        )
+    )
+    # for reference: what a one-script call costs before doing any work
+    append_call = ops.history_append(chat._t, [Message.user(TEXT)], False)
+    noop = raw.script_load("return 1")
+    out.append(
+        Row(
+            "floor: empty script, append's args",
+            lambda: raw.execute_command("EVALSHA", noop, 4, *append_call.keys, *append_call.args),
+            "RPUSH",
+            lambda: raw.rpush("raw:append", payload),
+        )
+    )
+    lrange = raw.script_load("return redis.call('LRANGE', KEYS[1], -20, -1)")
+    thread_list = h2000._t.keys[0]
+    out.append(
+        Row(
+            "floor: script returning LRANGE",
+            lambda: raw.execute_command("EVALSHA", lrange, 1, thread_list),
+            "LRANGE -20 -1",
+            lambda: raw.lrange("raw:list-2000", -20, -1),
         )
     )
     # for reference: the raw read also decoding its 20 bodies, as any reader must

@@ -233,22 +233,28 @@ local function cache_index(h, x, key, ends, was, fresh, gt)
 end
 
 -- History layout: a thread lives under its scope's hash tag.
---   L   list  its turns, oldest first, each "<tokens>:<created ms>:<id bytes>:<id><body>"
---             (the body, codec bytes, is opaque to the scripts; the header is plain text)
+--   L   list  its turns, oldest first, each a fixed binary header, then the body (codec
+--             bytes, opaque to the scripts). The header is the start of a msgpack array of 4:
+--             0x94, 0xcf <created ms: 8 bytes, big-endian>, 0xcf <tokens: 8 bytes>, then the
+--             message id as a msgpack str: 0xd9 <1-byte length> or 0xda <2-byte length>, then
+--             the UTF-8 id. With msgpack bodies a whole entry is one msgpack value, which
+--             lets the client decode a read's entries in one call.
 --   I   hash  message id -> "1" (the ids the thread holds); field "" -> its token total
 --   TA  zset  (one per scope) thread id -> last write (ms)
 --   TX  zset  (one per scope) thread id -> expiry (ms; NOEXP: never)
 -- L and I expire together at the thread's TX score; TA and TX outlive their last entry.
 
--- a turn entry -> its message id
+-- a turn entry -> its message id (header bytes 20.., see the layout above)
 local function turn_id(entry)
-  local n, at = string.match(entry, '^%d+:%d+:(%d+):()')
-  return string.sub(entry, at, at + tonumber(n) - 1)
+  local kind, a, b = string.byte(entry, 20, 22)
+  if kind == 0xd9 then return string.sub(entry, 22, 21 + a) end
+  return string.sub(entry, 23, 22 + a * 256 + b)
 end
 
--- a turn entry -> its token count
+-- a turn entry -> its token count (header bytes 12..19)
 local function turn_tokens(entry)
-  return tonumber(string.match(entry, '^(%d+):'))
+  local a, b, c, d, e, f, g, h = string.byte(entry, 12, 19)
+  return ((((((a * 256 + b) * 256 + c) * 256 + d) * 256 + e) * 256 + f) * 256 + g) * 256 + h
 end
 
 -- redis.call(cmd, key, items...) in chunks: unpack() fails beyond a few thousand values
@@ -279,7 +285,8 @@ local function thread_room(ta, tx, tid, now, max_threads)
 end
 
 -- Set a thread's expiry (ttl_ms > 0: now + ttl_ms, else never) on L and I and in the
--- index, which then outlives it. `was` and `fresh` come from thread_room. Returns the expiry.
+-- index, which then outlives it. `was` is the thread's live expiry (nil: none) and `fresh`
+-- says the index was empty. Returns the expiry.
 local function touch_thread(l, i, ta, tx, tid, now, ttl_ms, was, fresh)
   if ttl_ms == 0 and was == NOEXP then return NOEXP end  -- already persistent and listed
   local expiry = NOEXP
@@ -294,4 +301,25 @@ local function touch_thread(l, i, ta, tx, tid, now, ttl_ms, was, fresh)
   redis.call('ZADD', tx, fmt_int(expiry), tid)
   extend_scope(ta, tx, expiry, was, fresh)
   return expiry
+end
+
+-- A sliding expiry is re-armed (to now + ttl) only once it has run down by more than
+-- 1/REARM_SLACK of the ttl, so that most appends and reads skip those writes: a thread
+-- expires between 99% and 100% of its ttl after its last use.
+local REARM_SLACK = 100
+
+-- whether a thread expiring at `was` (nil: not listed; NOEXP: never; any clock, the one of
+-- `now`) must get the expiry `ttl_ms` asks for (0: never) set anew
+local function must_rearm(was, now, ttl_ms)
+  if ttl_ms == 0 then return was ~= NOEXP end
+  if not was or was > now + ttl_ms then return true end
+  return was <= now + ttl_ms - math.floor(ttl_ms / REARM_SLACK)
+end
+
+-- the first 10 bytes of a turn entry created at `ms` (see the history layout); the client
+-- sends the rest
+local function turn_stamp(ms)
+  local hi, lo = math.floor(ms / 4294967296), ms % 4294967296  -- hi < 2^21
+  return string.char(148, 207, 0, math.floor(hi / 65536), math.floor(hi / 256) % 256, hi % 256,
+    math.floor(lo / 16777216), math.floor(lo / 65536) % 256, math.floor(lo / 256) % 256, lo % 256)
 end

@@ -3,7 +3,7 @@
 -- then the rest of them is replaced). Turns appended meanwhile are kept.
 -- KEYS[1] L  KEYS[2] I  KEYS[3] TA  KEYS[4] TX
 -- ARGV[1] thread id  ARGV[2] ttl in ms (0: never expires)
--- ARGV[3] summary id  ARGV[4] summary tokens  ARGV[5] summary body
+-- ARGV[3] summary id  ARGV[4] summary tokens  ARGV[5] summary entry after its first 10 bytes
 -- ARGV[6..] ids of the turns summarised, oldest first
 -- Reply: {created ms, turns replaced}, or {0, 0} when the thread no longer starts with
 -- (the rest of) those turns: nothing written. Errors: PM_INVALID (summary id taken).
@@ -33,8 +33,7 @@ local now = clock()
 local was = tonumber(redis.call('ZSCORE', tx, tid))
 redis.call('LTRIM', l, #cur, -1)
 call_chunked('HDEL', ids, gone)
-redis.call('LPUSH', l, fmt_int(stokens) .. ':' .. fmt_int(now) .. ':' .. #sid .. ':' .. sid ..
-  ARGV[5])
+redis.call('LPUSH', l, turn_stamp(now) .. ARGV[5])
 redis.call('HSET', ids, sid, '1')
 redis.call('HINCRBY', ids, '', stokens - removed)
 -- TA first: touch_thread sets the index's expiry, which needs both keys to exist

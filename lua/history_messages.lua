@@ -1,13 +1,14 @@
 -- history_messages: the longest run of most recent turns within both limits, oldest first;
--- optionally slides the thread's expiry.
+-- optionally slides the thread's expiry (re-armed only once it has run down by more than
+-- 1/REARM_SLACK of the ttl, so a read usually writes nothing).
 -- KEYS[1] L  KEYS[2] I  KEYS[3] TA  KEYS[4] TX
 -- ARGV[1] thread id  ARGV[2] last (turns; 0: no limit)  ARGV[3] max tokens (0: no limit)
 -- ARGV[4] sliding ttl in ms (0: leave the expiry alone)
 -- Reply: array of turn entries, oldest first.
 -- Cost: O(R + 32) for R turns returned, whatever the thread's length: the budget walk reads
--- the list from the newest turn back in growing chunks.
-local l, ids, ta, tx = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local tid = ARGV[1]
+-- the list from the newest turn back in growing chunks (the first holds `last` turns, up
+-- to 32), never past the `last` newest turns.
+local l = KEYS[1]
 local last, budget, ttl_ms = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 
 local entries
@@ -16,31 +17,46 @@ if budget == 0 then
   if last > 0 then first = -last end
   entries = redis.call('LRANGE', l, first, -1)
 else
-  if last == 0 then last = -1 end  -- no limit: #picked never equals it
-  local picked, used, got = {}, 0, 0
+  if last == 0 then last = -1 end  -- no limit: n never equals it
+  -- walk back from the newest turn, chunk by chunk; of each chunk read, its newest k[c] fit
+  local parts, k, n, used, got = {}, {}, 0, 0, 0
   local chunk = 32
   if last > 0 and last < chunk then chunk = last end
   local done = false
   while not done do
     local part = redis.call('LRANGE', l, -(got + chunk), -(got + 1))
+    local fit = 0
     for i = #part, 1, -1 do
       local t = turn_tokens(part[i])
-      if used + t > budget or #picked == last then
+      if used + t > budget then
         done = true
         break
       end
-      used = used + t
-      picked[#picked + 1] = part[i]
+      used, fit, n = used + t, fit + 1, n + 1
+      if n == last then
+        done = true
+        break
+      end
     end
+    parts[#parts + 1], k[#k + 1] = part, fit
     got = got + #part
     if #part < chunk then done = true end
     if chunk < 1024 then chunk = chunk * 2 end
+    if last > 0 and chunk > last - n then chunk = last - n end  -- no more than asked
   end
-  entries = {}
-  for i = #picked, 1, -1 do entries[#entries + 1] = picked[i] end
+  if #parts == 1 and k[1] == #parts[1] then
+    entries = parts[1]  -- the usual case: the first chunk read is the answer
+  else
+    entries = {}
+    for c = #parts, 1, -1 do
+      local part = parts[c]
+      for i = #part - k[c] + 1, #part do entries[#entries + 1] = part[i] end
+    end
+  end
 end
 
-if ttl_ms > 0 and #entries > 0 then
-  touch_thread(l, ids, ta, tx, tid, clock(), ttl_ms, nil, false)
+-- PTTL is the remaining time (-1: none), so the clock is read only to re-arm
+if ttl_ms > 0 and #entries > 0 and must_rearm(redis.call('PTTL', l), 0, ttl_ms) then
+  touch_thread(l, KEYS[2], KEYS[3], KEYS[4], ARGV[1], clock(), ttl_ms, nil, false)
 end
 return entries

@@ -95,6 +95,33 @@ def test_max_tokens_drops_the_oldest_turns(mem: Memory) -> None:
     assert contents(h.messages(max_tokens=5)) == ["x"]
 
 
+def test_evictions_match_a_reference_model(mem: Memory) -> None:
+    """Random batches under random caps: the oldest turns beyond max_turns go, then more
+    while over max_tokens, never the newest, and exactly those come back as evicted."""
+    rng = random.Random(7)
+    for round_ in range(3):
+        max_turns, max_tokens = rng.choice([3, 8, 50]), rng.choice([None, 20, 60, 200])
+        h = mem.history(f"t{round_}", max_turns=max_turns, max_tokens=max_tokens)
+        model: list[tuple[str, int]] = []
+        for step in range(25):
+            cap = max_tokens or 10**9
+            batch = [
+                (f"{step}.{i}", rng.randint(0, min(cap, 30))) for i in range(rng.randint(1, 4))
+            ]
+            r = h.extend(
+                [Message.user(c, tokens=n) for c, n in batch], return_evicted=bool(step % 2)
+            )
+            model += batch
+            gone: list[tuple[str, int]] = []
+            while len(model) > max_turns or (len(model) > 1 and sum(n for _, n in model) > cap):
+                gone.append(model.pop(0))
+            assert r.evicted_count == len(gone)
+            if step % 2:
+                assert [(m.content, m.tokens) for m in r.evicted] == gone
+            got = h.messages()
+            assert [(m.content, m.tokens) for m in got] == model
+
+
 def _reference(tokens: list[int], last: int | None, budget: int | None) -> int:
     """How many of the newest turns the longest suffix within both limits holds."""
     n, used = 0, 0
@@ -144,6 +171,55 @@ def test_ttl_is_refreshed_by_writes_and_by_reads_unless_sliding_is_off(mem: Memo
 
 def _cluster(mem: Memory) -> bool:
     return type(mem.client).__name__ == "RedisCluster"
+
+
+def _run_down(mem: Memory, left_ms: int) -> None:
+    """As if time had passed: thread "t" of user "u" now expires in `left_ms`."""
+    p = "pm:{:user:u}"
+    for key in (f"{p}:t:t:l", f"{p}:t:t:i"):
+        mem.client.pexpire(key, left_ms)
+    mem.client.zadd(f"{p}:tx", {"t": int(time.time() * 1000) + left_ms})
+
+
+def _left(mem: Memory) -> tuple[int, int, float]:
+    """Thread "t"'s remaining ms on its list and its id hash, and as the index lists it."""
+    p = "pm:{:user:u}"
+    (info,) = mem.user("u").threads()
+    assert info.expires_at is not None
+    listed = info.expires_at - time.time()
+    return mem.client.pttl(f"{p}:t:t:l"), mem.client.pttl(f"{p}:t:t:i"), listed
+
+
+def test_sliding_expiry_is_rearmed_once_it_has_run_down_by_one_percent(mem: Memory) -> None:
+    h = mem.user("u").history("t", ttl=100)
+    h.append(Message.user("a"))
+    # within 1% of the ttl: appends and reads leave the expiry alone
+    _run_down(mem, 99_500)
+    h.messages()
+    h.append(Message.user("b"))
+    left, left_ids, listed = _left(mem)
+    assert 99_000 < left <= 99_500 and 99_000 < left_ids <= 99_500 and 98.9 < listed <= 99.5
+    # beyond it, both re-arm the full ttl, on every key and in the index
+    for op in (h.messages, lambda: h.append(Message.user("c"))):
+        _run_down(mem, 98_000)
+        op()
+        left, left_ids, listed = _left(mem)
+        assert 99_500 < left <= 100_000 and 99_500 < left_ids <= 100_000, op
+        assert 99.4 < listed <= 100.1
+    # a handle with a shorter ttl brings the expiry down to its own
+    mem.user("u").history("t", ttl=50).messages()
+    assert 49_000 < _left(mem)[0] <= 50_000
+    mem.user("u").history("t", ttl=100, sliding=False).messages()
+    assert _left(mem)[0] <= 50_000
+
+
+def test_a_cleared_thread_written_again_expires(mem: Memory) -> None:
+    h = mem.user("u").history("t", ttl=100)
+    h.append(Message.user("a"))
+    h.clear()  # the thread stays listed, with the same expiry
+    h.append(Message.user("b"))  # its keys are new: they get the expiry at once
+    left, left_ids, _ = _left(mem)
+    assert 99_000 < left <= 100_000 and 99_000 < left_ids <= 100_000
 
 
 def test_every_key_of_a_thread_expires(mem: Memory) -> None:

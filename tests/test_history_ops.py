@@ -3,11 +3,20 @@ parsing canned replies."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import FrozenInstanceError
 from typing import Any
 
 import pytest
 
-from pyredmem import InvalidValueError, Message, MsgpackCodec, ScopeRef, estimate_tokens
+from pyredmem import (
+    InvalidValueError,
+    Message,
+    MsgpackCodec,
+    ScopeRef,
+    SerializationError,
+    estimate_tokens,
+)
 from pyredmem._config import Config
 from pyredmem._ops import history as ops
 from pyredmem._scripts import SCRIPTS, lua_dir
@@ -61,6 +70,8 @@ def test_message_factories_and_openai_format() -> None:
         {"role": "user", "content": "x", "id": "é" * 600},
         {"role": "user", "content": "x", "metadata": []},
         {"role": "user", "content": "x", "name": 3},
+        {"role": "user", "content": "x", "tokens": 2**53},
+        {"role": "user", "content": "x", "tokens": -1},
     ],
 )
 def test_bad_messages(kw: dict[str, Any]) -> None:
@@ -75,8 +86,9 @@ def test_append_call_and_reply() -> None:
     assert call.script.name == "history_append"
     assert call.args[:6] == ("support", 3, 100, 2500, "1", 10_000)
     assert call.args[6:8] == ("a", 6) and call.args[9:11] == ("b", 9)
-    body = MsgpackCodec().encode(["user", "old"])
-    result = call.parse([1_700_000_000_123, b"10", 1, [b"3:1699999999000:1:z" + body]])
+    assert call.args[8] == _tail(6, "a", ["user", "hello"])
+    old = _entry(1_699_999_999_000, 3, "z", ["user", "old"])
+    result = call.parse([1_700_000_000_123, b"10", 1, old])
     assert [m.id for m in result.messages] == ["a"] and result.skipped == ("b",)
     assert result.messages[0].created_at == 1_700_000_000.123
     assert result.messages[0].tokens == 6
@@ -84,11 +96,51 @@ def test_append_call_and_reply() -> None:
     assert (old.id, old.content, old.tokens, old.created_at) == ("z", "old", 3, 1_699_999_999)
 
 
-def test_entries_keep_colons_in_ids_and_bodies() -> None:
-    t = _thread()
-    body = MsgpackCodec().encode(["user", "x:1:2", None, {"k": 1}])
-    (m,) = ops.history_messages(t, 5, None).parse([b"7:1000:5:a:b:c" + body])
-    assert (m.id, m.tokens, m.content, m.metadata) == ("a:b:c", 7, "x:1:2", {"k": 1})
+def _tail(tokens: int, mid: str, doc: list[Any], codec: Any = None) -> bytes:
+    """What the client sends of a turn entry: 0xcf <tokens>, the id as a msgpack str, the
+    body."""
+    raw = mid.encode()
+    head = b"\xd9" + bytes([len(raw)]) if len(raw) < 256 else b"\xda" + len(raw).to_bytes(2, "big")
+    body = (codec or MsgpackCodec()).encode(doc)
+    return b"\xcf" + tokens.to_bytes(8, "big") + head + raw + body
+
+
+def _entry(ms: int, tokens: int, mid: str, doc: list[Any], codec: Any = None) -> bytes:
+    """A turn entry as stored: 0x94 0xcf <created ms> (written by the script), then the rest."""
+    return b"\x94\xcf" + ms.to_bytes(8, "big") + _tail(tokens, mid, doc, codec)
+
+
+def test_entries_are_msgpack_arrays_with_a_fixed_header() -> None:
+    entry = _entry(1000, 7, "a:b", ["user", "x"])
+    assert MsgpackCodec().decode(entry) == [1000, 7, "a:b", ["user", "x"]]
+    m = Message.user("x", id="a:b", tokens=7)
+    assert ops.history_append(_thread(), [m], False).args[8] == entry[10:]
+
+
+class _JsonCodec:
+    def encode(self, value: Any) -> bytes:
+        return json.dumps(value).encode()
+
+    def decode(self, data: bytes) -> Any:
+        return json.loads(data)
+
+
+@pytest.mark.parametrize("codec", [MsgpackCodec(), _JsonCodec()])
+def test_entries_decode_with_any_codec(codec: Any) -> None:
+    t = ops.Thread(Config(codec=codec), ScopeRef.of("user", "alice"), "support")
+    long_id = "é" * 200  # 400 bytes: a 2-byte length
+    entries = [
+        _entry(1000, 7, "a:b:c", ["user", "x:1:2", None, {"k": 1}], codec),
+        _entry(1001, 2**40, long_id, ["assistant", "ok", "bot"], codec),
+    ]
+    a, b = ops.history_messages(t, 5, None).parse(entries)
+    assert a == Message.user("x:1:2", metadata={"k": 1}, id="a:b:c", created_at=1.0, tokens=7)
+    assert (b.id, b.tokens, b.name, b.metadata, b.created_at) == (long_id, 2**40, "bot", {}, 1.001)
+    assert type(a) is Message and hash(a) == hash("a:b:c")
+    with pytest.raises(FrozenInstanceError):
+        a.content = "y"  # type: ignore[misc]
+    with pytest.raises(SerializationError):
+        ops.history_messages(t, 5, None).parse([entries[1], entries[0][:-3]])
 
 
 def test_messages_call_slides_only_when_asked() -> None:

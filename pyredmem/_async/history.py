@@ -20,7 +20,8 @@ class AsyncHistory:
     client, then replaces the turns it read only if they are still the oldest. Appends skip
     message ids already in the thread, drop the oldest turns beyond `max_turns` and
     `max_tokens`, and refresh the thread's expiry (`ttl` seconds; reads refresh it too unless
-    `sliding=False`).
+    `sliding=False`). A refresh re-arms the expiry only once it has run down by more than 1%
+    of the ttl, so a thread expires between 99% and 100% of its ttl after its last use.
     """
 
     __slots__ = ("_runner", "_t")

@@ -129,8 +129,9 @@ class AsyncScope:
         """A conversation thread of this scope. Appends keep at most `max_turns` turns
         (default 10,000) and `max_tokens` tokens (default: no cap), dropping the oldest;
         `ttl` seconds (None: the memory's default_ttl) runs from the last write, and from the
-        last read too unless `sliding=False`. `counter` counts a message's tokens (default:
-        `estimate_tokens`)."""
+        last read too unless `sliding=False` (give or take 1%: the expiry is re-armed once it
+        has run down by more than 1% of the ttl). `counter` counts a message's tokens
+        (default: `estimate_tokens`)."""
         thread = history_ops.Thread(
             self._t.cfg,
             self.ref,
