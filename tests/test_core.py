@@ -133,3 +133,29 @@ def test_scope_refs() -> None:
     assert ScopeRef.of("global").id == "" and str(ScopeRef.of("global")) == "global"
     with pytest.raises(InvalidScopeError):
         ScopeRef.of("User", "x")
+
+
+def test_codec_reuses_a_clean_packer_after_a_failure() -> None:
+    import msgpack
+
+    codec = MsgpackCodec()
+    value = {"a": [1, 2.5, "x", b"y"], "b": None}
+    assert codec.encode(value) == msgpack.packb(value, use_bin_type=True)
+    with pytest.raises(TypeError):
+        codec.encode({"a": [1, object()]})  # fails half-way through
+    assert codec.encode(value) == msgpack.packb(value, use_bin_type=True)
+    assert codec.decode(codec.encode(value)) == value
+
+
+def test_codec_is_safe_across_threads() -> None:
+    import datetime as dt
+    from concurrent.futures import ThreadPoolExecutor
+
+    codec = MsgpackCodec()  # the `default` hook (datetimes) runs Python code mid-pack
+
+    def roundtrip(i: int) -> bool:
+        value = {"i": i, "when": [dt.datetime(2026, 1, 1, i % 24)] * 20, "pad": "x" * i}
+        return all(codec.decode(codec.encode(value)) == value for _ in range(200))
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(roundtrip, range(64)))
