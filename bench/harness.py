@@ -71,7 +71,8 @@ def measure(row: Row, n: int, block: int = 100) -> Result:
     )
 
 
-def render(title: str, results: list[Result]) -> str:
+def render(title: str, results: list[Result], *, targets: bool = True) -> str:
+    """A table of `results`; `targets=False` leaves out the targets (they are for Redis)."""
     lines = [
         f"\n{title}",
         f"{'operation':34} {'p50 us':>8} {'p99 us':>8}   {'raw command':24} {'p50 us':>8} "
@@ -83,9 +84,9 @@ def render(title: str, results: list[Result]) -> str:
             if r.base_p50 is not None and r.base_p99 is not None and r.ratio is not None
             else f"{'':24} {'':>8} {'':>8} {'':>6}"
         )
-        target = f"<={r.row.target:.2f}" if r.row.target and r.ratio is not None else ""
+        target = f"<={r.row.target:.2f}" if targets and r.row.target and r.ratio else ""
         verdict = ""
-        if r.row.target and r.ratio is not None:
+        if targets and r.row.target and r.ratio is not None:
             verdict = "  ok" if r.ratio <= r.row.target else "  OVER"
         lines.append(f"{r.row.name:34} {r.p50:8.1f} {r.p99:8.1f}   {base} {target:>7}{verdict}")
     return "\n".join(lines)

@@ -59,7 +59,7 @@ def main() -> int:
         with Memory("memory://bench") as mem:
             raw = mem.client
             results = [measure(row, max(args.n // 5, 500)) for row in collect(mem, raw, args.only)]
-        print(render("Embedded default (memory://, fakeredis + lupa)", results))
+        print(render("Embedded default (memory://, fakeredis + lupa)", results, targets=False))
     finally:
         server.stop()
     return 0
