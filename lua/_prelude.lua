@@ -295,3 +295,118 @@ local function touch_thread(l, i, ta, tx, tid, now, ttl_ms, was, fresh)
   extend_scope(ta, tx, expiry, was, fresh)
   return expiry
 end
+
+-- Rate limits (lua/limiter_*.lua). Times are whole us of the server clock; fixed and sliding
+-- amounts are whole millionths of a unit (the caller rounds costs up and limits down), so
+-- every sum is an integer below 2^53 and exact. One subject's keys:
+--   gcra     string  its theoretical arrival time (TAT, us)
+--   fixed    string  "<window index>:<used>"
+--   sliding  zset    its log: one member per admitted hit, "<start>:<cost>", scored by the
+--                    hit's time (us); start is the running total of the costs logged before
+--                    it (modulo RL_WRAP), so the live sum is end(newest) - start(oldest)
+-- A write sets the caller's TTL (ms): one period (the burst's for gcra) plus 1 ms, so that a
+-- key outlives the state it holds however the server's ms clock falls.
+local RL_WRAP = 4503599627370496  -- 2^52: above any live sum (limits are <= 1e15 millionths)
+
+local RL_MAX_LOG = 100000  -- entries of one sliding log
+
+-- the server clock in us
+local function rl_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+-- gcra: a hit pushes the TAT `inc` us later (from now when the TAT is past) and is allowed
+-- when the new TAT is at most `tau1` us ahead of now. Returns allowed and the TAT's lead over
+-- now before and after the hit.
+local function rl_gcra(key, now, inc, tau1)
+  local tat = tonumber(redis.call('GET', key)) or now
+  if tat < now then tat = now end
+  local lead = tat - now + inc
+  return lead <= tau1, tat - now, lead
+end
+
+-- fixed: windows of `period` us aligned to the epoch. Returns allowed, the amount used in
+-- the current window before the hit, us until the window ends, and the "<window index>:"
+-- head of the value to store.
+local function rl_fixed(key, now, cost, limit, period)
+  local win = math.floor(now / period)
+  local reset = (win + 1) * period - now
+  local head, w, used = string.match(redis.call('GET', key) or '', '^((%d+):)(%d+)$')
+  if w and tonumber(w) == win then
+    used = tonumber(used)
+  else
+    head, used = fmt_int(win) .. ':', 0
+  end
+  return used + cost <= limit, used, reset, head
+end
+
+-- a sliding log entry -> its start and its end (running totals, before and after it)
+local function rl_entry(member)
+  local start, cost = string.match(member, '^(%d+):(%d+)$')
+  start = tonumber(start)
+  return start, start + tonumber(cost)
+end
+
+-- sliding, denied: us until enough of the oldest live entries have left the window for
+-- their costs to reach `over`. The running totals grow with rank, so that entry is found by
+-- bisection over the ranks base .. base + n - 1 of the live entries, after a first guess
+-- that assumes every entry cost what the oldest did: O(log N) calls when the guess holds,
+-- else O(log^2 N).
+local function rl_sliding_wait(log, base, n, first, over, now, period)
+  local start, stop = rl_entry(first)
+  local lo, hi = 0, n - 1
+  local r = math.ceil(over / (stop - start)) - 1
+  while true do
+    if r < lo then r = lo elseif r > hi then r = hi end
+    local e = redis.call('ZRANGE', log, base + r, base + r, 'WITHSCORES')
+    local s, t = rl_entry(e[1])
+    if (t - start) % RL_WRAP < over then
+      lo = r + 1  -- the entries up to this one free too little
+    elseif r > lo and (s - start) % RL_WRAP >= over then
+      hi = r - 1  -- those before it free enough
+    else
+      return tonumber(e[2]) + period - now
+    end
+    r = math.floor((lo + hi) / 2)
+  end
+end
+
+-- sliding: the log's live entries are those scored after now - period. `consume` first
+-- removes the others (a peek only skips them). Returns allowed (the live sum plus `cost`
+-- fits `limit`, and the log has room), the live sum, us until the newest entry leaves the
+-- window, us until enough of the oldest entries leave for `cost` to fit (when denied), and
+-- the running total after the newest entry.
+local function rl_sliding(log, now, cost, limit, period, consume)
+  local edge = fmt_int(now - period)
+  local first, n, base
+  if consume then
+    redis.call('ZREMRANGEBYSCORE', log, '-inf', edge)
+    first = redis.call('ZRANGE', log, 0, 0)[1]
+  else
+    first = redis.call('ZRANGEBYSCORE', log, '(' .. edge, '+inf', 'LIMIT', 0, 1)[1]
+  end
+  if not first then return true, 0, 0, 0, 0 end
+  local last = redis.call('ZRANGE', log, -1, -1, 'WITHSCORES')
+  if consume then
+    n, base = redis.call('ZCARD', log), 0
+  else
+    n = redis.call('ZCOUNT', log, '(' .. edge, '+inf')
+  end
+  local start = rl_entry(first)
+  local _, stop = rl_entry(last[1])
+  local sum = (stop - start) % RL_WRAP
+  local reset = tonumber(last[2]) + period - now
+  local over = sum + cost - limit
+  if over <= 0 and n < RL_MAX_LOG then return true, sum, reset, 0, stop end
+  if over < 1 then over = 1 end  -- a full log: wait for its oldest entry to leave
+  if not base then base = redis.call('ZCARD', log) - n end
+  return false, sum, reset, rl_sliding_wait(log, base, n, first, over, now, period), stop
+end
+
+-- log an admitted hit of `cost` (text) at `now` after the running total `stop`; the log
+-- expires `px` ms later
+local function rl_log(log, now, stop, cost, px)
+  redis.call('ZADD', log, fmt_int(now), fmt_int(stop % RL_WRAP) .. ':' .. cost)
+  redis.call('PEXPIRE', log, px)
+end

@@ -72,8 +72,8 @@ def test_every_key_expires_about_one_period_after_use(
     lim.hit("k")
     keys = all_keys(mem)
     assert keys
-    for key in keys:
-        assert 0 < mem.client.pttl(key) <= 30_000
+    for key in keys:  # one period, plus 1 ms so that it outlives its state on any ms clock
+        assert 0 < mem.client.pttl(key) <= 30_001
 
 
 def test_gcra_refills_smoothly(mem: Memory) -> None:
@@ -244,3 +244,21 @@ def test_a_gcra_key_is_small(engine: Engine, mem: Memory) -> None:
     lim.hit("user-1234567", 3.5)
     (key,) = all_keys(mem)
     assert mem.client.memory_usage(key) <= 100
+
+
+def test_sliding_retry_after_waits_for_just_enough_hits_to_leave(mem: Memory) -> None:
+    lim = mem.limiter("api", limit=10, period=1, algorithm="sliding")
+    stamps = []
+    for cost, pause in ((4, 0.4), (1, 0.1), (2, 0.1), (3, 0)):
+        stamps.append(time.monotonic())
+        assert lim.hit("k", cost).allowed
+        time.sleep(pause)
+    time.sleep(max(0.0, stamps[0] + 1.05 - time.monotonic()))  # the first hit has left
+    # live: 1, 2, 3 (sum 6); a cost of 7 needs 3 more: the hits of 1 and 2 must leave
+    for check in (lim.peek, lim.hit):  # a peek skips the hit that left, a hit removes it
+        started = time.monotonic()
+        d = check("k", 7)
+        assert not d.allowed and round(d.remaining) == 4
+        assert abs(d.retry_after - (stamps[2] + 1 - started)) < 0.04
+        assert abs(d.reset_after - (stamps[3] + 1 - started)) < 0.04
+    assert lim.peek("k", 4).allowed and not lim.peek("k", 5).allowed

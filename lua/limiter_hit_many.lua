@@ -1,0 +1,67 @@
+-- limiter_hit_many: check N rate limits at once on the server's clock, and spend the cost
+-- from every one of them only if all allow (all or nothing). Mode "0" peeks: it spends
+-- nothing (a peek of one limit is this script with N = 1).
+-- KEYS, one per limit in order (all under one hash tag): gcra TAT, fixed window or
+--   sliding log (see the rl_* helpers)
+-- ARGV[1] mode: "1" spend, "0" peek
+-- ARGV[2..], per limit: its algorithm ("g"|"f"|"s"), then the arguments of its
+--   limiter_hit_<algorithm> script (gcra: inc, tau1, px; fixed and sliding: cost, limit,
+--   period, px)
+-- Reply: {all allowed (1|0), then 4 integers per limit: allowed (1|0) for its own cost,
+--   state, reset (us), wait (us, 0 when allowed)}; state is the gcra TAT's lead over now
+--   (us), else the amount used (millionths of a unit); state and reset describe the limit
+--   after this call (nothing spent on a peek or when any limit denied)
+-- Cost: O(N) for gcra and fixed; a sliding limit costs what limiter_hit_sliding does.
+local consume = ARGV[1] == '1'
+local now = rl_now()
+local checks, all = {}, true
+local i = 2
+for k = 1, #KEYS do
+  local c = {alg = ARGV[i], k = k, wait = 0}
+  if c.alg == 'g' then
+    c.inc, c.px = tonumber(ARGV[i + 1]), ARGV[i + 3]
+    local tau1 = tonumber(ARGV[i + 2])
+    c.ok, c.state, c.after = rl_gcra(KEYS[k], now, c.inc, tau1)
+    c.reset = c.state
+    if not c.ok then c.wait = c.after - tau1 end
+    i = i + 4
+  else
+    c.cost, c.text, c.px = tonumber(ARGV[i + 1]), ARGV[i + 1], ARGV[i + 4]
+    local limit, period = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
+    if c.alg == 'f' then
+      c.ok, c.state, c.reset, c.head = rl_fixed(KEYS[k], now, c.cost, limit, period)
+      if not c.ok then c.wait = c.reset end
+    else
+      c.ok, c.state, c.reset, c.wait, c.stop =
+        rl_sliding(KEYS[k], now, c.cost, limit, period, consume)
+      c.period = period
+    end
+    i = i + 5
+  end
+  all = all and c.ok
+  checks[k] = c
+end
+local spend = all and consume
+local reply = {all and 1 or 0}
+for k = 1, #checks do
+  local c = checks[k]
+  if spend then
+    if c.alg == 'g' then
+      if c.inc > 0 then redis.call('SET', KEYS[c.k], fmt_int(now + c.after), 'PX', c.px) end
+      c.state, c.reset = c.after, c.after
+    elseif c.cost > 0 then
+      if c.alg == 'f' then
+        redis.call('SET', KEYS[c.k], c.head .. fmt_int(c.state + c.cost), 'PX', c.px)
+      else
+        rl_log(KEYS[c.k], now, c.stop, c.text, c.px)
+        c.reset = c.period
+      end
+      c.state = c.state + c.cost
+    end
+  end
+  reply[#reply + 1] = c.ok and 1 or 0
+  reply[#reply + 1] = c.state
+  reply[#reply + 1] = c.reset
+  reply[#reply + 1] = c.wait
+end
+return reply
