@@ -298,69 +298,58 @@ end
 
 -- Rate limits (lua/limiter_*.lua). Times are whole us of the server clock; fixed and sliding
 -- amounts are whole millionths of a unit (the caller rounds costs up and limits down), so
--- every sum is an integer below 2^53 and exact. One subject's keys:
+-- every sum is an integer below 2^53 and exact. One subject's key:
 --   gcra     string  its theoretical arrival time (TAT, us)
---   fixed    string  "<window index>:<used>"
---   sliding  zset    its log: one member per admitted hit, "<start>:<cost>", scored by the
---                    hit's time (us); start is the running total of the costs logged before
---                    it (modulo RL_WRAP), so the live sum is end(newest) - start(oldest)
--- A write sets the caller's TTL (ms): one period (the burst's for gcra) plus 1 ms, so that a
--- key outlives the state it holds however the server's ms clock falls.
+--   fixed    hash    window index -> amount used in that window (only the current one
+--                    counts; the first hit of a window drops the others)
+--   sliding  zset    its log (see rl_sliding)
+-- A write that sets a TTL sets the caller's `px` (ms): one period (the burst's for gcra) plus
+-- 1 ms, so a key outlives the state it holds however the server's ms clock falls.
+-- The clock is TIME's two parts, t[1] * 1000000 + t[2] us. Each command, number formatted
+-- and helper called costs a script more than its arithmetic: the hits use as few as they can.
+-- (A gcra TAT is stored as an integer, which Redis keeps in the value's pointer: small keys.)
 local RL_WRAP = 4503599627370496  -- 2^52: above any live sum (limits are <= 1e15 millionths)
 
-local RL_MAX_LOG = 100000  -- entries of one sliding log
+local RL_MAX_LOG = 100000  -- live entries of one sliding log
 
--- the server clock in us
-local function rl_now()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-
--- gcra: a hit pushes the TAT `inc` us later (from now when the TAT is past) and is allowed
--- when the new TAT is at most `tau1` us ahead of now. Returns allowed and the TAT's lead over
--- now before and after the hit.
-local function rl_gcra(key, now, inc, tau1)
-  local tat = tonumber(redis.call('GET', key)) or now
-  if tat < now then tat = now end
+-- gcra: a hit pushes the TAT `inc` us later (from now when the TAT is past, or absent: nil)
+-- and is allowed when the new TAT is at most `tau1` us ahead of now. Returns allowed and the
+-- TAT's lead over now before and after the hit.
+local function rl_gcra(tat, now, inc, tau1)
+  if not tat or tat < now then tat = now end
   local lead = tat - now + inc
   return lead <= tau1, tat - now, lead
 end
 
--- fixed: windows of `period` us aligned to the epoch. Returns allowed, the amount used in
--- the current window before the hit, us until the window ends, and the "<window index>:"
--- head of the value to store.
-local function rl_fixed(key, now, cost, limit, period)
-  local win = math.floor(now / period)
-  local reset = (win + 1) * period - now
-  local head, w, used = string.match(redis.call('GET', key) or '', '^((%d+):)(%d+)$')
-  if w and tonumber(w) == win then
-    used = tonumber(used)
-  else
-    head, used = fmt_int(win) .. ':', 0
-  end
-  return used + cost <= limit, used, reset, head
+-- fixed: the first hit of window `w` (its amount already counted in field w) drops the
+-- fields of earlier windows and sets the key's TTL: once per window
+local function rl_fixed_start(key, w, cost, px)
+  redis.call('DEL', key)
+  redis.call('HSET', key, w, cost)
+  redis.call('PEXPIRE', key, px)
 end
 
--- a sliding log entry -> its start and its end (running totals, before and after it)
+-- a sliding log entry -> the log's counters before it (entries, running total of costs)
+-- and the running total after it
 local function rl_entry(member)
-  local start, cost = string.match(member, '^(%d+):(%d+)$')
-  start = tonumber(start)
-  return start, start + tonumber(cost)
+  local n, t, cost = string.match(member, '^(%d+):(%d+):(%d+)$')
+  t = tonumber(t)
+  return tonumber(n), t, t + tonumber(cost)
 end
 
 -- sliding, denied: us until enough of the oldest live entries have left the window for
 -- their costs to reach `over`. The running totals grow with rank, so that entry is found by
 -- bisection over the ranks base .. base + n - 1 of the live entries, after a first guess
--- that assumes every entry cost what the oldest did: O(log N) calls when the guess holds,
--- else O(log^2 N).
+-- that assumes every entry cost what the oldest (`first`) did: O(log N) when the guess
+-- holds, else O(log^2 N).
 local function rl_sliding_wait(log, base, n, first, over, now, period)
-  local start, stop = rl_entry(first)
+  local _, start, stop = rl_entry(first)
   local lo, hi = 0, n - 1
   local r = math.ceil(over / (stop - start)) - 1
   while true do
     if r < lo then r = lo elseif r > hi then r = hi end
     local e = redis.call('ZRANGE', log, base + r, base + r, 'WITHSCORES')
-    local s, t = rl_entry(e[1])
+    local _, s, t = rl_entry(e[1])
     if (t - start) % RL_WRAP < over then
       lo = r + 1  -- the entries up to this one free too little
     elseif r > lo and (s - start) % RL_WRAP >= over then
@@ -372,41 +361,52 @@ local function rl_sliding_wait(log, base, n, first, over, now, period)
   end
 end
 
--- sliding: the log's live entries are those scored after now - period. `consume` first
--- removes the others (a peek only skips them). Returns allowed (the live sum plus `cost`
--- fits `limit`, and the log has room), the live sum, us until the newest entry leaves the
--- window, us until enough of the oldest entries leave for `cost` to fit (when denied), and
--- the running total after the newest entry.
+-- sliding: zset `log` holds, below every entry, two counters scored by their negated values
+-- (so that they rank first): 't', the running total of the costs logged (mod RL_WRAP), and
+-- 'n', the number of entries logged (mod RL_WRAP). An admitted hit is an entry
+-- "<n>:<t>:<cost>" (the counters before it) scored by its time (us), live while scored after
+-- now - period: the live sum is t - t(oldest live entry), their number n - n(oldest). So one
+-- ZRANGE reads what a hit needs, and one ZADD logs it. `consume` removes the entries that
+-- left the window (a peek skips them). Returns allowed (the live sum plus `cost` fits
+-- `limit` and the log has room), the live sum, the wait (us) when denied, and the counters.
 local function rl_sliding(log, now, cost, limit, period, consume)
-  local edge = fmt_int(now - period)
-  local first, n, base
-  if consume then
-    redis.call('ZREMRANGEBYSCORE', log, '-inf', edge)
-    first = redis.call('ZRANGE', log, 0, 0)[1]
-  else
-    first = redis.call('ZRANGEBYSCORE', log, '(' .. edge, '+inf', 'LIMIT', 0, 1)[1]
+  local head = redis.call('ZRANGE', log, 0, 2, 'WITHSCORES')
+  if #head < 4 then return true, 0, 0, 0, 0 end
+  local total, count = -tonumber(head[2]), -tonumber(head[4])
+  if head[1] == 'n' then total, count = count, total end
+  local first, base = head[5], 2
+  if first and tonumber(head[6]) <= now - period then  -- the oldest entries have left
+    local edge = fmt_int(now - period)
+    if consume then
+      redis.call('ZREMRANGEBYSCORE', log, '(0', edge)
+      first = redis.call('ZRANGE', log, 2, 2)[1]
+    else
+      first = redis.call('ZRANGEBYSCORE', log, '(' .. edge, '+inf', 'LIMIT', 0, 1)[1]
+      base = nil
+    end
   end
-  if not first then return true, 0, 0, 0, 0 end
-  local last = redis.call('ZRANGE', log, -1, -1, 'WITHSCORES')
-  if consume then
-    n, base = redis.call('ZCARD', log), 0
-  else
-    n = redis.call('ZCOUNT', log, '(' .. edge, '+inf')
-  end
-  local start = rl_entry(first)
-  local _, stop = rl_entry(last[1])
-  local sum = (stop - start) % RL_WRAP
-  local reset = tonumber(last[2]) + period - now
+  if not first then return true, 0, 0, total, count end
+  local n0, t0 = rl_entry(first)
+  local sum, n = (total - t0) % RL_WRAP, (count - n0) % RL_WRAP
   local over = sum + cost - limit
-  if over <= 0 and n < RL_MAX_LOG then return true, sum, reset, 0, stop end
+  if over <= 0 and n < RL_MAX_LOG then return true, sum, 0, total, count end
   if over < 1 then over = 1 end  -- a full log: wait for its oldest entry to leave
   if not base then base = redis.call('ZCARD', log) - n end
-  return false, sum, reset, rl_sliding_wait(log, base, n, first, over, now, period), stop
+  return false, sum, rl_sliding_wait(log, base, n, first, over, now, period), total, count
 end
 
--- log an admitted hit of `cost` (text) at `now` after the running total `stop`; the log
--- expires `px` ms later
-local function rl_log(log, now, stop, cost, px)
-  redis.call('ZADD', log, fmt_int(now), fmt_int(stop % RL_WRAP) .. ':' .. cost)
+-- sliding: us until the newest entry leaves the window (0 when none is live)
+local function rl_sliding_reset(log, now, period)
+  local last = tonumber(redis.call('ZRANGE', log, -1, -1, 'WITHSCORES')[2])
+  if not last or last <= 0 or last <= now - period then return 0 end
+  return last + period - now
+end
+
+-- sliding: log an admitted hit of `cost` (text) at `now` after the counters `total` and
+-- `count` (from rl_sliding); the log expires `px` ms later
+local function rl_log(log, now, total, count, cost, px)
+  redis.call('ZADD', log, fmt_int(-((total + tonumber(cost)) % RL_WRAP)), 't',
+    fmt_int(-((count + 1) % RL_WRAP)), 'n', fmt_int(now),
+    fmt_int(count) .. ':' .. fmt_int(total) .. ':' .. cost)
   redis.call('PEXPIRE', log, px)
 end

@@ -1,14 +1,26 @@
 -- limiter_hit_fixed: spend from one fixed-window limit if it allows, on the server's clock.
--- KEYS[1] string: "<window index>:<used>" (see rl_fixed)
+-- KEYS[1] hash: window index -> amount used in it (see rl_fixed_start)
 -- ARGV[1] cost (millionths of a unit, integer text)
 -- ARGV[2] limit (millionths of a unit, integer text)
 -- ARGV[3] period (us, integer text): windows are aligned to the epoch
 -- ARGV[4] px (ms, integer text): the key's TTL, at least period + 1 ms
 -- Reply: allowed: {used after the hit, us until the window ends};
 --   denied: {used, us until the window ends, the same again (the wait)}
--- Cost: O(1), three commands (TIME, GET, SET).
+-- Cost: O(1): TIME and one HINCRBY (spent at once; taken back when denied); the first hit
+-- of a window also drops the earlier windows and sets the TTL (three more commands).
+local t = redis.call('TIME')
+local period = tonumber(ARGV[3])
+local now = t[1] * 1000000 + t[2]
+local win = math.floor(now / period)
+local w = win .. ''  -- below 2^41 (periods are >= 1 ms), so whole in Lua's '%.14g'
+local reset = (win + 1) * period - now
+if ARGV[1] == '0' then return {tonumber(redis.call('HGET', KEYS[1], w)) or 0, reset} end
+local used = redis.call('HINCRBY', KEYS[1], w, ARGV[1])
 local cost = tonumber(ARGV[1])
-local ok, used, reset, head = rl_fixed(KEYS[1], rl_now(), cost, tonumber(ARGV[2]), tonumber(ARGV[3]))
-if not ok then return {used, reset, reset} end
-if cost > 0 then redis.call('SET', KEYS[1], head .. fmt_int(used + cost), 'PX', ARGV[4]) end
-return {used + cost, reset}
+if used == cost then
+  rl_fixed_start(KEYS[1], w, ARGV[1], ARGV[4])
+elseif used > tonumber(ARGV[2]) then
+  redis.call('HINCRBY', KEYS[1], w, '-' .. ARGV[1])
+  return {used - cost, reset, reset}
+end
+return {used, reset}

@@ -5,10 +5,19 @@
 -- ARGV[3] px (ms, integer text): the key's TTL, at least tau1 + 1 ms
 -- Reply: allowed: the TAT's lead over now after the hit (us, integer);
 --   denied: {lead (us), lead (us), us until the hit would be allowed}
--- Cost: O(1), three commands (TIME, GET, SET).
-local inc = tonumber(ARGV[1])
-local now = rl_now()
-local ok, before, after = rl_gcra(KEYS[1], now, inc, tonumber(ARGV[2]))
-if not ok then return {before, before, after - tonumber(ARGV[2])} end
-if inc > 0 then redis.call('SET', KEYS[1], fmt_int(now + after), 'PX', ARGV[3]) end
-return after
+-- Cost: O(1): TIME and one SET for a subject whose TAT is past (the idle case, where the new
+-- TAT is written and the old one read at once), a second SET for a busy one (its TAT
+-- corrected, or restored when denied).
+local t = redis.call('TIME')
+local now = t[1] * 1000000 + t[2]
+local old = redis.call('SET', KEYS[1], fmt_int(now + ARGV[1]), 'PX', ARGV[3], 'GET')
+local tat = tonumber(old)
+if not tat or tat <= now then return tonumber(ARGV[1]) end  -- idle: allowed, as written
+local tau1 = tonumber(ARGV[2])
+local ok, before, after = rl_gcra(tat, now, tonumber(ARGV[1]), tau1)
+if ok then
+  redis.call('SET', KEYS[1], fmt_int(now + after), 'PX', ARGV[3])
+  return after
+end
+redis.call('SET', KEYS[1], old, 'PX', ARGV[3])  -- denied: as it was
+return {before, before, after - tau1}

@@ -1,7 +1,7 @@
 -- limiter_hit_many: check N rate limits at once on the server's clock, and spend the cost
 -- from every one of them only if all allow (all or nothing). Mode "0" peeks: it spends
 -- nothing (a peek of one limit is this script with N = 1).
--- KEYS, one per limit in order (all under one hash tag): gcra TAT, fixed window or
+-- KEYS, one per limit in order (all under one hash tag): gcra TAT, fixed windows or
 --   sliding log (see the rl_* helpers)
 -- ARGV[1] mode: "1" spend, "0" peek
 -- ARGV[2..], per limit: its algorithm ("g"|"f"|"s"), then the arguments of its
@@ -13,7 +13,8 @@
 --   after this call (nothing spent on a peek or when any limit denied)
 -- Cost: O(N) for gcra and fixed; a sliding limit costs what limiter_hit_sliding does.
 local consume = ARGV[1] == '1'
-local now = rl_now()
+local t = redis.call('TIME')
+local now = t[1] * 1000000 + t[2]
 local checks, all = {}, true
 local i = 2
 for k = 1, #KEYS do
@@ -21,20 +22,24 @@ for k = 1, #KEYS do
   if c.alg == 'g' then
     c.inc, c.px = tonumber(ARGV[i + 1]), ARGV[i + 3]
     local tau1 = tonumber(ARGV[i + 2])
-    c.ok, c.state, c.after = rl_gcra(KEYS[k], now, c.inc, tau1)
+    c.ok, c.state, c.after = rl_gcra(tonumber(redis.call('GET', KEYS[k])), now, c.inc, tau1)
     c.reset = c.state
     if not c.ok then c.wait = c.after - tau1 end
     i = i + 4
   else
     c.cost, c.text, c.px = tonumber(ARGV[i + 1]), ARGV[i + 1], ARGV[i + 4]
     local limit, period = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
+    c.period = period
     if c.alg == 'f' then
-      c.ok, c.state, c.reset, c.head = rl_fixed(KEYS[k], now, c.cost, limit, period)
+      local win = math.floor(now / period)
+      c.w, c.reset = win .. '', (win + 1) * period - now  -- as limiter_hit_fixed names it
+      c.used = tonumber(redis.call('HGET', KEYS[k], c.w))
+      c.state = c.used or 0
+      c.ok = c.state + c.cost <= limit
       if not c.ok then c.wait = c.reset end
     else
-      c.ok, c.state, c.reset, c.wait, c.stop =
+      c.ok, c.state, c.wait, c.total, c.count =
         rl_sliding(KEYS[k], now, c.cost, limit, period, consume)
-      c.period = period
     end
     i = i + 5
   end
@@ -45,19 +50,21 @@ local spend = all and consume
 local reply = {all and 1 or 0}
 for k = 1, #checks do
   local c = checks[k]
-  if spend then
-    if c.alg == 'g' then
-      if c.inc > 0 then redis.call('SET', KEYS[c.k], fmt_int(now + c.after), 'PX', c.px) end
-      c.state, c.reset = c.after, c.after
-    elseif c.cost > 0 then
-      if c.alg == 'f' then
-        redis.call('SET', KEYS[c.k], c.head .. fmt_int(c.state + c.cost), 'PX', c.px)
-      else
-        rl_log(KEYS[c.k], now, c.stop, c.text, c.px)
-        c.reset = c.period
-      end
-      c.state = c.state + c.cost
+  if spend and c.alg == 'g' then
+    if c.inc > 0 then redis.call('SET', KEYS[c.k], fmt_int(now + c.after), 'PX', c.px) end
+    c.state, c.reset = c.after, c.after
+  elseif spend and c.cost > 0 then
+    if c.alg == 'f' and c.used then
+      redis.call('HINCRBY', KEYS[c.k], c.w, c.text)
+    elseif c.alg == 'f' then
+      rl_fixed_start(KEYS[c.k], c.w, c.text, c.px)
+    else
+      rl_log(KEYS[c.k], now, c.total, c.count, c.text, c.px)
+      c.reset = c.period
     end
+    c.state = c.state + c.cost
+  elseif c.alg == 's' then
+    c.reset = rl_sliding_reset(KEYS[c.k], now, c.period)
   end
   reply[#reply + 1] = c.ok and 1 or 0
   reply[#reply + 1] = c.state

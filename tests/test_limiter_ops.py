@@ -30,7 +30,7 @@ def rule(**kw: Any) -> Rule:
 
 def test_key_layout_gives_each_subject_its_own_hash_tag() -> None:
     assert rule().keys("alice") == ("pm:{t1:rl:api:alice}:g",)
-    assert rule(algorithm="fixed").keys("a:b") == ("pm:{t1:rl:api:a:b}:f",)
+    assert rule(algorithm="fixed").keys("a:b") == ("pm:{t1:rl:api:a:b}:w",)
     assert rule(algorithm="sliding").keys("bob") == ("pm:{t1:rl:api:bob}:l",)
     assert rule().keys("alice", "acme") == ("pm:{t1:grp:acme}:rl:api:alice:g",)
     assert rule().keys("é t") == ("pm:{t1:rl:api:é t}:g",)  # beyond ASCII: the full check

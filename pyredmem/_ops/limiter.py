@@ -5,7 +5,7 @@ the all-or-nothing check of several limits are one `lua/limiter_hit_many.lua` ca
 Key layout (the subject's key carries its own hash tag, so load spreads over a cluster):
 
     <namespace>:{<tenant>:rl:<name>:<key>}:g      gcra: theoretical arrival time (us)
-    <namespace>:{<tenant>:rl:<name>:<key>}:f      fixed: "<window>:<used>"
+    <namespace>:{<tenant>:rl:<name>:<key>}:w      fixed: hash, window -> amount used
     <namespace>:{<tenant>:rl:<name>:<key>}:l      sliding: the log of admitted hits
 
 With a `group`, the tag is the group's instead, so that limits checked together in one
@@ -58,7 +58,7 @@ MAX_CHECKS = 16  # limits per hit_many call
 MAX_SUBJECT_BYTES = 256
 MAX_PERIOD = 10 * 366 * 86400.0  # seconds
 MAX_LIMIT = 1e9  # units: 1e15 millionths, so sums stay exact integers below 2^53
-_SUFFIXES = {"gcra": "}:g", "fixed": "}:f", "sliding": "}:l"}  # a key ends with its tag
+_SUFFIXES = {"gcra": "}:g", "fixed": "}:w", "sliding": "}:l"}  # a key ends with its tag
 
 _HIT_GCRA = script("limiter_hit_gcra")
 _HIT_FIXED = script("limiter_hit_fixed")
