@@ -329,84 +329,89 @@ local function rl_fixed_start(key, w, cost, px)
   redis.call('PEXPIRE', key, px)
 end
 
--- a sliding log entry -> the log's counters before it (entries, running total of costs)
--- and the running total after it
-local function rl_entry(member)
-  local n, t, cost = string.match(member, '^(%d+):(%d+):(%d+)$')
-  t = tonumber(t)
-  return tonumber(n), t, t + tonumber(cost)
+-- sliding: list `log` holds the admitted hits, oldest first, each "<time>:<total>:<cost>":
+-- its time (us) and the running total of the costs logged up to and including it (mod
+-- RL_WRAP). An entry is live while its time is after now - period, so the live sum is the
+-- newest entry's total minus the oldest live entry's total before it: both ends of the list
+-- tell what a hit needs.
+local function rl_entry(e)
+  local time, total, cost = string.match(e, '^(%d+):(%d+):(%d+)$')
+  return tonumber(time), tonumber(total), tonumber(cost)
 end
 
--- sliding, denied: us until enough of the oldest live entries have left the window for
--- their costs to reach `over`. The running totals grow with rank, so that entry is found by
--- bisection over the ranks base .. base + n - 1 of the live entries, after a first guess
--- that assumes every entry cost what the oldest (`first`) did: O(log N) when the guess
--- holds, else O(log^2 N).
-local function rl_sliding_wait(log, base, n, first, over, now, period)
-  local _, start, stop = rl_entry(first)
+-- sliding, denied: us until enough of the oldest live entries (at indexes base .. base +
+-- n - 1, the first with running total t0 before it) have left the window for their costs to
+-- reach `over`. Running totals grow with the index, so the entry is found by bisection after
+-- a first guess that assumes every entry cost `c0`, what the oldest did: O(log N) LINDEX
+-- calls (each O(N / 128) at most: the list's nodes), one when the guess holds.
+local function rl_sliding_wait(log, base, n, t0, c0, over, now, period)
   local lo, hi = 0, n - 1
-  local r = math.ceil(over / (stop - start)) - 1
+  local r = math.ceil(over / c0) - 1
   while true do
     if r < lo then r = lo elseif r > hi then r = hi end
-    local e = redis.call('ZRANGE', log, base + r, base + r, 'WITHSCORES')
-    local _, s, t = rl_entry(e[1])
-    if (t - start) % RL_WRAP < over then
+    local time, total, cost = rl_entry(redis.call('LINDEX', log, base + r))
+    if (total - t0) % RL_WRAP < over then
       lo = r + 1  -- the entries up to this one free too little
-    elseif r > lo and (s - start) % RL_WRAP >= over then
+    elseif r > lo and (total - cost - t0) % RL_WRAP >= over then
       hi = r - 1  -- those before it free enough
     else
-      return tonumber(e[2]) + period - now
+      return time + period - now
     end
     r = math.floor((lo + hi) / 2)
   end
 end
 
--- sliding: zset `log` holds, below every entry, two counters scored by their negated values
--- (so that they rank first): 't', the running total of the costs logged (mod RL_WRAP), and
--- 'n', the number of entries logged (mod RL_WRAP). An admitted hit is an entry
--- "<n>:<t>:<cost>" (the counters before it) scored by its time (us), live while scored after
--- now - period: the live sum is t - t(oldest live entry), their number n - n(oldest). So one
--- ZRANGE reads what a hit needs, and one ZADD logs it. `consume` removes the entries that
--- left the window (a peek skips them). Returns allowed (the live sum plus `cost` fits
--- `limit` and the log has room), the live sum, the wait (us) when denied, and the counters.
-local function rl_sliding(log, now, cost, limit, period, consume)
-  local head = redis.call('ZRANGE', log, 0, 2, 'WITHSCORES')
-  if #head < 4 then return true, 0, 0, 0, 0 end
-  local total, count = -tonumber(head[2]), -tonumber(head[4])
-  if head[1] == 'n' then total, count = count, total end
-  local first, base = head[5], 2
-  if first and tonumber(head[6]) <= now - period then  -- the oldest entries have left
-    local edge = fmt_int(now - period)
-    if consume then
-      redis.call('ZREMRANGEBYSCORE', log, '(0', edge)
-      first = redis.call('ZRANGE', log, 2, 2)[1]
-    else
-      first = redis.call('ZRANGEBYSCORE', log, '(' .. edge, '+inf', 'LIMIT', 0, 1)[1]
-      base = nil
+-- sliding: the live part of `log` at `now`. `consume` removes the entries that left the
+-- window (a peek skips them): O(E) for E of them, each removed once. Returns the live sum,
+-- the index of the oldest live entry, the running total before it, its cost and time, the
+-- running total after the newest entry and us until that entry leaves the window; nothing
+-- when no entry is live.
+local function rl_sliding_live(log, now, period, consume)
+  local first = redis.call('LINDEX', log, 0)
+  if not first then return nil end
+  local edge, base, live = now - period, 0, first
+  local time, t0, c0 = rl_entry(first)
+  while time <= edge do  -- the oldest entries have left the window: skip them 64 at a time
+    local chunk = redis.call('LRANGE', log, base, base + 63)
+    local k = 1
+    while chunk[k] and rl_entry(chunk[k]) <= edge do k = k + 1 end
+    if chunk[k] then
+      live = chunk[k]
+      time, t0, c0 = rl_entry(live)
+    elseif #chunk < 64 then  -- every entry has left
+      if consume then redis.call('DEL', log) end
+      return nil
     end
+    base = base + k - 1
   end
-  if not first then return true, 0, 0, total, count end
-  local n0, t0 = rl_entry(first)
-  local sum, n = (total - t0) % RL_WRAP, (count - n0) % RL_WRAP
+  if consume and base > 0 then
+    redis.call('LTRIM', log, base, -1)
+    base = 0
+  end
+  local last, tn = time, t0
+  local newest = redis.call('LINDEX', log, -1)
+  if newest ~= live then last, tn = rl_entry(newest) end
+  return (tn - t0 + c0) % RL_WRAP, base, t0 - c0, c0, time, tn, last + period - now
+end
+
+-- sliding: allowed (the live sum plus `cost` fits `limit`, and the log has room), the live
+-- sum, the wait (us) when denied, the running total after the newest entry and us until it
+-- leaves the window (see rl_sliding_live for `consume`).
+local function rl_sliding(log, now, cost, limit, period, consume)
+  local sum, base, t0, c0, _, tn, reset = rl_sliding_live(log, now, period, consume)
+  if not sum then return true, 0, 0, 0, 0 end
+  local n = redis.call('LLEN', log) - base
   local over = sum + cost - limit
-  if over <= 0 and n < RL_MAX_LOG then return true, sum, 0, total, count end
+  if over <= 0 and n < RL_MAX_LOG then return true, sum, 0, tn, reset end
   if over < 1 then over = 1 end  -- a full log: wait for its oldest entry to leave
-  if not base then base = redis.call('ZCARD', log) - n end
-  return false, sum, rl_sliding_wait(log, base, n, first, over, now, period), total, count
+  return false, sum, rl_sliding_wait(log, base, n, t0, c0, over, now, period), tn, reset
 end
 
--- sliding: us until the newest entry leaves the window (0 when none is live)
-local function rl_sliding_reset(log, now, period)
-  local last = tonumber(redis.call('ZRANGE', log, -1, -1, 'WITHSCORES')[2])
-  if not last or last <= 0 or last <= now - period then return 0 end
-  return last + period - now
-end
-
--- sliding: log an admitted hit of `cost` (text) at `now` after the counters `total` and
--- `count` (from rl_sliding); the log expires `px` ms later
-local function rl_log(log, now, total, count, cost, px)
-  redis.call('ZADD', log, fmt_int(-((total + tonumber(cost)) % RL_WRAP)), 't',
-    fmt_int(-((count + 1) % RL_WRAP)), 'n', fmt_int(now),
-    fmt_int(count) .. ':' .. fmt_int(total) .. ':' .. cost)
+-- sliding: log an admitted hit of `cost` (text) at `now` after the running total `total`;
+-- the log expires `px` ms later. Returns the log's length.
+local function rl_log(log, now, total, cost, px)
+  local n = redis.call('RPUSH', log,
+    string.format('%.0f:%.0f:', now, (total + cost) % RL_WRAP) .. cost)
   redis.call('PEXPIRE', log, px)
+  return n
 end

@@ -38,7 +38,7 @@ for k = 1, #KEYS do
       c.ok = c.state + c.cost <= limit
       if not c.ok then c.wait = c.reset end
     else
-      c.ok, c.state, c.wait, c.total, c.count =
+      c.ok, c.state, c.wait, c.total, c.reset =
         rl_sliding(KEYS[k], now, c.cost, limit, period, consume)
     end
     i = i + 5
@@ -59,12 +59,10 @@ for k = 1, #checks do
     elseif c.alg == 'f' then
       rl_fixed_start(KEYS[c.k], c.w, c.text, c.px)
     else
-      rl_log(KEYS[c.k], now, c.total, c.count, c.text, c.px)
+      rl_log(KEYS[c.k], now, c.total, c.text, c.px)
       c.reset = c.period
     end
     c.state = c.state + c.cost
-  elseif c.alg == 's' then
-    c.reset = rl_sliding_reset(KEYS[c.k], now, c.period)
   end
   reply[#reply + 1] = c.ok and 1 or 0
   reply[#reply + 1] = c.state

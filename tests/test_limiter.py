@@ -262,3 +262,34 @@ def test_sliding_retry_after_waits_for_just_enough_hits_to_leave(mem: Memory) ->
         assert abs(d.retry_after - (stamps[2] + 1 - started)) < 0.04
         assert abs(d.reset_after - (stamps[3] + 1 - started)) < 0.04
     assert lim.peek("k", 4).allowed and not lim.peek("k", 5).allowed
+
+
+def test_sliding_drops_hits_that_left_the_window(mem: Memory) -> None:
+    lim = mem.limiter("api", limit=1000, period=0.3, algorithm="sliding")
+    for _ in range(150):  # more than one chunk of the entries a call skips at a time
+        lim.hit("k")
+    started = time.monotonic()
+    (key,) = all_keys(mem)
+    time.sleep(max(0.0, started + 0.2 - time.monotonic()))
+    lim.hit("k")  # keeps the log alive
+    time.sleep(max(0.0, started + 0.32 - time.monotonic()))  # the first 150 have left
+    assert round(lim.peek("k").remaining) == 999 and mem.client.llen(key) == 151
+    d = lim.hit("k", 2)
+    assert d.allowed and round(d.remaining) == 997 and mem.client.llen(key) == 2
+
+
+@pytest.mark.real_server
+def test_a_full_sliding_log_denies_until_its_oldest_hit_leaves(engine: Engine, mem: Memory) -> None:
+    lim = mem.limiter("api", limit=1e9, period=3600, algorithm="sliding")
+    assert lim.hit("k").allowed
+    (key,) = all_keys(mem)
+    first = mem.client.lindex(key, 0).decode()
+    stamp = int(first.split(":")[0])
+    pipe = mem.client.pipeline(transaction=False)
+    for i in range(1, 100_000, 10_000):  # entries as hits of cost 1 would log them
+        hits = range(i, min(i + 10_000, 100_000))
+        pipe.rpush(key, *(f"{stamp}:{(n + 1) * 1_000_000}:1000000" for n in hits))
+    pipe.execute()
+    d = lim.hit("k")
+    assert not d.allowed and round(d.remaining) == 1e9 - 100_000
+    assert 3599 < d.retry_after <= 3600 and mem.client.llen(key) == 100_000

@@ -216,6 +216,7 @@ class Rule:
     label: str
     prefix: str  # a subject's key without a group: prefix + key + suffix
     suffix: str
+    period_us: int
     per_unit: float  # gcra: us per unit (the emission interval); else 1e6 millionths
     full: float  # gcra: the burst's length (us); else the limit in millionths
     params: tuple[str, ...]  # the script arguments after the cost (integer text)
@@ -278,7 +279,7 @@ class Rule:
         prefix = f"{ks.namespace}:{{{ks.tenant or ''}:rl:{name}:"
         rule = cls(
             ks, name, algorithm, lim, per, capacity, label, prefix, _SUFFIXES[algorithm],
-            per_unit, full, params, (),
+            period_us, per_unit, full, params, (),
         )
         object.__setattr__(rule, "unit", (rule._spend(1), *params))
         return rule
@@ -335,8 +336,10 @@ class Rule:
 
     def read(self, reply: Any) -> Decision:
         """The Decision in a limiter_hit_<algorithm> reply (see the scripts' headers)."""
-        if type(reply) is int:  # gcra, allowed: the arrival time's lead over now
-            return self.decide(True, reply, reply, 0)
+        if type(reply) is int:  # allowed: gcra's lead over now, or what a log holds after a
+            # hit (whose entry, the newest, leaves the window in a period)
+            reset = reply if self.algorithm == "gcra" else self.period_us
+            return self.decide(True, reply, reset, 0)
         if len(reply) == 2:
             return self.decide(True, reply[0], reply[1], 0)
         return self.decide(False, reply[0], reply[1], reply[2])
