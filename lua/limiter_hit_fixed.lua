@@ -7,7 +7,8 @@
 -- Reply: allowed: {used after the hit, us until the window ends};
 --   denied: {used, us until the window ends, the same again (the wait)}
 -- Cost: O(1): TIME and one HINCRBY (spent at once; taken back when denied); the first hit
--- of a window also drops the earlier windows and sets the TTL (three more commands).
+-- of a window also drops the earlier windows and sets the TTL (three more commands, as
+-- rl_fixed_start does: written out here, where a prelude helper's closure would cost every call).
 local t = redis.call('TIME')
 local period = tonumber(ARGV[3])
 local now = t[1] * 1000000 + t[2]
@@ -17,8 +18,10 @@ local reset = (win + 1) * period - now
 if ARGV[1] == '0' then return {tonumber(redis.call('HGET', KEYS[1], w)) or 0, reset} end
 local used = redis.call('HINCRBY', KEYS[1], w, ARGV[1])
 local cost = tonumber(ARGV[1])
-if used == cost then
-  rl_fixed_start(KEYS[1], w, ARGV[1], ARGV[4])
+if used == cost then  -- the window's first hit
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], w, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
 elseif used > tonumber(ARGV[2]) then
   redis.call('HINCRBY', KEYS[1], w, '-' .. ARGV[1])
   return {used - cost, reset, reset}

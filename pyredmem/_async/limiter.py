@@ -130,7 +130,10 @@ class AsyncLimiter:
     async def hit(self, key: str, cost: float = 1, *, group: str | None = None) -> Decision:
         """Spend `cost` (>= 0, fractions allowed) from `key`'s budget if it allows, else
         spend nothing. `group` must be the same wherever `key` is used (see hit_many)."""
-        return await self._decide(self._hit(self.rule, key, cost, group))
+        call = self._hit(self.rule, key, cost, group)
+        if self._on_error == "raise":  # the common case, without _decide's extra call
+            return await self._runner.run(call)
+        return await self._decide(call)
 
     async def peek(self, key: str, cost: float = 1, *, group: str | None = None) -> Decision:
         """What `hit(key, cost)` would answer now, spending nothing."""

@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import CrossSlotError, InvalidKeyError, InvalidValueError
 from .._keys import Keyspace, key_slot, validate_name
+from .._scripts import Script
 from ._call import Call, script
 
 __all__ = [
@@ -58,6 +59,7 @@ MAX_CHECKS = 16  # limits per hit_many call
 MAX_SUBJECT_BYTES = 256
 MAX_PERIOD = 10 * 366 * 86400.0  # seconds
 MAX_LIMIT = 1e9  # units: 1e15 millionths, so sums stay exact integers below 2^53
+KNOWN_KEYS = 4096  # validated keys (and calls) a rule remembers, then it starts over
 _SUFFIXES = {"gcra": "}:g", "fixed": "}:w", "sliding": "}:l"}  # a key ends with its tag
 
 _HIT_GCRA = script("limiter_hit_gcra")
@@ -100,24 +102,12 @@ def _whole(n: int) -> str:
 
 
 # A Decision is made on every hit. The frozen dataclass's __init__ sets each field through
-# object.__setattr__; setting the slots directly does the same in half the time.
+# object.__setattr__; Rule.decide sets the slots directly, which takes half the time.
 _new = object.__new__
 _set_allowed, _set_limit, _set_remaining, _set_retry, _set_reset = (
     Decision.__dict__[f].__set__
     for f in ("allowed", "limit", "remaining", "retry_after", "reset_after")
 )
-
-
-def _decision(
-    allowed: bool, limit: float, remaining: float, retry: float, reset: float
-) -> Decision:
-    d: Decision = _new(Decision)
-    _set_allowed(d, allowed)
-    _set_limit(d, limit)
-    _set_remaining(d, remaining)
-    _set_retry(d, retry)
-    _set_reset(d, reset)
-    return d
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +211,10 @@ class Rule:
     full: float  # gcra: the burst's length (us); else the limit in millionths
     params: tuple[str, ...]  # the script arguments after the cost (integer text)
     unit: tuple[str, ...]  # the script arguments of a hit of cost 1
+    # key -> its KEYS, for keys already validated: hot subjects skip the checks
+    known: dict[str, tuple[str]] = field(default_factory=dict, compare=False, repr=False)
+    # key -> the call of a hit of cost 1 (calls are never changed once made, so hits share)
+    unit_calls: dict[str, Call[Decision]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(
@@ -278,24 +272,42 @@ class Rule:
         ks = keyspace
         prefix = f"{ks.namespace}:{{{ks.tenant or ''}:rl:{name}:"
         rule = cls(
-            ks, name, algorithm, lim, per, capacity, label, prefix, _SUFFIXES[algorithm],
-            period_us, per_unit, full, params, (),
+            ks,
+            name,
+            algorithm,
+            lim,
+            per,
+            capacity,
+            label,
+            prefix,
+            _SUFFIXES[algorithm],
+            period_us,
+            per_unit,
+            full,
+            params,
+            (),
         )
         object.__setattr__(rule, "unit", (rule._spend(1), *params))
         return rule
 
     def keys(self, key: object, group: object = None) -> tuple[str]:
         """The subject's key (a tuple: a script call's KEYS)."""
-        if (
-            group is None
-            and type(key) is str
-            and 0 < len(key) <= MAX_SUBJECT_BYTES
-            and key.isascii()  # then printable means no control characters
-            and key.isprintable()
-            and "{" not in key
-            and "}" not in key
-        ):
-            return (self.prefix + key + self.suffix,)
+        if group is None and type(key) is str:
+            found = self.known.get(key)
+            if found is not None:
+                return found
+            if (
+                0 < len(key) <= MAX_SUBJECT_BYTES
+                and key.isascii()  # then printable means no control characters
+                and key.isprintable()
+                and "{" not in key
+                and "}" not in key
+            ):
+                found = (self.prefix + key + self.suffix,)
+                if len(self.known) >= KNOWN_KEYS:
+                    self.known.clear()
+                self.known[key] = found
+                return found
         key = validate_subject("key", key, label=self.label)
         if group is not None:
             group = validate_subject("group", group, label=self.label)
@@ -330,19 +342,35 @@ class Rule:
         """A Decision from a script's integers: `state` is the gcra arrival time's lead over
         now (us), else the amount used (millionths); `reset` and `wait` are us."""
         remaining = (self.full - state) / self.per_unit
-        return _decision(
-            allowed, self.capacity, remaining if remaining > 0 else 0.0, wait / 1e6, reset / 1e6
-        )
+        d: Decision = _new(Decision)  # the fields set as __init__ would, only faster
+        _set_allowed(d, allowed)
+        _set_limit(d, self.capacity)
+        _set_remaining(d, remaining if remaining > 0 else 0.0)
+        _set_retry(d, wait / 1e6)
+        _set_reset(d, reset / 1e6)
+        return d
 
     def read(self, reply: Any) -> Decision:
         """The Decision in a limiter_hit_<algorithm> reply (see the scripts' headers)."""
         if type(reply) is int:  # allowed: gcra's lead over now, or what a log holds after a
             # hit (whose entry, the newest, leaves the window in a period)
+            allowed, state, wait = True, reply, 0
             reset = reply if self.algorithm == "gcra" else self.period_us
-            return self.decide(True, reply, reset, 0)
-        if len(reply) == 2:
-            return self.decide(True, reply[0], reply[1], 0)
-        return self.decide(False, reply[0], reply[1], reply[2])
+        elif len(reply) == 2:
+            allowed, wait = True, 0
+            state, reset = reply
+        else:
+            allowed = False
+            state, reset, wait = reply
+        # as decide() does, inline: this runs on every hit
+        remaining = (self.full - state) / self.per_unit
+        d: Decision = _new(Decision)
+        _set_allowed(d, allowed)
+        _set_limit(d, self.capacity)
+        _set_remaining(d, remaining if remaining > 0 else 0.0)
+        _set_retry(d, wait / 1e6)
+        _set_reset(d, reset / 1e6)
+        return d
 
     def read_peek(self, reply: Sequence[int]) -> Decision:
         """The Decision in a limiter_hit_many reply for this one limit."""
@@ -356,25 +384,39 @@ def _ttl(us: int) -> str:
     return str(-(-(us - 1) // 1000) + 1)
 
 
-def limiter_hit_gcra(rule: Rule, key: str, cost: object = 1, group: object = None) -> Call[Decision]:
+def _hit(script: Script, rule: Rule, key: str, cost: object, group: object) -> Call[Decision]:
+    unit = group is None and type(cost) is int and cost == 1 and type(key) is str
+    if unit:
+        call = rule.unit_calls.get(key)
+        if call is not None:
+            return call
+    call = Call(script, rule.keys(key, group), rule.args(cost, key), rule.read, key, rule.label)
+    if unit:
+        if len(rule.unit_calls) >= KNOWN_KEYS:
+            rule.unit_calls.clear()
+        rule.unit_calls[key] = call
+    return call
+
+
+def limiter_hit_gcra(
+    rule: Rule, key: str, cost: object = 1, group: object = None
+) -> Call[Decision]:
     """Spend `cost` from `key`'s gcra budget if it allows."""
-    return Call(_HIT_GCRA, rule.keys(key, group), rule.args(cost, key), rule.read, key, rule.label)
+    return _hit(_HIT_GCRA, rule, key, cost, group)
 
 
 def limiter_hit_fixed(
     rule: Rule, key: str, cost: object = 1, group: object = None
 ) -> Call[Decision]:
     """Spend `cost` from `key`'s fixed window if it allows."""
-    return Call(_HIT_FIXED, rule.keys(key, group), rule.args(cost, key), rule.read, key, rule.label)
+    return _hit(_HIT_FIXED, rule, key, cost, group)
 
 
 def limiter_hit_sliding(
     rule: Rule, key: str, cost: object = 1, group: object = None
 ) -> Call[Decision]:
     """Log a hit of `cost` in `key`'s sliding window if it allows."""
-    return Call(
-        _HIT_SLIDING, rule.keys(key, group), rule.args(cost, key), rule.read, key, rule.label
-    )
+    return _hit(_HIT_SLIDING, rule, key, cost, group)
 
 
 #: algorithm -> its hit operation

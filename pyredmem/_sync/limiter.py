@@ -131,7 +131,10 @@ class Limiter:
     def hit(self, key: str, cost: float = 1, *, group: str | None = None) -> Decision:
         """Spend `cost` (>= 0, fractions allowed) from `key`'s budget if it allows, else
         spend nothing. `group` must be the same wherever `key` is used (see hit_many)."""
-        return self._decide(self._hit(self.rule, key, cost, group))
+        call = self._hit(self.rule, key, cost, group)
+        if self._on_error == "raise":  # the common case, without _decide's extra call
+            return self._runner.run(call)
+        return self._decide(call)
 
     def peek(self, key: str, cost: float = 1, *, group: str | None = None) -> Decision:
         """What `hit(key, cost)` would answer now, spending nothing."""
