@@ -306,8 +306,10 @@ end
 -- A write that sets a TTL sets the caller's `px` (ms): one period (the burst's for gcra) plus
 -- 1 ms, so a key outlives the state it holds however the server's ms clock falls.
 -- The clock is TIME's two parts, t[1] * 1000000 + t[2] us. Each command, number formatted
--- and helper called costs a script more than its arithmetic: the hits use as few as they can.
--- (A gcra TAT is stored as an integer, which Redis keeps in the value's pointer: small keys.)
+-- and helper called costs a script more than its arithmetic: the hits use as few as they can,
+-- and format whole numbers with string.format('%d') (exact below 2^63, and about twice as
+-- fast as '%.0f'). A gcra TAT is stored as an integer, which Redis keeps in the value's
+-- pointer: a small key.
 local RL_WRAP = 4503599627370496  -- 2^52: above any live sum (limits are <= 1e15 millionths)
 
 local RL_MAX_LOG = 100000  -- live entries of one sliding log
@@ -411,7 +413,7 @@ end
 -- the log expires `px` ms later. Returns the log's length.
 local function rl_log(log, now, total, cost, px)
   local n = redis.call('RPUSH', log,
-    string.format('%.0f:%.0f:', now, (total + cost) % RL_WRAP) .. cost)
+    string.format('%d:%d:', now, (total + cost) % RL_WRAP) .. cost)
   redis.call('PEXPIRE', log, px)
   return n
 end

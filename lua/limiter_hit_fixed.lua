@@ -10,11 +10,9 @@
 -- of a window also drops the earlier windows and sets the TTL (three more commands, as
 -- rl_fixed_start does: written out here, where a prelude helper's closure would cost every call).
 local t = redis.call('TIME')
-local period = tonumber(ARGV[3])
 local now = t[1] * 1000000 + t[2]
-local win = math.floor(now / period)
-local w = win .. ''  -- below 2^41 (periods are >= 1 ms), so whole in Lua's '%.14g'
-local reset = (win + 1) * period - now
+local reset = ARGV[3] - now % ARGV[3]  -- us until the window ends
+local w = string.format('%d', (now + reset) / ARGV[3] - 1)  -- the window's index
 if ARGV[1] == '0' then return {tonumber(redis.call('HGET', KEYS[1], w)) or 0, reset} end
 local used = redis.call('HINCRBY', KEYS[1], w, ARGV[1])
 local cost = tonumber(ARGV[1])

@@ -12,13 +12,13 @@
 -- is the hottest script (the Lua of limiter_hit_many uses rl_gcra).
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
-local old = redis.call('SET', KEYS[1], string.format('%.0f', now + ARGV[1]), 'PX', ARGV[3], 'GET')
+local old = redis.call('SET', KEYS[1], string.format('%d', now + ARGV[1]), 'PX', ARGV[3], 'GET')
 local tat = tonumber(old)
 if not tat or tat <= now then return tonumber(ARGV[1]) end  -- idle: allowed, as written
 local inc, tau1 = tonumber(ARGV[1]), tonumber(ARGV[2])
 local lead = tat - now + inc
 if lead <= tau1 then
-  redis.call('SET', KEYS[1], string.format('%.0f', tat + inc), 'PX', ARGV[3])
+  redis.call('SET', KEYS[1], string.format('%d', tat + inc), 'PX', ARGV[3])
   return lead
 end
 redis.call('SET', KEYS[1], old, 'PX', ARGV[3])  -- denied: as it was

@@ -31,8 +31,8 @@ for k = 1, #KEYS do
     local limit, period = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
     c.period = period
     if c.alg == 'f' then
-      local win = math.floor(now / period)
-      c.w, c.reset = win .. '', (win + 1) * period - now  -- as limiter_hit_fixed names it
+      c.reset = period - now % period
+      c.w = string.format('%d', (now + c.reset) / period - 1)  -- as limiter_hit_fixed
       c.used = tonumber(redis.call('HGET', KEYS[k], c.w))
       c.state = c.used or 0
       c.ok = c.state + c.cost <= limit
