@@ -293,3 +293,21 @@ def test_a_full_sliding_log_denies_until_its_oldest_hit_leaves(engine: Engine, m
     d = lim.hit("k")
     assert not d.allowed and round(d.remaining) == 1e9 - 100_000
     assert 3599 < d.retry_after <= 3600 and mem.client.llen(key) == 100_000
+
+
+def test_a_denied_gcra_hit_leaves_the_arrival_time_as_it_was(mem: Memory) -> None:
+    lim = mem.limiter("api", limit=2, period=3600)
+    assert lim.hit("k").allowed and lim.hit("k").allowed
+    (key,) = all_keys(mem)
+    stored = mem.client.get(key)
+    assert not lim.hit("k").allowed
+    assert mem.client.get(key) == stored and 0 < mem.client.pttl(key) <= 3_600_001
+
+
+def test_a_fixed_window_keeps_only_the_current_window(mem: Memory) -> None:
+    lim = mem.limiter("api", limit=5, period=0.2, algorithm="fixed")
+    first = lim.hit("k")
+    time.sleep(first.reset_after + 0.01)  # into the next window
+    assert round(lim.hit("k", 2).remaining) == 3
+    (key,) = all_keys(mem)
+    assert mem.client.hlen(key) == 1 and 0 < mem.client.pttl(key) <= 201

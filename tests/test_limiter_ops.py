@@ -125,9 +125,7 @@ def test_reply_parsing() -> None:
     )
     fixed = ops.limiter_hit(rule(algorithm="fixed"), "k", 1)
     assert fixed.parse([3_000_000, 1_500_000]) == Decision(True, 10, 7.0, 0.0, 1.5)
-    assert fixed.parse([9_700_000, 1_500_000, 1_500_000]) == Decision(
-        False, 10, 0.3, 1.5, 1.5
-    )
+    assert fixed.parse([9_700_000, 1_500_000, 1_500_000]) == Decision(False, 10, 0.3, 1.5, 1.5)
     peek = ops.limiter_peek(rule(algorithm="sliding"), "k", 1)
     assert peek.parse([0, 0, 10_000_000, 60_000_000, 250_000]) == Decision(
         False, 10, 0.0, 0.25, 60.0
@@ -137,8 +135,10 @@ def test_reply_parsing() -> None:
 def test_decisions_are_ordinary_dataclasses() -> None:
     d = ops.limiter_hit(rule(), "k", 1).parse(6_000_000)
     assert d == Decision(d.allowed, d.limit, d.remaining, d.retry_after, d.reset_after)
-    assert repr(d) == "Decision(allowed=True, limit=10, remaining=9.0, retry_after=0.0, " \
+    assert (
+        repr(d) == "Decision(allowed=True, limit=10, remaining=9.0, retry_after=0.0, "
         "reset_after=6.0)"
+    )
     with pytest.raises(AttributeError):
         d.allowed = False  # type: ignore[misc]
 
@@ -212,3 +212,16 @@ def test_semaphore_calls() -> None:
     assert sem_ops.semaphore_release(r, lease).args == (lease.token,)
     with pytest.raises(InvalidValueError):
         sem_ops.semaphore_release(r, lease.token)
+
+
+def test_hits_of_cost_one_share_their_call_and_the_cache_is_bounded() -> None:
+    r = rule()
+    assert ops.limiter_hit(r, "k") is ops.limiter_hit(r, "k", 1)
+    assert ops.limiter_hit(r, "k", 2) is not ops.limiter_hit(r, "k", 2)
+    assert ops.limiter_hit(r, "k", 1, "g") is not ops.limiter_hit(r, "k", 1, "g")
+    for i in range(ops.KNOWN_KEYS + 10):
+        ops.limiter_hit(r, f"user-{i}")
+    assert 0 < len(r.unit_calls) <= ops.KNOWN_KEYS and len(r.known) <= ops.KNOWN_KEYS
+    with pytest.raises(InvalidKeyError):  # bad keys are never remembered
+        ops.limiter_hit(r, "a{b")
+    assert "a{b" not in r.unit_calls and "a{b" not in r.known

@@ -251,6 +251,7 @@ class Rule:
             if not 0 < capacity <= MAX_LIMIT:
                 raise InvalidValueError(f"burst must be > 0 and <= 1e9, got {burst!r}", scope=label)
         period_us = max(1, round(per * 1_000_000))
+        params: tuple[str, ...]
         if algorithm == "gcra":
             per_unit = period_us / lim
             full = capacity * per_unit
@@ -272,20 +273,20 @@ class Rule:
         ks = keyspace
         prefix = f"{ks.namespace}:{{{ks.tenant or ''}:rl:{name}:"
         rule = cls(
-            ks,
-            name,
-            algorithm,
-            lim,
-            per,
-            capacity,
-            label,
-            prefix,
-            _SUFFIXES[algorithm],
-            period_us,
-            per_unit,
-            full,
-            params,
-            (),
+            keyspace=ks,
+            name=name,
+            algorithm=algorithm,
+            limit=lim,
+            period=per,
+            capacity=capacity,
+            label=label,
+            prefix=prefix,
+            suffix=_SUFFIXES[algorithm],
+            period_us=period_us,
+            per_unit=per_unit,
+            full=full,
+            params=params,
+            unit=(),  # set below: it takes the rule's own arithmetic
         )
         object.__setattr__(rule, "unit", (rule._spend(1), *params))
         return rule
