@@ -215,6 +215,9 @@ class Rule:
     known: dict[str, tuple[str]] = field(default_factory=dict, compare=False, repr=False)
     # key -> the call of a hit of cost 1 (calls are never changed once made, so hits share)
     unit_calls: dict[str, Call[Decision]] = field(default_factory=dict, compare=False, repr=False)
+    # the Decision of the last integer reply: a Decision is immutable and an integer reply
+    # determines it, and gcra answers every hit of an idle subject with the same integer
+    last: list[tuple[int, Decision]] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def of(
@@ -355,6 +358,9 @@ class Rule:
         """The Decision in a limiter_hit_<algorithm> reply (see the scripts' headers)."""
         if type(reply) is int:  # allowed: gcra's lead over now, or what a log holds after a
             # hit (whose entry, the newest, leaves the window in a period)
+            last = self.last
+            if last and last[0][0] == reply:
+                return last[0][1]
             allowed, state, wait = True, reply, 0
             reset = reply if self.algorithm == "gcra" else self.period_us
         elif len(reply) == 2:
@@ -371,6 +377,8 @@ class Rule:
         _set_remaining(d, remaining if remaining > 0 else 0.0)
         _set_retry(d, wait / 1e6)
         _set_reset(d, reset / 1e6)
+        if type(reply) is int:
+            self.last[:] = ((reply, d),)
         return d
 
     def read_peek(self, reply: Sequence[int]) -> Decision:
