@@ -302,14 +302,15 @@ end
 --   gcra     string  its theoretical arrival time (TAT, us)
 --   fixed    hash    window index -> amount used in that window (only the current one
 --                    counts; the first hit of a window drops the others)
---   sliding  zset    its log (see rl_sliding)
+--   sliding  list    its log (see rl_entry)
 -- A write that sets a TTL sets the caller's `px` (ms): one period (the burst's for gcra) plus
 -- 1 ms, so a key outlives the state it holds however the server's ms clock falls.
 -- The clock is TIME's two parts, t[1] * 1000000 + t[2] us. Each command, number formatted
 -- and helper called costs a script more than its arithmetic: the hits use as few as they can,
--- and format whole numbers with string.format('%d') (exact below 2^63, and about twice as
--- fast as '%.0f'). A gcra TAT is stored as an integer, which Redis keeps in the value's
--- pointer: a small key.
+-- and format whole numbers with string.format('%d') (exact below 2^63, and cheaper than
+-- '%.0f'). A gcra TAT is stored as an integer, which Redis keeps in the value's pointer: a
+-- small key. limiter_hit_gcra and limiter_hit_fixed write out the rules of rl_gcra and
+-- rl_fixed_start rather than call them: a prelude helper costs each call its closure.
 local RL_WRAP = 4503599627370496  -- 2^52: above any live sum (limits are <= 1e15 millionths)
 
 local RL_MAX_LOG = 100000  -- live entries of one sliding log

@@ -7,12 +7,13 @@
 -- Reply: allowed: {used after the hit, us until the window ends};
 --   denied: {used, us until the window ends, the same again (the wait)}
 -- Cost: O(1): TIME and one HINCRBY (spent at once; taken back when denied); the first hit
--- of a window also drops the earlier windows and sets the TTL (three more commands, as
--- rl_fixed_start does: written out here, where a prelude helper's closure would cost every call).
+-- of a window also drops the earlier windows and sets the TTL (three more commands: the
+-- rl_fixed_start of limiter_hit_many, written out).
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
-local reset = ARGV[3] - now % ARGV[3]  -- us until the window ends
-local w = string.format('%d', (now + reset) / ARGV[3] - 1)  -- the window's index
+local period = tonumber(ARGV[3])
+local reset = period - now % period  -- us until the window ends
+local w = string.format('%d', (now + reset) / period - 1)  -- the window's index
 if ARGV[1] == '0' then return {tonumber(redis.call('HGET', KEYS[1], w)) or 0, reset} end
 local used = redis.call('HINCRBY', KEYS[1], w, ARGV[1])
 local cost = tonumber(ARGV[1])

@@ -8,8 +8,7 @@
 -- Cost: O(1): TIME and one SET for a subject whose TAT is past (the idle case, where the new
 -- TAT is written and the old one read at once), a second SET for a busy one (its TAT
 -- corrected, or restored when denied).
--- The rule of rl_gcra, written out: a prelude helper costs every call its closure, and this
--- is the hottest script (the Lua of limiter_hit_many uses rl_gcra).
+-- The rule of rl_gcra (which limiter_hit_many calls), written out.
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
 local old = redis.call('SET', KEYS[1], string.format('%d', now + ARGV[1]), 'PX', ARGV[3], 'GET')
