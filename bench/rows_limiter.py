@@ -48,7 +48,7 @@ def rows(mem: Memory, raw: Any) -> list[Row]:
     users = [f"user-{i}" for i in range(1000)]
     out.append(  # informative: many subjects, and a cost other than 1 (LLM tokens)
         Row(
-            "limiter.hit (gcra, 1000 keys, cost 250)",
+            "hit (gcra, 1000 keys, cost 250)",
             lambda: tokens.hit(users[time.perf_counter_ns() % 1000], 250),
             "INCR",
             lambda: raw.incr("raw:n"),
