@@ -45,6 +45,15 @@ def rows(mem: Memory, raw: Any) -> list[Row]:
         Row(f"limiter.hit ({alg})", lambda h=h: h.hit("u"), "INCR", lambda: raw.incr("raw:n"), 1.2)
         for alg, h in hits.items()
     ]
+    users = [f"user-{i}" for i in range(1000)]
+    out.append(  # informative: many subjects, and a cost other than 1 (LLM tokens)
+        Row(
+            "hit (gcra, 1000 keys, cost 250)",
+            lambda: tokens.hit(users[time.perf_counter_ns() % 1000], 250),
+            "INCR",
+            lambda: raw.incr("raw:n"),
+        )
+    )
     out.append(
         Row(
             "hit_many (fixed+sliding+gcra)",

@@ -323,3 +323,126 @@ local function turn_stamp(ms)
   return string.char(148, 207, 0, math.floor(hi / 65536), math.floor(hi / 256) % 256, hi % 256,
     math.floor(lo / 16777216), math.floor(lo / 65536) % 256, math.floor(lo / 256) % 256, lo % 256)
 end
+
+-- Rate limits (lua/limiter_*.lua). Times are whole us of the server clock; fixed and sliding
+-- amounts are whole millionths of a unit (the caller rounds costs up and limits down), so
+-- every sum is an integer below 2^53 and exact. One subject's key:
+--   gcra     string  its theoretical arrival time (TAT, us)
+--   fixed    hash    window index -> amount used in that window (only the current one
+--                    counts; the first hit of a window drops the others)
+--   sliding  list    its log (see rl_entry)
+-- A write that sets a TTL sets the caller's `px` (ms): one period (the burst's for gcra) plus
+-- 1 ms, so a key outlives the state it holds however the server's ms clock falls.
+-- The clock is TIME's two parts, t[1] * 1000000 + t[2] us. Each command, number formatted
+-- and helper called costs a script more than its arithmetic: the hits use as few as they can,
+-- and format whole numbers with string.format('%d') (exact below 2^63, and cheaper than
+-- '%.0f'). A gcra TAT is stored as an integer, which Redis keeps in the value's pointer: a
+-- small key. limiter_hit_gcra and limiter_hit_fixed write out the rules of rl_gcra and
+-- rl_fixed_start rather than call them: a prelude helper costs each call its closure.
+local RL_WRAP = 4503599627370496  -- 2^52: above any live sum (limits are <= 1e15 millionths)
+
+local RL_MAX_LOG = 100000  -- live entries of one sliding log
+
+-- gcra: a hit pushes the TAT `inc` us later (from now when the TAT is past, or absent: nil)
+-- and is allowed when the new TAT is at most `tau1` us ahead of now. Returns allowed and the
+-- TAT's lead over now before and after the hit.
+local function rl_gcra(tat, now, inc, tau1)
+  if not tat or tat < now then tat = now end
+  local lead = tat - now + inc
+  return lead <= tau1, tat - now, lead
+end
+
+-- fixed: the first hit of window `w` (its amount already counted in field w) drops the
+-- fields of earlier windows and sets the key's TTL: once per window
+local function rl_fixed_start(key, w, cost, px)
+  redis.call('DEL', key)
+  redis.call('HSET', key, w, cost)
+  redis.call('PEXPIRE', key, px)
+end
+
+-- sliding: list `log` holds the admitted hits, oldest first, each "<time>:<total>:<cost>":
+-- its time (us) and the running total of the costs logged up to and including it (mod
+-- RL_WRAP). An entry is live while its time is after now - period, so the live sum is the
+-- newest entry's total minus the oldest live entry's total before it: both ends of the list
+-- tell what a hit needs.
+local function rl_entry(e)
+  local time, total, cost = string.match(e, '^(%d+):(%d+):(%d+)$')
+  return tonumber(time), tonumber(total), tonumber(cost)
+end
+
+-- sliding, denied: us until enough of the oldest live entries (at indexes base .. base +
+-- n - 1, the first with running total t0 before it) have left the window for their costs to
+-- reach `over`. Running totals grow with the index, so the entry is found by bisection after
+-- a first guess that assumes every entry cost `c0`, what the oldest did: O(log N) LINDEX
+-- calls (each O(N / 128) at most: the list's nodes), one when the guess holds.
+local function rl_sliding_wait(log, base, n, t0, c0, over, now, period)
+  local lo, hi = 0, n - 1
+  local r = math.ceil(over / c0) - 1
+  while true do
+    if r < lo then r = lo elseif r > hi then r = hi end
+    local time, total, cost = rl_entry(redis.call('LINDEX', log, base + r))
+    if (total - t0) % RL_WRAP < over then
+      lo = r + 1  -- the entries up to this one free too little
+    elseif r > lo and (total - cost - t0) % RL_WRAP >= over then
+      hi = r - 1  -- those before it free enough
+    else
+      return time + period - now
+    end
+    r = math.floor((lo + hi) / 2)
+  end
+end
+
+-- sliding: the live part of `log` at `now`. `consume` removes the entries that left the
+-- window (a peek skips them): O(E) for E of them, each removed once. Returns the live sum,
+-- the index of the oldest live entry, the running total before it, its cost and time, the
+-- running total after the newest entry and us until that entry leaves the window; nothing
+-- when no entry is live.
+local function rl_sliding_live(log, now, period, consume)
+  local first = redis.call('LINDEX', log, 0)
+  if not first then return nil end
+  local edge, base, live = now - period, 0, first
+  local time, t0, c0 = rl_entry(first)
+  while time <= edge do  -- the oldest entries have left the window: skip them 64 at a time
+    local chunk = redis.call('LRANGE', log, base, base + 63)
+    local k = 1
+    while chunk[k] and rl_entry(chunk[k]) <= edge do k = k + 1 end
+    if chunk[k] then
+      live = chunk[k]
+      time, t0, c0 = rl_entry(live)
+    elseif #chunk < 64 then  -- every entry has left
+      if consume then redis.call('DEL', log) end
+      return nil
+    end
+    base = base + k - 1
+  end
+  if consume and base > 0 then
+    redis.call('LTRIM', log, base, -1)
+    base = 0
+  end
+  local last, tn = time, t0
+  local newest = redis.call('LINDEX', log, -1)
+  if newest ~= live then last, tn = rl_entry(newest) end
+  return (tn - t0 + c0) % RL_WRAP, base, t0 - c0, c0, time, tn, last + period - now
+end
+
+-- sliding: allowed (the live sum plus `cost` fits `limit`, and the log has room), the live
+-- sum, the wait (us) when denied, the running total after the newest entry and us until it
+-- leaves the window (see rl_sliding_live for `consume`).
+local function rl_sliding(log, now, cost, limit, period, consume)
+  local sum, base, t0, c0, _, tn, reset = rl_sliding_live(log, now, period, consume)
+  if not sum then return true, 0, 0, 0, 0 end
+  local n = redis.call('LLEN', log) - base
+  local over = sum + cost - limit
+  if over <= 0 and n < RL_MAX_LOG then return true, sum, 0, tn, reset end
+  if over < 1 then over = 1 end  -- a full log: wait for its oldest entry to leave
+  return false, sum, rl_sliding_wait(log, base, n, t0, c0, over, now, period), tn, reset
+end
+
+-- sliding: log an admitted hit of `cost` (text) at `now` after the running total `total`;
+-- the log expires `px` ms later. Returns the log's length.
+local function rl_log(log, now, total, cost, px)
+  local n = redis.call('RPUSH', log,
+    string.format('%d:%d:', now, (total + cost) % RL_WRAP) .. cost)
+  redis.call('PEXPIRE', log, px)
+  return n
+end

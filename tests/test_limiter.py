@@ -72,8 +72,8 @@ def test_every_key_expires_about_one_period_after_use(
     lim.hit("k")
     keys = all_keys(mem)
     assert keys
-    for key in keys:
-        assert 0 < mem.client.pttl(key) <= 30_000
+    for key in keys:  # one period, plus 1 ms so that it outlives its state on any ms clock
+        assert 0 < mem.client.pttl(key) <= 30_001
 
 
 def test_gcra_refills_smoothly(mem: Memory) -> None:
@@ -244,3 +244,70 @@ def test_a_gcra_key_is_small(engine: Engine, mem: Memory) -> None:
     lim.hit("user-1234567", 3.5)
     (key,) = all_keys(mem)
     assert mem.client.memory_usage(key) <= 100
+
+
+def test_sliding_retry_after_waits_for_just_enough_hits_to_leave(mem: Memory) -> None:
+    lim = mem.limiter("api", limit=10, period=1, algorithm="sliding")
+    stamps = []
+    for cost, pause in ((4, 0.4), (1, 0.1), (2, 0.1), (3, 0)):
+        stamps.append(time.monotonic())
+        assert lim.hit("k", cost).allowed
+        time.sleep(pause)
+    time.sleep(max(0.0, stamps[0] + 1.05 - time.monotonic()))  # the first hit has left
+    # live: 1, 2, 3 (sum 6); a cost of 7 needs 3 more: the hits of 1 and 2 must leave
+    for check in (lim.peek, lim.hit):  # a peek skips the hit that left, a hit removes it
+        started = time.monotonic()
+        d = check("k", 7)
+        assert not d.allowed and round(d.remaining) == 4
+        assert abs(d.retry_after - (stamps[2] + 1 - started)) < 0.04
+        assert abs(d.reset_after - (stamps[3] + 1 - started)) < 0.04
+    assert lim.peek("k", 4).allowed and not lim.peek("k", 5).allowed
+
+
+def test_sliding_drops_hits_that_left_the_window(mem: Memory) -> None:
+    lim = mem.limiter("api", limit=1000, period=0.3, algorithm="sliding")
+    for _ in range(150):  # more than one chunk of the entries a call skips at a time
+        lim.hit("k")
+    started = time.monotonic()
+    (key,) = all_keys(mem)
+    time.sleep(max(0.0, started + 0.2 - time.monotonic()))
+    lim.hit("k")  # keeps the log alive
+    time.sleep(max(0.0, started + 0.32 - time.monotonic()))  # the first 150 have left
+    assert round(lim.peek("k").remaining) == 999 and mem.client.llen(key) == 151
+    d = lim.hit("k", 2)
+    assert d.allowed and round(d.remaining) == 997 and mem.client.llen(key) == 2
+
+
+@pytest.mark.real_server
+def test_a_full_sliding_log_denies_until_its_oldest_hit_leaves(engine: Engine, mem: Memory) -> None:
+    lim = mem.limiter("api", limit=1e9, period=3600, algorithm="sliding")
+    assert lim.hit("k").allowed
+    (key,) = all_keys(mem)
+    first = mem.client.lindex(key, 0).decode()
+    stamp = int(first.split(":")[0])
+    pipe = mem.client.pipeline(transaction=False)
+    for i in range(1, 100_000, 10_000):  # entries as hits of cost 1 would log them
+        hits = range(i, min(i + 10_000, 100_000))
+        pipe.rpush(key, *(f"{stamp}:{(n + 1) * 1_000_000}:1000000" for n in hits))
+    pipe.execute()
+    d = lim.hit("k")
+    assert not d.allowed and round(d.remaining) == 1e9 - 100_000
+    assert 3599 < d.retry_after <= 3600 and mem.client.llen(key) == 100_000
+
+
+def test_a_denied_gcra_hit_leaves_the_arrival_time_as_it_was(mem: Memory) -> None:
+    lim = mem.limiter("api", limit=2, period=3600)
+    assert lim.hit("k").allowed and lim.hit("k").allowed
+    (key,) = all_keys(mem)
+    stored = mem.client.get(key)
+    assert not lim.hit("k").allowed
+    assert mem.client.get(key) == stored and 0 < mem.client.pttl(key) <= 3_600_001
+
+
+def test_a_fixed_window_keeps_only_the_current_window(mem: Memory) -> None:
+    lim = mem.limiter("api", limit=5, period=0.2, algorithm="fixed")
+    first = lim.hit("k")
+    time.sleep(first.reset_after + 0.01)  # into the next window
+    assert round(lim.hit("k", 2).remaining) == 3
+    (key,) = all_keys(mem)
+    assert mem.client.hlen(key) == 1 and 0 < mem.client.pttl(key) <= 201

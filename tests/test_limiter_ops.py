@@ -30,17 +30,29 @@ def rule(**kw: Any) -> Rule:
 
 def test_key_layout_gives_each_subject_its_own_hash_tag() -> None:
     assert rule().keys("alice") == ("pm:{t1:rl:api:alice}:g",)
-    assert rule(algorithm="fixed").keys("a:b") == ("pm:{t1:rl:api:a:b}:f",)
-    assert rule(algorithm="sliding").keys("bob") == ("pm:{t1:rl:api:bob}:s", "pm:{t1:rl:api:bob}:n")
+    assert rule(algorithm="fixed").keys("a:b") == ("pm:{t1:rl:api:a:b}:w",)
+    assert rule(algorithm="sliding").keys("bob") == ("pm:{t1:rl:api:bob}:l",)
     assert rule().keys("alice", "acme") == ("pm:{t1:grp:acme}:rl:api:alice:g",)
+    assert rule().keys("é t") == ("pm:{t1:rl:api:é t}:g",)  # beyond ASCII: the full check
     sem = sem_ops.SemaphoreRule.of(KS, "llm", limit=2, lease=30)
     assert sem.key("gpt") == "pm:{t1:sem:llm:gpt}:z"
 
 
 def test_script_arguments_carry_units() -> None:
+    # gcra: us per hit (rounded up), the burst's length + 1 us, the TTL (ms): that + 1 ms
     call = ops.limiter_hit(rule(limit=100, period=10, burst=150), "k", 2.5)
-    assert call.args == ("1", "g", "100", "10000000", "150", "2.5")
-    assert ops.limiter_peek(rule(), "k", 1).args[0] == "0"
+    assert call.script.name == "limiter_hit_gcra"
+    assert call.args == ("250000", "15000001", "15001")
+    assert ops.limiter_hit(rule(limit=3, period=1), "k").args == ("333334", "1000001", "1001")
+    # fixed and sliding: cost and limit in millionths (cost rounded up), period (us), TTL
+    fixed = rule(algorithm="fixed", limit=0.7)
+    assert ops.limiter_hit(fixed, "k", 0.7).args == ("700000", "700000", "60000000", "60001")
+    assert ops.limiter_hit(fixed, "k", 1e-7).args[0] == "1"
+    sliding = ops.limiter_hit(rule(algorithm="sliding", period=1.5), "k", 3)
+    assert sliding.script.name == "limiter_hit_sliding"
+    assert sliding.args == ("3000000", "10000000", "1500000", "1501")
+    peek = ops.limiter_peek(rule(algorithm="sliding", period=1.5), "k", 3)
+    assert peek.script.name == "limiter_hit_many" and peek.args == ("0", "s", *sliding.args)
 
 
 @pytest.mark.parametrize(
@@ -106,20 +118,42 @@ def test_costs_up_to_the_capacity_are_accepted() -> None:
 
 
 def test_reply_parsing() -> None:
-    call = ops.limiter_hit(rule(), "k", 1)
-    d = call.parse([1, 1, 9_000_000, 0, 6_000_000])
-    assert d == Decision(True, 10, 9.0, 0.0, 6.0)
-    d = call.parse([0, 0, 300_000, 1_500_000, 60_000_000])
-    assert d == Decision(False, 10, 0.3, 1.5, 60.0)
+    gcra = ops.limiter_hit(rule(), "k", 1)  # one unit every 6 s, burst 10 (60 s)
+    assert gcra.parse(6_000_000) == Decision(True, 10, 9.0, 0.0, 6.0)
+    assert gcra.parse([59_000_000, 59_000_000, 4_999_999]) == Decision(
+        False, 10, 1 / 6, 4.999999, 59.0
+    )
+    fixed = ops.limiter_hit(rule(algorithm="fixed"), "k", 1)
+    assert fixed.parse([3_000_000, 1_500_000]) == Decision(True, 10, 7.0, 0.0, 1.5)
+    assert fixed.parse([9_700_000, 1_500_000, 1_500_000]) == Decision(False, 10, 0.3, 1.5, 1.5)
+    peek = ops.limiter_peek(rule(algorithm="sliding"), "k", 1)
+    assert peek.parse([0, 0, 10_000_000, 60_000_000, 250_000]) == Decision(
+        False, 10, 0.0, 0.25, 60.0
+    )
+
+
+def test_decisions_are_ordinary_dataclasses() -> None:
+    d = ops.limiter_hit(rule(), "k", 1).parse(6_000_000)
+    assert d == Decision(d.allowed, d.limit, d.remaining, d.retry_after, d.reset_after)
+    assert (
+        repr(d) == "Decision(allowed=True, limit=10, remaining=9.0, retry_after=0.0, "
+        "reset_after=6.0)"
+    )
+    with pytest.raises(AttributeError):
+        d.allowed = False  # type: ignore[misc]
 
 
 def test_hit_many_builds_one_call_and_parses_every_verdict() -> None:
     a, b = rule(algorithm="fixed"), Rule.of(KS, "org", limit=5, period=1, algorithm="sliding")
     call = ops.limiter_hit_many([(a, "u", 1), (b, "o", 2)], "acme", cluster=True)
-    assert len(call.keys) == 3 and len({key_slot(k) for k in call.keys}) == 1
-    assert call.args == ("1", "f", "10", "60000000", "10", "1", "s", "5", "1000000", "5", "2")
-    md = call.parse([0, 1, 9_000_000, 0, 60, 0, 0, 250_000, 1_000_000])
+    assert len(call.keys) == 2 and len({key_slot(k) for k in call.keys}) == 1
+    assert call.args == (
+        "1", "f", "1000000", "10000000", "60000000", "60001",
+        "s", "2000000", "5000000", "1000000", "1001",
+    )  # fmt: skip
+    md = call.parse([0, 1, 1_000_000, 60_000_000, 0, 0, 4_000_000, 900_000, 250_000])
     assert not md.allowed and md.decisions[0].allowed and not md.decisions[1].allowed
+    assert md.decisions[0].remaining == 9 and md.decisions[1].remaining == 1
     assert md.retry_after == 0.25 and md.binding is md.decisions[1]
 
 
@@ -178,3 +212,16 @@ def test_semaphore_calls() -> None:
     assert sem_ops.semaphore_release(r, lease).args == (lease.token,)
     with pytest.raises(InvalidValueError):
         sem_ops.semaphore_release(r, lease.token)
+
+
+def test_hits_of_cost_one_share_their_call_and_the_cache_is_bounded() -> None:
+    r = rule()
+    assert ops.limiter_hit(r, "k") is ops.limiter_hit(r, "k", 1)
+    assert ops.limiter_hit(r, "k", 2) is not ops.limiter_hit(r, "k", 2)
+    assert ops.limiter_hit(r, "k", 1, "g") is not ops.limiter_hit(r, "k", 1, "g")
+    for i in range(ops.KNOWN_KEYS + 10):
+        ops.limiter_hit(r, f"user-{i}")
+    assert 0 < len(r.unit_calls) <= ops.KNOWN_KEYS and len(r.known) <= ops.KNOWN_KEYS
+    with pytest.raises(InvalidKeyError):  # bad keys are never remembered
+        ops.limiter_hit(r, "a{b")
+    assert "a{b" not in r.unit_calls and "a{b" not in r.known

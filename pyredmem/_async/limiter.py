@@ -70,7 +70,7 @@ class AsyncLimiter:
     more than `limit` in any `period`).
     """
 
-    __slots__ = ("_on_error", "_runner", "_timeout", "rule")
+    __slots__ = ("_hit", "_on_error", "_runner", "_timeout", "rule")
 
     def __init__(
         self,
@@ -100,6 +100,7 @@ class AsyncLimiter:
             timeout = DEFAULT_TIMEOUT
         self._on_error = on_error
         self._timeout = timeout
+        self._hit = ops.HITS[self.rule.algorithm]
         self._runner = guarded_runner(runner, timeout)
 
     @property
@@ -129,7 +130,10 @@ class AsyncLimiter:
     async def hit(self, key: str, cost: float = 1, *, group: str | None = None) -> Decision:
         """Spend `cost` (>= 0, fractions allowed) from `key`'s budget if it allows, else
         spend nothing. `group` must be the same wherever `key` is used (see hit_many)."""
-        return await self._decide(ops.limiter_hit(self.rule, key, cost, group))
+        call = self._hit(self.rule, key, cost, group)
+        if self._on_error == "raise":  # the common case, without _decide's extra call
+            return await self._runner.run(call)
+        return await self._decide(call)
 
     async def peek(self, key: str, cost: float = 1, *, group: str | None = None) -> Decision:
         """What `hit(key, cost)` would answer now, spending nothing."""

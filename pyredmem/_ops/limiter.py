@@ -1,10 +1,12 @@
-"""Rate limits: every check is one `lua/limiter_hit.lua` call, on the server's clock.
+"""Rate limits on the server's clock. A `hit` is one call of its algorithm's script
+(`lua/limiter_hit_gcra.lua`, `limiter_hit_fixed.lua`, `limiter_hit_sliding.lua`); a peek and
+the all-or-nothing check of several limits are one `lua/limiter_hit_many.lua` call.
 
-Key layout (the subject's keys share one hash tag, so load spreads over a cluster):
+Key layout (the subject's key carries its own hash tag, so load spreads over a cluster):
 
     <namespace>:{<tenant>:rl:<name>:<key>}:g      gcra: theoretical arrival time (us)
-    <namespace>:{<tenant>:rl:<name>:<key>}:f      fixed: "<window>:<used>"
-    <namespace>:{<tenant>:rl:<name>:<key>}:s, :n  sliding: log of admitted hits, their sum
+    <namespace>:{<tenant>:rl:<name>:<key>}:w      fixed: hash, window -> amount used
+    <namespace>:{<tenant>:rl:<name>:<key>}:l      sliding: the log of admitted hits
 
 With a `group`, the tag is the group's instead, so that limits checked together in one
 `hit_many` share a cluster slot:
@@ -13,17 +15,23 @@ With a `group`, the tag is the group's instead, so that limits checked together 
 
 Names cannot contain ':' and keys and groups cannot contain braces, so no choice of names
 can make two subjects share keys or leave their hash tag.
+
+The scripts count in integers: times in whole microseconds, fixed and sliding amounts in
+whole millionths of a unit (costs rounded up, limits down), gcra costs as the microseconds
+they push the bucket's arrival time (rounded up). So admission is exact and never over.
+Everything that depends only on the limiter is worked out once, in `Rule.of`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import CrossSlotError, InvalidKeyError, InvalidValueError
 from .._keys import Keyspace, key_slot, validate_name
+from .._scripts import Script
 from ._call import Call, script
 
 __all__ = [
@@ -35,7 +43,10 @@ __all__ = [
     "Rule",
     "fallback_decision",
     "limiter_hit",
+    "limiter_hit_fixed",
+    "limiter_hit_gcra",
     "limiter_hit_many",
+    "limiter_hit_sliding",
     "limiter_peek",
     "limiter_reset",
     "number",
@@ -47,10 +58,14 @@ ALGORITHMS = ("gcra", "fixed", "sliding")
 MAX_CHECKS = 16  # limits per hit_many call
 MAX_SUBJECT_BYTES = 256
 MAX_PERIOD = 10 * 366 * 86400.0  # seconds
-MAX_LIMIT = 1e9  # units: replies count millionths of a unit in integers below 2^53
-_SUFFIXES = {"gcra": ("g",), "fixed": ("f",), "sliding": ("s", "n")}
+MAX_LIMIT = 1e9  # units: 1e15 millionths, so sums stay exact integers below 2^53
+KNOWN_KEYS = 4096  # validated keys (and calls) a rule remembers, then it starts over
+_SUFFIXES = {"gcra": "}:g", "fixed": "}:w", "sliding": "}:l"}  # a key ends with its tag
 
-_HIT = script("limiter_hit")
+_HIT_GCRA = script("limiter_hit_gcra")
+_HIT_FIXED = script("limiter_hit_fixed")
+_HIT_SLIDING = script("limiter_hit_sliding")
+_HIT_MANY = script("limiter_hit_many")
 _RESET = script("limiter_reset")
 
 
@@ -84,6 +99,15 @@ class Decision:
 
 def _whole(n: int) -> str:
     return str(max(0, n))
+
+
+# A Decision is made on every hit. The frozen dataclass's __init__ sets each field through
+# object.__setattr__; Rule.decide sets the slots directly, which takes half the time.
+_new = object.__new__
+_set_allowed, _set_limit, _set_remaining, _set_retry, _set_reset = (
+    Decision.__dict__[f].__set__
+    for f in ("allowed", "limit", "remaining", "retry_after", "reset_after")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +152,18 @@ def _text(value: float) -> str:
     return str(value) if type(value) is int else repr(float(value))
 
 
+def _millionths(value: float, *, up: bool) -> int:
+    """`value` units in whole millionths, rounded up or down; a value within float noise
+    of a whole millionth (0.7 is 700000.0000000001 millionths) counts as that millionth."""
+    if type(value) is int:
+        return value * 1_000_000
+    m = value * 1e6
+    r = round(m)
+    if abs(m - r) <= abs(m) * 1e-12:
+        return r
+    return math.ceil(m) if up else math.floor(m)
+
+
 def validate_subject(what: str, value: object, *, label: str) -> str:
     """A limited key or group: 1-256 UTF-8 bytes, no braces or control characters."""
     if not isinstance(value, str):
@@ -167,7 +203,21 @@ class Rule:
     limit: float
     period: float
     capacity: float  # the most one subject can spend at once: the burst (gcra) or limit
-    args: tuple[str, str, str, str]  # algorithm letter, limit, period (us), capacity
+    label: str
+    prefix: str  # a subject's key without a group: prefix + key + suffix
+    suffix: str
+    period_us: int
+    per_unit: float  # gcra: us per unit (the emission interval); else 1e6 millionths
+    full: float  # gcra: the burst's length (us); else the limit in millionths
+    params: tuple[str, ...]  # the script arguments after the cost (integer text)
+    unit: tuple[str, ...]  # the script arguments of a hit of cost 1
+    # key -> its KEYS, for keys already validated: hot subjects skip the checks
+    known: dict[str, tuple[str]] = field(default_factory=dict, compare=False, repr=False)
+    # key -> the call of a hit of cost 1 (calls are never changed once made, so hits share)
+    unit_calls: dict[str, Call[Decision]] = field(default_factory=dict, compare=False, repr=False)
+    # the Decision of the last integer reply: a Decision is immutable and an integer reply
+    # determines it, and gcra answers every hit of an idle subject with the same integer
+    last: list[tuple[int, Decision]] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def of(
@@ -203,23 +253,76 @@ class Rule:
             capacity = number("burst", burst, label=label)
             if not 0 < capacity <= MAX_LIMIT:
                 raise InvalidValueError(f"burst must be > 0 and <= 1e9, got {burst!r}", scope=label)
-        period_us = str(max(1, round(per * 1_000_000)))
-        args = (algorithm[0], _text(lim), period_us, _text(capacity))
-        return cls(keyspace, name, algorithm, lim, per, capacity, args)
+        period_us = max(1, round(per * 1_000_000))
+        params: tuple[str, ...]
+        if algorithm == "gcra":
+            per_unit = period_us / lim
+            full = capacity * per_unit
+            if full > MAX_PERIOD * 1e6:
+                raise InvalidValueError(
+                    f"the burst takes {full / 1e6:.0f} s to refill: at most {MAX_PERIOD:.0f}",
+                    scope=label,
+                )
+            # a hit is allowed while the arrival time leads now by at most the burst's
+            # length, plus 1 us for the rounding up of each hit's cost
+            tau1 = math.floor(full) + 1
+            params = (str(tau1), _ttl(tau1))
+        else:
+            per_unit = 1e6
+            full = _millionths(lim, up=False)
+            if full < 1:
+                raise InvalidValueError("limit must be at least a millionth", scope=label)
+            params = (str(full), str(period_us), _ttl(period_us))
+        ks = keyspace
+        prefix = f"{ks.namespace}:{{{ks.tenant or ''}:rl:{name}:"
+        rule = cls(
+            keyspace=ks,
+            name=name,
+            algorithm=algorithm,
+            limit=lim,
+            period=per,
+            capacity=capacity,
+            label=label,
+            prefix=prefix,
+            suffix=_SUFFIXES[algorithm],
+            period_us=period_us,
+            per_unit=per_unit,
+            full=full,
+            params=params,
+            unit=(),  # set below: it takes the rule's own arithmetic
+        )
+        object.__setattr__(rule, "unit", (rule._spend(1), *params))
+        return rule
 
-    @property
-    def label(self) -> str:
-        return f"limiter:{self.name}"
-
-    def keys(self, key: object, group: object = None) -> tuple[str, ...]:
+    def keys(self, key: object, group: object = None) -> tuple[str]:
+        """The subject's key (a tuple: a script call's KEYS)."""
+        if group is None and type(key) is str:
+            found = self.known.get(key)
+            if found is not None:
+                return found
+            if (
+                0 < len(key) <= MAX_SUBJECT_BYTES
+                and key.isascii()  # then printable means no control characters
+                and key.isprintable()
+                and "{" not in key
+                and "}" not in key
+            ):
+                found = (self.prefix + key + self.suffix,)
+                if len(self.known) >= KNOWN_KEYS:
+                    self.known.clear()
+                self.known[key] = found
+                return found
         key = validate_subject("key", key, label=self.label)
         if group is not None:
             group = validate_subject("group", group, label=self.label)
         tag = subject_tag(self.keyspace, "rl", self.name, key, group)
-        return tuple(f"{tag}:{s}" for s in _SUFFIXES[self.algorithm])
+        return (f"{tag}:{self.suffix[-1]}",)
 
-    def cost(self, cost: object, key: str) -> str:
-        """`cost` as script text, after checking that it can ever be allowed."""
+    def args(self, cost: object, key: str) -> tuple[str, ...]:
+        """The script arguments of a hit of `cost`, after checking that it can ever be
+        allowed."""
+        if type(cost) is int and cost == 1:
+            return self.unit
         c = number("cost", cost, label=self.label, key=key)
         if c < 0:
             raise InvalidValueError(f"cost must be >= 0, got {cost!r}", key=key, scope=self.label)
@@ -231,38 +334,115 @@ class Rule:
                 key=key,
                 scope=self.label,
             )
-        return _text(c)
+        return (self._spend(c), *self.params)
+
+    def _spend(self, cost: float) -> str:
+        if self.algorithm == "gcra":  # the us this cost pushes the arrival time, rounded up
+            return str(max(0, math.ceil(cost * self.per_unit - 0.001)))
+        # a cost up to the limit must fit an untouched window, whatever the rounding
+        return str(min(_millionths(cost, up=True), int(self.full)))
+
+    def decide(self, allowed: bool, state: int, reset: int, wait: int) -> Decision:
+        """A Decision from a script's integers: `state` is the gcra arrival time's lead over
+        now (us), else the amount used (millionths); `reset` and `wait` are us."""
+        remaining = (self.full - state) / self.per_unit
+        d: Decision = _new(Decision)  # the fields set as __init__ would, only faster
+        _set_allowed(d, allowed)
+        _set_limit(d, self.capacity)
+        _set_remaining(d, remaining if remaining > 0 else 0.0)
+        _set_retry(d, wait / 1e6)
+        _set_reset(d, reset / 1e6)
+        return d
+
+    def read(self, reply: Any) -> Decision:
+        """The Decision in a limiter_hit_<algorithm> reply (see the scripts' headers)."""
+        if type(reply) is int:  # allowed: gcra's lead over now, or what a log holds after a
+            # hit (whose entry, the newest, leaves the window in a period)
+            last = self.last
+            if last and last[0][0] == reply:
+                return last[0][1]
+            allowed, state, wait = True, reply, 0
+            reset = reply if self.algorithm == "gcra" else self.period_us
+        elif len(reply) == 2:
+            allowed, wait = True, 0
+            state, reset = reply
+        else:
+            allowed = False
+            state, reset, wait = reply
+        # as decide() does, inline: this runs on every hit
+        remaining = (self.full - state) / self.per_unit
+        d: Decision = _new(Decision)
+        _set_allowed(d, allowed)
+        _set_limit(d, self.capacity)
+        _set_remaining(d, remaining if remaining > 0 else 0.0)
+        _set_retry(d, wait / 1e6)
+        _set_reset(d, reset / 1e6)
+        if type(reply) is int:
+            self.last[:] = ((reply, d),)
+        return d
+
+    def read_peek(self, reply: Sequence[int]) -> Decision:
+        """The Decision in a limiter_hit_many reply for this one limit."""
+        return self.decide(reply[1] == 1, reply[2], reply[3], reply[4])
 
 
-def _decision(rule: Rule, reply: Sequence[Any], i: int) -> Decision:
-    return Decision(
-        reply[i] == 1,
-        rule.capacity,
-        reply[i + 1] / 1_000_000,
-        reply[i + 2] / 1_000_000,
-        reply[i + 3] / 1_000_000,
-    )
+def _ttl(us: int) -> str:
+    """The TTL (ms) of a key whose state matters for less than `us` after the script's
+    clock: 1 ms more than that, because Redis counts a key's life on its own ms clock,
+    which may lag the script's clock by up to 1 ms."""
+    return str(-(-(us - 1) // 1000) + 1)
 
 
-def _single(rule: Rule, key: object, cost: object, group: object, mode: str) -> Call[Decision]:
-    keys = rule.keys(key, group)
-    assert isinstance(key, str)
-    args = (mode, *rule.args, rule.cost(cost, key))
-
-    def parse(reply: Sequence[Any]) -> Decision:
-        return _decision(rule, reply, 1)
-
-    return Call(_HIT, keys, args, parse, key, rule.label)
-
-
-def limiter_hit(rule: Rule, key: object, cost: object, group: object = None) -> Call[Decision]:
-    """Spend `cost` from `key`'s budget if it allows."""
-    return _single(rule, key, cost, group, "1")
+def _hit(script: Script, rule: Rule, key: str, cost: object, group: object) -> Call[Decision]:
+    unit = group is None and type(cost) is int and cost == 1 and type(key) is str
+    if unit:
+        call = rule.unit_calls.get(key)
+        if call is not None:
+            return call
+    call = Call(script, rule.keys(key, group), rule.args(cost, key), rule.read, key, rule.label)
+    if unit:
+        if len(rule.unit_calls) >= KNOWN_KEYS:
+            rule.unit_calls.clear()
+        rule.unit_calls[key] = call
+    return call
 
 
-def limiter_peek(rule: Rule, key: object, cost: object, group: object = None) -> Call[Decision]:
+def limiter_hit_gcra(
+    rule: Rule, key: str, cost: object = 1, group: object = None
+) -> Call[Decision]:
+    """Spend `cost` from `key`'s gcra budget if it allows."""
+    return _hit(_HIT_GCRA, rule, key, cost, group)
+
+
+def limiter_hit_fixed(
+    rule: Rule, key: str, cost: object = 1, group: object = None
+) -> Call[Decision]:
+    """Spend `cost` from `key`'s fixed window if it allows."""
+    return _hit(_HIT_FIXED, rule, key, cost, group)
+
+
+def limiter_hit_sliding(
+    rule: Rule, key: str, cost: object = 1, group: object = None
+) -> Call[Decision]:
+    """Log a hit of `cost` in `key`'s sliding window if it allows."""
+    return _hit(_HIT_SLIDING, rule, key, cost, group)
+
+
+#: algorithm -> its hit operation
+HITS = {"gcra": limiter_hit_gcra, "fixed": limiter_hit_fixed, "sliding": limiter_hit_sliding}
+_LETTERS = {"gcra": "g", "fixed": "f", "sliding": "s"}
+
+
+def limiter_hit(rule: Rule, key: str, cost: object = 1, group: object = None) -> Call[Decision]:
+    """Spend `cost` from `key`'s budget if it allows (the rule's algorithm's hit)."""
+    return HITS[rule.algorithm](rule, key, cost, group)
+
+
+def limiter_peek(rule: Rule, key: str, cost: object = 1, group: object = None) -> Call[Decision]:
     """What a hit of `cost` would get, spending nothing."""
-    return _single(rule, key, cost, group, "0")
+    keys = rule.keys(key, group)
+    args = ("0", _LETTERS[rule.algorithm], *rule.args(cost, key))
+    return Call(_HIT_MANY, keys, args, rule.read_peek, key, rule.label)
 
 
 def limiter_hit_many(
@@ -270,7 +450,6 @@ def limiter_hit_many(
     group: object = None,
     *,
     cluster: bool,
-    consume: bool = True,
 ) -> Call[MultiDecision]:
     """One all-or-nothing call over several (rule, key, cost). On a cluster every key must
     share a slot (same `group`, or the same subject)."""
@@ -279,17 +458,17 @@ def limiter_hit_many(
     if len(checks) > MAX_CHECKS:
         raise InvalidValueError(f"at most {MAX_CHECKS} limits per call, got {len(checks)}")
     keys: list[str] = []
-    args: list[str] = ["1" if consume else "0"]
+    args: list[str] = ["1"]
     rules = []
     for rule, key, cost in checks:
-        own = rule.keys(key, group)
+        (own,) = rule.keys(key, group)
         assert isinstance(key, str)
-        if own[0] in keys:
+        if own in keys:
             raise InvalidValueError(
                 "the same limiter and key appear twice in one call", key=key, scope=rule.label
             )
-        keys.extend(own)
-        args.extend((*rule.args, rule.cost(cost, key)))
+        keys.append(own)
+        args.extend((_LETTERS[rule.algorithm], *rule.args(cost, key)))
         rules.append(rule)
     label = ",".join(r.label for r in rules)
     if cluster and len({key_slot(k) for k in keys}) > 1:
@@ -299,18 +478,19 @@ def limiter_hit_many(
             scope=label,
         )
 
-    def parse(reply: Sequence[Any]) -> MultiDecision:
-        decisions = tuple(_decision(r, reply, 1 + 4 * i) for i, r in enumerate(rules))
+    def parse(reply: Sequence[int]) -> MultiDecision:
+        decisions = tuple(
+            r.decide(reply[i] == 1, reply[i + 1], reply[i + 2], reply[i + 3])
+            for i, r in zip(range(1, 4 * len(rules), 4), rules, strict=True)
+        )
         return MultiDecision(reply[0] == 1, decisions)
 
-    return Call(_HIT, tuple(keys), tuple(args), parse, None, label)
+    return Call(_HIT_MANY, tuple(keys), tuple(args), parse, None, label)
 
 
-def limiter_reset(rule: Rule, key: object, group: object = None) -> Call[bool]:
+def limiter_reset(rule: Rule, key: str, group: object = None) -> Call[bool]:
     """Forget what `key` has spent."""
-    keys = rule.keys(key, group)
-    assert isinstance(key, str)
-    return Call(_RESET, keys, (), _is_one, key, rule.label)
+    return Call(_RESET, rule.keys(key, group), (), _is_one, key, rule.label)
 
 
 def _is_one(reply: Any) -> bool:

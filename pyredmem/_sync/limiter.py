@@ -71,7 +71,7 @@ class Limiter:
     more than `limit` in any `period`).
     """
 
-    __slots__ = ("_on_error", "_runner", "_timeout", "rule")
+    __slots__ = ("_hit", "_on_error", "_runner", "_timeout", "rule")
 
     def __init__(
         self,
@@ -101,6 +101,7 @@ class Limiter:
             timeout = DEFAULT_TIMEOUT
         self._on_error = on_error
         self._timeout = timeout
+        self._hit = ops.HITS[self.rule.algorithm]
         self._runner = guarded_runner(runner, timeout)
 
     @property
@@ -130,7 +131,10 @@ class Limiter:
     def hit(self, key: str, cost: float = 1, *, group: str | None = None) -> Decision:
         """Spend `cost` (>= 0, fractions allowed) from `key`'s budget if it allows, else
         spend nothing. `group` must be the same wherever `key` is used (see hit_many)."""
-        return self._decide(ops.limiter_hit(self.rule, key, cost, group))
+        call = self._hit(self.rule, key, cost, group)
+        if self._on_error == "raise":  # the common case, without _decide's extra call
+            return self._runner.run(call)
+        return self._decide(call)
 
     def peek(self, key: str, cost: float = 1, *, group: str | None = None) -> Decision:
         """What `hit(key, cost)` would answer now, spending nothing."""

@@ -1,0 +1,30 @@
+-- limiter_hit_sliding: log a hit in one exact sliding-window limit if it allows, on the
+-- server's clock: never more than the limit in any period.
+-- KEYS[1] list: the log of admitted hits (see rl_entry)
+-- ARGV[1] cost (millionths of a unit, integer text)
+-- ARGV[2] limit (millionths of a unit, integer text)
+-- ARGV[3] period (us, integer text)
+-- ARGV[4] px (ms, integer text): the log's TTL, at least period + 1 ms
+-- Reply: allowed: the live sum after the hit (an integer; the newest entry, this one, leaves
+--   the window in a period), or {live sum, us until the newest entry leaves} for a cost of 0;
+--   denied: {live sum, us until the newest entry leaves, us until the hit would be allowed}
+-- Cost: TIME, LINDEX at both ends, RPUSH and PEXPIRE, all O(1); the entries that left the
+-- window are removed first (O(E) for E of them, each removed once). A denial adds LLEN and
+-- O(log N) LINDEX calls (N <= RL_MAX_LOG live entries) to find when enough will have left.
+local t = redis.call('TIME')
+local now = t[1] * 1000000 + t[2]
+local cost, period = tonumber(ARGV[1]), tonumber(ARGV[3])
+local sum, base, t0, c0, time, total, reset = rl_sliding_live(KEYS[1], now, period, true)
+if not sum then sum, total, reset = 0, 0, 0 end
+local over = sum + cost - tonumber(ARGV[2])
+if over > 0 then  -- denied
+  local n = redis.call('LLEN', KEYS[1])
+  return {sum, reset, rl_sliding_wait(KEYS[1], base, n, t0, c0, over, now, period)}
+end
+if cost == 0 then return {sum, reset} end
+-- the cap on the log's length is checked after the fact: RPUSH counts for free
+if rl_log(KEYS[1], now, total, ARGV[1], ARGV[4]) > RL_MAX_LOG then
+  redis.call('RPOP', KEYS[1])
+  return {sum, reset, time + period - now}  -- until the oldest entry leaves
+end
+return sum + cost
