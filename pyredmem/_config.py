@@ -6,10 +6,10 @@ import math
 from dataclasses import dataclass, field
 
 from ._codec import Codec, MsgpackCodec
-from ._errors import ConfigurationError, InvalidValueError
+from ._errors import ConfigurationError, InvalidValueError, PyRedMemError
 from ._keys import Keyspace
 
-__all__ = ["Config", "ttl_to_ms"]
+__all__ = ["Config", "positive_int", "ttl_to_ms"]
 
 
 def ttl_to_ms(ttl: object, *, key: str | None = None, scope: str | None = None) -> int:
@@ -25,10 +25,28 @@ def ttl_to_ms(ttl: object, *, key: str | None = None, scope: str | None = None) 
     return max(1, round(ttl * 1000))
 
 
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")
+def positive_int(
+    name: str,
+    value: object,
+    *,
+    most: int | None = None,
+    error: type[PyRedMemError] = InvalidValueError,
+    scope: str | None = None,
+) -> int:
+    """An int (not a bool) from 1 to `most` (default: no upper bound)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value <= 0
+        or (most is not None and value > most)
+    ):
+        bound = f" from 1 to {most}" if most is not None else ""
+        raise error(f"{name} must be a positive integer{bound}, got {value!r}", scope=scope)
     return value
+
+
+def _positive_int(name: str, value: object) -> int:
+    return positive_int(name, value, error=ConfigurationError)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,15 @@ from dataclasses import dataclass
 
 from ._errors import InvalidKeyError, InvalidScopeError
 
-__all__ = ["KINDS", "Keyspace", "ScopeRef", "key_slot", "validate_key"]
+__all__ = [
+    "KINDS",
+    "Keyspace",
+    "ScopeRef",
+    "key_slot",
+    "scope_ref_of",
+    "validate_key",
+    "validate_tag_part",
+]
 
 #: Scope kinds, most specific first: the order of a hierarchical lookup.
 KINDS: tuple[str, ...] = (
@@ -60,19 +68,31 @@ def validate_key(key: object, *, scope: str | None = None) -> str:
     return key
 
 
-def validate_id(kind: str, ident: object) -> str:
-    """A scope id: non-empty, at most 256 bytes, no braces or control characters."""
-    if not isinstance(ident, str):
-        raise InvalidScopeError(f"{kind} ids are strings, not {type(ident).__name__}", scope=kind)
-    if not ident:
-        raise InvalidScopeError(f"{kind} ids cannot be empty", scope=kind)
-    if len(_utf8(ident, f"{kind} id", InvalidScopeError, kind)) > MAX_ID_BYTES:
-        raise InvalidScopeError(f"{kind} ids are at most {MAX_ID_BYTES} bytes", scope=kind)
-    if "{" in ident or "}" in ident or _CONTROL_RE.search(ident):
-        raise InvalidScopeError(
-            f"{kind} ids cannot contain '{{', '}}' or control characters", scope=f"{kind}:{ident}"
+def validate_tag_part(
+    what: str,
+    value: object,
+    *,
+    error: type[InvalidKeyError | InvalidScopeError] = InvalidScopeError,
+    scope: str | None = None,
+) -> str:
+    """A name that goes inside a hash tag (a scope id, a limited key or group): a non-empty
+    string of at most 256 UTF-8 bytes, without braces or control characters."""
+    if not isinstance(value, str):
+        raise error(f"{what}s are strings, not {type(value).__name__}", scope=scope)
+    if not value:
+        raise error(f"{what}s cannot be empty", scope=scope)
+    if len(_utf8(value, what, error, scope)) > MAX_ID_BYTES:
+        raise error(f"{what}s are at most {MAX_ID_BYTES} bytes", key=value[:64], scope=scope)
+    if "{" in value or "}" in value or _CONTROL_RE.search(value):
+        raise error(
+            f"{what}s cannot contain '{{', '}}' or control characters", key=value, scope=scope
         )
-    return ident
+    return value
+
+
+def validate_id(kind: str, ident: object) -> str:
+    """A scope id (see `validate_tag_part`)."""
+    return validate_tag_part(f"{kind} id", ident, scope=kind)
 
 
 def validate_name(what: str, name: object) -> str:
@@ -108,6 +128,19 @@ class ScopeRef:
 
     def __str__(self) -> str:
         return self.kind if self.kind == "global" else f"{self.kind}:{self.id}"
+
+
+def scope_ref_of(scope: object) -> ScopeRef | None:
+    """The scope a `scope=` argument names: None, a ScopeRef, or a scope handle (anything
+    with a `ref`), validated again since a ScopeRef can be built by hand."""
+    if scope is None:
+        return None
+    ref = scope if isinstance(scope, ScopeRef) else getattr(scope, "ref", None)
+    if not isinstance(ref, ScopeRef):
+        raise InvalidScopeError(
+            f"scope is a scope handle (mem.user('alice')) or a ScopeRef, not {scope!r}"
+        )
+    return ScopeRef.of(ref.kind, ref.id or None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,7 @@ from typing import Any
 
 from .._codec import Codec, MsgpackCodec
 from .._config import Config
-from .._errors import InvalidScopeError
-from .._keys import KINDS, Keyspace, ScopeRef
+from .._keys import KINDS, Keyspace, ScopeRef, scope_ref_of
 from .._ops.history import TokenCounter
 from .._ops.limiter import MultiDecision
 from ._runner import AsyncRunner
@@ -190,16 +189,8 @@ class AsyncMemory:
     ) -> AsyncHistory:
         """A conversation thread of `scope` (a scope handle or ScopeRef; default: the global
         scope). See `AsyncScope.history` for the options."""
-        if scope is None:
-            handle = self.global_scope
-        elif isinstance(scope, (AsyncScope, ScopeRef)):
-            ref = scope.ref if isinstance(scope, AsyncScope) else scope
-            handle = AsyncScope(self._runner, self._cfg, ScopeRef.of(ref.kind, ref.id or None))
-        else:
-            raise InvalidScopeError(
-                f"scope is a scope handle or a ScopeRef, not {type(scope).__name__}"
-            )
-        return handle.history(
+        ref = scope_ref_of(scope) or ScopeRef.of("global")
+        return AsyncScope(self._runner, self._cfg, ref).history(
             thread_id,
             max_turns=max_turns,
             max_tokens=max_tokens,

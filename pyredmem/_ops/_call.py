@@ -7,7 +7,7 @@ from .._config import Config
 from .._keys import ScopeRef
 from .._scripts import SCRIPTS, Script
 
-__all__ = ["Call", "Target", "script"]
+__all__ = ["Call", "Target", "is_one", "nothing", "script"]
 
 T = TypeVar("T")
 
@@ -57,3 +57,13 @@ class Target:
 
 def script(name: str) -> Script:
     return SCRIPTS[name]
+
+
+def is_one(reply: Any) -> bool:
+    """Parse a 1/0 reply."""
+    return bool(reply == 1)
+
+
+def nothing(reply: Any) -> None:
+    """Parse a reply that carries nothing the caller needs."""
+    return None

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._codec import decode_value, encode_value
-from .._config import Config, ttl_to_ms
+from .._config import Config, positive_int, ttl_to_ms
 from .._errors import InvalidValueError, SerializationError, ValidationError
-from .._keys import ScopeRef, key_slot, validate_key, validate_name
-from ._call import Call, script
+from .._keys import key_slot, scope_ref_of, validate_key, validate_name
+from ._call import Call, is_one, nothing, script
 
 __all__ = [
     "HIT",
@@ -98,21 +98,9 @@ def _seconds(what: str, value: object, *, allow_zero: bool, label: str) -> float
     return float(value)
 
 
-def _positive(what: str, value: object, most: int, label: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= most:
-        raise InvalidValueError(f"{what} must be an integer from 1 to {most}", scope=label)
-    return value
-
-
 def _scope_label(scope: object) -> str:
-    if scope is None:
-        return ""
-    ref = scope if isinstance(scope, ScopeRef) else getattr(scope, "ref", None)
-    if not isinstance(ref, ScopeRef):
-        raise ValidationError(
-            f"scope is a scope handle (mem.user('alice')) or a ScopeRef, not {scope!r}"
-        )
-    return str(ref)
+    ref = scope_ref_of(scope)
+    return "" if ref is None else str(ref)
 
 
 class CacheTarget:
@@ -156,8 +144,8 @@ class CacheTarget:
         self.max_wait = _seconds("max_wait", max_wait, allow_zero=True, label=self.label)
         self.stale_ms = round(1000 * _seconds("stale", stale, allow_zero=True, label=self.label))
         self.beta = _seconds("beta", beta, allow_zero=True, label=self.label)
-        self.buckets = _positive("buckets", buckets, MAX_BUCKETS, self.label)
-        entries = _positive("max_entries", max_entries, 10**9, self.label)
+        self.buckets = positive_int("buckets", buckets, most=MAX_BUCKETS, scope=self.label)
+        entries = positive_int("max_entries", max_entries, most=10**9, scope=self.label)
         self.cap = max(1, -(-entries // self.buckets))  # per bucket, rounded up
         ks = cfg.keyspace
         self.prefixes = tuple(
@@ -238,26 +226,26 @@ def cache_fill(
     vtype, payload = t.payload(key, value)
     compute_ms = max(0, round(compute_seconds * 1000))
     args = (key, lease.token, vtype, payload, t.ttl(ttl, key), t.stale_ms, compute_ms)
-    return Call(_FILL, t.entry_keys(key), args, _is_one, key, t.label)
+    return Call(_FILL, t.entry_keys(key), args, is_one, key, t.label)
 
 
 def cache_release(t: CacheTarget, lease: CacheLease) -> Call[bool]:
     """Give `lease` back unused; False when it was no longer the entry's lease."""
     key = lease.key
     args = (key, lease.token)
-    return Call(script("cache_release"), t.entry_keys(key), args, _is_one, key, t.label)
+    return Call(script("cache_release"), t.entry_keys(key), args, is_one, key, t.label)
 
 
 def cache_set(t: CacheTarget, key: str, value: Any, ttl: float | None) -> Call[None]:
     key = _key(t, key)
     vtype, payload = t.payload(key, value)
     args = (key, vtype, payload, t.ttl(ttl, key), t.stale_ms, t.cap)
-    return Call(script("cache_set"), t.entry_keys(key), args, _none, key, t.label)
+    return Call(script("cache_set"), t.entry_keys(key), args, nothing, key, t.label)
 
 
 def cache_delete(t: CacheTarget, key: str) -> Call[bool]:
     key = _key(t, key)
-    return Call(script("cache_delete"), t.entry_keys(key), (key,), _is_one, key, t.label)
+    return Call(script("cache_delete"), t.entry_keys(key), (key,), is_one, key, t.label)
 
 
 def cache_clear(t: CacheTarget, per_slot: bool) -> list[Call[int]]:
@@ -266,14 +254,6 @@ def cache_clear(t: CacheTarget, per_slot: bool) -> list[Call[int]]:
         Call(script("cache_clear"), keys, (), int, None, t.label)
         for keys in t.bucket_groups(per_slot)
     ]
-
-
-def _is_one(reply: Any) -> bool:
-    return bool(reply == 1)
-
-
-def _none(reply: Any) -> None:
-    return None
 
 
 def wait_slice(lease_left: float, budget_left: float) -> float:

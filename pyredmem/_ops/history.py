@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from .._codec import MsgpackCodec
-from .._config import Config
+from .._config import Config, positive_int
 from .._errors import InvalidValueError, MissingKeyError, SerializationError
 from .._keys import ScopeRef, validate_id
-from ._call import Call, Target, script
+from ._call import Call, Target, is_one, script
 
 __all__ = [
     "DEFAULT_MAX_TURNS",
@@ -205,12 +205,6 @@ class ThreadInfo:
     expires_at: float | None
 
 
-def _positive(name: str, value: object, label: str) -> int:
-    if type(value) is not int or value <= 0:
-        raise InvalidValueError(f"{name} must be a positive integer, got {value!r}", scope=label)
-    return value
-
-
 class Thread:
     """One thread resolved once: its keys, caps and token counter."""
 
@@ -250,14 +244,14 @@ class Thread:
         self.max_turns = (
             DEFAULT_MAX_TURNS
             if max_turns is None
-            else _positive("max_turns", max_turns, self.label)
+            else positive_int("max_turns", max_turns, scope=self.label)
         )
         if self.max_turns > MAX_TURNS_LIMIT:
             raise InvalidValueError(
                 f"max_turns is at most {MAX_TURNS_LIMIT}, got {max_turns}", scope=self.label
             )
         self.max_tokens = (
-            0 if max_tokens is None else _positive("max_tokens", max_tokens, self.label)
+            0 if max_tokens is None else positive_int("max_tokens", max_tokens, scope=self.label)
         )
         self.ttl_ms = cfg.ttl_ms(ttl, key=thread_id, scope=self.label)
         if not isinstance(sliding, bool):
@@ -468,8 +462,8 @@ _set_messages, _set_skipped, _set_evicted_count, _set_evicted = (
 
 def history_messages(t: Thread, last: int | None, max_tokens: int | None) -> Call[list[Message]]:
     """The most recent turns within `last` turns and `max_tokens` tokens, oldest first."""
-    n = 0 if last is None else _positive("last", last, t.label)
-    budget = 0 if max_tokens is None else _positive("max_tokens", max_tokens, t.label)
+    n = 0 if last is None else positive_int("last", last, scope=t.label)
+    budget = 0 if max_tokens is None else positive_int("max_tokens", max_tokens, scope=t.label)
     ttl_ms = t.ttl_ms if t.sliding else 0
 
     def parse(reply: list[bytes]) -> list[Message]:
@@ -497,16 +491,12 @@ def history_clear(t: Thread) -> Call[int]:
 
 
 def history_delete(t: Thread) -> Call[bool]:
-    return Call(script("history_delete"), t.keys, (t.id,), _is_one, t.id, t.label)
-
-
-def _is_one(reply: Any) -> bool:
-    return bool(reply == 1)
+    return Call(script("history_delete"), t.keys, (t.id,), is_one, t.id, t.label)
 
 
 def history_fork(t: Thread, new: Thread, upto: int | None) -> Call[int]:
     """Copy the first `upto` turns (all when None) of `t` into the new thread `new`."""
-    n = 0 if upto is None else _positive("upto", upto, t.label)
+    n = 0 if upto is None else positive_int("upto", upto, scope=t.label)
     if new.id == t.id:
         raise t.error(InvalidValueError, "a thread cannot be forked into itself")
     keys = (*t.keys[:2], *new.keys)
@@ -566,7 +556,7 @@ def history_threads(s: Target, offset: int, limit: int) -> Call[list[ThreadInfo]
     """A page of the scope's live threads, most recently written first."""
     if type(offset) is not int or offset < 0:
         raise InvalidValueError(f"offset must be an integer >= 0, got {offset!r}", scope=s.label)
-    _positive("limit", limit, s.label)
+    positive_int("limit", limit, scope=s.label)
     if limit > MAX_PAGE:
         raise InvalidValueError(f"at most {MAX_PAGE} threads per page", scope=s.label)
 

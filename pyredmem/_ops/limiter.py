@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import CrossSlotError, InvalidKeyError, InvalidValueError
-from .._keys import Keyspace, key_slot, validate_name
+from .._keys import Keyspace, key_slot, validate_name, validate_tag_part
 from .._scripts import Script
-from ._call import Call, script
+from ._call import Call, is_one, script
 
 __all__ = [
     "ALGORITHMS",
@@ -166,23 +166,7 @@ def _millionths(value: float, *, up: bool) -> int:
 
 def validate_subject(what: str, value: object, *, label: str) -> str:
     """A limited key or group: 1-256 UTF-8 bytes, no braces or control characters."""
-    if not isinstance(value, str):
-        raise InvalidKeyError(f"{what}s are strings, not {type(value).__name__}", scope=label)
-    if not value:
-        raise InvalidKeyError(f"{what}s cannot be empty", scope=label)
-    try:
-        size = len(value.encode("utf-8"))
-    except UnicodeEncodeError as exc:
-        raise InvalidKeyError(f"{what} is not valid UTF-8 text", scope=label) from exc
-    if size > MAX_SUBJECT_BYTES:
-        raise InvalidKeyError(
-            f"{what}s are at most {MAX_SUBJECT_BYTES} bytes", key=value[:64], scope=label
-        )
-    if "{" in value or "}" in value or any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise InvalidKeyError(
-            f"{what}s cannot contain '{{', '}}' or control characters", key=value, scope=label
-        )
-    return value
+    return validate_tag_part(what, value, error=InvalidKeyError, scope=label)
 
 
 def subject_tag(ks: Keyspace, kind: str, name: str, key: str, group: str | None) -> str:
@@ -490,11 +474,7 @@ def limiter_hit_many(
 
 def limiter_reset(rule: Rule, key: str, group: object = None) -> Call[bool]:
     """Forget what `key` has spent."""
-    return Call(_RESET, rule.keys(key, group), (), _is_one, key, rule.label)
-
-
-def _is_one(reply: Any) -> bool:
-    return bool(reply == 1)
+    return Call(_RESET, rule.keys(key, group), (), is_one, key, rule.label)
 
 
 def fallback_decision(rule: Rule, allow: bool) -> Decision:

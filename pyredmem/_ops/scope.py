@@ -14,7 +14,7 @@ from typing import Any
 from .._codec import FLOAT, INT, INT64_MAX, INT64_MIN, decode_value, encode_value
 from .._errors import InvalidValueError, MissingKeyError
 from .._keys import validate_key
-from ._call import Call, Target, script
+from ._call import Call, Target, is_one, nothing, script
 
 __all__ = [
     "CasResult",
@@ -111,11 +111,7 @@ def scope_get_entry(t: Target, key: str) -> Call[Entry | None]:
 
 def scope_exists(t: Target, key: str) -> Call[bool]:
     key = validate_key(key, scope=t.label)
-    return Call(_SCOPE_EXISTS, t.keys, (key,), _is_one, key, t.label)
-
-
-def _is_one(reply: Any) -> bool:
-    return bool(reply == 1)
+    return Call(_SCOPE_EXISTS, t.keys, (key,), is_one, key, t.label)
 
 
 def scope_ttl(t: Target, key: str) -> Call[float | None]:
@@ -153,11 +149,7 @@ def scope_set(t: Target, key: str, value: Any, ttl: float | None) -> Call[None]:
     vtype, payload = _payload(t, key, value)
     ttl_ms = t.cfg.ttl_ms(ttl, key=key, scope=t.label)
     args = (key, vtype, payload, ttl_ms, t.cfg.max_keys_per_scope)
-    return Call(_SCOPE_SET, t.keys, args, _none, key, t.label)
-
-
-def _none(reply: Any) -> None:
-    return None
+    return Call(_SCOPE_SET, t.keys, args, nothing, key, t.label)
 
 
 def scope_set_many(t: Target, mapping: Mapping[str, Any], ttl: float | None) -> Call[int]:
@@ -174,7 +166,7 @@ def scope_set_many(t: Target, mapping: Mapping[str, Any], ttl: float | None) -> 
 
 def scope_delete(t: Target, key: str) -> Call[bool]:
     key = validate_key(key, scope=t.label)
-    return Call(script("scope_delete"), t.keys, (key,), _is_one, key, t.label)
+    return Call(script("scope_delete"), t.keys, (key,), is_one, key, t.label)
 
 
 def scope_clear(t: Target) -> Call[int]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from .._errors import InvalidValueError
 from .._keys import Keyspace, validate_name
-from ._call import Call, script
+from ._call import Call, is_one, script
 from .limiter import number, subject_tag, validate_subject
 
 __all__ = [
@@ -104,8 +104,4 @@ def semaphore_release(rule: SemaphoreRule, lease: object) -> Call[bool]:
             scope=rule.label,
         )
     zkey = rule.key(lease.key)
-    return Call(_RELEASE, (zkey,), (lease.token,), _is_one, lease.key, rule.label)
-
-
-def _is_one(reply: Any) -> bool:
-    return bool(reply == 1)
+    return Call(_RELEASE, (zkey,), (lease.token,), is_one, lease.key, rule.label)

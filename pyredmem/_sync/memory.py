@@ -9,8 +9,7 @@ from typing import Any
 
 from .._codec import Codec, MsgpackCodec
 from .._config import Config
-from .._errors import InvalidScopeError
-from .._keys import KINDS, Keyspace, ScopeRef
+from .._keys import KINDS, Keyspace, ScopeRef, scope_ref_of
 from .._ops.history import TokenCounter
 from .._ops.limiter import MultiDecision
 from ._runner import Runner
@@ -191,16 +190,8 @@ class Memory:
     ) -> History:
         """A conversation thread of `scope` (a scope handle or ScopeRef; default: the global
         scope). See `Scope.history` for the options."""
-        if scope is None:
-            handle = self.global_scope
-        elif isinstance(scope, (Scope, ScopeRef)):
-            ref = scope.ref if isinstance(scope, Scope) else scope
-            handle = Scope(self._runner, self._cfg, ScopeRef.of(ref.kind, ref.id or None))
-        else:
-            raise InvalidScopeError(
-                f"scope is a scope handle or a ScopeRef, not {type(scope).__name__}"
-            )
-        return handle.history(
+        ref = scope_ref_of(scope) or ScopeRef.of("global")
+        return Scope(self._runner, self._cfg, ref).history(
             thread_id,
             max_turns=max_turns,
             max_tokens=max_tokens,
