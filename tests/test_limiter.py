@@ -265,14 +265,16 @@ def test_sliding_retry_after_waits_for_just_enough_hits_to_leave(mem: Memory) ->
 
 
 def test_sliding_drops_hits_that_left_the_window(mem: Memory) -> None:
-    lim = mem.limiter("api", limit=1000, period=0.3, algorithm="sliding")
+    lim = mem.limiter("api", limit=1000, period=1.5, algorithm="sliding")
+    first = time.monotonic()
     for _ in range(150):  # more than one chunk of the entries a call skips at a time
         lim.hit("k")
-    started = time.monotonic()
+    last = time.monotonic()
+    assert last - first < 1.0, "the setup hits were too slow for the window"
     (key,) = all_keys(mem)
-    time.sleep(max(0.0, started + 0.2 - time.monotonic()))
-    lim.hit("k")  # keeps the log alive
-    time.sleep(max(0.0, started + 0.32 - time.monotonic()))  # the first 150 have left
+    time.sleep(0.25)
+    lim.hit("k")  # before any of the first 150 has left; keeps the log alive
+    time.sleep(max(0.0, last + 1.55 - time.monotonic()))  # the first 150 have left
     assert round(lim.peek("k").remaining) == 999 and mem.client.llen(key) == 151
     d = lim.hit("k", 2)
     assert d.allowed and round(d.remaining) == 997 and mem.client.llen(key) == 2
