@@ -27,6 +27,8 @@ SUBS: list[tuple[str, str]] = [
     (r"\basyncio\.sleep\b", "time.sleep"),
     (r"^import asyncio$", "import time"),
     (r"\b(\w+)_async\b", r"\1_sync"),
+    (r"^import redis\.asyncio$", "import redis"),
+    (r"\bredis\.asyncio\.", "redis."),
     (r"\bAsyncIterator\b", "Iterator"),
     (r"\bAsyncGenerator\b", "Generator"),
     (r"\bAwaitable\b", "Callable"),

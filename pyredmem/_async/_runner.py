@@ -9,6 +9,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from .._connect import open_async, prepare_async, translate
 from .._ops._call import Call
+from ._lane import AsyncLane
 
 T = TypeVar("T")
 
@@ -25,6 +26,7 @@ class AsyncRunner:
         self.cluster = conn.cluster
         self.embedded = conn.embedded
         self._owned = conn.owned
+        self._lane = None if conn.cluster else AsyncLane.of(conn.client)
 
     async def _prepare(self) -> None:
         await prepare_async(self._conn)
@@ -40,6 +42,8 @@ class AsyncRunner:
         return call.parse(reply)
 
     async def _send(self, call: Call[Any]) -> Any:
+        if self._lane is not None:
+            return await self._lane.send(call)
         n = len(call.keys)
         try:
             return await self.client.execute_command(
@@ -80,5 +84,7 @@ class AsyncRunner:
         return out
 
     async def aclose(self) -> None:
+        if self._lane is not None:
+            await self._lane.aclose()
         if self._owned:
             await self.client.aclose()

@@ -10,6 +10,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from .._connect import open_sync, prepare_sync, translate
 from .._ops._call import Call
+from ._lane import Lane
 
 T = TypeVar("T")
 
@@ -26,6 +27,7 @@ class Runner:
         self.cluster = conn.cluster
         self.embedded = conn.embedded
         self._owned = conn.owned
+        self._lane = None if conn.cluster else Lane.of(conn.client)
 
     def _prepare(self) -> None:
         prepare_sync(self._conn)
@@ -41,6 +43,8 @@ class Runner:
         return call.parse(reply)
 
     def _send(self, call: Call[Any]) -> Any:
+        if self._lane is not None:
+            return self._lane.send(call)
         n = len(call.keys)
         try:
             return self.client.execute_command(
@@ -81,5 +85,7 @@ class Runner:
         return out
 
     def close(self) -> None:
+        if self._lane is not None:
+            self._lane.close()
         if self._owned:
             self.client.close()

@@ -1,0 +1,166 @@
+"""The direct lane (pyredmem/_async/_lane.py): operations on connections kept out of a
+standalone client's pool. What it must never do: reuse a connection with a reply still in
+flight, share a socket between threads or with a forked child, or keep connections from the
+pool after close()."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import redis.asyncio
+
+from pyredmem import AsyncMemory, BackendUnavailableError, Memory
+from tests.engines import Engine, Server, redis_server_binary
+
+NAME = "pyredmem-lane-test"
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    s = Server(redis_server_binary(), Path(tempfile.mkdtemp(prefix="pyredmem-lane-"))).start()
+    try:
+        yield s
+    finally:
+        if s.proc and s.proc.poll() is None:
+            os.kill(s.proc.pid, signal.SIGCONT)
+        s.stop()
+
+
+def _pause(server: Server, paused: bool) -> None:
+    assert server.proc is not None
+    os.kill(server.proc.pid, signal.SIGSTOP if paused else signal.SIGCONT)
+
+
+def _connections(engine: Engine) -> int:
+    """Connections open on the server under our client name."""
+    raw = engine.raw_client()
+    try:
+        return sum(1 for c in raw.client_list() if c.get("name") == NAME)
+    finally:
+        raw.close()
+
+
+def test_a_timed_out_call_leaves_no_reply_behind(server: Server) -> None:
+    client = redis.Redis(port=server.port, socket_timeout=0.2)
+    with Memory(client) as mem:
+        user = mem.user("u")
+        user.set("a", "A")
+        user.set("b", "B")
+        _pause(server, True)
+        with pytest.raises(BackendUnavailableError):
+            user.get("a")  # its reply comes late, after the timeout
+        _pause(server, False)
+        # a reused connection would read the late reply to the call before
+        assert [user.get("b") for _ in range(3)] == ["B", "B", "B"]
+    client.close()
+
+
+def test_a_cancelled_task_leaves_no_reply_behind(server: Server) -> None:
+    async def main() -> None:
+        async with AsyncMemory(f"redis://127.0.0.1:{server.port}") as mem:
+            user = mem.user("u")
+            await user.set("a", "A")
+            await user.set("b", "B")
+            _pause(server, True)
+            task = asyncio.ensure_future(user.get("a"))
+            await asyncio.sleep(0.2)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            _pause(server, False)
+            assert [await user.get("b") for _ in range(3)] == ["B", "B", "B"]
+
+    asyncio.run(main())
+
+
+@pytest.mark.real_server
+@pytest.mark.standalone
+def test_calls_reuse_the_connections_they_need(engine: Engine, url: str) -> None:
+    with Memory(f"{url}?client_name={NAME}") as mem:
+        counter = mem.user("u")
+        for _ in range(200):
+            counter.incr("n")
+        assert _connections(engine) == 1  # one thread, one connection
+
+        def work() -> None:
+            for _ in range(300):
+                counter.incr("n")
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert counter.get("n") == 200 + 8 * 300
+        assert 1 <= _connections(engine) <= 8
+
+
+@pytest.mark.real_server
+@pytest.mark.standalone
+def test_close_gives_the_connections_back_to_a_callers_pool(engine: Engine, url: str) -> None:
+    client = redis.Redis.from_url(f"{url}?client_name={NAME}", max_connections=1)
+    mem = Memory(client)
+    mem.user("u").set("k", 1)
+    with pytest.raises(redis.exceptions.ConnectionError):
+        client.ping()  # the pool's one connection is the memory's while it is open
+    mem.close()
+    assert client.ping() and _connections(engine) == 1
+    client.close()
+
+
+@pytest.mark.real_server
+@pytest.mark.standalone
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX only")
+def test_a_forked_child_opens_its_own_connection(engine: Engine, url: str) -> None:
+    with Memory(url) as mem:
+        counter = mem.user("u")
+        assert counter.incr("n") == 1  # the parent's connection is now idle in the lane
+        pid = os.fork()
+        if pid == 0:  # the child: a shared socket would interleave replies with the parent's
+            ok = all(counter.incr("child") == i for i in range(1, 201))
+            os._exit(0 if ok else 1)
+        parent = [counter.incr("n") for _ in range(200)]
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert parent == list(range(2, 202)) and counter.get("child") == 200
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda port: redis.Redis(port=port, single_connection_client=True),
+        lambda port: redis.Redis(
+            connection_pool=redis.BlockingConnectionPool(port=port, max_connections=2)
+        ),
+    ],
+    ids=["single-connection", "blocking-pool"],
+)
+def test_clients_the_lane_leaves_alone_work_as_before(server: Server, make: object) -> None:
+    client = make(server.port)  # type: ignore[operator]
+    with Memory(client) as mem:
+        assert mem._runner._lane is None
+        assert mem.user("u").incr("n", 2) == 2 and mem.user("u").get("n") == 2
+    client.close()
+
+
+def test_async_tasks_share_the_lane(server: Server) -> None:
+    async def main() -> None:
+        async with AsyncMemory(f"redis://127.0.0.1:{server.port}") as mem:
+            counter = mem.user("u")
+
+            async def work() -> None:
+                for _ in range(50):
+                    await counter.incr("n")
+
+            await asyncio.gather(*(work() for _ in range(20)))
+            assert await counter.get("n") == 1000
+
+    asyncio.run(main())
