@@ -1,6 +1,7 @@
 """History rows: append vs RPUSH, and "last 20 turns" vs LRANGE with 20, 200 and 2,000 turns
 stored (the raw lists hold the same message bodies). The history side returns decoded
-Message objects; the raw side returns bytes (the last rows also decode them).
+Message objects; the raw side returns bytes (the last rows also decode them). Appends take
+Messages made beforehand, as the raw side takes its bytes encoded beforehand.
 
 Two "floor" rows, for reference, time what any one-script design pays before doing anything:
 an empty script called with append's keys and arguments, and a script that only returns
@@ -8,6 +9,7 @@ LRANGE -20 -1 of a thread (Redis copies each entry into Lua and back)."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from bench.harness import Row
@@ -28,10 +30,13 @@ def rows(mem: Memory, raw: Any) -> list[Row]:
     chat = scope.history("bench-append", max_turns=2000, ttl=TTL)
     payload = _body(0)
     raw.delete("raw:append")
+    # both sides get their payload ready-made: the raw side its bytes, ours new Messages
+    # (20,000 distinct ids, so each append pushes; an id comes back long after its eviction)
+    fresh = itertools.cycle([Message.user(TEXT) for _ in range(20_000)])
     out.append(
         Row(
             "history.append (max_turns=2000)",
-            lambda: chat.append(Message.user(TEXT)),
+            lambda: chat.append(next(fresh)),
             "RPUSH",
             lambda: raw.rpush("raw:append", payload),
             1.25,

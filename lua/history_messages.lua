@@ -4,7 +4,9 @@
 -- KEYS[1] L  KEYS[2] I  KEYS[3] TA  KEYS[4] TX
 -- ARGV[1] thread id  ARGV[2] last (turns; 0: no limit)  ARGV[3] max tokens (0: no limit)
 -- ARGV[4] sliding ttl in ms (0: leave the expiry alone)
--- Reply: array of turn entries, oldest first.
+-- ARGV[5] "1": join the entries (for bodies that delimit themselves, as msgpack's do)
+-- Reply: the turn entries, oldest first: an array of them, or joined, {count, bytes} (one
+--   string for Redis to copy out of Lua instead of one per entry).
 -- Cost: O(R + 32) for R turns returned, whatever the thread's length: the budget walk reads
 -- the list from the newest turn back in growing chunks (the first holds `last` turns, up
 -- to 32), never past the `last` newest turns.
@@ -59,4 +61,5 @@ end
 if ttl_ms > 0 and #entries > 0 and must_rearm(redis.call('PTTL', l), 0, ttl_ms) then
   touch_thread(l, KEYS[2], KEYS[3], KEYS[4], ARGV[1], clock(), ttl_ms, nil, false)
 end
+if ARGV[5] == '1' then return {#entries, table.concat(entries)} end
 return entries

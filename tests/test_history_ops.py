@@ -133,23 +133,30 @@ def test_entries_decode_with_any_codec(codec: Any) -> None:
         _entry(1000, 7, "a:b:c", ["user", "x:1:2", None, {"k": 1}], codec),
         _entry(1001, 2**40, long_id, ["assistant", "ok", "bot"], codec),
     ]
-    a, b = ops.history_messages(t, 5, None).parse(entries)
+
+    def reply(entries: list[bytes]) -> Any:  # msgpack entries come joined
+        joined = isinstance(codec, MsgpackCodec)
+        return [len(entries), b"".join(entries)] if joined else entries
+
+    a, b = ops.history_messages(t, 5, None).parse(reply(entries))
     assert a == Message.user("x:1:2", metadata={"k": 1}, id="a:b:c", created_at=1.0, tokens=7)
     assert (b.id, b.tokens, b.name, b.metadata, b.created_at) == (long_id, 2**40, "bot", {}, 1.001)
     assert type(a) is Message and hash(a) == hash("a:b:c")
     with pytest.raises(FrozenInstanceError):
         a.content = "y"  # type: ignore[misc]
     with pytest.raises(SerializationError):
-        ops.history_messages(t, 5, None).parse([entries[1], entries[0][:-3]])
+        ops.history_messages(t, 5, None).parse(reply([entries[1], entries[0][:-3]]))
+    assert ops.history_messages(t, 5, None).parse(reply([])) == []
 
 
 def test_messages_call_slides_only_when_asked() -> None:
-    assert ops.history_messages(_thread(ttl=5), 20, 300).args == ("support", 20, 300, 5000)
+    assert ops.history_messages(_thread(ttl=5), 20, 300).args == ("support", 20, 300, 5000, "1")
     assert ops.history_messages(_thread(ttl=5, sliding=False), None, None).args == (
         "support",
         0,
         0,
         0,
+        "1",
     )
 
 

@@ -350,31 +350,50 @@ def _decode_all(t: Thread, entries: list[bytes]) -> list[Message]:
     """Turn entries (see the module docstring) into Messages."""
     codec = t.cfg.codec
     if type(codec) is MsgpackCodec and entries:
-        # each entry is one msgpack value [created ms, tokens, id, body]: decode them at once
         try:
-            rows = codec.decode(b"\xdd" + len(entries).to_bytes(4, "big") + b"".join(entries))
-        except Exception:
-            rows = [_split(t, e, codec.decode) for e in entries]  # to name the culprit
-    else:
-        rows = [_split(t, e, codec.decode) for e in entries]
-    out = []
-    for row in rows:
-        m: Any = _new(_Fields)
-        try:
-            ms, tokens, mid, doc = row
-            # [role, content, name, metadata, tool_call_id, tool_calls], trailing empties left out
-            doc += _ABSENT[len(doc)]
-            m.role, m.content, m.name, metadata, m.tool_call_id, m.tool_calls = doc
-        except Exception as exc:
-            raise SerializationError(
-                f"cannot decode a stored message: {exc}", key=t.id, scope=t.label
-            ) from exc
-        m.metadata = metadata or {}
-        m.id = mid
-        m.created_at = ms / 1000
-        m.tokens = tokens
-        m.__class__ = Message
-        out.append(m)
+            return _decode_joined(t, len(entries), b"".join(entries))
+        except SerializationError:
+            pass  # decoded one by one below, to name the culprit
+    return _messages(t, [_split(t, e, codec.decode) for e in entries])
+
+
+def _decode_joined(t: Thread, count: int, joined: bytes) -> list[Message]:
+    """Messages from `count` msgpack entries back to back: each entry is one msgpack value
+    [created ms, tokens, id, body], so they decode at once, as one array."""
+    try:
+        rows = t.cfg.codec.decode(b"\xdd" + count.to_bytes(4, "big") + joined)
+    except Exception as exc:
+        raise SerializationError(
+            f"cannot decode stored messages: {exc}", key=t.id, scope=t.label
+        ) from exc
+    return _messages(t, rows)
+
+
+def _messages(t: Thread, rows: list[Any]) -> list[Message]:
+    out: list[Message] = []
+    append = out.append
+    try:
+        for ms, tokens, mid, doc in rows:
+            m: Any = _new(_Fields)
+            # doc: [role, content, name, metadata, tool_call_id, tool_calls], trailing empties
+            # left out; most turns are just [role, content]
+            if len(doc) == 2:
+                m.role, m.content = doc
+                m.name = m.tool_call_id = m.tool_calls = None
+                m.metadata = {}
+            else:
+                doc += _ABSENT[len(doc)]
+                m.role, m.content, m.name, metadata, m.tool_call_id, m.tool_calls = doc
+                m.metadata = metadata or {}
+            m.id = mid
+            m.created_at = ms / 1000
+            m.tokens = tokens
+            m.__class__ = Message
+            append(m)
+    except Exception as exc:
+        raise SerializationError(
+            f"cannot decode a stored message: {exc}", key=t.id, scope=t.label
+        ) from exc
     return out
 
 
@@ -466,10 +485,18 @@ def history_messages(t: Thread, last: int | None, max_tokens: int | None) -> Cal
     budget = 0 if max_tokens is None else positive_int("max_tokens", max_tokens, scope=t.label)
     ttl_ms = t.ttl_ms if t.sliding else 0
 
-    def parse(reply: list[bytes]) -> list[Message]:
-        return _decode_all(t, reply)
+    if type(t.cfg.codec) is MsgpackCodec:
 
-    args = (t.id, n, budget, ttl_ms)
+        def parse(reply: list[Any]) -> list[Message]:
+            return _decode_joined(t, reply[0], reply[1]) if reply[0] else []
+
+        args = (t.id, n, budget, ttl_ms, "1")
+    else:
+
+        def parse(reply: list[Any]) -> list[Message]:
+            return _decode_all(t, reply)
+
+        args = (t.id, n, budget, ttl_ms, "0")
     return Call(script("history_messages"), t.keys, args, parse, t.id, t.label)
 
 
