@@ -37,6 +37,20 @@ class Result:
         return None if self.base_p50 is None else self.p50 / self.base_p50
 
 
+def bare(client: Any, *command: Any) -> Callable[[], Any]:
+    """`command` sent on one of `client`'s connections directly (as pyredmem's direct lane
+    sends its scripts), without redis-py's per-command machinery: the floor under any
+    client, for reference."""
+    conn = client.connection_pool.get_connection()
+    packed = conn.pack_command(*command)
+
+    def send() -> Any:
+        conn.send_packed_command(packed)
+        return conn.read_response()
+
+    return send
+
+
 def _time(fn: Callable[[], Any], n: int, out: list[float]) -> None:
     clock = time.perf_counter_ns
     for _ in range(n):

@@ -3,18 +3,21 @@ stored (the raw lists hold the same message bodies). The history side returns de
 Message objects; the raw side returns bytes (the last rows also decode them). Appends take
 Messages made beforehand, as the raw side takes its bytes encoded beforehand.
 
-Two "floor" rows, for reference, time what any one-script design pays before doing anything:
-an empty script called with append's keys and arguments, and a script that only returns
-LRANGE -20 -1 of a thread (Redis copies each entry into Lua and back)."""
+"Floor" rows, for reference, time what any one-script design pays before doing anything,
+sent as pyredmem sends: an empty script called with append's keys and arguments, and a
+script that only returns LRANGE -20 -1 of a thread (Redis copies each entry into Lua and
+back); and RPUSH itself without redis-py's per-command machinery."""
 
 from __future__ import annotations
 
 import itertools
 from typing import Any
 
-from bench.harness import Row
+from bench.harness import Row, bare
 from pyredmem import Memory, Message, MsgpackCodec
 from pyredmem._ops import history as ops
+from pyredmem._ops._call import Call
+from pyredmem._scripts import Script
 
 TEXT = "Could you remind me what we decided about the quarterly report format last week?"
 TTL = 3600.0  # a sliding hour: every call also refreshes the thread's expiry
@@ -22,6 +25,14 @@ TTL = 3600.0  # a sliding hour: every call also refreshes the thread's expiry
 
 def _body(i: int) -> bytes:
     return MsgpackCodec().encode(["user", f"{TEXT} ({i})"])
+
+
+def _script(raw: Any, name: str, source: str) -> Script:
+    return Script(name, source, raw.script_load(source))
+
+
+def _same(reply: Any) -> Any:
+    return reply
 
 
 def rows(mem: Memory, raw: Any) -> list[Row]:
@@ -69,23 +80,32 @@ def rows(mem: Memory, raw: Any) -> list[Row]:
             1.3,
         )
     )
-    # for reference: what a one-script call costs before doing any work
+    # for reference: what a one-script call costs before doing any work, sent as pyredmem
+    # sends (its direct lane), and the raw commands sent that way
     append_call = ops.history_append(chat._t, [Message.user(TEXT)], False)
-    noop = raw.script_load("return 1")
+    noop = _script(raw, "noop", "return 1")
     out.append(
         Row(
             "floor: empty script, append's args",
-            lambda: raw.execute_command("EVALSHA", noop, 4, *append_call.keys, *append_call.args),
+            lambda: mem._runner.run(Call(noop, append_call.keys, append_call.args, _same)),
             "RPUSH",
             lambda: raw.rpush("raw:append", payload),
         )
     )
-    lrange = raw.script_load("return redis.call('LRANGE', KEYS[1], -20, -1)")
-    thread_list = h2000._t.keys[0]
+    out.append(
+        Row(
+            "floor: RPUSH on a bare connection",
+            bare(raw, "RPUSH", "raw:append", payload),
+            "RPUSH",
+            lambda: raw.rpush("raw:append", payload),
+        )
+    )
+    lrange = _script(raw, "lrange", "return redis.call('LRANGE', KEYS[1], -20, -1)")
+    thread_list = h2000._t.keys[:1]
     out.append(
         Row(
             "floor: script returning LRANGE",
-            lambda: raw.execute_command("EVALSHA", lrange, 1, thread_list),
+            lambda: mem._runner.run(Call(lrange, thread_list, (), _same)),
             "LRANGE -20 -1",
             lambda: raw.lrange("raw:list-2000", -20, -1),
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.harness import Row
+from bench.harness import Row, bare
 from pyredmem import Memory, MsgpackCodec
 
 VALUE = {"theme": "dark", "language": "en", "timezone": "Europe/Paris", "beta": True, "n": 7}
@@ -34,5 +34,12 @@ def rows(mem: Memory, raw: Any) -> list[Row]:
             "GET",
             lambda: raw.get("raw:prefs"),
             1.3,
+        ),
+        # for reference: the raw command without redis-py's per-command machinery
+        Row(
+            "floor: GET on a bare connection",
+            bare(raw, "GET", "raw:prefs"),
+            "GET",
+            lambda: raw.get("raw:prefs"),
         ),
     ]

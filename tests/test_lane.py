@@ -10,12 +10,15 @@ import os
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 import redis.asyncio
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from pyredmem import AsyncMemory, BackendUnavailableError, Memory
 from tests.engines import Engine, Server, redis_server_binary
@@ -164,3 +167,42 @@ def test_async_tasks_share_the_lane(server: Server) -> None:
             assert await counter.get("n") == 1000
 
     asyncio.run(main())
+
+
+def _kill_ours(engine: Engine) -> None:
+    raw = engine.raw_client()
+    try:
+        assert raw.client_kill_filter(_type="normal", skipme=True) >= 1
+    finally:
+        raw.close()
+
+
+@pytest.mark.real_server
+@pytest.mark.standalone
+def test_a_dropped_connection_follows_the_clients_retry_policy(engine: Engine, url: str) -> None:
+    retrying = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 2))
+    with Memory(retrying) as mem:
+        mem.user("u").set("k", 1)
+        _kill_ours(engine)  # within the moment a fresh connection is trusted
+        assert mem.user("u").get("k") == 1  # retried on a new connection
+    retrying.close()
+    strict = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0))
+    with Memory(strict) as mem:
+        mem.user("u").set("k", 2)
+        _kill_ours(engine)
+        with pytest.raises(BackendUnavailableError):
+            mem.user("u").get("k")
+        assert mem.user("u").get("k") == 2  # the next call connects again
+    strict.close()
+
+
+@pytest.mark.real_server
+@pytest.mark.standalone
+def test_a_connection_idle_a_while_is_checked_before_use(engine: Engine, url: str) -> None:
+    strict = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0))
+    with Memory(strict) as mem:
+        mem.user("u").set("k", 3)
+        _kill_ours(engine)
+        time.sleep(0.15)  # past the trusted moment: found closed, made anew, no error
+        assert mem.user("u").get("k") == 3
+    strict.close()

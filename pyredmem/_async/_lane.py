@@ -15,8 +15,11 @@ them to the pool.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from time import monotonic
 from typing import Any
 
+import hiredis
 import redis.asyncio
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
@@ -24,6 +27,15 @@ from redis.exceptions import NoScriptError, ResponseError
 from .._ops._call import Call
 
 __all__ = ["AsyncLane"]
+
+# A connection used this recently (seconds) is sent on without the readiness poll (a
+# syscall, ~10% of a call): it answered a moment ago. Connection pools commonly skip
+# validation within such a window. A server restart takes longer, so a restarted server's
+# stale connections are still found and made anew.
+TRUSTED_IDLE = 0.1
+
+# one tuple of arguments -> the packed command
+pack_command: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command
 
 
 class AsyncLane:
@@ -33,14 +45,15 @@ class AsyncLane:
 
     def __init__(self, pool: Any) -> None:
         self._pool = pool
-        self._idle: list[Any] = []
+        self._idle: list[tuple[Any, float]] = []  # (connection, when last used)
         self._pid = os.getpid()
 
     @classmethod
     def of(cls, client: Any) -> AsyncLane | None:
         """The lane for `client`, or None where it does not apply: anything but redis-py's
         standalone client (a cluster routes each command itself), a client bound to one
-        connection, a client-side cache (it must see every reply), or a pool of another kind
+        connection or encoding text other than as UTF-8, a client-side cache (it must see
+        every reply), or a pool of another kind
         than redis-py's plain one (a BlockingConnectionPool is chosen to share few
         connections; a Sentinel pool follows failovers as it hands connections out)."""
         if not isinstance(client, redis.asyncio.Redis):
@@ -50,6 +63,8 @@ class AsyncLane:
             return None
         if getattr(client, "connection", None) is not None:
             return None
+        if pool.connection_kwargs.get("encoding", "utf-8").lower().replace("-", "") != "utf8":
+            return None  # keys and values must be encoded as everywhere else
         return cls(pool)
 
     async def send(self, call: Call[Any]) -> Any:
@@ -60,9 +75,12 @@ class AsyncLane:
         conn = await self._checkout()
         clean = False
         try:
-            reply = await conn.retry.call_with_retry(
-                lambda: _exchange(conn, call), lambda error: _drop(conn)
-            )
+            try:
+                reply = await _exchange(conn, call)
+            except ResponseError:
+                raise
+            except Exception as error:  # maybe retried, as redis-py's execute_command would
+                reply = await _retry(conn, call, error)
             clean = True
             return reply
         except ResponseError:
@@ -70,16 +88,18 @@ class AsyncLane:
             raise
         finally:
             if clean and not conn.should_reconnect():
-                self._idle.append(conn)
+                self._idle.append((conn, monotonic()))
             else:  # interrupted mid-reply, or told to reconnect: never reuse as it is
                 await conn.disconnect()
                 await self._pool.release(conn)
 
     async def _checkout(self) -> Any:
         try:
-            conn = self._idle.pop()
+            conn, used = self._idle.pop()
         except IndexError:
             return await self._pool.get_connection()  # connected and checked by the pool
+        if monotonic() - used < TRUSTED_IDLE:
+            return conn
         # as the pool checks a connection it hands out: one the server closed (restarted,
         # timed out) reads as ready, and is made anew rather than failing the call
         try:
@@ -94,22 +114,36 @@ class AsyncLane:
         """Give the connections back to the pool."""
         idle, self._idle = self._idle, []
         if self._pid == os.getpid():
-            for conn in idle:
+            for conn, _ in idle:
                 await self._pool.release(conn)
 
 
 async def _exchange(conn: Any, call: Call[Any]) -> Any:
     n = len(call.keys)
+    # our arguments are str (UTF-8), bytes and int only: hiredis packs them as they are
     await conn.send_packed_command(
-        conn.pack_command("EVALSHA", call.script.sha1, n, *call.keys, *call.args)
+        [pack_command(("EVALSHA", call.script.sha1, n, *call.keys, *call.args))]
     )
     try:
         return await conn.read_response()
     except NoScriptError:
         await conn.send_packed_command(
-            conn.pack_command("EVAL", call.script.source, n, *call.keys, *call.args)
+            [pack_command(("EVAL", call.script.source, n, *call.keys, *call.args))]
         )
         return await conn.read_response()
+
+
+async def _retry(conn: Any, call: Call[Any], error: Exception) -> Any:
+    """After `error` on a first attempt: what the connection's retry policy makes of it
+    (the policy sees that attempt as its first, then retries or raises)."""
+    pending = [error]
+
+    async def attempt() -> Any:
+        if pending:
+            raise pending.pop()
+        return await _exchange(conn, call)
+
+    return await conn.retry.call_with_retry(attempt, lambda _: _drop(conn))
 
 
 async def _drop(conn: Any) -> None:
