@@ -53,9 +53,9 @@ class AsyncLane:
         """The lane for `client`, or None where it does not apply: anything but redis-py's
         standalone client (a cluster routes each command itself), a client bound to one
         connection or encoding text other than as UTF-8, a client-side cache (it must see
-        every reply), or a pool of another kind
-        than redis-py's plain one (a BlockingConnectionPool is chosen to share few
-        connections; a Sentinel pool follows failovers as it hands connections out)."""
+        every reply), or a pool of another kind than redis-py's plain one (a
+        BlockingConnectionPool is chosen to share few connections; a Sentinel pool follows
+        failovers as it hands connections out)."""
         if not isinstance(client, redis.asyncio.Redis):
             return None
         pool = client.connection_pool
@@ -72,9 +72,14 @@ class AsyncLane:
         if self._pid != os.getpid():  # a forked child must not share its parent's sockets
             self._idle.clear()
             self._pid = os.getpid()
-        conn = await self._checkout()
+        try:
+            conn, used = self._idle.pop()
+        except IndexError:  # a new one, connected and checked by the pool
+            conn, used = await self._pool.get_connection(), monotonic()
         clean = False
         try:
+            if monotonic() - used >= TRUSTED_IDLE:
+                await _check(conn)
             try:
                 reply = await _exchange(conn, call)
             except ResponseError:
@@ -93,29 +98,23 @@ class AsyncLane:
                 await conn.disconnect()
                 await self._pool.release(conn)
 
-    async def _checkout(self) -> Any:
-        try:
-            conn, used = self._idle.pop()
-        except IndexError:
-            return await self._pool.get_connection()  # connected and checked by the pool
-        if monotonic() - used < TRUSTED_IDLE:
-            return conn
-        # as the pool checks a connection it hands out: one the server closed (restarted,
-        # timed out) reads as ready, and is made anew rather than failing the call
-        try:
-            ready = await conn.can_read()
-        except (RedisConnectionError, OSError):
-            ready = True
-        if ready:
-            await conn.disconnect()  # the next send connects again
-        return conn
-
     async def aclose(self) -> None:
         """Give the connections back to the pool."""
         idle, self._idle = self._idle, []
         if self._pid == os.getpid():
             for conn, _ in idle:
                 await self._pool.release(conn)
+
+
+async def _check(conn: Any) -> None:
+    """As the pool checks a connection it hands out: one the server closed (restarted, timed
+    out) reads as ready, and is made anew rather than failing the call."""
+    try:
+        ready = await conn.can_read()
+    except (RedisConnectionError, OSError):
+        ready = True
+    if ready:
+        await conn.disconnect()  # the next send connects again
 
 
 async def _exchange(conn: Any, call: Call[Any]) -> Any:

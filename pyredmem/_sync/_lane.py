@@ -54,9 +54,9 @@ class Lane:
         """The lane for `client`, or None where it does not apply: anything but redis-py's
         standalone client (a cluster routes each command itself), a client bound to one
         connection or encoding text other than as UTF-8, a client-side cache (it must see
-        every reply), or a pool of another kind
-        than redis-py's plain one (a BlockingConnectionPool is chosen to share few
-        connections; a Sentinel pool follows failovers as it hands connections out)."""
+        every reply), or a pool of another kind than redis-py's plain one (a
+        BlockingConnectionPool is chosen to share few connections; a Sentinel pool follows
+        failovers as it hands connections out)."""
         if not isinstance(client, redis.Redis):
             return None
         pool = client.connection_pool
@@ -73,9 +73,14 @@ class Lane:
         if self._pid != os.getpid():  # a forked child must not share its parent's sockets
             self._idle.clear()
             self._pid = os.getpid()
-        conn = self._checkout()
+        try:
+            conn, used = self._idle.pop()
+        except IndexError:  # a new one, connected and checked by the pool
+            conn, used = self._pool.get_connection(), monotonic()
         clean = False
         try:
+            if monotonic() - used >= TRUSTED_IDLE:
+                _check(conn)
             try:
                 reply = _exchange(conn, call)
             except ResponseError:
@@ -94,29 +99,23 @@ class Lane:
                 conn.disconnect()
                 self._pool.release(conn)
 
-    def _checkout(self) -> Any:
-        try:
-            conn, used = self._idle.pop()
-        except IndexError:
-            return self._pool.get_connection()  # connected and checked by the pool
-        if monotonic() - used < TRUSTED_IDLE:
-            return conn
-        # as the pool checks a connection it hands out: one the server closed (restarted,
-        # timed out) reads as ready, and is made anew rather than failing the call
-        try:
-            ready = conn.can_read()
-        except (RedisConnectionError, OSError):
-            ready = True
-        if ready:
-            conn.disconnect()  # the next send connects again
-        return conn
-
     def close(self) -> None:
         """Give the connections back to the pool."""
         idle, self._idle = self._idle, []
         if self._pid == os.getpid():
             for conn, _ in idle:
                 self._pool.release(conn)
+
+
+def _check(conn: Any) -> None:
+    """As the pool checks a connection it hands out: one the server closed (restarted, timed
+    out) reads as ready, and is made anew rather than failing the call."""
+    try:
+        ready = conn.can_read()
+    except (RedisConnectionError, OSError):
+        ready = True
+    if ready:
+        conn.disconnect()  # the next send connects again
 
 
 def _exchange(conn: Any, call: Call[Any]) -> Any:
