@@ -89,7 +89,7 @@ def render(title: str, results: list[Result], *, targets: bool = True) -> str:
     """A table of `results`; `targets=False` leaves out the targets (they are for Redis)."""
     lines = [
         f"\n{title}",
-        f"{'operation':34} {'p50 us':>8} {'p99 us':>8}   {'raw command':24} {'p50 us':>8} "
+        f"{'operation':38} {'p50 us':>8} {'p99 us':>8}   {'raw command':24} {'p50 us':>8} "
         f"{'p99 us':>8} {'ratio':>6} {'target':>7}",
     ]
     for r in results:
@@ -102,5 +102,5 @@ def render(title: str, results: list[Result], *, targets: bool = True) -> str:
         verdict = ""
         if targets and r.row.target and r.ratio is not None:
             verdict = "  ok" if r.ratio <= r.row.target else "  OVER"
-        lines.append(f"{r.row.name:34} {r.p50:8.1f} {r.p99:8.1f}   {base} {target:>7}{verdict}")
+        lines.append(f"{r.row.name:38} {r.p50:8.1f} {r.p99:8.1f}   {base} {target:>7}{verdict}")
     return "\n".join(lines)
