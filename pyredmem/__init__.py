@@ -36,9 +36,10 @@ from ._errors import (
 from ._keys import KINDS, ScopeRef
 from ._ops.cache import CacheLease, Fetch
 from ._ops.context import Resolved
-from ._ops.history import Appended, Message, ThreadInfo, estimate_tokens
 from ._ops.limiter import Decision, MultiDecision
+from ._ops.message import Appended, Message, estimate_tokens
 from ._ops.semaphore import SemaphoreLease
+from ._ops.thread import ThreadInfo
 from ._sync.cache import Cache
 from ._sync.context import Context
 from ._sync.history import History

@@ -1,0 +1,165 @@
+"""`Message`, one turn of a conversation, and what comes with it: ids, the default token
+estimate, and `Appended`, what an append did."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._errors import InvalidValueError
+
+__all__ = [
+    "ROLES",
+    "Appended",
+    "AsyncSummarizer",
+    "Message",
+    "Summarizer",
+    "TokenCounter",
+    "estimate_tokens",
+    "is_token_count",
+]
+
+ROLES = ("system", "user", "assistant", "tool", "function")
+
+
+def _new_id() -> str:
+    return os.urandom(16).hex()  # 128 random bits, like a uuid4, at a fifth of the cost
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One turn of a conversation.
+
+    `content` is a string, or a list of parts for multi-modal messages (OpenAI style
+    `{"type": "text", "text": ...}` dicts); it may be None only for an assistant message
+    with `tool_calls`. `id` is generated when not given and makes appends idempotent.
+    `created_at` (seconds since the epoch, server clock) is set when the turn is stored.
+    `tokens` overrides the history's token counter for this message.
+    """
+
+    role: str
+    content: str | list[Any] | None
+    name: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=_new_id)
+    created_at: float | None = None
+    tokens: int | None = None
+    tool_call_id: str | None = None
+    tool_calls: list[Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise InvalidValueError(f"unknown role {self.role!r}; expected one of {ROLES}")
+        content = self.content
+        if content is None:
+            if not self.tool_calls:
+                raise InvalidValueError("content may be None only with tool_calls")
+        elif not isinstance(content, (str, list)):
+            raise InvalidValueError(
+                f"content is a string or a list of parts, not {type(content).__name__}"
+            )
+        for what, value in (("name", self.name), ("tool_call_id", self.tool_call_id)):
+            if value is not None and not isinstance(value, str):
+                raise InvalidValueError(f"{what} is a string, not {type(value).__name__}")
+        if not isinstance(self.metadata, dict):
+            raise InvalidValueError(f"metadata is a dict, not {type(self.metadata).__name__}")
+        if self.tool_calls is not None and not isinstance(self.tool_calls, list):
+            raise InvalidValueError("tool_calls is a list")
+        _check_id(self.id)
+        if self.tokens is not None and not is_token_count(self.tokens):
+            raise InvalidValueError(f"tokens must be an integer in [0, 2**53), got {self.tokens!r}")
+
+    def __hash__(self) -> int:  # by id: the generated hash would fail on `metadata`
+        return hash(self.id)
+
+    @classmethod
+    def system(cls, content: str | list[Any], **kw: Any) -> Message:
+        return cls("system", content, **kw)
+
+    @classmethod
+    def user(cls, content: str | list[Any], **kw: Any) -> Message:
+        return cls("user", content, **kw)
+
+    @classmethod
+    def assistant(cls, content: str | list[Any] | None, **kw: Any) -> Message:
+        return cls("assistant", content, **kw)
+
+    @classmethod
+    def tool(cls, content: str | list[Any], tool_call_id: str, **kw: Any) -> Message:
+        return cls("tool", content, tool_call_id=tool_call_id, **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The message in the OpenAI chat format (role, content, and name, tool_call_id
+        and tool_calls when set)."""
+        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.name is not None:
+            out["name"] = self.name
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        if self.tool_calls is not None:
+            out["tool_calls"] = self.tool_calls
+        return out
+
+
+MAX_ID_BYTES = 1024
+
+
+def _check_id(mid: object) -> None:
+    if type(mid) is str and 0 < len(mid) <= MAX_ID_BYTES and mid.isascii():
+        return  # the common case (generated ids), decided without encoding
+    if not isinstance(mid, str) or not mid:
+        raise InvalidValueError(f"message ids are non-empty strings, got {mid!r}")
+    try:
+        size = len(mid.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidValueError("message ids must be valid UTF-8 text") from exc
+    if size > MAX_ID_BYTES:
+        raise InvalidValueError(f"message ids are at most {MAX_ID_BYTES} bytes")
+
+
+def is_token_count(n: object) -> bool:
+    return type(n) is int and 0 <= n < 2**53  # the scripts add token counts as doubles
+
+
+TokenCounter = Callable[[Message], int]
+Summarizer = Callable[[list[Message]], "str | Message"]
+AsyncSummarizer = Callable[[list[Message]], "str | Message | Awaitable[str | Message]"]
+
+_PER_MESSAGE = 4  # role and separators, as chat formats count them
+_PER_NON_TEXT_PART = 85  # an image part at low detail
+
+
+def estimate_tokens(message: Message) -> int:
+    """A cheap token estimate: 4 per message, plus one per 4 characters of text (content,
+    name, tool calls), plus 85 per non-text part. Pass an exact counter (e.g. tiktoken's)
+    to `history(..., counter=...)`, or `tokens=` on a Message, when it matters."""
+    chars = len(message.name or "")
+    content = message.content
+    extra = 0
+    if isinstance(content, str):
+        chars += len(content)
+    elif content is not None:
+        for part in content:
+            if isinstance(part, str):
+                chars += len(part)
+            elif isinstance(part, dict) and isinstance(part.get("text"), str):
+                chars += len(part["text"])
+            else:
+                extra += _PER_NON_TEXT_PART
+    if message.tool_calls:
+        chars += len(repr(message.tool_calls))
+    return _PER_MESSAGE + extra + (chars + 3) // 4  # chars / 4, rounded up
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """What `append`/`extend` did: the messages stored (with `created_at` and `tokens`),
+    the ids skipped because the thread already held them, how many of the oldest turns
+    were dropped to respect the caps, and those turns (when asked for), oldest first."""
+
+    messages: tuple[Message, ...]
+    skipped: tuple[str, ...]
+    evicted_count: int
+    evicted: tuple[Message, ...]

@@ -1,0 +1,254 @@
+"""A thread resolved once (keys, caps, token counter), and the stored form of its turns.
+
+A thread's turns are a list of entries: a fixed binary header the scripts read (created ms,
+tokens, message id), then the message encoded by the Memory's codec (opaque to the scripts),
+so that reading the newest turns is one LRANGE. The header is the start of a msgpack array,
+so with the default codec a read's entries decode in one msgpack call. A hash of the
+thread's message ids makes appends idempotent. See the history layout in lua/_prelude.lua.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from .._codec import MsgpackCodec
+from .._config import Config, positive_int
+from .._errors import InvalidValueError, SerializationError
+from .._keys import ScopeRef, validate_id
+from .message import Message, TokenCounter, estimate_tokens, is_token_count
+
+__all__ = [
+    "DEFAULT_MAX_TURNS",
+    "MAX_TURNS_LIMIT",
+    "Thread",
+    "ThreadInfo",
+    "decode_entries",
+    "decode_joined",
+    "entry_tail",
+    "as_stored",
+    "turn_tokens",
+]
+
+DEFAULT_MAX_TURNS = 10_000
+MAX_TURNS_LIMIT = 100_000  # keeps every script's work (reads, copies, evictions) bounded
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadInfo:
+    """A thread of a scope: its id, last write and expiry (seconds since the epoch; None:
+    never expires)."""
+
+    id: str
+    last_activity: float
+    expires_at: float | None
+
+
+class Thread:
+    """One thread resolved once: its keys, caps and token counter."""
+
+    __slots__ = (
+        "cfg",
+        "counter",
+        "id",
+        "index",
+        "keys",
+        "label",
+        "max_tokens",
+        "max_turns",
+        "ref",
+        "sliding",
+        "ttl_ms",
+    )
+
+    def __init__(
+        self,
+        cfg: Config,
+        ref: ScopeRef,
+        thread_id: str,
+        *,
+        max_turns: int | None = None,
+        max_tokens: int | None = None,
+        ttl: float | None = None,
+        sliding: bool = True,
+        counter: TokenCounter | None = None,
+    ) -> None:
+        self.label = str(ref)
+        self.id = validate_id("thread", thread_id)
+        self.cfg = cfg
+        self.ref = ref
+        p = cfg.keyspace.prefix(ref)
+        self.index = (f"{p}:ta", f"{p}:tx")
+        self.keys = (f"{p}:t:{thread_id}:l", f"{p}:t:{thread_id}:i", *self.index)
+        self.max_turns = (
+            DEFAULT_MAX_TURNS
+            if max_turns is None
+            else positive_int("max_turns", max_turns, scope=self.label)
+        )
+        if self.max_turns > MAX_TURNS_LIMIT:
+            raise InvalidValueError(
+                f"max_turns is at most {MAX_TURNS_LIMIT}, got {max_turns}", scope=self.label
+            )
+        self.max_tokens = (
+            0 if max_tokens is None else positive_int("max_tokens", max_tokens, scope=self.label)
+        )
+        self.ttl_ms = cfg.ttl_ms(ttl, key=thread_id, scope=self.label)
+        if not isinstance(sliding, bool):
+            raise InvalidValueError("sliding is True or False", scope=self.label)
+        self.sliding = sliding
+        if counter is not None and not callable(counter):
+            raise InvalidValueError("counter is a callable: Message -> int", scope=self.label)
+        self.counter = counter or estimate_tokens
+
+    def child(self, thread_id: str) -> Thread:
+        """Another thread of the same scope with the same settings."""
+        return Thread(
+            self.cfg,
+            self.ref,
+            thread_id,
+            max_turns=self.max_turns,
+            max_tokens=self.max_tokens or None,
+            ttl=self.ttl_ms / 1000 if self.ttl_ms else None,
+            sliding=self.sliding,
+            counter=self.counter,
+        )
+
+    def error(self, cls: type[InvalidValueError], message: str) -> InvalidValueError:
+        return cls(message, key=self.id, scope=self.label)
+
+
+def turn_tokens(t: Thread, m: Message) -> int:
+    if m.tokens is not None:
+        return m.tokens
+    n = t.counter(m)
+    if not is_token_count(n):
+        raise t.error(
+            InvalidValueError, f"the token counter returned {n!r}, not an int in [0, 2**53)"
+        )
+    return n
+
+
+def entry_tail(t: Thread, m: Message, tokens: int) -> bytes:
+    """A turn entry after the 10 bytes the script writes (0x94, 0xcf, created ms): 0xcf and
+    the token count, the id as a msgpack str, then the body, the message encoded by the
+    codec as [role, content, name, metadata, tool_call_id, tool_calls], trailing empties
+    left out."""
+    if m.name is None and not m.metadata and m.tool_call_id is None and m.tool_calls is None:
+        doc: list[Any] = [m.role, m.content]
+    else:
+        doc = [m.role, m.content, m.name, m.metadata or None, m.tool_call_id, m.tool_calls]
+        while doc[-1] is None:  # never past content: a message without it has tool_calls
+            doc.pop()
+    try:
+        body = t.cfg.codec.encode(doc)
+    except Exception as exc:
+        raise SerializationError(
+            f"cannot serialise message {m.id!r}: {exc}", key=t.id, scope=t.label
+        ) from exc
+    if len(body) > t.cfg.max_value_bytes:
+        raise t.error(
+            InvalidValueError,
+            f"message {m.id!r} is {len(body)} bytes encoded; the cap is {t.cfg.max_value_bytes}",
+        )
+    mid = m.id.encode()
+    size = len(mid)
+    head = b"\xd9" + size.to_bytes(1, "big") if size < 256 else b"\xda" + size.to_bytes(2, "big")
+    return b"\xcf" + tokens.to_bytes(8, "big") + head + mid + body
+
+
+class _Fields:
+    """A Message's slots without its checks. Messages the server hands back (validated when
+    they were appended) are built as one of these, then become Messages: the slots are the
+    same, so the class can be swapped: well under half the cost of setting the frozen slots
+    one by one, and a seventh of the dataclass's constructor."""
+
+    __slots__ = Message.__slots__
+
+
+_new = object.__new__
+
+
+def as_stored(m: Message, created_at: float, tokens: int) -> Message:
+    """`m` with the fields the server set."""
+    out: Any = _new(_Fields)
+    out.role, out.content, out.name, out.metadata = m.role, m.content, m.name, m.metadata
+    out.id, out.created_at, out.tokens = m.id, created_at, tokens
+    out.tool_call_id, out.tool_calls = m.tool_call_id, m.tool_calls
+    out.__class__ = Message
+    return cast(Message, out)
+
+
+# by a body's length: the trailing fields it left out (IndexError beyond six fields)
+_ABSENT = ((), (), (None,) * 4, (None,) * 3, (None,) * 2, (None,), ())
+
+
+def decode_entries(t: Thread, entries: list[bytes]) -> list[Message]:
+    """Turn entries (see the module docstring) into Messages."""
+    codec = t.cfg.codec
+    if type(codec) is MsgpackCodec and entries:
+        try:
+            return decode_joined(t, len(entries), b"".join(entries))
+        except SerializationError:
+            pass  # decoded one by one below, to name the culprit
+    return _messages(t, [_split(t, e, codec.decode) for e in entries])
+
+
+def decode_joined(t: Thread, count: int, joined: bytes) -> list[Message]:
+    """Messages from `count` msgpack entries back to back: each entry is one msgpack value
+    [created ms, tokens, id, body], so they decode at once, as one array."""
+    try:
+        rows = t.cfg.codec.decode(b"\xdd" + count.to_bytes(4, "big") + joined)
+    except Exception as exc:
+        raise SerializationError(
+            f"cannot decode stored messages: {exc}", key=t.id, scope=t.label
+        ) from exc
+    return _messages(t, rows)
+
+
+def _messages(t: Thread, rows: list[Any]) -> list[Message]:
+    out: list[Message] = []
+    append = out.append
+    try:
+        for ms, tokens, mid, doc in rows:
+            m: Any = _new(_Fields)
+            # doc: [role, content, name, metadata, tool_call_id, tool_calls], trailing empties
+            # left out; most turns are just [role, content]
+            if len(doc) == 2:
+                m.role, m.content = doc
+                m.name = m.tool_call_id = m.tool_calls = None
+                m.metadata = {}
+            else:
+                doc += _ABSENT[len(doc)]
+                m.role, m.content, m.name, metadata, m.tool_call_id, m.tool_calls = doc
+                m.metadata = metadata or {}
+            m.id = mid
+            m.created_at = ms / 1000
+            m.tokens = tokens
+            m.__class__ = Message
+            append(m)
+    except Exception as exc:
+        raise SerializationError(
+            f"cannot decode a stored message: {exc}", key=t.id, scope=t.label
+        ) from exc
+    return out
+
+
+def _split(t: Thread, entry: bytes, decode: Callable[[bytes], Any]) -> tuple[Any, ...]:
+    """One entry -> (created ms, tokens, id, decoded body)."""
+    mid = b"?"
+    try:
+        ms = int.from_bytes(entry[2:10], "big")
+        tokens = int.from_bytes(entry[11:19], "big")
+        if entry[19] == 0xD9:
+            start = 21
+            end = start + entry[20]
+        else:
+            start = 22
+            end = start + int.from_bytes(entry[20:22], "big")
+        mid = entry[start:end]
+        return ms, tokens, mid.decode(), decode(entry[end:])
+    except Exception as exc:
+        raise SerializationError(
+            f"cannot decode stored message {mid!r}: {exc}", key=t.id, scope=t.label
+        ) from exc
