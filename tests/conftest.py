@@ -4,17 +4,30 @@
   Tests marked `real_server` run on the real engines only; tests marked `standalone` leave
   the cluster out.
 - `mem` / `url`: a Memory (or its URL) on a fresh, empty database of that engine.
+- `server`: a private redis-server of the test's own, which it may stop or pause.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from pyredmem import Memory
-from tests.engines import REAL_ENGINES, Engine, selected_engines, start_engine, temp_root
+from tests.engines import (
+    REAL_ENGINES,
+    Engine,
+    Server,
+    redis_server_binary,
+    selected_engines,
+    start_engine,
+    temp_root,
+)
 
 _started: dict[str, Engine] = {}
 _root = temp_root()
@@ -53,6 +66,19 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 def url(engine: Engine) -> str:
     engine.reset()
     return engine.url
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    """A private redis-server, for a test that stops, pauses or restarts it."""
+    s = Server(redis_server_binary(), Path(tempfile.mkdtemp(prefix="pyredmem-private-"))).start()
+    try:
+        yield s
+    finally:
+        if s.proc and s.proc.poll() is None:
+            os.kill(s.proc.pid, signal.SIGCONT)  # a paused server cannot stop
+        s.stop()
+        shutil.rmtree(s.workdir, ignore_errors=True)
 
 
 @pytest.fixture

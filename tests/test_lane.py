@@ -8,11 +8,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -21,20 +18,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from pyredmem import AsyncMemory, BackendUnavailableError, Memory
-from tests.engines import Engine, Server, redis_server_binary
+from tests.engines import Engine, Server
 
 NAME = "pyredmem-lane-test"
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    s = Server(redis_server_binary(), Path(tempfile.mkdtemp(prefix="pyredmem-lane-"))).start()
-    try:
-        yield s
-    finally:
-        if s.proc and s.proc.poll() is None:
-            os.kill(s.proc.pid, signal.SIGCONT)
-        s.stop()
 
 
 def _pause(server: Server, paused: bool) -> None:

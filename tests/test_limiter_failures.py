@@ -7,28 +7,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import tempfile
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from pyredmem import AsyncMemory, BackendUnavailableError, Memory
-from tests.engines import Server, redis_server_binary
+from tests.engines import Server
 
 TIMEOUT = 0.4
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    s = Server(redis_server_binary(), Path(tempfile.mkdtemp(prefix="pyredmem-onerror-"))).start()
-    try:
-        yield s
-    finally:
-        if s.proc and s.proc.poll() is None:
-            os.kill(s.proc.pid, signal.SIGCONT)
-        s.stop()
 
 
 def _stop(server: Server, how: str) -> None:
