@@ -210,8 +210,12 @@ def test_semaphore_calls() -> None:
     assert lease is not None and lease.holders == 2 and wait == 0
     assert call.parse([0, 3, b"250"]) == (None, 0.25)
     assert sem_ops.semaphore_release(r, lease).args == (lease.token,)
+    assert sem_ops.semaphore_renew(r, lease).args == (lease.token, 1500)
+    assert sem_ops.semaphore_renew(r, lease).parse(0) is False
     with pytest.raises(InvalidValueError):
         sem_ops.semaphore_release(r, lease.token)
+    with pytest.raises(InvalidValueError):
+        sem_ops.semaphore_renew(r, lease.token)
 
 
 def test_hits_of_cost_one_share_their_call_and_the_cache_is_bounded() -> None:

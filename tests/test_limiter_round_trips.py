@@ -18,6 +18,8 @@ def _ops(mem: Memory) -> dict[str, Callable[[], Any]]:
     fixed = mem.limiter("f", limit=1000, period=60, algorithm="fixed")
     sliding = mem.limiter("s", limit=1000, period=60, algorithm="sliding")
     sem = mem.semaphore("sem", limit=1000, lease=60)
+    held = sem.acquire("held")
+    assert held is not None
     return {
         "gcra.hit": lambda: gcra.hit("k"),
         "fixed.hit": lambda: fixed.hit("k", 2.5),
@@ -29,6 +31,7 @@ def _ops(mem: Memory) -> dict[str, Callable[[], Any]]:
             [(gcra, "u"), (fixed, "o"), (sliding, "t", 10)], group="acme"
         ),
         "semaphore.acquire+release": lambda: sem.release(sem.acquire("k")),  # type: ignore[arg-type]
+        "semaphore.renew": lambda: sem.renew(held),
     }
 
 
@@ -41,6 +44,7 @@ NAMES = [
     "reset",
     "hit_many",
     "semaphore.acquire+release",
+    "semaphore.renew",
 ]
 EXPECTED = {"semaphore.acquire+release": 2}
 

@@ -86,3 +86,39 @@ def test_async_hold(url: str) -> None:
 
     peak = asyncio.run(main())
     assert len(peak) == 6 and max(peak) == 2
+
+
+def test_renew_keeps_a_slot_past_its_first_lease(mem: Memory) -> None:
+    sem = mem.semaphore("llm", limit=1, lease=0.4)
+    lease = sem.acquire("gpt")
+    assert lease is not None
+    for _ in range(3):  # 0.75 s in all: held throughout by renewing every 0.25 s
+        time.sleep(0.25)
+        assert sem.renew(lease) is True
+        assert sem.acquire("gpt") is None
+    (key,) = [k for k in mem.client.scan_iter() if b":sem:" in k]
+    assert 300 < mem.client.pttl(key) <= 400  # the key lives as long as the renewed lease
+    assert sem.release(lease) is True
+
+
+def test_renew_fails_once_the_slot_is_lost(mem: Memory) -> None:
+    sem = mem.semaphore("llm", limit=1, lease=0.2)
+    late = sem.acquire("gpt")
+    assert late is not None
+    time.sleep(0.25)
+    assert sem.renew(late) is False  # expired: the slot is free for others
+    taker = sem.acquire("gpt")
+    assert taker is not None and sem.renew(late) is False and sem.acquire("gpt") is None
+    assert sem.release(taker) is True and sem.renew(taker) is False  # released
+    with pytest.raises(InvalidValueError):
+        sem.renew("not a lease")  # type: ignore[arg-type]
+
+
+def test_renew_never_shortens_a_lease(mem: Memory) -> None:
+    long = mem.semaphore("llm", limit=1, lease=60)
+    lease = long.acquire("gpt")
+    assert lease is not None
+    short = mem.semaphore("llm", limit=1, lease=0.1)  # the same slots, a shorter lease
+    assert short.renew(lease) is True
+    time.sleep(0.15)
+    assert short.acquire("gpt") is None  # still held under the 60 s lease

@@ -70,6 +70,12 @@ class AsyncSemaphore:
         free for others) or it was released before."""
         return await self._runner.run(ops.semaphore_release(self.rule, lease))
 
+    async def renew(self, lease: SemaphoreLease) -> bool:
+        """Extend a held slot's lease to `lease` seconds from now, for a holder that needs
+        longer than one lease. False when the lease had expired or was released: the slot
+        may belong to someone else by now, so stop (or acquire again)."""
+        return await self._runner.run(ops.semaphore_renew(self.rule, lease))
+
     def hold(self, key: str, *, wait: float = 0) -> AsyncHold:
         """`async with sem.hold(key):` holds a slot for the block and releases it after;
         raises ConcurrencyLimitError when none frees up within `wait` seconds."""

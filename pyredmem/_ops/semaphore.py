@@ -1,4 +1,5 @@
-"""Concurrency limits: `lua/semaphore_acquire.lua` and `lua/semaphore_release.lua`.
+"""Concurrency limits: `lua/semaphore_acquire.lua`, `lua/semaphore_renew.lua` and
+`lua/semaphore_release.lua`.
 
 One zset per limited key, holder token -> lease expiry (ms, server clock):
 
@@ -25,6 +26,7 @@ __all__ = [
     "SemaphoreRule",
     "semaphore_acquire",
     "semaphore_release",
+    "semaphore_renew",
 ]
 
 MAX_HOLDERS = 100_000
@@ -32,6 +34,7 @@ MAX_LEASE = 366 * 86400.0  # seconds
 
 _ACQUIRE = script("semaphore_acquire")
 _RELEASE = script("semaphore_release")
+_RENEW = script("semaphore_renew")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +99,25 @@ def semaphore_acquire(
     return Call(_ACQUIRE, (zkey,), (token, rule.limit, rule.lease_ms), parse, key, rule.label)
 
 
-def semaphore_release(rule: SemaphoreRule, lease: object) -> Call[bool]:
-    """Give a slot back; False when its lease had already expired or been released."""
+def _lease_of(rule: SemaphoreRule, lease: object, what: str) -> SemaphoreLease:
     if not isinstance(lease, SemaphoreLease):
         raise InvalidValueError(
-            f"release takes the SemaphoreLease that acquire returned, not {type(lease).__name__}",
+            f"{what} takes the SemaphoreLease that acquire returned, not {type(lease).__name__}",
             scope=rule.label,
         )
-    zkey = rule.key(lease.key)
-    return Call(_RELEASE, (zkey,), (lease.token,), is_one, lease.key, rule.label)
+    return lease
+
+
+def semaphore_release(rule: SemaphoreRule, lease: object) -> Call[bool]:
+    """Give a slot back; False when its lease had already expired or been released."""
+    held = _lease_of(rule, lease, "release")
+    zkey = rule.key(held.key)
+    return Call(_RELEASE, (zkey,), (held.token,), is_one, held.key, rule.label)
+
+
+def semaphore_renew(rule: SemaphoreRule, lease: object) -> Call[bool]:
+    """Extend a live lease by the rule's lease from now; False when it had already expired
+    or been released."""
+    held = _lease_of(rule, lease, "renew")
+    zkey = rule.key(held.key)
+    return Call(_RENEW, (zkey,), (held.token, rule.lease_ms), is_one, held.key, rule.label)
