@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from pyredmem import AsyncMemory, BackendUnavailableError, Memory
+from pyredmem import AsyncMemory, BackendUnavailableError, ConcurrencyLimitError, Memory
 from tests.engines import Server
 
 TIMEOUT = 0.4
@@ -81,3 +81,48 @@ def test_without_a_policy_errors_are_raised(server: Server) -> None:
         started = time.monotonic()
         assert lim.hit("k").allowed  # the default timeout (1 s) applies
         assert time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize("how", ["stopped", "hung"])
+def test_semaphore_policies_answer_within_their_timeout(server: Server, how: str) -> None:
+    with Memory(f"redis://127.0.0.1:{server.port}") as mem:
+        sems = {
+            policy: mem.semaphore("llm", limit=2, lease=60, on_error=policy, timeout=TIMEOUT)
+            for policy in ("allow", "deny", "raise")
+        }
+        held = {policy: sem.acquire(policy) for policy, sem in sems.items()}
+        assert all(lease is not None and not lease.fallback for lease in held.values())
+        _stop(server, how)
+        started = time.monotonic()
+        with pytest.raises(BackendUnavailableError):
+            sems["raise"].acquire("k", wait=5)  # no waiting on a server that fails
+        assert sems["deny"].acquire("k", wait=5) is None
+        with pytest.raises(ConcurrencyLimitError):
+            with sems["deny"].hold("k"):
+                pass
+        granted = sems["allow"].acquire("k", wait=5)
+        assert granted is not None and granted.fallback and granted.holders == 0
+        assert time.monotonic() - started < 5 * TIMEOUT  # four calls, each within TIMEOUT
+        assert sems["allow"].renew(granted) and not sems["allow"].release(granted)  # no call
+        started = time.monotonic()
+        assert sems["allow"].renew(held["allow"]) is True
+        assert sems["deny"].renew(held["deny"]) is False
+        assert sems["deny"].release(held["deny"]) is False
+        with pytest.raises(BackendUnavailableError):
+            sems["raise"].release(held["raise"])
+        assert time.monotonic() - started < 5 * TIMEOUT
+
+
+def test_async_semaphore_policy(server: Server) -> None:
+    async def main() -> None:
+        async with AsyncMemory(f"redis://127.0.0.1:{server.port}") as mem:
+            sem = mem.semaphore("llm", limit=1, lease=60, on_error="allow", timeout=TIMEOUT)
+            assert sem.on_error == "allow"
+            real = await sem.acquire("k")
+            assert real is not None and not real.fallback
+            server.stop()
+            async with sem.hold("k") as lease:  # all slots taken, were the server there
+                assert lease.fallback
+            assert await sem.renew(real) is True
+
+    asyncio.run(main())

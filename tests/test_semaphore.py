@@ -122,3 +122,9 @@ def test_renew_never_shortens_a_lease(mem: Memory) -> None:
     assert short.renew(lease) is True
     time.sleep(0.15)
     assert short.acquire("gpt") is None  # still held under the 60 s lease
+
+
+@pytest.mark.parametrize("kw", [{"on_error": "maybe"}, {"timeout": 0}, {"timeout": "1"}])
+def test_a_bad_failure_policy_is_refused(mem: Memory, kw: dict[str, object]) -> None:
+    with pytest.raises(InvalidValueError):
+        mem.semaphore("llm", limit=1, lease=1, **kw)  # type: ignore[arg-type]

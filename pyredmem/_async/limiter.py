@@ -43,6 +43,20 @@ def _bounded_client(client: Any, timeout: float) -> Any:
     return type(client)(connection_pool=bounded)
 
 
+def failure_timeout(on_error: str, timeout: float | None, label: str) -> float | None:
+    """Check a failure policy; the timeout it runs with (None: the client's own)."""
+    if on_error not in POLICIES:
+        raise InvalidValueError(
+            f"on_error must be one of {POLICIES}, got {on_error!r}", scope=label
+        )
+    if timeout is not None:
+        ops.number("timeout", timeout, label=label)
+        if timeout <= 0:
+            raise InvalidValueError("timeout must be > 0 seconds", scope=label)
+        return timeout
+    return None if on_error == "raise" else DEFAULT_TIMEOUT
+
+
 def guarded_runner(runner: AsyncRunner, timeout: float | None) -> AsyncRunner:
     """The runner that enforces `timeout` (the memory's own when there is none to enforce:
     in-process stores never time out; on Redis Cluster the client's own timeouts apply)."""
@@ -88,18 +102,8 @@ class AsyncLimiter:
         self.rule = Rule.of(
             cfg.keyspace, name, limit=limit, period=period, algorithm=algorithm, burst=burst
         )
-        if on_error not in POLICIES:
-            raise InvalidValueError(
-                f"on_error must be one of {POLICIES}, got {on_error!r}", scope=self.rule.label
-            )
-        if timeout is not None:
-            ops.number("timeout", timeout, label=self.rule.label)
-            if timeout <= 0:
-                raise InvalidValueError("timeout must be > 0 seconds", scope=self.rule.label)
-        elif on_error != "raise":
-            timeout = DEFAULT_TIMEOUT
         self._on_error = on_error
-        self._timeout = timeout
+        self._timeout = failure_timeout(on_error, timeout, self.rule.label)
         self._hit = ops.HITS[self.rule.algorithm]
         self._runner = guarded_runner(runner, timeout)
 

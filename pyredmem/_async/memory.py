@@ -230,10 +230,27 @@ class AsyncMemory:
             timeout=timeout,
         )
 
-    def semaphore(self, name: str, *, limit: int, lease: float) -> AsyncSemaphore:
+    def semaphore(
+        self,
+        name: str,
+        *,
+        limit: int,
+        lease: float,
+        on_error: str = "raise",
+        timeout: float | None = None,
+    ) -> AsyncSemaphore:
         """At most `limit` concurrent holders per key; a holder's slot frees itself after
-        `lease` seconds if it is never released (e.g. the holder crashed)."""
-        return AsyncSemaphore(self._runner, self._cfg, name, limit=limit, lease=lease)
+        `lease` seconds if it is never released (e.g. the holder crashed). `on_error` and
+        `timeout` are as for `limiter`."""
+        return AsyncSemaphore(
+            self._runner,
+            self._cfg,
+            name,
+            limit=limit,
+            lease=lease,
+            on_error=on_error,
+            timeout=timeout,
+        )
 
     async def hit_many(
         self,

@@ -24,6 +24,7 @@ __all__ = [
     "MAX_HOLDERS",
     "SemaphoreLease",
     "SemaphoreRule",
+    "fallback_lease",
     "semaphore_acquire",
     "semaphore_release",
     "semaphore_renew",
@@ -39,12 +40,19 @@ _RENEW = script("semaphore_renew")
 
 @dataclass(frozen=True, slots=True)
 class SemaphoreLease:
-    """One held slot: pass it to `release`. `holders` counts the holders of the key when
-    it was acquired (this one included)."""
+    """One held slot: pass it to `renew` and `release`. `holders` counts the holders of the
+    key when it was acquired (this one included). `fallback` marks a lease granted by
+    on_error="allow" while the server was unreachable: it holds no slot anywhere."""
 
     key: str
     token: str
     holders: int
+    fallback: bool = False
+
+
+def fallback_lease(key: str) -> SemaphoreLease:
+    """What on_error="allow" grants when the server cannot answer."""
+    return SemaphoreLease(key, "", 0, True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -231,10 +231,27 @@ class Memory:
             timeout=timeout,
         )
 
-    def semaphore(self, name: str, *, limit: int, lease: float) -> Semaphore:
+    def semaphore(
+        self,
+        name: str,
+        *,
+        limit: int,
+        lease: float,
+        on_error: str = "raise",
+        timeout: float | None = None,
+    ) -> Semaphore:
         """At most `limit` concurrent holders per key; a holder's slot frees itself after
-        `lease` seconds if it is never released (e.g. the holder crashed)."""
-        return Semaphore(self._runner, self._cfg, name, limit=limit, lease=lease)
+        `lease` seconds if it is never released (e.g. the holder crashed). `on_error` and
+        `timeout` are as for `limiter`."""
+        return Semaphore(
+            self._runner,
+            self._cfg,
+            name,
+            limit=limit,
+            lease=lease,
+            on_error=on_error,
+            timeout=timeout,
+        )
 
     def hit_many(
         self,

@@ -3,17 +3,24 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from types import TracebackType
+from typing import TypeVar
 
 from .._config import Config
-from .._errors import ConcurrencyLimitError, InvalidValueError
+from .._errors import BackendError, ConcurrencyLimitError, InvalidValueError
 from .._ops import semaphore as ops
+from .._ops._call import Call
 from .._ops.limiter import number
 from .._ops.semaphore import SemaphoreLease, SemaphoreRule
 from ._runner import Runner
 from ._sleep import sleep
+from .limiter import failure_timeout, guarded_runner
+
+T = TypeVar("T")
+_log = logging.getLogger("pyredmem")
 
 POLL = 0.05  # seconds between attempts while waiting for a slot (at most)
 
@@ -22,17 +29,42 @@ class Semaphore:
     """At most `limit` concurrent holders per key, across processes and machines.
 
     A holder keeps its slot until `release` or until its lease (seconds) runs out, so the
-    slots of a holder that crashed come back by themselves. Acquire and release are each
-    one atomic script call on the server's clock.
+    slots of a holder that crashed come back by themselves. Acquire, renew and release are
+    each one atomic script call on the server's clock. `on_error` says what they answer
+    when the server is unreachable (within `timeout`), as for limiters: "raise", "allow"
+    (acquire grants a `fallback` lease held nowhere) or "deny" (acquire finds no slot).
     """
 
-    __slots__ = ("_runner", "rule")
+    __slots__ = ("_on_error", "_runner", "rule")
 
     def __init__(
-        self, runner: Runner, cfg: Config, name: str, *, limit: int, lease: float
+        self,
+        runner: Runner,
+        cfg: Config,
+        name: str,
+        *,
+        limit: int,
+        lease: float,
+        on_error: str = "raise",
+        timeout: float | None = None,
     ) -> None:
-        self._runner = runner
         self.rule = SemaphoreRule.of(cfg.keyspace, name, limit=limit, lease=lease)
+        self._on_error = on_error
+        self._runner = guarded_runner(runner, failure_timeout(on_error, timeout, self.rule.label))
+
+    @property
+    def on_error(self) -> str:
+        return self._on_error
+
+    def _run(self, call: Call[T], fallback: T) -> T:
+        """`call`'s answer, or `fallback` when the server fails and the policy allows."""
+        if self._on_error == "raise":
+            return self._runner.run(call)
+        try:
+            return self._runner.run(call)
+        except BackendError as exc:
+            _log.warning("%s: %s; on_error=%r applies", self.rule.label, exc, self._on_error)
+            return fallback
 
     @property
     def name(self) -> str:
@@ -58,8 +90,10 @@ class Semaphore:
             raise InvalidValueError("wait must be >= 0 seconds", key=key, scope=self.rule.label)
         deadline = time.monotonic() + wait
         while True:
-            lease, retry = self._runner.run(ops.semaphore_acquire(self.rule, key))
-            if lease is not None:
+            call = ops.semaphore_acquire(self.rule, key)
+            fallback = (ops.fallback_lease(key) if self._on_error == "allow" else None, -1.0)
+            lease, retry = self._run(call, fallback)
+            if lease is not None or retry < 0:  # a lease, or the server failed: no waiting
                 return lease
             left = deadline - time.monotonic()
             if left <= 0:
@@ -68,14 +102,21 @@ class Semaphore:
 
     def release(self, lease: SemaphoreLease) -> bool:
         """Give the slot back. False when its lease had expired (the slot was already
-        free for others) or it was released before."""
-        return self._runner.run(ops.semaphore_release(self.rule, lease))
+        free for others), it was released before, or it is a fallback lease."""
+        call = ops.semaphore_release(self.rule, lease)
+        if lease.fallback:
+            return False
+        return self._run(call, False)
 
     def renew(self, lease: SemaphoreLease) -> bool:
         """Extend a held slot's lease to `lease` seconds from now, for a holder that needs
         longer than one lease. False when the lease had expired or was released: the slot
-        may belong to someone else by now, so stop (or acquire again)."""
-        return self._runner.run(ops.semaphore_renew(self.rule, lease))
+        may belong to someone else by now, so stop (or acquire again). A fallback lease
+        renews as the policy says (True under "allow")."""
+        call = ops.semaphore_renew(self.rule, lease)
+        if lease.fallback:
+            return True
+        return self._run(call, self._on_error == "allow")
 
     def hold(self, key: str, *, wait: float = 0) -> Hold:
         """`with sem.hold(key):` holds a slot for the block and releases it after;
