@@ -17,7 +17,7 @@ import redis.asyncio
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from pyredmem import AsyncMemory, BackendUnavailableError, Memory
+from pyredmem import AsyncMemory, BackendUnavailableError, Memory, WrongTypeError
 from tests.engines import Engine, Server
 
 NAME = "pyredmem-lane-test"
@@ -77,6 +77,10 @@ def test_calls_reuse_the_connections_they_need(engine: Engine, url: str) -> None
         counter = mem.user("u")
         for _ in range(200):
             counter.incr("n")
+        counter.set("doc", {"a": 1})
+        for _ in range(3):  # an error reply is read in full: the connection stays in use
+            with pytest.raises(WrongTypeError):
+                counter.incr("doc")
         assert _connections(engine) == 1  # one thread, one connection
 
         def work() -> None:
