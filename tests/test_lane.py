@@ -112,6 +112,7 @@ def test_close_gives_the_connections_back_to_a_callers_pool(engine: Engine, url:
 @pytest.mark.real_server
 @pytest.mark.standalone
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX only")
+@pytest.mark.filterwarnings("ignore:.*use of fork\\(\\) may lead to deadlocks:DeprecationWarning")
 def test_a_forked_child_opens_its_own_connection(engine: Engine, url: str) -> None:
     with Memory(url) as mem:
         counter = mem.user("u")
