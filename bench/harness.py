@@ -85,6 +85,35 @@ def measure(row: Row, n: int, block: int = 100) -> Result:
     )
 
 
+async def _time_async(fn: Callable[[], Any], n: int, out: list[float]) -> None:
+    clock = time.perf_counter_ns
+    for _ in range(n):
+        t0 = clock()
+        await fn()
+        out.append((clock() - t0) / 1000)
+
+
+async def measure_async(row: Row, n: int, block: int = 100) -> Result:
+    """`measure` for rows whose op and baseline return awaitables (one event loop)."""
+    for _ in range(min(n, 200)):
+        await row.op()
+        if row.baseline:
+            await row.baseline()
+    ours: list[float] = []
+    base: list[float] = []
+    while len(ours) < n:
+        await _time_async(row.op, block, ours)
+        if row.baseline:
+            await _time_async(row.baseline, block, base)
+    return Result(
+        row,
+        statistics.median(ours),
+        _pct(ours, 99),
+        statistics.median(base) if base else None,
+        _pct(base, 99) if base else None,
+    )
+
+
 def render(title: str, results: list[Result], *, targets: bool = True) -> str:
     """A table of `results`; `targets=False` leaves out the targets (they are for Redis)."""
     lines = [
