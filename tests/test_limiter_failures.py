@@ -10,6 +10,7 @@ import signal
 import time
 
 import pytest
+import redis
 
 from pyredmem import AsyncMemory, BackendUnavailableError, ConcurrencyLimitError, Memory
 from tests.engines import Server
@@ -126,3 +127,17 @@ def test_async_semaphore_policy(server: Server) -> None:
             assert await sem.renew(real) is True
 
     asyncio.run(main())
+
+
+def test_a_policy_without_a_timeout_uses_the_default_one(server: Server) -> None:
+    client = redis.Redis(port=server.port, socket_timeout=5)  # what applies without a timeout
+    with Memory(client) as mem:
+        lim = mem.limiter("api", limit=5, period=60, on_error="deny")
+        sem = mem.semaphore("llm", limit=1, lease=60, on_error="deny")
+        assert lim.hit("k").allowed and sem.acquire("k") is not None
+        _stop(server, "hung")
+        started = time.monotonic()
+        assert lim.hit("k").allowed is False
+        assert sem.acquire("j") is None
+        assert time.monotonic() - started < 2 * 1.5  # the default timeout is 1 s per call
+    client.close()

@@ -57,6 +57,20 @@ def failure_timeout(on_error: str, timeout: float | None, label: str) -> float |
     return None if on_error == "raise" else DEFAULT_TIMEOUT
 
 
+async def run_with_policy(
+    runner: AsyncRunner, call: Call[T], on_error: str, fallback: Callable[[], T]
+) -> T:
+    """`call`'s reply or, when the server fails and `on_error` is not "raise", a warning on
+    the pyredmem logger and `fallback()`."""
+    if on_error == "raise":
+        return await runner.run(call)
+    try:
+        return await runner.run(call)
+    except BackendError as exc:
+        _log.warning("%s: %s; on_error=%r applies", call.scope, exc, on_error)
+        return fallback()
+
+
 def guarded_runner(runner: AsyncRunner, timeout: float | None) -> AsyncRunner:
     """The runner that enforces `timeout` (the memory's own when there is none to enforce:
     in-process stores never time out; on Redis Cluster the client's own timeouts apply)."""
@@ -105,7 +119,7 @@ class AsyncLimiter:
         self._on_error = on_error
         self._timeout = failure_timeout(on_error, timeout, self.rule.label)
         self._hit = ops.HITS[self.rule.algorithm]
-        self._runner = guarded_runner(runner, timeout)
+        self._runner = guarded_runner(runner, self._timeout)
 
     @property
     def name(self) -> str:
@@ -147,15 +161,11 @@ class AsyncLimiter:
         """Forget what `key` has spent; True when it had spent anything."""
         return await self._runner.run(ops.limiter_reset(self.rule, key, group))
 
-    async def _decide(self, call: Call[T]) -> T:
-        if self._on_error == "raise":
-            return await self._runner.run(call)
-        try:
-            return await self._runner.run(call)
-        except BackendError as exc:
-            _log.warning("%s: %s; on_error=%r applies", self.rule.label, exc, self._on_error)
-            allow = self._on_error == "allow"
-            return cast(T, ops.fallback_decision(self.rule, allow))
+    async def _decide(self, call: Call[Decision]) -> Decision:
+        allow = self._on_error == "allow"
+        return await run_with_policy(
+            self._runner, call, self._on_error, lambda: ops.fallback_decision(self.rule, allow)
+        )
 
     def limited(
         self,
@@ -219,12 +229,12 @@ async def hit_many(
     timed = [lim for lim in limiters if lim._timeout is not None]
     if timed:
         runner = min(timed, key=lambda lim: lim._timeout or math.inf)._runner
-    if policy == "raise":
-        return await runner.run(call)
-    try:
-        return await runner.run(call)
-    except BackendError as exc:
-        _log.warning("%s: %s; on_error=%r applies", call.scope, exc, policy)
-        allow = policy == "allow"
-        decisions = tuple(ops.fallback_decision(lim.rule, allow) for lim in limiters)
-        return MultiDecision(allow, decisions)
+    allow = policy == "allow"
+    return await run_with_policy(
+        runner,
+        call,
+        policy,
+        lambda: MultiDecision(
+            allow, tuple(ops.fallback_decision(lim.rule, allow) for lim in limiters)
+        ),
+    )

@@ -3,24 +3,18 @@
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from types import TracebackType
-from typing import TypeVar
 
 from .._config import Config
-from .._errors import BackendError, ConcurrencyLimitError, InvalidValueError
+from .._errors import ConcurrencyLimitError, InvalidValueError
 from .._ops import semaphore as ops
-from .._ops._call import Call
 from .._ops.limiter import number
 from .._ops.semaphore import SemaphoreLease, SemaphoreRule
 from ._runner import Runner
 from ._sleep import sleep
-from .limiter import failure_timeout, guarded_runner
-
-T = TypeVar("T")
-_log = logging.getLogger("pyredmem")
+from .limiter import failure_timeout, guarded_runner, run_with_policy
 
 POLL = 0.05  # seconds between attempts while waiting for a slot (at most)
 
@@ -56,16 +50,6 @@ class Semaphore:
     def on_error(self) -> str:
         return self._on_error
 
-    def _run(self, call: Call[T], fallback: T) -> T:
-        """`call`'s answer, or `fallback` when the server fails and the policy allows."""
-        if self._on_error == "raise":
-            return self._runner.run(call)
-        try:
-            return self._runner.run(call)
-        except BackendError as exc:
-            _log.warning("%s: %s; on_error=%r applies", self.rule.label, exc, self._on_error)
-            return fallback
-
     @property
     def name(self) -> str:
         return self.rule.name
@@ -91,8 +75,9 @@ class Semaphore:
         deadline = time.monotonic() + wait
         while True:
             call = ops.semaphore_acquire(self.rule, key)
-            fallback = (ops.fallback_lease(key) if self._on_error == "allow" else None, -1.0)
-            lease, retry = self._run(call, fallback)
+            lease, retry = run_with_policy(
+                self._runner, call, self._on_error, lambda: self._failed_acquire(key)
+            )
             if lease is not None or retry < 0:  # a lease, or the server failed: no waiting
                 return lease
             left = deadline - time.monotonic()
@@ -100,13 +85,18 @@ class Semaphore:
                 return None
             sleep(min(left, retry, random.uniform(POLL / 2, POLL)))
 
+    def _failed_acquire(self, key: str) -> tuple[SemaphoreLease | None, float]:
+        """What acquire answers when the server fails: a fallback lease under "allow", none
+        under "deny"; -1: no waiting."""
+        return (ops.fallback_lease(key) if self._on_error == "allow" else None), -1.0
+
     def release(self, lease: SemaphoreLease) -> bool:
         """Give the slot back. False when its lease had expired (the slot was already
         free for others), it was released before, or it is a fallback lease."""
         call = ops.semaphore_release(self.rule, lease)
         if lease.fallback:
             return False
-        return self._run(call, False)
+        return run_with_policy(self._runner, call, self._on_error, lambda: False)
 
     def renew(self, lease: SemaphoreLease) -> bool:
         """Extend a held slot's lease to `lease` seconds from now, for a holder that needs
@@ -116,7 +106,8 @@ class Semaphore:
         call = ops.semaphore_renew(self.rule, lease)
         if lease.fallback:
             return True
-        return self._run(call, self._on_error == "allow")
+        allow = self._on_error == "allow"
+        return run_with_policy(self._runner, call, self._on_error, lambda: allow)
 
     def hold(self, key: str, *, wait: float = 0) -> Hold:
         """`with sem.hold(key):` holds a slot for the block and releases it after;
