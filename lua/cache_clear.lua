@@ -6,6 +6,7 @@
 -- ARGV: none
 -- Reply: number of values removed (stale ones included). Cost: O(M) for M entries in these
 -- buckets (M <= the cache's max entries).
+-- Flags: idempotent
 local now = clock()
 local removed = 0
 for b = 1, #KEYS, 2 do

@@ -3,6 +3,7 @@
 -- KEYS[1] H (the bucket hash)  KEYS[2] X (the bucket index)  KEYS[3] W (the entry's wake list)
 -- ARGV[1] key
 -- Reply: 1 when a fresh value was removed, else 0. Cost: O(log M + waiters), waiters <= 1000.
+-- Flags: idempotent
 local h, x, w = KEYS[1], KEYS[2], KEYS[3]
 local key = ARGV[1]
 local now = clock()

@@ -14,6 +14,7 @@
 --        {5, type, payload} a stale value, served while another caller refreshes it
 -- Cost: O(1) on a hit or a wait; O(log M + E) when a lease is taken (M entries in the
 -- bucket, E dead or evicted ones dropped, E <= M <= cap).
+-- Flags: once
 local h, x = KEYS[1], KEYS[2]
 local key, lease_ms, serve_stale = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local beta, draw = tonumber(ARGV[4]), tonumber(ARGV[5])

@@ -8,6 +8,7 @@
 -- Reply: 1 stored; 0 rejected (the lease is no longer the caller's: nothing written).
 -- Cost: O(log M + waiters), waiters <= 1000. (The entry holds its place in the bucket since
 -- its lease was taken, so nothing is dropped or evicted.)
+-- Flags: idempotent
 local h, x, w = KEYS[1], KEYS[2], KEYS[3]
 local key, token = ARGV[1], ARGV[2]
 local now = clock()

@@ -2,6 +2,7 @@
 -- KEYS[1] H (the bucket hash)
 -- ARGV[1] key
 -- Reply: {type, payload}, or nil when missing, expired or stale. Cost: O(1). Read only.
+-- Flags: no-writes
 local key = ARGV[1]
 local now = clock()
 local r = redis.call('HMGET', KEYS[1], 'm:' .. key, 'd:' .. key)

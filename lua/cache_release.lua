@@ -4,6 +4,7 @@
 -- ARGV[1] key  ARGV[2] the lease's fencing token
 -- Reply: 1 released; 0 the lease was no longer the caller's. Cost: O(log M + waiters),
 -- waiters <= 1000.
+-- Flags: idempotent
 local h, x, w = KEYS[1], KEYS[2], KEYS[3]
 local key, token = ARGV[1], ARGV[2]
 local now = clock()

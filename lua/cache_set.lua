@@ -5,6 +5,7 @@
 -- ARGV[5] stale window in ms (>= 0)  ARGV[6] max entries in the bucket
 -- Reply: 1. Cost: O(log M + E + waiters) (E dead or evicted entries dropped when the entry
 -- is new, E <= M <= cap; waiters <= 1000).
+-- Flags: idempotent
 local h, x, w = KEYS[1], KEYS[2], KEYS[3]
 local key = ARGV[1]
 local now, now_us = clock()

@@ -3,6 +3,7 @@
 -- ARGV[1] key  ARGV[2] with value ("1": return the payload, "0": only say where)
 -- Reply: {i, meta, payload} for the first scope holding the key ({i, meta} without value),
 -- or nil when none does. Cost: O(S) for S scopes (S <= 8). Read only.
+-- Flags: no-writes
 local key, with_value = ARGV[1], ARGV[2]
 local now = clock()
 local mfield, dfield = 'm:' .. key, 'd:' .. key

@@ -12,6 +12,7 @@
 -- only when asked for (a flat array: cheaper to convert than a nested one).
 -- Errors: PM_FULL (nothing written).
 -- Cost: O(n + evicted), plus O(E) expired threads purged when the thread is new.
+-- Flags: idempotent
 local l, ids, ta, tx = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tid = ARGV[1]
 local max_turns, max_tokens = tonumber(ARGV[2]), tonumber(ARGV[3])

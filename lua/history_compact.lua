@@ -8,6 +8,7 @@
 -- Reply: {created ms, turns replaced}, or {0, 0} when the thread no longer starts with
 -- (the rest of) those turns: nothing written. Errors: PM_INVALID (summary id taken).
 -- Cost: O(k) for k turns replaced.
+-- Flags: once
 local l, ids, ta, tx = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tid, ttl_ms = ARGV[1], tonumber(ARGV[2])
 local sid, stokens = ARGV[3], tonumber(ARGV[4])

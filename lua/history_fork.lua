@@ -6,6 +6,7 @@
 -- Reply: number of turns copied (0: the source is empty, nothing written).
 -- Errors: PM_CONFLICT (the new thread already holds turns), PM_FULL; nothing written.
 -- Cost: O(N) for N turns copied.
+-- Flags: once
 local sl, dl, di, ta, tx = KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local tid, upto, ttl_ms = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 if redis.call('EXISTS', dl) == 1 then

@@ -4,4 +4,5 @@
 -- ARGV[1] keep (turns, >= 0)
 -- Reply: array of turn entries, oldest first. Cost: O(N) for N turns (capped on write).
 -- Read only.
+-- Flags: no-writes
 return redis.call('LRANGE', KEYS[1], 0, -(tonumber(ARGV[1]) + 1))

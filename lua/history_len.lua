@@ -2,4 +2,5 @@
 -- KEYS[1] L
 -- ARGV: none
 -- Reply: integer. Cost: O(1). Read only.
+-- Flags: no-writes
 return redis.call('LLEN', KEYS[1])

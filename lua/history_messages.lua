@@ -10,6 +10,7 @@
 -- Cost: O(R + 32) for R turns returned, whatever the thread's length: the budget walk reads
 -- the list from the newest turn back in growing chunks (the first holds `last` turns, up
 -- to 32), never past the `last` newest turns.
+-- Flags: idempotent
 local l = KEYS[1]
 local last, budget, ttl_ms = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 

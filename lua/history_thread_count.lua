@@ -2,5 +2,6 @@
 -- KEYS[1] TA  KEYS[2] TX
 -- ARGV: none
 -- Reply: integer. Cost: O(log T). Read only.
+-- Flags: no-writes
 local now = clock()
 return redis.call('ZCOUNT', KEYS[2], '(' .. fmt_int(now), '+inf')

@@ -3,6 +3,7 @@
 -- ARGV[1] offset (>= 0)  ARGV[2] count (> 0, capped by the client)
 -- Reply: flat array {thread id, last write ms, expiry ms, ...} (expiry NOEXP: never).
 -- Cost: O(log T + count), plus O(E) for E expired threads purged (E <= the cap).
+-- Flags: idempotent
 local ta, tx = KEYS[1], KEYS[2]
 local offset, count = tonumber(ARGV[1]), tonumber(ARGV[2])
 local now = clock()

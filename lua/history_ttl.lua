@@ -3,4 +3,5 @@
 -- ARGV: none
 -- Reply: remaining ms (>= 1), -1 when it never expires, -2 when it holds no turns.
 -- Cost: O(1). Read only.
+-- Flags: no-writes
 return redis.call('PTTL', KEYS[1])

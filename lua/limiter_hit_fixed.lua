@@ -9,6 +9,7 @@
 -- Cost: O(1): TIME and one HINCRBY (spent at once; taken back when denied); the first hit
 -- of a window also drops the earlier windows and sets the TTL (three more commands: the
 -- rl_fixed_start of limiter_hit_many, written out).
+-- Flags: once
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
 local period = tonumber(ARGV[3])

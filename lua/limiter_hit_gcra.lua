@@ -9,6 +9,7 @@
 -- TAT is written and the old one read at once), a second SET for a busy one (its TAT
 -- corrected, or restored when denied).
 -- The rule of rl_gcra (which limiter_hit_many calls), written out.
+-- Flags: once
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
 local old = redis.call('SET', KEYS[1], string.format('%d', now + ARGV[1]), 'PX', ARGV[3], 'GET')

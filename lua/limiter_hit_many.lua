@@ -12,6 +12,7 @@
 --   (us), else the amount used (millionths of a unit); state and reset describe the limit
 --   after this call (nothing spent on a peek or when any limit denied)
 -- Cost: O(N) for gcra and fixed; a sliding limit costs what limiter_hit_sliding does.
+-- Flags: once
 local consume = ARGV[1] == '1'
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]

@@ -11,6 +11,7 @@
 -- Cost: TIME, LINDEX at both ends, RPUSH and PEXPIRE, all O(1); the entries that left the
 -- window are removed first (O(E) for E of them, each removed once). A denial adds LLEN and
 -- O(log N) LINDEX calls (N <= RL_MAX_LOG live entries) to find when enough will have left.
+-- Flags: once
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
 local cost, period = tonumber(ARGV[1]), tonumber(ARGV[3])

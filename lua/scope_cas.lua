@@ -7,6 +7,7 @@
 -- Reply: {1, meta} when stored; {0, meta, payload} with the current entry when the version
 -- moved on ({0} when the key is now absent). Errors: PM_FULL.
 -- Cost: O(log N), plus O(E) purged when the key is new.
+-- Flags: once
 local h, x = KEYS[1], KEYS[2]
 local key, expected, vtype, payload = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, now_us = clock()

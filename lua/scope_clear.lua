@@ -3,6 +3,7 @@
 -- ARGV: none
 -- Reply: number of live keys removed (expired ones are not counted).
 -- Cost: O(N), N <= max keys in the scope.
+-- Flags: idempotent
 local h, x = KEYS[1], KEYS[2]
 local now = clock()
 local n = redis.call('ZCOUNT', x, '(' .. fmt_int(now), '+inf')

@@ -2,6 +2,7 @@
 -- KEYS[1] H  KEYS[2] X
 -- ARGV[1] key
 -- Reply: 1 when a live key was removed, else 0. Cost: O(log N + E).
+-- Flags: idempotent
 local h, x = KEYS[1], KEYS[2]
 local key = ARGV[1]
 local now = clock()

@@ -2,6 +2,7 @@
 -- KEYS[1] H (scope hash)  KEYS[2] X (scope expiry zset)
 -- ARGV[1] key (string)
 -- Reply: {meta, payload} or nil when absent or expired. Cost: O(1). Read only.
+-- Flags: no-writes
 local h = KEYS[1]
 local key = ARGV[1]
 local now = clock()

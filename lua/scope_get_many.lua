@@ -3,6 +3,7 @@
 -- ARGV[1..n] keys (strings; n is capped by the client)
 -- Reply: flat array {meta1, payload1, meta2, payload2, ...}; "" and "" for an absent key.
 -- Cost: O(n). Read only.
+-- Flags: no-writes
 local h = KEYS[1]
 local now = clock()
 local fields = {}

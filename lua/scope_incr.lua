@@ -5,6 +5,7 @@
 -- ARGV[5] max keys in the scope
 -- Reply: {meta, payload} of the new value. Errors: PM_WRONGTYPE, PM_OVERFLOW, PM_FULL.
 -- Cost: O(log N), plus O(E) purged when the key is new.
+-- Flags: once
 local h, x = KEYS[1], KEYS[2]
 local key, atype, amount = ARGV[1], ARGV[2], ARGV[3]
 local ttl_ms = tonumber(ARGV[4])

@@ -4,6 +4,7 @@
 -- ARGV[4] ttl in ms (0: never expires)  ARGV[5] max keys in the scope
 -- Reply: the new meta. Errors: PM_FULL.
 -- Cost: O(log N), plus O(E) for E expired entries purged when the key is new (E <= cap).
+-- Flags: idempotent
 local h, x = KEYS[1], KEYS[2]
 local key, vtype, payload = ARGV[1], ARGV[2], ARGV[3]
 local ttl_ms = tonumber(ARGV[4])

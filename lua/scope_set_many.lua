@@ -5,6 +5,7 @@
 -- client)
 -- Reply: number of keys written. Errors: PM_FULL (nothing written).
 -- Cost: O(n log N + E).
+-- Flags: idempotent
 local h, x = KEYS[1], KEYS[2]
 local ttl_ms = tonumber(ARGV[1])
 local now, now_us = clock()

@@ -3,6 +3,7 @@
 -- ARGV[1] key (string)
 -- Reply: remaining ms (>= 1), -1 when the key never expires, -2 when absent or expired.
 -- Cost: O(1). Read only.
+-- Flags: no-writes
 local now = clock()
 local meta = live_meta(redis.call('HGET', KEYS[1], 'm:' .. ARGV[1]), now)
 if not meta then return -2 end

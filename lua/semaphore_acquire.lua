@@ -5,6 +5,7 @@
 --   {0, holders, ms until the earliest lease expires} when every slot is taken.
 -- Expired leases (holders that crashed or overran) are dropped first. The key expires with
 -- its last lease. Cost: O(log N + E) for E expired leases; N <= limit.
+-- Flags: once
 local z = KEYS[1]
 local token, limit, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = clock()

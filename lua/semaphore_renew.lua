@@ -4,6 +4,7 @@
 -- Reply: 1 when renewed, 0 when the lease had expired or was released (the slot may be
 --   someone else's by now: the holder must stop, or acquire again). A renewal never
 --   shortens a lease. Cost: O(log N).
+-- Flags: idempotent
 local z = KEYS[1]
 local token, lease = ARGV[1], tonumber(ARGV[2])
 local now = clock()

@@ -9,18 +9,28 @@ from ._codec import Codec, MsgpackCodec
 from ._errors import ConfigurationError, InvalidValueError, PyRedMemError
 from ._keys import Keyspace
 
-__all__ = ["Config", "positive_int", "ttl_to_ms"]
+__all__ = ["MAX_CALL_BYTES", "MAX_TTL", "Config", "positive_int", "ttl_to_ms"]
+
+#: the longest ttl (seconds): 100 years. Expiries are server-clock milliseconds, which must
+#: stay exact in a Lua number (a double) and inside the 16-digit fields the scripts keep.
+MAX_TTL = 100 * 365 * 86400
+
+#: the most bytes of values (encoded) one call may send: bounds the time one script holds
+#: the server's single thread (set_many, extend), whatever the count caps allow
+MAX_CALL_BYTES = 16 * 1024 * 1024
 
 
 def ttl_to_ms(ttl: object, *, key: str | None = None, scope: str | None = None) -> int:
-    """Seconds (int or float, > 0) to whole milliseconds (at least 1)."""
+    """Seconds (int or float, > 0, at most MAX_TTL) to whole milliseconds (at least 1)."""
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
         raise InvalidValueError(
             f"ttl is a number of seconds, not {type(ttl).__name__}", key=key, scope=scope
         )
-    if not math.isfinite(ttl) or ttl <= 0:
+    if not math.isfinite(ttl) or ttl <= 0 or ttl > MAX_TTL:
         raise InvalidValueError(
-            f"ttl must be a positive number of seconds, got {ttl!r}", key=key, scope=scope
+            f"ttl must be a positive number of seconds up to {MAX_TTL} (100 years), got {ttl!r}",
+            key=key,
+            scope=scope,
         )
     return max(1, round(ttl * 1000))
 

@@ -16,7 +16,13 @@
     ├── ConcurrencyLimitError             every slot of a semaphore stayed taken
     ├── ConfigurationError                an unusable client, URL or option
     └── BackendError                      the server failed or could not be reached
-        └── BackendUnavailableError (ConnectionError)
+        ├── BackendUnavailableError (ConnectionError)  nothing was done: refused, timed out
+        │   │                                 before sending, cluster down, LOADING, BUSY
+        │   └── PoolExhaustedError            every connection of the pool is in use
+        ├── OutcomeUnknownError               sent, but the reply was lost: it may have run
+        ├── OutOfMemoryError (CapacityError)  the server is at maxmemory (noeviction)
+        ├── ReadOnlyError                     a write reached a read-only replica
+        └── PermissionDeniedError (PermissionError)  refused by an ACL (NOPERM, NOAUTH)
 
 Server-side scripts report failures as error replies with a fixed prefix ("PM_FULL ...");
 `error_from_reply` maps the prefix to a class, never parsing the rest of the text.
@@ -39,8 +45,13 @@ __all__ = [
     "InvalidScopeError",
     "InvalidValueError",
     "MissingKeyError",
+    "OutOfMemoryError",
+    "OutcomeUnknownError",
+    "PermissionDeniedError",
+    "PoolExhaustedError",
     "PyRedMemError",
     "RateLimitedError",
+    "ReadOnlyError",
     "SerializationError",
     "ValidationError",
     "WrongTypeError",
@@ -138,11 +149,38 @@ class ConfigurationError(PyRedMemError):
 
 
 class BackendError(PyRedMemError):
-    """The server answered with an error pyredmem does not know."""
+    """The server failed the call or could not be reached. The subclasses below say which;
+    a BackendError itself is an error reply pyredmem does not know. `__cause__` holds the
+    client's exception."""
 
 
 class BackendUnavailableError(BackendError, ConnectionError):
-    """The server could not be reached or timed out."""
+    """The server could not be reached, timed out before the call was sent, or could not
+    serve it now (cluster down, loading its data, busy with a long script): the call did
+    nothing, and may be tried again."""
+
+
+class PoolExhaustedError(BackendUnavailableError):
+    """Every connection the client's pool may open (`max_connections`) is in use."""
+
+
+class OutcomeUnknownError(BackendError):
+    """The call was sent but its reply never came (timeout, connection lost): it may or may
+    not have run on the server. Raised for calls that are not safe to send twice (`incr`,
+    limiter hits, semaphore acquires, compare-and-set), which pyredmem never retries."""
+
+
+class OutOfMemoryError(BackendError, CapacityError):
+    """The server is at `maxmemory` and evicts nothing (`noeviction`): the write was refused
+    and nothing of it was stored."""
+
+
+class ReadOnlyError(BackendError):
+    """A write reached a read-only replica (e.g. during a failover): nothing was written."""
+
+
+class PermissionDeniedError(BackendError, PermissionError):
+    """The server's ACL refused the call (NOPERM, NOAUTH, WRONGPASS): nothing was done."""
 
 
 _PREFIXES: dict[str, type[PyRedMemError]] = {

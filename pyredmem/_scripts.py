@@ -22,13 +22,26 @@ __all__ = ["SCRIPTS", "Script", "lua_dir"]
 PRELUDE = "_prelude"
 
 
+#: what a script may do, from its header's "-- Flags:" line
+FLAGS = ("no-writes", "idempotent", "once")
+
+
 @dataclass(frozen=True, slots=True)
 class Script:
-    """One server-side operation: its name, full source (prelude included) and SHA1."""
+    """One server-side operation: its name, full source (prelude included), SHA1 and flags.
+
+    `readonly` ("-- Flags: no-writes"): it never writes, so it runs as EVALSHA_RO, which a
+    write pause (CLIENT PAUSE WRITE, as in a failover) or a read-only replica lets through.
+    `retry` (no-writes or "idempotent"): running it twice for one call leaves what once
+    would, so a call whose reply was lost may be sent again. "once" scripts (counters,
+    limiter hits, compare-and-set) are never sent twice for one call.
+    """
 
     name: str
     source: str
     sha1: str
+    readonly: bool = False
+    retry: bool = False
 
 
 def lua_dir() -> Path:
@@ -41,6 +54,7 @@ def lua_dir() -> Path:
     raise RuntimeError("pyredmem's Lua scripts are missing: reinstall the package")
 
 
+_FLAGS = re.compile(r"^-- Flags: (\S+)$", re.MULTILINE)
 _DEFINES = re.compile(r"^local (?:function )?(\w+)", re.MULTILINE)
 _WORD = re.compile(r"\w+")
 
@@ -77,9 +91,14 @@ def _load() -> dict[str, Script]:
     for path in sorted(folder.glob("*.lua")):
         if path.stem == PRELUDE:
             continue
-        source = with_prelude(path.read_text(encoding="utf-8"), blocks)
+        body = path.read_text(encoding="utf-8")
+        flags = _FLAGS.findall(body)
+        if len(flags) != 1 or flags[0] not in FLAGS:
+            raise RuntimeError(f"{path.name}: its header needs one '-- Flags:' line of {FLAGS}")
+        source = with_prelude(body, blocks)
         sha1 = hashlib.sha1(source.encode("utf-8")).hexdigest()
-        scripts[path.stem] = Script(path.stem, source, sha1)
+        readonly = flags[0] == "no-writes"
+        scripts[path.stem] = Script(path.stem, source, sha1, readonly, flags[0] != "once")
     return scripts
 
 

@@ -17,11 +17,14 @@ Arg = str | bytes | int
 class Call(Generic[T]):
     """One script call: what to send, and how to read the reply.
 
-    `key` and `scope` name what the call is about, for the errors it may raise. (A plain
-    slotted class: built on every operation, so cheaper than a frozen dataclass.)
+    `key` and `scope` name what the call is about, for the errors it may raise. `readonly`
+    (default: the script's flag) sends it as EVALSHA_RO, which write pauses and read-only
+    replicas let through; a call of a writing script that writes nothing with these
+    arguments (a limiter peek) may say so. (A plain slotted class: built on every
+    operation, so cheaper than a frozen dataclass.)
     """
 
-    __slots__ = ("args", "key", "keys", "parse", "scope", "script")
+    __slots__ = ("args", "key", "keys", "parse", "readonly", "scope", "script")
 
     def __init__(
         self,
@@ -31,8 +34,10 @@ class Call(Generic[T]):
         parse: Callable[[Any], T],
         key: str | None = None,
         scope: str | None = None,
+        readonly: bool | None = None,
     ) -> None:
         self.script = script
+        self.readonly = script.readonly if readonly is None else readonly
         self.keys = keys
         self.args = args
         self.parse = parse
