@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import logging
 import math
 import weakref
@@ -50,10 +51,10 @@ def failure_timeout(on_error: str, timeout: float | None, label: str) -> float |
             f"on_error must be one of {POLICIES}, got {on_error!r}", scope=label
         )
     if timeout is not None:
-        ops.number("timeout", timeout, label=label)
-        if timeout <= 0:
-            raise InvalidValueError("timeout must be > 0 seconds", scope=label)
-        return timeout
+        # bounded: socket timeouts beyond what a C timeval holds fail every call
+        return ops.ranged(
+            "timeout", timeout, ops.MIN_TIMEOUT, ops.MAX_TIMEOUT, label=label, unit=" seconds"
+        )
     return None if on_error == "raise" else DEFAULT_TIMEOUT
 
 
@@ -66,9 +67,27 @@ async def run_with_policy(
         return await runner.run(call)
     try:
         return await runner.run(call)
-    except BackendError as exc:
-        _log.warning("%s: %s; on_error=%r applies", call.scope, exc, on_error)
+    except BackendError as exc:  # every server failure; bad input was refused before
+        _log.warning(
+            "%s, subject %s: %s; on_error=%r applies",
+            call.scope,
+            subject_digest(call),
+            failure_name(exc),
+            on_error,
+        )
         return fallback()
+
+
+def subject_digest(call: Call[Any]) -> str:
+    """What logs name a call's subject by: the first 12 hex digits of the SHA-256 of its
+    keys. Limited keys name users and organisations, which logs must not carry."""
+    return hashlib.sha256("\n".join(call.keys).encode()).hexdigest()[:12]
+
+
+def failure_name(exc: BaseException) -> str:
+    """A failure for the logs: its class and its cause's (their messages may quote keys)."""
+    cause = exc.__cause__
+    return type(exc).__name__ + (f" ({type(cause).__name__})" if cause is not None else "")
 
 
 def guarded_runner(runner: AsyncRunner, timeout: float | None) -> AsyncRunner:

@@ -18,8 +18,17 @@ can make two subjects share keys or leave their hash tag.
 
 The scripts count in integers: times in whole microseconds, fixed and sliding amounts in
 whole millionths of a unit (costs rounded up, limits down), gcra costs as the microseconds
-they push the bucket's arrival time (rounded up). So admission is exact and never over.
-Everything that depends only on the limiter is worked out once, in `Rule.of`.
+they push the bucket's arrival time (rounded up, at least 1 for any cost above 0). So
+admission is exact and never over. Everything that depends only on the limiter is worked
+out once, in `Rule.of`.
+
+Bounds, checked before anything is sent, so that every number a script handles is an
+integer below 2^53 (exact in Lua's doubles, and far inside the server's int64):
+limit and burst from 1e-6 to 1e9 units (at most 1e15 millionths; sums of two stay below
+RL_WRAP = 2^52), period from 1 ms to MAX_PERIOD (3.2e14 us), a gcra burst refilling within
+MAX_PERIOD, a cost from 0 to the limit (the burst for gcra), so that a gcra hit pushes the
+arrival time at most burst + 1 us past now; with the clock (1.8e15 us in 2027) every time a
+script computes stays below 2^53 (9.007e15 us) until the year 2245.
 """
 
 from __future__ import annotations
@@ -38,6 +47,11 @@ __all__ = [
     "ALGORITHMS",
     "MAX_CHECKS",
     "MAX_LIMIT",
+    "MAX_PERIOD",
+    "MAX_TIMEOUT",
+    "MIN_LIMIT",
+    "MIN_PERIOD",
+    "MIN_TIMEOUT",
     "Decision",
     "MultiDecision",
     "Rule",
@@ -50,6 +64,7 @@ __all__ = [
     "limiter_peek",
     "limiter_reset",
     "number",
+    "ranged",
     "subject_tag",
     "validate_subject",
 ]
@@ -58,7 +73,10 @@ ALGORITHMS = ("gcra", "fixed", "sliding")
 MAX_CHECKS = 16  # limits per hit_many call
 MAX_SUBJECT_BYTES = 256
 MAX_PERIOD = 10 * 366 * 86400.0  # seconds
+MIN_LIMIT = 1e-6  # units (limit and burst): one millionth, the smallest amount counted
 MAX_LIMIT = 1e9  # units: 1e15 millionths, so sums stay exact integers below 2^53
+MIN_PERIOD = 0.001  # seconds
+MIN_TIMEOUT, MAX_TIMEOUT = 0.001, 3600.0  # seconds, of on_error's timeout
 KNOWN_KEYS = 4096  # validated keys (and calls) a rule remembers, then it starts over
 _SUFFIXES = {"gcra": "}:g", "fixed": "}:w", "sliding": "}:l"}  # a key ends with its tag
 
@@ -138,14 +156,40 @@ class MultiDecision:
 
 
 def number(what: str, value: object, *, label: str, key: str | None = None) -> float:
-    """A finite int or float (bools refused)."""
+    """A finite int or float (bools refused; an int too large for a float is out of range)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidValueError(
             f"{what} must be a number, not {type(value).__name__}", key=key, scope=label
         )
-    if not math.isfinite(value):
-        raise InvalidValueError(f"{what} must be finite, got {value!r}", key=key, scope=label)
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int beyond any float
+        finite = False
+    if not finite:
+        shown = repr(value) if isinstance(value, float) else "an integer beyond any float"
+        raise InvalidValueError(f"{what} must be finite, got {shown}", key=key, scope=label)
     return value
+
+
+def ranged(
+    what: str,
+    value: object,
+    low: float,
+    high: float,
+    *,
+    label: str,
+    key: str | None = None,
+    unit: str = "",
+) -> float:
+    """A number from `low` to `high` (see `number`)."""
+    v = number(what, value, label=label, key=key)
+    if not low <= v <= high:
+        raise InvalidValueError(
+            f"{what} must be from {_text(low)} to {_text(high)}{unit}, got {value!r}",
+            key=key,
+            scope=label,
+        )
+    return v
 
 
 def _text(value: float) -> str:
@@ -221,26 +265,17 @@ class Rule:
                 f"unknown algorithm {algorithm!r}; expected one of {ALGORITHMS}", scope=label
             )
         assert isinstance(algorithm, str)
-        lim = number("limit", limit, label=label)
-        if not 0 < lim <= MAX_LIMIT:
-            raise InvalidValueError(f"limit must be > 0 and <= 1e9, got {limit!r}", scope=label)
-        per = number("period", period, label=label)
-        if not 0.001 <= per <= MAX_PERIOD:
-            raise InvalidValueError(
-                f"period must be between 0.001 and {MAX_PERIOD:.0f} seconds, got {period!r}",
-                scope=label,
-            )
+        lim = ranged("limit", limit, MIN_LIMIT, MAX_LIMIT, label=label)
+        per = ranged("period", period, MIN_PERIOD, MAX_PERIOD, label=label, unit=" seconds")
         capacity = lim
         if burst is not None:
             if algorithm != "gcra":
                 raise InvalidValueError("burst applies to the gcra algorithm only", scope=label)
-            capacity = number("burst", burst, label=label)
-            if not 0 < capacity <= MAX_LIMIT:
-                raise InvalidValueError(f"burst must be > 0 and <= 1e9, got {burst!r}", scope=label)
+            capacity = ranged("burst", burst, MIN_LIMIT, MAX_LIMIT, label=label)
         period_us = max(1, round(per * 1_000_000))
         params: tuple[str, ...]
         if algorithm == "gcra":
-            per_unit = period_us / lim
+            per_unit = period_us / lim  # finite: lim >= 1e-6 and period_us <= 3.2e14
             full = capacity * per_unit
             if full > MAX_PERIOD * 1e6:
                 raise InvalidValueError(
@@ -275,7 +310,8 @@ class Rule:
             params=params,
             unit=(),  # set below: it takes the rule's own arithmetic
         )
-        object.__setattr__(rule, "unit", (rule._spend(1), *params))
+        if capacity >= 1:  # else a cost of 1 is refused, as 1.0 is, by `args`
+            object.__setattr__(rule, "unit", (rule._spend(1), *params))
         return rule
 
     def keys(self, key: object, group: object = None) -> tuple[str]:
@@ -305,7 +341,7 @@ class Rule:
     def args(self, cost: object, key: str) -> tuple[str, ...]:
         """The script arguments of a hit of `cost`, after checking that it can ever be
         allowed."""
-        if type(cost) is int and cost == 1:
+        if type(cost) is int and cost == 1 and self.unit:
             return self.unit
         c = number("cost", cost, label=self.label, key=key)
         if c < 0:
@@ -322,7 +358,9 @@ class Rule:
 
     def _spend(self, cost: float) -> str:
         if self.algorithm == "gcra":  # the us this cost pushes the arrival time, rounded up
-            return str(max(0, math.ceil(cost * self.per_unit - 0.001)))
+            # (any cost above 0 takes at least 1 us: a free hit would admit without end)
+            inc = math.ceil(cost * self.per_unit - 0.001)
+            return str(inc if inc > 0 else (1 if cost > 0 else 0))
         # a cost up to the limit must fit an untouched window, whatever the rounding
         return str(min(_millionths(cost, up=True), int(self.full)))
 
@@ -426,7 +464,9 @@ def limiter_peek(rule: Rule, key: str, cost: object = 1, group: object = None) -
     """What a hit of `cost` would get, spending nothing."""
     keys = rule.keys(key, group)
     args = ("0", _LETTERS[rule.algorithm], *rule.args(cost, key))
-    return Call(_HIT_MANY, keys, args, rule.read_peek, key, rule.label)
+    # in peek mode limiter_hit_many only reads: sent read-only, a peek goes on answering
+    # during a write pause (CLIENT PAUSE WRITE, a failover) and on a read-only replica
+    return Call(_HIT_MANY, keys, args, rule.read_peek, key, rule.label, readonly=True)
 
 
 def limiter_hit_many(

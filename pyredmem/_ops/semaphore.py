@@ -18,10 +18,13 @@ from typing import Any
 from .._errors import InvalidValueError
 from .._keys import Keyspace, validate_name
 from ._call import Call, is_one, script
-from .limiter import number, subject_tag, validate_subject
+from .limiter import ranged, subject_tag, validate_subject
 
 __all__ = [
     "MAX_HOLDERS",
+    "MAX_LEASE",
+    "MAX_WAIT",
+    "MIN_LEASE",
     "SemaphoreLease",
     "SemaphoreRule",
     "fallback_lease",
@@ -31,7 +34,8 @@ __all__ = [
 ]
 
 MAX_HOLDERS = 100_000
-MAX_LEASE = 366 * 86400.0  # seconds
+MIN_LEASE, MAX_LEASE = 0.001, 366 * 86400.0  # seconds: expiries stay below 2^53 ms
+MAX_WAIT = MAX_LEASE  # seconds an acquire may wait for a slot
 
 _ACQUIRE = script("semaphore_acquire")
 _RELEASE = script("semaphore_release")
@@ -73,12 +77,7 @@ class SemaphoreRule:
             raise InvalidValueError(
                 f"limit must be an integer from 1 to {MAX_HOLDERS}, got {limit!r}", scope=label
             )
-        seconds = number("lease", lease, label=label)
-        if not 0.001 <= seconds <= MAX_LEASE:
-            raise InvalidValueError(
-                f"lease must be between 0.001 and {MAX_LEASE:.0f} seconds, got {lease!r}",
-                scope=label,
-            )
+        seconds = ranged("lease", lease, MIN_LEASE, MAX_LEASE, label=label, unit=" seconds")
         return cls(keyspace, name, limit, seconds, max(1, round(seconds * 1000)))
 
     @property

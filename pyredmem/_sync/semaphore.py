@@ -8,9 +8,9 @@ import time
 from types import TracebackType
 
 from .._config import Config
-from .._errors import ConcurrencyLimitError, InvalidValueError
+from .._errors import ConcurrencyLimitError
 from .._ops import semaphore as ops
-from .._ops.limiter import number
+from .._ops.limiter import ranged
 from .._ops.semaphore import SemaphoreLease, SemaphoreRule
 from ._runner import Runner
 from ._sleep import sleep
@@ -69,9 +69,7 @@ class Semaphore:
     def acquire(self, key: str, *, wait: float = 0) -> SemaphoreLease | None:
         """Take a slot of `key`: the SemaphoreLease to release later, or None when every slot stayed
         taken for `wait` seconds (0: answer at once)."""
-        wait = number("wait", wait, label=self.rule.label, key=key)
-        if wait < 0:
-            raise InvalidValueError("wait must be >= 0 seconds", key=key, scope=self.rule.label)
+        wait = ranged("wait", wait, 0, ops.MAX_WAIT, label=self.rule.label, key=key, unit=" s")
         deadline = time.monotonic() + wait
         while True:
             call = ops.semaphore_acquire(self.rule, key)
