@@ -75,7 +75,12 @@ def _ext_hook(code: int, data: bytes) -> Any:
 
 class MsgpackCodec:
     """msgpack with datetime, date, time, timedelta, UUID and Decimal; sets become lists and
-    tuples become lists."""
+    tuples become lists.
+
+    `encode` refuses what `decode` could not read back (a dict keyed by tuples, whose keys
+    would come back as unhashable lists): it decodes what it made before handing it out, so
+    that no stored value can make a scope or a thread unreadable.
+    """
 
     def __init__(self) -> None:
         # a Packer is reused (5x cheaper than packb), one per thread: its `default` hook
@@ -88,6 +93,11 @@ class MsgpackCodec:
             packer = msgpack.Packer(default=_default, use_bin_type=True, datetime=False)
             self._local.packer = packer
         data: bytes = packer.pack(value)
+        if 0x80 <= data[0] <= 0x9F or 0xDC <= data[0] <= 0xDF:  # a map or an array
+            try:
+                self.decode(data)
+            except Exception as exc:
+                raise TypeError(f"it would not read back ({exc})") from exc
         return data
 
     def decode(self, data: bytes) -> Any:
@@ -104,6 +114,10 @@ def encode_value(
         return FLOAT, repr(value).encode()
     try:
         return CODEC, codec.encode(value)
+    except RecursionError as exc:
+        raise SerializationError(
+            "cannot serialise a value nested this deep", key=key, scope=scope
+        ) from exc
     except Exception as exc:
         raise SerializationError(
             f"cannot serialise a value of type {type(value).__name__}: {exc}", key=key, scope=scope

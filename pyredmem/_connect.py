@@ -18,16 +18,47 @@ import redis
 import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
+from redis import exceptions as rx
 
 from ._errors import (
     BackendError,
     BackendUnavailableError,
     ConfigurationError,
+    OutcomeUnknownError,
+    OutOfMemoryError,
+    PermissionDeniedError,
+    PoolExhaustedError,
     PyRedMemError,
+    ReadOnlyError,
     error_from_reply,
 )
 
-__all__ = ["Connection", "open_async", "open_sync", "prepare_async", "prepare_sync", "translate"]
+__all__ = [
+    "OWNED_CLIENT",
+    "Connection",
+    "Lost",
+    "open_async",
+    "open_sync",
+    "prepare_async",
+    "prepare_sync",
+    "translate",
+]
+
+#: the settings of a client pyredmem opens from a URL (a `?socket_timeout=...` in the URL
+#: wins): a hung server is noticed in seconds rather than never, and reads, sets and
+#: appends survive a reconnect or a failover (calls that may not run twice are never
+#: retried, whatever the client's settings)
+OWNED_CLIENT: dict[str, Any] = {
+    "socket_timeout": 5.0,
+    "socket_connect_timeout": 5.0,
+}
+OWNED_RETRIES = 3  # after the first attempt, with exponential backoff from 50 ms to 1 s
+
+
+class Lost(Exception):
+    """A call that may not run twice was sent and its reply never came (`__cause__` says
+    why): it may or may not have run. Becomes OutcomeUnknownError."""
+
 
 _servers: dict[str, Any] = {}
 _servers_lock = threading.Lock()
@@ -66,6 +97,10 @@ def _check_binary(client: Any) -> None:
         )
 
 
+def _backoff() -> Any:
+    return redis.backoff.ExponentialWithJitterBackoff(base=0.05, cap=1.0)
+
+
 @dataclass(frozen=True, slots=True)
 class _Flavour:
     """The client classes of one I/O style."""
@@ -76,6 +111,7 @@ class _Flavour:
     cluster: Any
     wrong: tuple[Any, ...]
     wrong_hint: str
+    retry: Any  # () -> the retry policy of a client opened from a URL
 
 
 _SYNC = _Flavour(
@@ -85,6 +121,7 @@ _SYNC = _Flavour(
     redis.cluster.RedisCluster,
     (redis.asyncio.Redis, redis.asyncio.cluster.RedisCluster),
     "AsyncMemory",
+    lambda: redis.retry.Retry(_backoff(), OWNED_RETRIES),
 )
 _ASYNC = _Flavour(
     "AsyncMemory",
@@ -93,6 +130,7 @@ _ASYNC = _Flavour(
     redis.asyncio.cluster.RedisCluster,
     (redis.Redis, redis.cluster.RedisCluster),
     "Memory",
+    lambda: redis.asyncio.retry.Retry(_backoff(), OWNED_RETRIES),
 )
 
 
@@ -101,10 +139,16 @@ def _open(target: Any, f: _Flavour) -> Connection:
         scheme, url = _split_url(target or "memory://")
         if scheme == "memory":
             return Connection(f.fake(server=_memory_server(url)), False, True, True)
+        options = {**OWNED_CLIENT, "retry": f.retry()}
         if scheme in ("redis+cluster", "rediss+cluster"):
-            return Connection(f.cluster.from_url(url.replace("+cluster", "", 1)), True, True, False)
+            url = url.replace("+cluster", "", 1)
+            try:  # the sync client discovers the cluster here
+                client = f.cluster.from_url(url, **options)
+            except (rx.RedisError, rx.RedisClusterException) as exc:
+                raise translate(exc, key=None, scope=None) from exc
+            return Connection(client, True, True, False)
         if scheme in ("redis", "rediss", "unix"):
-            return Connection(f.single.from_url(url), False, True, False)
+            return Connection(f.single.from_url(url, **options), False, True, False)
         raise ConfigurationError(f"unsupported URL scheme {scheme!r}")
     if isinstance(target, f.wrong):
         raise ConfigurationError(f"this client needs {f.wrong_hint}, not {f.handle}")
@@ -126,12 +170,66 @@ def open_async(target: Any) -> Connection:
     return _open(target, _ASYNC)
 
 
-def translate(exc: Exception, *, key: str | None, scope: str | None) -> PyRedMemError:
-    """The one boundary where redis-py's exceptions become pyredmem's."""
-    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
-        return BackendUnavailableError(f"the server is unreachable: {exc}", key=key, scope=scope)
-    if isinstance(exc, redis.exceptions.ResponseError):
-        return error_from_reply(str(exc), key=key, scope=scope)
+# redis-py's exception -> pyredmem's, most specific first (AuthenticationError and
+# BusyLoadingError are ConnectionErrors, MaxConnectionsError too)
+_BY_CLASS: tuple[tuple[type[BaseException], type[PyRedMemError], str], ...] = (
+    (
+        rx.MaxConnectionsError,
+        PoolExhaustedError,
+        "every connection of the client's pool is "
+        "in use (max_connections): raise it, or run fewer calls at once",
+    ),
+    (rx.AuthenticationError, PermissionDeniedError, "the server refused the credentials"),
+    (rx.AuthorizationError, PermissionDeniedError, "the server refused the credentials"),
+    (rx.NoPermissionError, PermissionDeniedError, "the server's ACL refused the call"),
+    (rx.BusyLoadingError, BackendUnavailableError, "the server is loading its data"),
+    (
+        rx.OutOfMemoryError,
+        OutOfMemoryError,
+        "the server is out of memory (maxmemory): nothing was written",
+    ),
+    (rx.ReadOnlyError, ReadOnlyError, "the server is a read-only replica: nothing was written"),
+    (rx.ClusterDownError, BackendUnavailableError, "the cluster is down"),
+    (rx.TryAgainError, BackendUnavailableError, "the cluster is moving the key's slot"),
+    (rx.SlotNotCoveredError, BackendUnavailableError, "no cluster node serves the key's slot"),
+    (rx.ConnectionError, BackendUnavailableError, "the server is unreachable"),
+    (rx.TimeoutError, BackendUnavailableError, "the server did not answer in time"),
+    (rx.RedisClusterException, BackendUnavailableError, "the cluster is unreachable"),
+)
+
+# error replies redis-py leaves as plain ResponseErrors: code -> (class, what it means)
+_BY_CODE: dict[str, tuple[type[PyRedMemError], str]] = {
+    "BUSY": (BackendUnavailableError, "the server is busy running a script"),
+    "MASTERDOWN": (BackendUnavailableError, "the replica lost its primary"),
+    "NOREPLICAS": (BackendUnavailableError, "not enough replicas to accept writes"),
+    "MISCONF": (BackendUnavailableError, "the server cannot persist, so refuses writes"),
+    "OOM": (OutOfMemoryError, "the server is out of memory (maxmemory): nothing was written"),
+    "READONLY": (ReadOnlyError, "the server is a read-only replica: nothing was written"),
+    "NOPERM": (PermissionDeniedError, "the server's ACL refused the call"),
+}
+
+
+def translate(exc: BaseException, *, key: str | None, scope: str | None) -> PyRedMemError:
+    """The one boundary where redis-py's exceptions become pyredmem's. Only types and
+    error codes (an error reply's first word) are read, never the rest of a message."""
+    if isinstance(exc, Lost):
+        cause = exc.__cause__ or exc
+        return OutcomeUnknownError(
+            "the call was sent but its reply was lost "
+            f"({type(cause).__name__}: {cause}): it may or may not have run",
+            key=key,
+            scope=scope,
+        )
+    for cls, error, what in _BY_CLASS:
+        if isinstance(exc, cls):
+            return error(f"{what} ({type(exc).__name__}: {exc})", key=key, scope=scope)
+    if isinstance(exc, rx.ResponseError):
+        text = str(exc)
+        code = text.split(" ", 1)[0]
+        if code in _BY_CODE:
+            error, what = _BY_CODE[code]
+            return error(f"{what} ({text})", key=key, scope=scope)
+        return error_from_reply(text, key=key, scope=scope)
     return BackendError(f"{type(exc).__name__}: {exc}", key=key, scope=scope)
 
 

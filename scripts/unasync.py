@@ -26,6 +26,8 @@ SUBS: list[tuple[str, str]] = [
     (r"\baclose\b", "close"),
     (r"\basyncio\.sleep\b", "time.sleep"),
     (r"^import asyncio$", "import time"),
+    (r"^import asyncio  # for Semaphore$", "import threading  # for Semaphore"),
+    (r"\basyncio\.Semaphore\b", "threading.Semaphore"),
     (r"\b(\w+)_async\b", r"\1_sync"),
     (r"^import redis\.asyncio$", "import redis"),
     (r"\bredis\.asyncio\.", "redis."),

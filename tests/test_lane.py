@@ -127,21 +127,24 @@ def test_a_forked_child_opens_its_own_connection(engine: Engine, url: str) -> No
         assert parent == list(range(2, 202)) and counter.get("child") == 200
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda port: redis.Redis(port=port, single_connection_client=True),
-        lambda port: redis.Redis(
-            connection_pool=redis.BlockingConnectionPool(port=port, max_connections=2)
-        ),
-    ],
-    ids=["single-connection", "blocking-pool"],
-)
-def test_clients_the_lane_leaves_alone_work_as_before(server: Server, make: object) -> None:
-    client = make(server.port)  # type: ignore[operator]
+def test_a_single_connection_client_is_left_alone(server: Server) -> None:
+    client = redis.Redis(port=server.port, single_connection_client=True)
     with Memory(client) as mem:
         assert mem._runner._lane is None
         assert mem.user("u").incr("n", 2) == 2 and mem.user("u").get("n") == 2
+    client.close()
+
+
+def test_a_blocking_pool_gets_every_connection_back_after_each_call(server: Server) -> None:
+    pool = redis.BlockingConnectionPool(port=server.port, max_connections=2, timeout=1)
+    client = redis.Redis(connection_pool=pool)
+    with Memory(client) as mem:
+        assert mem._runner._lane is not None and not mem._runner._lane._keep
+        assert mem.user("u").incr("n", 2) == 2 and mem.user("u").get("n") == 2
+        # both connections are the pool's again: the application can take both
+        held = [pool.get_connection(), pool.get_connection()]
+        for conn in held:
+            pool.release(conn)
     client.close()
 
 

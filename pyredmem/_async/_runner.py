@@ -1,17 +1,45 @@
-"""Sends Calls: EVALSHA, falling back to EVAL (which also caches the script) on NOSCRIPT."""
+"""Sends Calls: EVALSHA (EVALSHA_RO for calls that write nothing), EVAL on NOSCRIPT.
+
+Every redis-py exception becomes a PyRedMemError here (`_connect.translate`), and here only.
+A call whose script may not run twice (`Script.retry` false) is never sent twice, whatever
+the client's retry settings: on a standalone server the lane sees to it, on a cluster the
+call names its node, which turns redis-py's own retries off for it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import (
+    ClusterDownError,
+    MaxConnectionsError,
+    NoScriptError,
+    RedisClusterException,
+    RedisError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .._connect import open_async, prepare_async, translate
+from .._connect import Lost, open_async, prepare_async, translate
 from .._ops._call import Call
+from ._gate import gate_for
 from ._lane import AsyncLane
+from ._sleep import sleep
 
 T = TypeVar("T")
+
+# seconds a waiter sleeps when too many others already block in BLPOP
+POLL = 0.05
+
+_FAILURES = (RedisError, RedisClusterException, Lost)
+
+# a cluster call that fails this way ran nowhere (the slot is moving, or has no node now)
+_NOT_RUN = (ClusterDownError, TryAgainError, MaxConnectionsError)
+# ... and this way, maybe somewhere
+_MAYBE_RUN = (RedisConnectionError, RedisTimeoutError)
 
 
 class AsyncRunner:
@@ -26,24 +54,44 @@ class AsyncRunner:
         self.cluster = conn.cluster
         self.embedded = conn.embedded
         self._owned = conn.owned
-        self._lane = None if conn.cluster else AsyncLane.of(conn.client)
+        self._lane = None if conn.cluster else AsyncLane.of(conn.client, embedded=conn.embedded)
+        gate = None if conn.cluster else gate_for(conn.client)
+        self._gate = gate[0] if gate else None
+        self._wait_slots = gate[1] if gate else 1 << 30
+        self._waiting = 0  # blocking waits in progress
 
     async def _prepare(self) -> None:
-        await prepare_async(self._conn)
+        try:
+            await prepare_async(self._conn)
+        except _FAILURES as exc:
+            raise translate(exc, key=None, scope=None) from exc
         self._prepared = True
 
     async def run(self, call: Call[T]) -> T:
         if not self._prepared:
             await self._prepare()
         try:
-            reply = await self._send(call)
-        except RedisError as exc:
+            if self.cluster:
+                reply = await self._send_cluster(call)
+            elif self._gate is None:
+                reply = await self._send_standalone(call)
+            else:
+                # beyond the gate's slots, calls queue here rather than fail for want of a
+                # connection (the pool raises as soon as it has none left)
+                async with self._gate:
+                    reply = await self._send_standalone(call)
+        except _FAILURES as exc:
             raise translate(exc, key=call.key, scope=call.scope) from exc
         return call.parse(reply)
 
-    async def _send(self, call: Call[Any]) -> Any:
+    async def _send_standalone(self, call: Call[Any]) -> Any:
         if self._lane is not None:
             return await self._lane.send(call)
+        return await self._send_client(call)
+
+    async def _send_client(self, call: Call[Any]) -> Any:
+        """Through the client's own command path (the embedded store, and the clients the
+        lane does not serve): its retry policy applies."""
         n = len(call.keys)
         try:
             return await self.client.execute_command(
@@ -53,6 +101,48 @@ class AsyncRunner:
             return await self.client.execute_command(
                 "EVAL", call.script.source, n, *call.keys, *call.args
             )
+
+    async def _send_cluster(self, call: Call[Any]) -> Any:
+        """To the node serving the call's slot (named, so redis-py neither retries the call
+        nor asks the server for its keys; MOVED and ASK are still followed). A call that may
+        run twice is tried again, up to the client's retry count, after failures that leave
+        the cluster time to heal; one that may not is tried again only when it surely did
+        not run."""
+        client = self.client
+        n = len(call.keys)
+        ro = call.readonly
+        tries = 1 + max(0, client.retry.get_retries())
+        for attempt in range(tries):
+            node = client.get_node_from_key(call.keys[0])
+            try:
+                try:
+                    return await client.execute_command(
+                        "EVALSHA_RO" if ro else "EVALSHA",
+                        call.script.sha1,
+                        n,
+                        *call.keys,
+                        *call.args,
+                        target_nodes=node,
+                    )
+                except NoScriptError:
+                    return await client.execute_command(
+                        "EVAL_RO" if ro else "EVAL",
+                        call.script.source,
+                        n,
+                        *call.keys,
+                        *call.args,
+                        target_nodes=node,
+                    )
+            except _NOT_RUN:
+                if attempt + 1 == tries:
+                    raise
+            except _MAYBE_RUN as exc:
+                if not call.script.retry:
+                    raise Lost(str(exc)) from exc
+                if attempt + 1 == tries:
+                    raise
+            await asyncio.sleep(min(1.0, 0.05 * 2**attempt))
+        raise AssertionError("unreachable")  # the last attempt returns or raises
 
     async def run_all(self, calls: Sequence[Call[T]]) -> list[T]:
         if len(calls) == 1:
@@ -71,7 +161,7 @@ class AsyncRunner:
             )
         try:
             replies = await pipe.execute(raise_on_error=False)
-        except RedisError as exc:
+        except _FAILURES as exc:
             raise translate(exc, key=calls[0].key, scope=calls[0].scope) from exc
         out = []
         for call, reply in zip(calls, replies, strict=True):
@@ -82,6 +172,26 @@ class AsyncRunner:
             else:
                 out.append(call.parse(reply))
         return out
+
+    async def blpop(
+        self, key: str, timeout: float, *, about: str | None = None, scope: str | None = None
+    ) -> Any:
+        """Wait up to `timeout` seconds for an element of list `key`, or None. A BLPOP holds
+        a connection while it waits: when half the memory's share of the pool is already
+        waiting, this waits POLL seconds without one instead (the caller looks again)."""
+        if self._waiting >= self._wait_slots:
+            await sleep(min(timeout, POLL))
+            return None
+        self._waiting += 1
+        try:
+            if self._gate is None:
+                return await self.client.blpop([key], timeout=timeout)
+            async with self._gate:
+                return await self.client.blpop([key], timeout=timeout)
+        except _FAILURES as exc:
+            raise translate(exc, key=about, scope=scope) from exc
+        finally:
+            self._waiting -= 1
 
     async def aclose(self) -> None:
         if self._lane is not None:

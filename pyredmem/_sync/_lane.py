@@ -1,16 +1,24 @@
 # Generated from pyredmem/_async/_lane.py by scripts/unasync.py: do not edit.
-"""The direct lane: single script calls on connections kept out of the client's pool.
+"""The direct lane: single script calls on a standalone client's connections, sent by hand.
 
 redis-py's `execute_command` costs more than a loopback round trip: each command checks a
 connection out of the pool (with a readiness poll), records metrics, dispatches the command
-by name and checks the connection back in. A memory operation is always one EVALSHA whose
-reply needs no callback, so a standalone client's calls skip that: the lane keeps the
-connections it has used checked out of the client's pool and sends on them directly.
+by name and checks the connection back in. It also retries a command whose reply was lost
+by the client's retry policy, which would run a counter or a limiter hit twice. A memory
+operation is always one EVALSHA whose reply needs no callback, so a standalone client's
+calls go out here instead, where pyredmem decides what may be sent again:
+
+- nothing was sent (connecting failed, or the connection was found dead before use): the
+  call is sent on a new connection, as the client's retry policy allows;
+- sent, and the script may run twice for one call (`Script.retry`: reads, sets, appends
+  with their ids): sent again as the client's retry policy allows;
+- sent, and it may not (`incr`, limiter hits, acquires, compare-and-set): never sent
+  again; the caller gets OutcomeUnknownError (`Lost`, here).
+
 redis-py still does the rest, by the client's own settings: connecting (auth, db, TLS,
-protocol), packing, parsing (hiredis), timeouts, and retries (`conn.retry`, as
-`execute_command` uses it). The lane holds at most as many connections as calls ran at
-once; they count toward the pool's max_connections until the memory closes, which returns
-them to the pool.
+protocol), parsing (hiredis), timeouts. Connections come from the client's pool and go back
+to it after each call, except one kept aside for the next call (KEEP_IDLE), so the lane
+never holds more connections than calls in flight, plus that one.
 """
 
 from __future__ import annotations
@@ -24,79 +32,86 @@ import hiredis
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .._connect import Lost
 from .._ops._call import Call
 
 __all__ = ["Lane"]
 
 # A connection used this recently (seconds) is sent on without the readiness poll (a
 # syscall, ~10% of a call): it answered a moment ago. Connection pools commonly skip
-# validation within such a window. A server restart takes longer, so a restarted server's
-# stale connections are still found and made anew.
+# validation within such a window. Calls that may not be sent twice always poll, so that a
+# connection the server closed while it was idle is found before the call goes out on it.
 TRUSTED_IDLE = 0.1
+
+# connections kept out of the pool between calls: one spares the common, sequential case
+# a pool checkout; more would be held by a memory that is not using them
+KEEP_IDLE = 1
 
 # one tuple of arguments -> the packed command
 pack_command: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command
 
+# failures of the connection itself (as opposed to error replies)
+_BROKEN = (RedisConnectionError, RedisTimeoutError, OSError)
+
 
 class Lane:
-    """Idle connections of one client's pool, each used by one call at a time."""
+    """Sends calls on connections of one standalone client's pool."""
 
-    __slots__ = ("_idle", "_pid", "_pool")
+    __slots__ = ("_idle", "_keep", "_pid", "_pool", "_ro")
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Any, *, keep: bool, readonly: bool) -> None:
         self._pool = pool
+        self._keep = keep  # may a connection stay out of the pool between calls?
+        self._ro = readonly  # send no-writes calls as EVALSHA_RO (real servers)
         self._idle: list[tuple[Any, float]] = []  # (connection, when last used)
         self._pid = os.getpid()
 
     @classmethod
-    def of(cls, client: Any) -> Lane | None:
+    def of(cls, client: Any, *, embedded: bool) -> Lane | None:
         """The lane for `client`, or None where it does not apply: anything but redis-py's
         standalone client (a cluster routes each command itself), a client bound to one
-        connection or encoding text other than as UTF-8, a client-side cache (it must see
-        every reply), or a pool of another kind than redis-py's plain one (a
-        BlockingConnectionPool is chosen to share few connections; a Sentinel pool follows
-        failovers as it hands connections out)."""
+        connection, encoding text other than as UTF-8, or with a client-side cache (it must
+        see every reply). Connections stay out of the pool between calls only with
+        redis-py's plain pool (a BlockingConnectionPool is chosen to share few connections;
+        a Sentinel pool follows failovers as it hands connections out)."""
         if not isinstance(client, redis.Redis):
             return None
         pool = client.connection_pool
-        if type(pool) is not redis.ConnectionPool or getattr(pool, "cache", None):
-            return None
-        if getattr(client, "connection", None) is not None:
+        if getattr(pool, "cache", None) or getattr(client, "connection", None) is not None:
             return None
         if pool.connection_kwargs.get("encoding", "utf-8").lower().replace("-", "") != "utf8":
             return None  # keys and values must be encoded as everywhere else
-        return cls(pool)
+        plain = type(pool) is redis.ConnectionPool
+        return cls(pool, keep=plain, readonly=not embedded)
 
     def send(self, call: Call[Any]) -> Any:
-        """The reply to `call` (EVALSHA, then EVAL on NOSCRIPT). Raises redis-py's errors."""
+        """The reply to `call` (EVALSHA, then EVAL on NOSCRIPT). Raises redis-py's errors,
+        or Lost."""
         if self._pid != os.getpid():  # a forked child must not share its parent's sockets
             self._idle.clear()
             self._pid = os.getpid()
         try:
             conn, used = self._idle.pop()
-        except IndexError:  # a new one, connected and checked by the pool
+        except IndexError:  # checked out of the pool: connected, and checked by it
             conn, used = self._pool.get_connection(), monotonic()
         clean = False
         try:
-            if monotonic() - used >= TRUSTED_IDLE:
+            if not call.script.retry or monotonic() - used >= TRUSTED_IDLE:
                 _check(conn)
-            try:
-                reply = _exchange(conn, call)
-            except ResponseError:
-                raise
-            except Exception as error:  # maybe retried, as redis-py's execute_command would
-                reply = _retry(conn, call, error)
+            reply = _send(conn, call, self._ro and call.readonly)
             clean = True
             return reply
         except ResponseError:
             clean = True  # an error reply was read in full
             raise
         finally:
-            if clean and not conn.should_reconnect():
+            if clean and not conn.should_reconnect() and len(self._idle) < KEEP_IDLE and self._keep:
                 self._idle.append((conn, monotonic()))
-            else:  # interrupted mid-reply, or told to reconnect: never reuse as it is
-                conn.disconnect()
+            else:
+                if not clean:  # interrupted mid-reply: never reuse as it is
+                    conn.disconnect()
                 self._pool.release(conn)
 
     def close(self) -> None:
@@ -109,41 +124,55 @@ class Lane:
 
 def _check(conn: Any) -> None:
     """As the pool checks a connection it hands out: one the server closed (restarted, timed
-    out) reads as ready, and is made anew rather than failing the call."""
+    out, killed) reads as ready, and is made anew rather than failing the call."""
     try:
         ready = conn.can_read()
-    except (RedisConnectionError, OSError):
+    except _BROKEN:
         ready = True
     if ready:
-        conn.disconnect()  # the next send connects again
+        conn.disconnect()  # connected again before sending
 
 
-def _exchange(conn: Any, call: Call[Any]) -> Any:
+def _send(conn: Any, call: Call[Any], readonly: bool) -> Any:
+    """Send `call` on `conn`, again after a failure only where that is safe (see the module
+    docstring); the retry policy is the connection's, consulted only after a failure."""
+    failures: list[Exception] = []
+
+    def attempt() -> Any:
+        if failures:  # the first attempt's failure, for the policy to judge
+            raise failures.pop()
+        if not conn.is_connected:  # fails before anything is sent
+            conn.connect_check_health(retry_socket_connect=False)
+        try:
+            return _exchange(conn, call, readonly)
+        except _BROKEN as error:
+            if call.script.retry:
+                raise
+            conn.disconnect()
+            raise Lost(str(error)) from error
+
+    try:
+        return attempt()
+    except _BROKEN as error:
+        failures.append(error)
+    return conn.retry.call_with_retry(attempt, lambda _: _drop(conn))
+
+
+def _exchange(conn: Any, call: Call[Any], readonly: bool) -> Any:
     n = len(call.keys)
     # our arguments are str (UTF-8), bytes and int only: hiredis packs them as they are
+    command = "EVALSHA_RO" if readonly else "EVALSHA"
     conn.send_packed_command(
-        [pack_command(("EVALSHA", call.script.sha1, n, *call.keys, *call.args))]
+        [pack_command((command, call.script.sha1, n, *call.keys, *call.args))]
     )
     try:
         return conn.read_response()
     except NoScriptError:
+        command = "EVAL_RO" if readonly else "EVAL"
         conn.send_packed_command(
-            [pack_command(("EVAL", call.script.source, n, *call.keys, *call.args))]
+            [pack_command((command, call.script.source, n, *call.keys, *call.args))]
         )
         return conn.read_response()
-
-
-def _retry(conn: Any, call: Call[Any], error: Exception) -> Any:
-    """After `error` on a first attempt: what the connection's retry policy makes of it
-    (the policy sees that attempt as its first, then retries or raises)."""
-    pending = [error]
-
-    def attempt() -> Any:
-        if pending:
-            raise pending.pop()
-        return _exchange(conn, call)
-
-    return conn.retry.call_with_retry(attempt, lambda _: _drop(conn))
 
 
 def _drop(conn: Any) -> None:

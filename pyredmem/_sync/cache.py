@@ -9,10 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from .._config import Config
-from .._connect import translate
 from .._errors import CacheTimeoutError
 from .._ops import cache as ops
 from .._ops.cache import CacheLease, Fetch
@@ -155,10 +152,7 @@ class Cache:
     def _wait(self, key: str, seconds: float) -> None:
         """Block until the holder wakes us (or `seconds` pass)."""
         wake = self._t.entry_keys(key)[2]
-        try:
-            self._runner.client.blpop([wake], timeout=seconds)
-        except RedisError as exc:
-            raise translate(exc, key=key, scope=self._t.label) from exc
+        self._runner.blpop(wake, seconds, about=key, scope=self._t.label)
 
     def key_for(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> str:
         """The key `cached` derives for calling `fn(*args, **kwargs)`."""

@@ -1,0 +1,22 @@
+"""How many calls of one memory may hold a connection of its client's pool at once (kept
+alone: its sync twin imports threading where this imports asyncio)."""
+
+from __future__ import annotations
+
+import asyncio  # for Semaphore
+
+# of the pool's max_connections, what a memory leaves to the application's own commands
+SPARE_SHARE = 10  # one in ten, and at least one
+
+
+def gate_for(client: object) -> tuple[asyncio.Semaphore, int] | None:
+    """A semaphore bounding the memory's calls on `client`'s pool, and how many of them may
+    be blocking waits (the rest stay free for calls, so that a value being computed can
+    always be stored and its waiters woken). None for clients without a pool (a cluster's
+    pools are per node, and it bounds them itself)."""
+    pool = getattr(client, "connection_pool", None)
+    most = getattr(pool, "max_connections", None)
+    if not isinstance(most, int) or most <= 0:
+        return None
+    slots = max(1, most - max(1, most // SPARE_SHARE))
+    return asyncio.Semaphore(slots), max(1, slots // 2)
