@@ -239,10 +239,15 @@ end
 --             message id as a msgpack str: 0xd9 <1-byte length> or 0xda <2-byte length>, then
 --             the UTF-8 id. With msgpack bodies a whole entry is one msgpack value, which
 --             lets the client decode a read's entries in one call.
---   I   hash  message id -> "1" (the ids the thread holds); field "" -> its token total
+--   I   hash  message id -> "1" (the ids the thread holds); field "" -> its totals,
+--             "<tokens> <bytes>" (bytes: the entries' lengths)
 --   TA  zset  (one per scope) thread id -> last write (ms)
 --   TX  zset  (one per scope) thread id -> expiry (ms; NOEXP: never)
 -- L and I expire together at the thread's TX score; TA and TX outlive their last entry.
+-- Any of these keys may be evicted (allkeys-lru) on its own: the next write to the thread
+-- rebuilds I from L (thread_totals), drops an I whose L is gone, and sets every expiry again
+-- (thread_written). A thread is live while its TX score is after now; reads never write
+-- (a sliding read reports a re-arm due, and the client sends history_touch).
 
 -- a turn entry -> its message id (header bytes 20.., see the layout above)
 local function turn_id(entry)
@@ -284,11 +289,41 @@ local function thread_room(ta, tx, tid, now, max_threads)
   return nil, n == 0, nil
 end
 
+-- a thread's totals as stored in I's field "" -> tokens, bytes (nothing when absent or
+-- unreadable: then I is rebuilt)
+local function thread_parse_totals(text)
+  if not text then return nil end
+  local tokens, bytes = string.match(text, '^(%d+) (%d+)$')
+  return tonumber(tokens), tonumber(bytes)
+end
+
+-- I's field "" for these totals
+local function thread_fmt_totals(tokens, bytes)
+  return fmt_int(tokens) .. ' ' .. fmt_int(bytes)
+end
+
+-- Rebuild I (evicted while L survived) from L: its ids and totals. Returns the totals and
+-- the set of ids. O(N) for the N turns of L, which the writes cap (turns and bytes).
+local function thread_rebuild(l, i)
+  local entries = redis.call('LRANGE', l, 0, -1)
+  local fields, seen, tokens, bytes = {}, {}, 0, 0
+  for j = 1, #entries do
+    local e = entries[j]
+    local id = turn_id(e)
+    seen[id] = true
+    fields[2 * j - 1], fields[2 * j] = id, '1'
+    tokens, bytes = tokens + turn_tokens(e), bytes + #e
+  end
+  redis.call('DEL', i)
+  call_chunked('HSET', i, fields)
+  redis.call('HSET', i, '', thread_fmt_totals(tokens, bytes))
+  return tokens, bytes, seen
+end
+
 -- Set a thread's expiry (ttl_ms > 0: now + ttl_ms, else never) on L and I and in the
 -- index, which then outlives it. `was` is the thread's live expiry (nil: none) and `fresh`
 -- says the index was empty. Returns the expiry.
 local function touch_thread(l, i, ta, tx, tid, now, ttl_ms, was, fresh)
-  if ttl_ms == 0 and was == NOEXP then return NOEXP end  -- already persistent and listed
   local expiry = NOEXP
   if ttl_ms > 0 then
     expiry = now + ttl_ms
@@ -314,6 +349,19 @@ local function must_rearm(was, now, ttl_ms)
   if ttl_ms == 0 then return was ~= NOEXP end
   if not was or was > now + ttl_ms then return true end
   return was <= now + ttl_ms - math.floor(ttl_ms / REARM_SLACK)
+end
+
+-- After a write to a thread: list it in TA as written `now`, and set every expiry its data
+-- implies, whatever was evicted. `was`: the thread's live expiry in TX (nil: none);
+-- `fresh`: TX was empty; `keys_new`: L or I was (re)created by this write, so it has no
+-- expiry yet. PEXPIREAT ... GT leaves a key without expiry alone, so when TA gained an entry
+-- or TX one (either may have been (re)created) both get the index's expiry from TX anew.
+local function thread_written(l, i, ta, tx, tid, now, ttl_ms, was, fresh, keys_new)
+  local added = redis.call('ZADD', ta, fmt_int(now), tid)
+  if keys_new or must_rearm(was, now, ttl_ms) then
+    touch_thread(l, i, ta, tx, tid, now, ttl_ms, was, fresh)
+  end
+  if (added == 1 or not was) and not fresh then shrink_scope(ta, tx) end
 end
 
 -- the first 10 bytes of a turn entry created at `ms` (see the history layout); the client

@@ -2,42 +2,55 @@
 -- turns summarised are still the oldest (some of the oldest may have been evicted since:
 -- then the rest of them is replaced). Turns appended meanwhile are kept.
 -- KEYS[1] L  KEYS[2] I  KEYS[3] TA  KEYS[4] TX
--- ARGV[1] thread id  ARGV[2] ttl in ms (0: never expires)
--- ARGV[3] summary id  ARGV[4] summary tokens  ARGV[5] summary entry after its first 10 bytes
--- ARGV[6..] ids of the turns summarised, oldest first
+-- ARGV[1] thread id  ARGV[2] ttl in ms (0: never expires)  ARGV[3] max bytes of the thread
+-- ARGV[4] summary id  ARGV[5] summary tokens  ARGV[6] summary entry after its first 10 bytes
+-- ARGV[7..] ids of the turns summarised, oldest first
 -- Reply: {created ms, turns replaced}, or {0, 0} when the thread no longer starts with
--- (the rest of) those turns: nothing written. Errors: PM_INVALID (summary id taken).
--- Cost: O(k) for k turns replaced.
+-- (the rest of) those turns: nothing written. Errors: PM_INVALID (summary id taken, or the
+-- thread would pass its byte cap); nothing written.
+-- Cost: O(k) for k turns replaced, plus O(N) for the N turns held when I was evicted.
 -- Flags: once
 local l, ids, ta, tx = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local tid, ttl_ms = ARGV[1], tonumber(ARGV[2])
-local sid, stokens = ARGV[3], tonumber(ARGV[4])
-local k = #ARGV - 5
+local tid, ttl_ms, max_bytes = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local sid, stokens = ARGV[4], tonumber(ARGV[5])
+local k = #ARGV - 6
 local pos = {}
-for j = 1, k do pos[ARGV[5 + j]] = j end
+for j = 1, k do pos[ARGV[6 + j]] = j end
 local first = redis.call('LINDEX', l, 0)
 local j = first and pos[turn_id(first)]
 if not j then return {0, 0} end
 local cur = redis.call('LRANGE', l, 0, k - j)
 if #cur < k - j + 1 then return {0, 0} end
-local gone, removed = {}, 0
+local gone, removed, removed_bytes = {}, 0, 0
 for i = 1, #cur do
   gone[i] = turn_id(cur[i])
-  if gone[i] ~= ARGV[5 + j + i - 1] then return {0, 0} end
-  removed = removed + turn_tokens(cur[i])
+  if gone[i] ~= ARGV[6 + j + i - 1] then return {0, 0} end
+  removed, removed_bytes = removed + turn_tokens(cur[i]), removed_bytes + #cur[i]
 end
-if redis.call('HEXISTS', ids, sid) == 1 then
+local now = clock()
+local entry = turn_stamp(now) .. ARGV[6]
+local totals, taken = unpack(redis.call('HMGET', ids, '', sid))
+local tokens, bytes = thread_parse_totals(totals)
+local rebuilt = false
+if not tokens then  -- I was evicted: rebuilt from L (a write, but of what L implies)
+  local known
+  tokens, bytes, known = thread_rebuild(l, ids)
+  taken, rebuilt = known[sid], true
+end
+if taken then
   return redis.error_reply('PM_INVALID the summary id is already in the thread')
 end
+bytes = bytes - removed_bytes + #entry
+if bytes > max_bytes then
+  return redis.error_reply('PM_INVALID the summary would pass the thread\'s byte cap')
+end
 
-local now = clock()
 local was = tonumber(redis.call('ZSCORE', tx, tid))
+if was and was <= now then was = nil end
+local fresh = not was and redis.call('ZCARD', tx) == 0
 redis.call('LTRIM', l, #cur, -1)
+redis.call('LPUSH', l, entry)
 call_chunked('HDEL', ids, gone)
-redis.call('LPUSH', l, turn_stamp(now) .. ARGV[5])
-redis.call('HSET', ids, sid, '1')
-redis.call('HINCRBY', ids, '', stokens - removed)
--- TA first: touch_thread sets the index's expiry, which needs both keys to exist
-redis.call('ZADD', ta, fmt_int(now), tid)
-touch_thread(l, ids, ta, tx, tid, now, ttl_ms, was, false)
+redis.call('HSET', ids, sid, '1', '', thread_fmt_totals(tokens - removed + stokens, bytes))
+thread_written(l, ids, ta, tx, tid, now, ttl_ms, was, fresh, rebuilt)
 return {now, #cur}

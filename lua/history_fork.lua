@@ -1,13 +1,13 @@
 -- history_fork: copy a thread's turns (all, or the oldest `upto`) into a new thread of the
 -- same scope.
--- KEYS[1] L  KEYS[2] I  (source)  KEYS[3] L  KEYS[4] I  (new thread)  KEYS[5] TA  KEYS[6] TX
+-- KEYS[1] L  (source)  KEYS[2] L  KEYS[3] I  (new thread)  KEYS[4] TA  KEYS[5] TX
 -- ARGV[1] new thread id  ARGV[2] upto (turns; 0: all)  ARGV[3] ttl in ms (0: never expires)
 -- ARGV[4] max threads in the scope
 -- Reply: number of turns copied (0: the source is empty, nothing written).
 -- Errors: PM_CONFLICT (the new thread already holds turns), PM_FULL; nothing written.
--- Cost: O(N) for N turns copied.
+-- Cost: O(N) for N turns copied (the writes cap a thread's turns and bytes).
 -- Flags: once
-local sl, dl, di, ta, tx = KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local sl, dl, di, ta, tx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local tid, upto, ttl_ms = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 if redis.call('EXISTS', dl) == 1 then
   return redis.error_reply('PM_CONFLICT the new thread already holds turns')
@@ -18,17 +18,15 @@ local now = clock()
 local was, fresh, err = thread_room(ta, tx, tid, now, tonumber(ARGV[4]))
 if err then return err end
 
-local fields, total = {}, 0
+local fields, tokens, bytes = {}, 0, 0
 for i = 1, #entries do
   fields[2 * i - 1] = turn_id(entries[i])
   fields[2 * i] = '1'
-  total = total + turn_tokens(entries[i])
+  tokens, bytes = tokens + turn_tokens(entries[i]), bytes + #entries[i]
 end
-redis.call('DEL', di)
+redis.call('DEL', di)  -- an I whose L was evicted names turns no longer there
 call_chunked('HSET', di, fields)
-redis.call('HSET', di, '', fmt_int(total))
+redis.call('HSET', di, '', thread_fmt_totals(tokens, bytes))
 call_chunked('RPUSH', dl, entries)
--- TA first: touch_thread sets the index's expiry, which needs both keys to exist
-redis.call('ZADD', ta, fmt_int(now), tid)
-touch_thread(dl, di, ta, tx, tid, now, ttl_ms, was, fresh)
+thread_written(dl, di, ta, tx, tid, now, ttl_ms, was, fresh, true)
 return #entries

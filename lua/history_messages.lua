@@ -1,18 +1,19 @@
--- history_messages: the longest run of most recent turns within both limits, oldest first;
--- optionally slides the thread's expiry (re-armed only once it has run down by more than
--- 1/REARM_SLACK of the ttl, so a read usually writes nothing).
--- KEYS[1] L  KEYS[2] I  KEYS[3] TA  KEYS[4] TX
--- ARGV[1] thread id  ARGV[2] last (turns; 0: no limit)  ARGV[3] max tokens (0: no limit)
--- ARGV[4] sliding ttl in ms (0: leave the expiry alone)
--- ARGV[5] "1": join the entries (for bodies that delimit themselves, as msgpack's do)
--- Reply: the turn entries, oldest first: an array of them, or joined, {count, bytes} (one
---   string for Redis to copy out of Lua instead of one per entry).
+-- history_messages: the longest run of most recent turns within both limits, oldest first,
+-- and whether the thread's sliding expiry is due to be re-armed (it has run down by more
+-- than 1/REARM_SLACK of the ttl, or is missing): the client then sends history_touch. A read
+-- never writes, so it runs during a write pause and on replicas.
+-- KEYS[1] L
+-- ARGV[1] last (turns; 0: no limit)  ARGV[2] max tokens (0: no limit)
+-- ARGV[3] sliding ttl in ms (0: leave the expiry alone)
+-- ARGV[4] "1": join the entries (for bodies that delimit themselves, as msgpack's do)
+-- Reply: {due (1|0), then the turn entries, oldest first: each, or joined, count and bytes}
+--   (joined: one string for Redis to copy out of Lua instead of one per entry).
 -- Cost: O(R + 32) for R turns returned, whatever the thread's length: the budget walk reads
 -- the list from the newest turn back in growing chunks (the first holds `last` turns, up
--- to 32), never past the `last` newest turns.
--- Flags: idempotent
+-- to 32), never past the `last` newest turns. The writes cap a thread's bytes, so R is too.
+-- Flags: no-writes
 local l = KEYS[1]
-local last, budget, ttl_ms = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local last, budget, ttl_ms = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 
 local entries
 if budget == 0 then
@@ -58,9 +59,9 @@ else
   end
 end
 
--- PTTL is the remaining time (-1: none), so the clock is read only to re-arm
-if ttl_ms > 0 and #entries > 0 and must_rearm(redis.call('PTTL', l), 0, ttl_ms) then
-  touch_thread(l, KEYS[2], KEYS[3], KEYS[4], ARGV[1], clock(), ttl_ms, nil, false)
-end
-if ARGV[5] == '1' then return {#entries, table.concat(entries)} end
+-- PTTL is the remaining time (-1: none, -2: no list), so the clock is not needed
+local due = 0
+if ttl_ms > 0 and #entries > 0 and must_rearm(redis.call('PTTL', l), 0, ttl_ms) then due = 1 end
+if ARGV[4] == '1' then return {due, #entries, table.concat(entries)} end
+table.insert(entries, 1, due)
 return entries

@@ -84,9 +84,9 @@ def test_append_call_and_reply() -> None:
     a, b = Message.user("hello", id="a"), Message.assistant("hi", id="b", tokens=9)
     call = ops.history_append(t, [a, b], return_evicted=True)
     assert call.script.name == "history_append"
-    assert call.args[:6] == ("support", 3, 100, 2500, "1", 10_000)
-    assert call.args[6:8] == ("a", 6) and call.args[9:11] == ("b", 9)
-    assert call.args[8] == _tail(6, "a", ["user", "hello"])
+    assert call.args[:7] == ("support", 3, 100, 2500, "1", 10_000, 16 * 1024 * 1024)
+    assert call.args[7:9] == ("a", 6) and call.args[10:12] == ("b", 9)
+    assert call.args[9] == _tail(6, "a", ["user", "hello"])
     old = _entry(1_699_999_999_000, 3, "z", ["user", "old"])
     result = call.parse([1_700_000_000_123, b"10", 1, old])
     assert [m.id for m in result.messages] == ["a"] and result.skipped == ("b",)
@@ -114,7 +114,7 @@ def test_entries_are_msgpack_arrays_with_a_fixed_header() -> None:
     entry = _entry(1000, 7, "a:b", ["user", "x"])
     assert MsgpackCodec().decode(entry) == [1000, 7, "a:b", ["user", "x"]]
     m = Message.user("x", id="a:b", tokens=7)
-    assert ops.history_append(_thread(), [m], False).args[8] == entry[10:]
+    assert ops.history_append(_thread(), [m], False).args[9] == entry[10:]
 
 
 class _JsonCodec:
@@ -134,11 +134,13 @@ def test_entries_decode_with_any_codec(codec: Any) -> None:
         _entry(1001, 2**40, long_id, ["assistant", "ok", "bot"], codec),
     ]
 
-    def reply(entries: list[bytes]) -> Any:  # msgpack entries come joined
+    def reply(entries: list[bytes], due: int = 0) -> Any:  # msgpack entries come joined
         joined = isinstance(codec, MsgpackCodec)
-        return [len(entries), b"".join(entries)] if joined else entries
+        return [due, len(entries), b"".join(entries)] if joined else [due, *entries]
 
-    a, b = ops.history_messages(t, 5, None).parse(reply(entries))
+    (a, b), due = ops.history_messages(t, 5, None).parse(reply(entries))
+    assert due is False
+    assert ops.history_messages(t, 5, None).parse(reply(entries, 1))[1] is True
     assert a == Message.user("x:1:2", metadata={"k": 1}, id="a:b:c", created_at=1.0, tokens=7)
     assert (b.id, b.tokens, b.name, b.metadata, b.created_at) == (long_id, 2**40, "bot", {}, 1.001)
     assert type(a) is Message and hash(a) == hash("a:b:c")
@@ -146,18 +148,16 @@ def test_entries_decode_with_any_codec(codec: Any) -> None:
         a.content = "y"  # type: ignore[misc]
     with pytest.raises(SerializationError):
         ops.history_messages(t, 5, None).parse(reply([entries[1], entries[0][:-3]]))
-    assert ops.history_messages(t, 5, None).parse(reply([])) == []
+    assert ops.history_messages(t, 5, None).parse(reply([])) == ([], False)
 
 
 def test_messages_call_slides_only_when_asked() -> None:
-    assert ops.history_messages(_thread(ttl=5), 20, 300).args == ("support", 20, 300, 5000, "1")
-    assert ops.history_messages(_thread(ttl=5, sliding=False), None, None).args == (
-        "support",
-        0,
-        0,
-        0,
-        "1",
-    )
+    call = ops.history_messages(_thread(ttl=5), 20, 300)
+    assert call.args == (20, 300, 5000, "1") and call.readonly
+    assert call.keys == ("pm:{:user:alice}:t:support:l",)
+    assert ops.history_messages(_thread(ttl=5, sliding=False), None, None).args == (0, 0, 0, "1")
+    touch = ops.history_touch(_thread(ttl=5))
+    assert touch.args == ("support", 5000) and not touch.readonly and touch.parse(1) is True
 
 
 def test_threads_reply() -> None:

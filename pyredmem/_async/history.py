@@ -6,11 +6,13 @@ import inspect
 from collections.abc import Sequence
 from typing import Any
 
-from .._errors import ConflictError, InvalidValueError
+from .._errors import ConflictError, InvalidValueError, ReadOnlyError
 from .._keys import ScopeRef
 from .._ops import history as ops
 from .._ops.history import Appended, Message
 from ._runner import AsyncRunner
+
+MAX_RETRIES = 100  # compactions tried by one compact() call
 
 
 class AsyncHistory:
@@ -18,10 +20,13 @@ class AsyncHistory:
 
     Each method is one atomic script call, except `compact`, which reads, summarises on the
     client, then replaces the turns it read only if they are still the oldest. Appends skip
-    message ids already in the thread, drop the oldest turns beyond `max_turns` and
-    `max_tokens`, and refresh the thread's expiry (`ttl` seconds; reads refresh it too unless
-    `sliding=False`). A refresh re-arms the expiry only once it has run down by more than 1%
-    of the ttl, so a thread expires between 99% and 100% of its ttl after its last use.
+    message ids already in the thread, drop the oldest turns beyond `max_turns`,
+    `max_tokens` and 16 MiB, and refresh the thread's expiry (`ttl` seconds; reads refresh
+    it too unless `sliding=False`). A refresh re-arms the expiry only once it has run down by
+    more than 1% of the ttl, so a thread expires between 99% and 100% of its ttl after its
+    last use. Reads never write (they work during a write pause and on replicas): a read
+    that finds the expiry due for a refresh is followed by a small second call that re-arms
+    it.
     """
 
     __slots__ = ("_runner", "_t")
@@ -59,7 +64,13 @@ class AsyncHistory:
     ) -> list[Message]:
         """The longest run of most recent turns with at most `last` turns and `max_tokens`
         tokens, oldest first (all turns when both are None)."""
-        return await self._runner.run(ops.history_messages(self._t, last, max_tokens))
+        found, due = await self._runner.run(ops.history_messages(self._t, last, max_tokens))
+        if due:
+            try:
+                await self._runner.run(ops.history_touch(self._t))
+            except ReadOnlyError:
+                pass  # a replica: the primary's next read or write re-arms it
+        return found
 
     async def count(self) -> int:
         """The number of turns in the thread."""
@@ -102,8 +113,10 @@ class AsyncHistory:
         the thread changed underneath, it reads and summarises again, up to `retries` times,
         then raises ConflictError. Returns the summary stored, or None when there was nothing
         to summarise."""
-        if type(retries) is not int or retries < 0:
-            raise InvalidValueError(f"retries must be an integer >= 0, got {retries!r}")
+        if type(retries) is not int or not 0 <= retries <= MAX_RETRIES:
+            raise InvalidValueError(
+                f"retries must be an integer from 0 to {MAX_RETRIES}, got {retries!r}"
+            )
         for _ in range(retries + 1):
             older = await self._runner.run(ops.history_head(self._t, keep_last))
             if not older:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._codec import MsgpackCodec
-from .._config import positive_int
+from .._config import MAX_CALL_BYTES, positive_int
 from .._errors import InvalidValueError, MissingKeyError
 from ._call import Call, Target, is_one, script
 from .message import (
@@ -22,7 +22,10 @@ from .message import (
 )
 from .thread import (
     DEFAULT_MAX_TURNS,
+    MAX_THREAD_BYTES,
+    MAX_TOKENS,
     MAX_TURNS_LIMIT,
+    STAMP_BYTES,
     Thread,
     ThreadInfo,
     as_stored,
@@ -34,6 +37,9 @@ from .thread import (
 
 __all__ = [
     "DEFAULT_MAX_TURNS",
+    "MAX_OFFSET",
+    "MAX_PAGE",
+    "MAX_THREAD_BYTES",
     "MAX_TURNS_LIMIT",
     "ROLES",
     "Appended",
@@ -55,11 +61,13 @@ __all__ = [
     "history_messages",
     "history_thread_count",
     "history_threads",
+    "history_touch",
     "history_ttl",
     "summary_message",
 ]
 
-MAX_PAGE = 1000
+MAX_PAGE = 1000  # threads per threads() page
+MAX_OFFSET = 2**31 - 1  # where a threads() page starts
 NOEXP_MS = 2**52  # the scripts' "never expires"
 
 _new = object.__new__
@@ -82,9 +90,11 @@ def history_append(t: Thread, messages: Sequence[Message], return_evicted: bool)
         t.ttl_ms,
         "1" if return_evicted else "0",
         t.cfg.max_keys_per_scope,
+        MAX_THREAD_BYTES,
     ]
     sent: list[Message] = []  # as sent: the caller may change `messages` meanwhile
     counts: list[int] = []
+    size = 0  # the entries' bytes, as the thread will hold them
     for m in messages:
         if not isinstance(m, Message):
             raise t.error(InvalidValueError, f"expected a Message, not {type(m).__name__}")
@@ -94,7 +104,14 @@ def history_append(t: Thread, messages: Sequence[Message], return_evicted: bool)
                 InvalidValueError,
                 f"message {m.id!r} has {n} tokens, more than max_tokens={t.max_tokens}",
             )
-        args += (m.id, n, entry_tail(t, m, n))
+        tail = entry_tail(t, m, n)
+        size += STAMP_BYTES + len(tail)
+        if size > MAX_CALL_BYTES:
+            raise t.error(
+                InvalidValueError,
+                f"at most {MAX_CALL_BYTES} bytes of encoded messages per call",
+            )
+        args += (m.id, n, tail)
         sent.append(m)
         counts.append(n)
 
@@ -124,25 +141,38 @@ _set_messages, _set_skipped, _set_evicted_count, _set_evicted = (
 )
 
 
-def history_messages(t: Thread, last: int | None, max_tokens: int | None) -> Call[list[Message]]:
-    """The most recent turns within `last` turns and `max_tokens` tokens, oldest first."""
-    n = 0 if last is None else positive_int("last", last, scope=t.label)
-    budget = 0 if max_tokens is None else positive_int("max_tokens", max_tokens, scope=t.label)
+Read = tuple[list[Message], bool]
+
+
+def history_messages(t: Thread, last: int | None, max_tokens: int | None) -> Call[Read]:
+    """The most recent turns within `last` turns and `max_tokens` tokens, oldest first, and
+    whether the thread's sliding expiry is due to be re-armed (then send `history_touch`)."""
+    n = 0 if last is None else positive_int("last", last, most=MAX_TURNS_LIMIT, scope=t.label)
+    budget = (
+        0
+        if max_tokens is None
+        else positive_int("max_tokens", max_tokens, most=MAX_TOKENS, scope=t.label)
+    )
     ttl_ms = t.ttl_ms if t.sliding else 0
 
     if type(t.cfg.codec) is MsgpackCodec:
 
-        def parse(reply: list[Any]) -> list[Message]:
-            return decode_joined(t, reply[0], reply[1]) if reply[0] else []
+        def parse(reply: list[Any]) -> Read:
+            return (decode_joined(t, reply[1], reply[2]) if reply[1] else []), reply[0] == 1
 
-        args = (t.id, n, budget, ttl_ms, "1")
+        args = (n, budget, ttl_ms, "1")
     else:
 
-        def parse(reply: list[Any]) -> list[Message]:
-            return decode_entries(t, reply)
+        def parse(reply: list[Any]) -> Read:
+            return decode_entries(t, reply[1:]), reply[0] == 1
 
-        args = (t.id, n, budget, ttl_ms, "0")
-    return Call(script("history_messages"), t.keys, args, parse, t.id, t.label)
+        args = (n, budget, ttl_ms, "0")
+    return Call(script("history_messages"), t.keys[:1], args, parse, t.id, t.label)
+
+
+def history_touch(t: Thread) -> Call[bool]:
+    """Re-arm the thread's sliding expiry, which a read reported due."""
+    return Call(script("history_touch"), t.keys, (t.id, t.ttl_ms), is_one, t.id, t.label)
 
 
 def history_len(t: Thread) -> Call[int]:
@@ -168,18 +198,21 @@ def history_delete(t: Thread) -> Call[bool]:
 
 def history_fork(t: Thread, new: Thread, upto: int | None) -> Call[int]:
     """Copy the first `upto` turns (all when None) of `t` into the new thread `new`."""
-    n = 0 if upto is None else positive_int("upto", upto, scope=t.label)
+    n = 0 if upto is None else positive_int("upto", upto, most=MAX_TURNS_LIMIT, scope=t.label)
     if new.id == t.id:
         raise t.error(InvalidValueError, "a thread cannot be forked into itself")
-    keys = (*t.keys[:2], *new.keys)
+    keys = (t.keys[0], *new.keys)
     args = (new.id, n, new.ttl_ms, t.cfg.max_keys_per_scope)
     return Call(script("history_fork"), keys, args, int, new.id, t.label)
 
 
 def history_head(t: Thread, keep_last: int) -> Call[list[Message]]:
     """The turns a compaction keeping the newest `keep_last` would summarise."""
-    if type(keep_last) is not int or keep_last < 0:
-        raise t.error(InvalidValueError, f"keep_last must be an integer >= 0, got {keep_last!r}")
+    if type(keep_last) is not int or not 0 <= keep_last <= MAX_TURNS_LIMIT:
+        raise t.error(
+            InvalidValueError,
+            f"keep_last must be an integer from 0 to {MAX_TURNS_LIMIT}, got {keep_last!r}",
+        )
 
     def parse(reply: list[bytes]) -> list[Message]:
         return decode_entries(t, reply)
@@ -213,7 +246,7 @@ def history_compact(t: Thread, older: Sequence[Message], summary: Message) -> Ca
         )
     if summary.id in {m.id for m in older}:
         raise t.error(InvalidValueError, "the summary needs an id of its own")
-    args: list[Any] = [t.id, t.ttl_ms, summary.id, n, entry_tail(t, summary, n)]
+    args: list[Any] = [t.id, t.ttl_ms, MAX_THREAD_BYTES, summary.id, n, entry_tail(t, summary, n)]
     args.extend(m.id for m in older)
 
     def parse(reply: list[int]) -> Message | None:
@@ -226,11 +259,11 @@ def history_compact(t: Thread, older: Sequence[Message], summary: Message) -> Ca
 
 def history_threads(s: Target, offset: int, limit: int) -> Call[list[ThreadInfo]]:
     """A page of the scope's live threads, most recently written first."""
-    if type(offset) is not int or offset < 0:
-        raise InvalidValueError(f"offset must be an integer >= 0, got {offset!r}", scope=s.label)
-    positive_int("limit", limit, scope=s.label)
-    if limit > MAX_PAGE:
-        raise InvalidValueError(f"at most {MAX_PAGE} threads per page", scope=s.label)
+    if type(offset) is not int or not 0 <= offset <= MAX_OFFSET:
+        raise InvalidValueError(
+            f"offset must be an integer from 0 to {MAX_OFFSET}, got {offset!r}", scope=s.label
+        )
+    positive_int("limit", limit, most=MAX_PAGE, scope=s.label)
 
     def parse(reply: list[bytes]) -> list[ThreadInfo]:
         out = []

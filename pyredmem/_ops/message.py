@@ -3,6 +3,7 @@ estimate, and `Appended`, what an append did."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -70,6 +71,15 @@ class Message:
         _check_id(self.id)
         if self.tokens is not None and not is_token_count(self.tokens):
             raise InvalidValueError(f"tokens must be an integer in [0, 2**53), got {self.tokens!r}")
+        at = self.created_at
+        if at is not None and (
+            isinstance(at, bool)
+            or not isinstance(at, (int, float))
+            or not (math.isfinite(at) and 0 <= at < MAX_CREATED_AT)
+        ):
+            raise InvalidValueError(
+                f"created_at is seconds since the epoch in [0, {MAX_CREATED_AT}), got {at!r}"
+            )
 
     def __hash__(self) -> int:  # by id: the generated hash would fail on `metadata`
         return hash(self.id)
@@ -104,6 +114,7 @@ class Message:
 
 
 MAX_ID_BYTES = 1024
+MAX_CREATED_AT = 2**52 / 1000  # seconds: the scripts' "never" in ms
 
 
 def _check_id(mid: object) -> None:

@@ -14,14 +14,17 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from .._codec import MsgpackCodec
-from .._config import Config, positive_int
+from .._config import MAX_CALL_BYTES, Config, positive_int
 from .._errors import InvalidValueError, SerializationError
 from .._keys import ScopeRef, validate_id
 from .message import Message, TokenCounter, estimate_tokens, is_token_count
 
 __all__ = [
     "DEFAULT_MAX_TURNS",
+    "MAX_THREAD_BYTES",
+    "MAX_TOKENS",
     "MAX_TURNS_LIMIT",
+    "STAMP_BYTES",
     "Thread",
     "ThreadInfo",
     "decode_entries",
@@ -33,6 +36,11 @@ __all__ = [
 
 DEFAULT_MAX_TURNS = 10_000
 MAX_TURNS_LIMIT = 100_000  # keeps every script's work (reads, copies, evictions) bounded
+#: the most bytes of entries a thread holds (the oldest turns beyond it are dropped), so
+#: that no read, copy or eviction of one thread holds the server for long
+MAX_THREAD_BYTES = MAX_CALL_BYTES
+MAX_TOKENS = 2**53 - 1  # a token cap or budget stays exact in the scripts' doubles
+STAMP_BYTES = 10  # the start of an entry the script writes (see entry_tail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,14 +92,12 @@ class Thread:
         self.max_turns = (
             DEFAULT_MAX_TURNS
             if max_turns is None
-            else positive_int("max_turns", max_turns, scope=self.label)
+            else positive_int("max_turns", max_turns, most=MAX_TURNS_LIMIT, scope=self.label)
         )
-        if self.max_turns > MAX_TURNS_LIMIT:
-            raise InvalidValueError(
-                f"max_turns is at most {MAX_TURNS_LIMIT}, got {max_turns}", scope=self.label
-            )
         self.max_tokens = (
-            0 if max_tokens is None else positive_int("max_tokens", max_tokens, scope=self.label)
+            0
+            if max_tokens is None
+            else positive_int("max_tokens", max_tokens, most=MAX_TOKENS, scope=self.label)
         )
         self.ttl_ms = cfg.ttl_ms(ttl, key=thread_id, scope=self.label)
         if not isinstance(sliding, bool):
