@@ -8,9 +8,11 @@
 --              type (1 char): "m" codec bytes, "i" integer text, "f" float text
 --              expiry (16 digits, zero-padded): ms since the epoch (NOEXP: never)
 --              version (digits): server-clock microseconds, strictly increasing per key
+--            "e" -> when H and X expire (ms; NOEXP: never): X's highest score
 --   X  zset  <key> -> expiry, the index that lists keys and finds expired ones
--- A key is live while its expiry is > now. Expired entries are purged when a write adds a
--- key to the scope; H and X expire no earlier than their last entry (PEXPIREAT ... GT).
+-- A key is live while its expiry is > now. H and X form a pair (pair_* below): every write
+-- first removes the expired entries (pair_settle), and both keys expire exactly with their
+-- last-expiring entry.
 
 local NOEXP = 4503599627370496  -- 2^52 ms: "never"
 
@@ -40,19 +42,9 @@ local function live_meta(meta, now)
   return nil
 end
 
--- drop every expired entry of a scope; bounded by the scope's key cap
-local function purge_expired(h, x, now)
-  local dead = redis.call('ZRANGEBYSCORE', x, '-inf', fmt_int(now))
-  if #dead == 0 then return 0 end
-  for i = 1, #dead do
-    redis.call('HDEL', h, 'd:' .. dead[i], 'm:' .. dead[i])
-  end
-  redis.call('ZREMRANGEBYSCORE', x, '-inf', fmt_int(now))
-  return #dead
-end
-
--- a scope key must outlive the entries written with `expiry`; `was` is the entry's previous
--- expiry (nil: new) and `fresh` says the scope was empty before this write
+-- (history's thread index) a scope key must outlive the entries written with `expiry`;
+-- `was` is the entry's previous expiry (nil: new) and `fresh` says the scope was empty
+-- before this write
 local function extend_scope(h, x, expiry, was, fresh)
   if was and was >= expiry then return end  -- the scope already outlives this entry
   if expiry >= NOEXP then
@@ -68,7 +60,8 @@ local function extend_scope(h, x, expiry, was, fresh)
   end
 end
 
--- make the scope's keys expire with their last-expiring entry (after removals)
+-- (history's thread index) make the keys expire with their last-expiring entry (after
+-- removals)
 local function shrink_scope(h, x)
   local last = redis.call('ZRANGE', x, -1, -1, 'WITHSCORES')
   if #last == 0 then
@@ -84,6 +77,139 @@ local function shrink_scope(h, x)
     redis.call('PEXPIREAT', x, fmt_int(at))
   end
 end
+
+-- Pairs: a hash H holding entries' fields and a zset X indexing them (member -> when its
+-- fields are dead, ms), as in a scope or a cache bucket. H's field "e" says when both keys
+-- expire (PEXPIREAT; NOEXP: never), always X's highest score, so the pair lives exactly as
+-- long as its last-expiring entry and is gone with it. Eviction (maxmemory) may remove one
+-- key of the pair: the next write sees it (H without "e", or "e" with X empty) and repairs
+-- the pair before anything else.
+
+-- redis.call(cmd, key, items...) in chunks of 1000 items (unpack() fails beyond a few
+-- thousand; 1000 is even, so field-value and score-member pairs stay whole). Returns the
+-- elements of the replies that are arrays (HMGET), joined.
+local function pair_call(cmd, key, items)
+  local out = {}
+  for i = 1, #items, 1000 do
+    local r = redis.call(cmd, key, unpack(items, i, math.min(i + 999, #items)))
+    if type(r) == 'table' then
+      for j = 1, #r do out[#out + 1] = r[j] end
+    end
+  end
+  return out
+end
+
+-- Before a write to pair (H, X): `e` is H's field "e" as the script read it (nil: absent).
+-- Repairs a pair that lost a key (`rebuild(h, x, now)` rebuilds it or drops it, and returns
+-- its expiry), then removes the expired entries: their fields `prefixes[i] .. member`
+-- and their members. Returns the pair's expiry (a number > now), or nil when the pair is
+-- empty (then neither key exists). Cost: one ZRANGE when nothing expired; O(E) for E
+-- expired entries; a repair O(N).
+local function pair_settle(h, x, e, now, prefixes, rebuild)
+  local first = redis.call('ZRANGE', x, 0, 0, 'WITHSCORES')
+  if not e or #first == 0 then
+    if e or #first > 0 then return rebuild(h, x, now) end
+    return nil
+  end
+  local at = tonumber(e)
+  if tonumber(first[2]) > now then return at end
+  if at <= now then  -- every entry has expired (the keys expire this very ms)
+    redis.call('DEL', h, x)
+    return nil
+  end
+  local stamp = fmt_int(now)
+  local dead = redis.call('ZRANGEBYSCORE', x, '-inf', stamp)
+  local fields = {}
+  for i = 1, #dead do
+    for j = 1, #prefixes do fields[#fields + 1] = prefixes[j] .. dead[i] end
+  end
+  pair_call('HDEL', h, fields)
+  redis.call('ZREMRANGEBYSCORE', x, '-inf', stamp)
+  return at
+end
+
+-- The pair's expiry after a write: `e` from pair_settle (nil: the pair was empty), `hi` the
+-- highest score the write gave (nil: none), `lowered` whether it lowered or removed a score
+-- that may have been e. Reads X's highest score only then. nil: X is empty.
+local function pair_target(x, e, hi, lowered)
+  if not e then return hi end
+  if lowered then
+    local last = redis.call('ZRANGE', x, -1, -1, 'WITHSCORES')
+    if #last == 0 then return nil end
+    return tonumber(last[2])
+  end
+  if hi and hi > e then return hi end
+  return e
+end
+
+-- Make both keys of the pair expire at `target` (from pair_target; nil: delete them) when
+-- it differs from `e`, their expiry now. The caller writes target to H's field "e" with
+-- its own HSET, before this, unless `set_field`. Cost: 0 calls when unchanged, else 2-3.
+local function pair_expire(h, x, e, target, set_field)
+  if not target then
+    redis.call('DEL', h, x)
+    return
+  end
+  if target == e then return end
+  if set_field then redis.call('HSET', h, 'e', fmt_int(target)) end
+  if target < NOEXP then
+    redis.call('PEXPIREAT', h, fmt_int(target))
+    redis.call('PEXPIREAT', x, fmt_int(target))
+  elseif e then  -- keys created by this write have no expiry yet
+    redis.call('PERSIST', h)
+    redis.call('PERSIST', x)
+  end
+end
+
+-- every entry of a scope's H, from its meta fields: keys and expiries. O(N), read only.
+local function scope_scan(h)
+  local keys, expiries, cursor = {}, {}, '0'
+  repeat
+    local r = redis.call('HSCAN', h, cursor, 'MATCH', 'm:*', 'COUNT', 1000)
+    cursor = tostring(r[1])
+    local page = r[2]
+    for i = 1, #page, 2 do
+      keys[#keys + 1] = string.sub(page[i], 3)
+      expiries[#expiries + 1] = tonumber(string.sub(page[i + 1], 2, 17))
+    end
+  until cursor == '0'
+  return keys, expiries
+end
+
+-- Repair a scope that lost H or X (pair_settle): rebuild X from H's live entries, remove
+-- the expired ones, and set the pair's expiry. O(N).
+local function scope_rebuild(h, x, now)
+  redis.call('DEL', x)
+  local keys, expiries = scope_scan(h)
+  local live, dead, hi = {}, {}, nil
+  for i = 1, #keys do
+    if expiries[i] > now then
+      live[#live + 1] = fmt_int(expiries[i])
+      live[#live + 1] = keys[i]
+      if not hi or expiries[i] > hi then hi = expiries[i] end
+    else
+      dead[#dead + 1] = 'd:' .. keys[i]
+      dead[#dead + 1] = 'm:' .. keys[i]
+    end
+  end
+  if not hi then
+    redis.call('DEL', h)
+    return nil
+  end
+  pair_call('HDEL', h, dead)
+  pair_call('ZADD', x, live)
+  redis.call('HSET', h, 'e', fmt_int(hi))
+  if hi < NOEXP then
+    redis.call('PEXPIREAT', h, fmt_int(hi))
+    redis.call('PEXPIREAT', x, fmt_int(hi))
+  else
+    redis.call('PERSIST', h)
+  end
+  return hi
+end
+
+-- the fields a scope entry has in H (for pair_settle)
+local SCOPE_FIELDS = {'d:', 'm:'}
 
 -- expiry for a write: keep = '1' keeps a live key's expiry; else ttl_ms > 0 sets one
 local function write_expiry(now, ttl_ms, keep, current)
@@ -101,33 +227,24 @@ local function next_version(now_us, old_version)
   return now_us
 end
 
--- Write one entry. `old` is the entry's stored meta (live or not, nil when absent), `live`
--- whether it is live. Returns the new meta. Adds to X only when the expiry changes.
-local function write_entry(h, x, key, vtype, payload, expiry, now_us, old, live)
-  local old_expiry, old_version = nil, nil
-  if old then
-    local _
-    _, old_expiry, old_version = parse_meta(old)
-  end
+-- The meta of a write of an entry whose stored meta is `old` (nil: absent), and the
+-- entry's expiry before the write when it was `live` (else nil).
+local function scope_meta(vtype, expiry, now_us, old, live)
+  if not old then return make_meta(vtype, expiry, now_us), nil end
+  local _, old_expiry, old_version = parse_meta(old)
   local meta = make_meta(vtype, expiry, next_version(now_us, old_version))
-  redis.call('HSET', h, 'd:' .. key, payload, 'm:' .. key, meta)
-  if old_expiry ~= expiry then
-    redis.call('ZADD', x, fmt_int(expiry), key)
-  end
-  local was = nil
-  if live then was = old_expiry end
-  return meta, was
+  if live then return meta, old_expiry end
+  return meta, nil
 end
 
--- Before a write that adds `extra` keys: purge expired entries, then check the cap.
--- Returns fresh (the scope holds nothing live), or an error reply.
-local function make_room(h, x, now, extra, max_keys)
-  purge_expired(h, x, now)
-  local n = redis.call('ZCARD', x)
+-- an error reply when adding `extra` keys would pass the cap (`e`: from pair_settle)
+local function scope_full(x, e, extra, max_keys)
+  local n = 0
+  if e then n = redis.call('ZCARD', x) end
   if n + extra > max_keys then
-    return nil, redis.error_reply('PM_FULL scope holds its maximum of ' .. max_keys .. ' keys')
+    return redis.error_reply('PM_FULL scope holds its maximum of ' .. max_keys .. ' keys')
   end
-  return n == 0, nil
+  return nil
 end
 
 -- Cache layout (lua/cache_*.lua). A cache's entries are spread over buckets, each kept like a
@@ -139,14 +256,36 @@ end
 --                   and the fencing token of the write that stored it
 --                 "l:<key>" -> lease "<ends> <token> <waiters>": held until ends (ms) by the
 --                   holder of token, with the number of callers waiting for its value
+--                 "e" -> when h and x expire (a pair: see pair_settle)
+--                 "b" -> the cache's bucket count, which every handle must share
 --   P.."x"  zset  key -> when the entry's last field expires (the later of keep and the
 --                 lease's end): the bucket's index, capped
 --   P.."w:"..key  list  wake-ups for the entry's waiters, one element each (TTL CACHE_WAKE_MS)
--- Fields expire in the scripts, by the server clock; dead entries are dropped when a new
--- entry needs room. P.."h" and P.."x" expire no earlier than their last live entry
--- (extend_scope, shrink_scope). Scripts touch only keys given in KEYS: the index names
--- entries, never keys, so clear and eviction work on fields of the bucket hash.
+-- Fields expire in the scripts, by the server clock; every write first drops the bucket's
+-- dead entries (pair_settle), and h and x expire exactly with their last entry. A bucket
+-- that lost h or x (eviction) is dropped whole by the next write: it is a cache. Scripts
+-- touch only keys given in KEYS: the index names entries, never keys, so clear and eviction
+-- work on fields of the bucket hash.
 local CACHE_WAKE_MS = 10000
+
+-- the fields a cache entry has in its bucket hash (for pair_settle)
+local CACHE_FIELDS = {'d:', 'm:', 'l:'}
+
+-- a bucket that lost h or x: drop it (pair_settle's rebuild)
+local function cache_drop(h, x)
+  redis.call('DEL', h, x)
+  return nil
+end
+
+-- an error reply when bucket field "b" (`b`, nil when absent) is not this handle's bucket
+-- count (ARGV text `n`)
+local function cache_buckets(b, n)
+  if b and b ~= n then
+    return redis.error_reply('PM_CONFIG this cache has ' .. b .. ' buckets; this handle was ' ..
+      'opened with ' .. n .. ': open every handle on it with the same buckets=')
+  end
+  return nil
+end
 
 -- meta -> type, expiry, keep, compute (ms), token (numbers); nothing when absent
 local function cache_meta(meta)
@@ -166,6 +305,15 @@ local function cache_lease(lease)
   if not lease then return nil end
   local ends, token, waiters = string.match(lease, '^(%d+) (%d+) (%d+)$')
   return tonumber(ends), token, tonumber(waiters)
+end
+
+-- an entry's index score from its keep (nil: no value) and lease end (nil: no lease): the
+-- later; nil when both are past `now` (the entry is dead, or gone)
+local function cache_score(keep, ends, now)
+  local s = keep
+  if ends and (not s or ends > s) then s = ends end
+  if s and s > now then return s end
+  return nil
 end
 
 -- a fencing token above the entry's last ones (its value's and its lease's): the server
@@ -188,48 +336,24 @@ local function cache_wake(w, waiters)
   redis.call('PEXPIRE', w, CACHE_WAKE_MS)
 end
 
--- remove the fields of the listed entries from bucket hash h (the caller updates the index)
-local function cache_forget(h, entries)
-  for j = 1, #entries do
-    local key = entries[j]
-    redis.call('HDEL', h, 'd:' .. key, 'm:' .. key, 'l:' .. key)
-  end
-end
-
--- Before a new entry joins a bucket: drop the entries whose fields have all expired, then
--- evict those that expire soonest until one more fits under `cap` (their waiters, whose
--- wake lists this script was not given, ask again when their wait slice ends). Returns
--- whether the bucket held nothing, so its keys have no expiry to extend (extend_scope).
--- Cost: O(E + log M) for E entries dropped, M <= cap.
-local function cache_room(h, x, now, cap)
-  local stamp = fmt_int(now)
-  cache_forget(h, redis.call('ZRANGEBYSCORE', x, '-inf', stamp))
-  redis.call('ZREMRANGEBYSCORE', x, '-inf', stamp)
+-- Before a new entry joins a bucket (after pair_settle, whose expiry is `e`): evict the
+-- entries that expire soonest until one more fits under `cap` (their waiters, whose wake
+-- lists this script was not given, ask again when their wait slice ends). Returns whether
+-- it evicted any. Cost: O(log M) when there is room, else O(E) for E evicted, M <= cap.
+local function cache_room(h, x, e, cap)
+  if not e then return false end
   local n = redis.call('ZCARD', x)
-  if n >= cap then
-    cache_forget(h, redis.call('ZRANGE', x, 0, n - cap))
-    redis.call('ZREMRANGEBYRANK', x, 0, n - cap)
+  if n < cap then return false end
+  local evicted = redis.call('ZRANGE', x, 0, n - cap)
+  local fields = {}
+  for j = 1, #evicted do
+    fields[#fields + 1] = 'd:' .. evicted[j]
+    fields[#fields + 1] = 'm:' .. evicted[j]
+    fields[#fields + 1] = 'l:' .. evicted[j]
   end
-  return n == 0
-end
-
--- Before writing entry `key`: its index score while it is live (then it holds its place),
--- else nothing, after making room for it; and whether the bucket was empty.
-local function cache_admit(h, x, key, now, cap)
-  local was = tonumber(redis.call('ZSCORE', x, key))
-  if was and was > now then return was, false end
-  return nil, cache_room(h, x, now, cap)
-end
-
--- After writing entry `key`'s fields: index it as live until `ends` (ms; `gt`: or later if
--- it already is) and make the bucket's keys live as long. `was`, `fresh`: from cache_admit.
-local function cache_index(h, x, key, ends, was, fresh, gt)
-  if gt then
-    redis.call('ZADD', x, 'GT', fmt_int(ends), key)
-  else
-    redis.call('ZADD', x, fmt_int(ends), key)
-  end
-  extend_scope(h, x, ends, was, fresh)
+  pair_call('HDEL', h, fields)
+  redis.call('ZREMRANGEBYRANK', x, 0, n - cap)
+  return true
 end
 
 -- History layout: a thread lives under its scope's hash tag.

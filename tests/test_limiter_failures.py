@@ -1,21 +1,40 @@
-"""on_error: what limiters answer when the server is gone or hangs, within their timeout.
+"""on_error: what limiters answer when the server is gone, hangs or refuses writes, within
+their timeout; peeks during a write pause.
 
-Each test starts a private redis-server so that it can stop it."""
+Each failure test starts a private redis-server so that it can stop it."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import logging
 import os
 import signal
 import time
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-from pyredmem import AsyncMemory, BackendUnavailableError, ConcurrencyLimitError, Memory
-from tests.engines import Server
+from pyredmem import (
+    AsyncMemory,
+    BackendError,
+    BackendUnavailableError,
+    ConcurrencyLimitError,
+    InvalidKeyError,
+    InvalidValueError,
+    Memory,
+)
+from tests.engines import Engine, Server
 
 TIMEOUT = 0.4
+
+
+def _failure(how: str) -> type[BackendError]:
+    """What a call raises without a policy: a stopped server refuses the connection (nothing
+    was sent); a hung one may have taken the call (OutcomeUnknownError) or not."""
+    return BackendUnavailableError if how == "stopped" else BackendError
 
 
 def _stop(server: Server, how: str) -> None:
@@ -39,7 +58,7 @@ def test_each_policy_answers_within_its_timeout(server: Server, how: str) -> Non
         for policy, lim in limiters.items():
             started = time.monotonic()
             if policy == "raise":
-                with pytest.raises(BackendUnavailableError):
+                with pytest.raises(_failure(how)):
                     lim.hit("k")
             else:
                 decision = lim.hit("k")
@@ -65,7 +84,7 @@ def test_async_policies_answer_within_their_timeout(server: Server, how: str) ->
             started = time.monotonic()
             assert (await allow.hit("k")).allowed is True
             assert (await deny.hit("k")).allowed is False
-            with pytest.raises(BackendUnavailableError):
+            with pytest.raises(_failure(how)):
                 await fail.hit("k")
             assert time.monotonic() - started < 3 * TIMEOUT
 
@@ -95,7 +114,7 @@ def test_semaphore_policies_answer_within_their_timeout(server: Server, how: str
         assert all(lease is not None and not lease.fallback for lease in held.values())
         _stop(server, how)
         started = time.monotonic()
-        with pytest.raises(BackendUnavailableError):
+        with pytest.raises(_failure(how)):
             sems["raise"].acquire("k", wait=5)  # no waiting on a server that fails
         assert sems["deny"].acquire("k", wait=5) is None
         with pytest.raises(ConcurrencyLimitError):
@@ -109,7 +128,7 @@ def test_semaphore_policies_answer_within_their_timeout(server: Server, how: str
         assert sems["allow"].renew(held["allow"]) is True
         assert sems["deny"].renew(held["deny"]) is False
         assert sems["deny"].release(held["deny"]) is False
-        with pytest.raises(BackendUnavailableError):
+        with pytest.raises(_failure(how)):
             sems["raise"].release(held["raise"])
         assert time.monotonic() - started < 5 * TIMEOUT
 
@@ -141,3 +160,111 @@ def test_a_policy_without_a_timeout_uses_the_default_one(server: Server) -> None
         assert sem.acquire("j") is None
         assert time.monotonic() - started < 2 * 1.5  # the default timeout is 1 s per call
     client.close()
+
+
+def _oom(server: Server) -> None:
+    client = redis.Redis(port=server.port)
+    client.config_set("maxmemory-policy", "noeviction")
+    client.config_set("maxmemory", 1)  # every write is refused from now on
+    client.close()
+
+
+@pytest.mark.parametrize("failure", ["out of memory", "stopped"])
+def test_policies_apply_to_every_backend_failure(server: Server, failure: str) -> None:
+    with Memory(f"redis://127.0.0.1:{server.port}") as mem:
+        lims = {
+            policy: mem.limiter(policy, limit=5, period=3600, on_error=policy, timeout=TIMEOUT)
+            for policy in ("allow", "deny", "raise")
+        }
+        sems = {
+            policy: mem.semaphore("llm", limit=5, lease=60, on_error=policy, timeout=TIMEOUT)
+            for policy in ("allow", "deny", "raise")
+        }
+        held = {policy: sem.acquire(policy) for policy, sem in sems.items()}
+        assert all(lim.hit("k").allowed for lim in lims.values())  # the scripts are loaded
+        if failure == "stopped":
+            server.stop()
+        else:
+            _oom(server)
+        with pytest.raises(BackendError):
+            lims["raise"].hit("k")
+        with pytest.raises(BackendError):
+            mem.hit_many([(lims["raise"], "k"), (lims["allow"], "j")])
+        with pytest.raises(BackendError):
+            sems["raise"].acquire("k")
+        for policy in ("allow", "deny"):
+            allow = policy == "allow"
+            d = lims[policy].hit("k")
+            assert d.allowed is allow and d.remaining == 0  # the fallback: nothing is known
+            assert mem.hit_many([(lims[policy], "k")]).allowed is allow
+            lease = sems[policy].acquire("k", wait=5)
+            assert (lease is not None and lease.fallback) if allow else lease is None
+            assert sems[policy].renew(held[policy]) is allow  # type: ignore[arg-type]
+        if failure == "stopped":
+            assert lims["deny"].peek("k").allowed is False
+        else:  # a peek writes nothing: it still reads what was spent
+            assert lims["deny"].peek("k").remaining == pytest.approx(4, abs=0.01)
+            assert sems["raise"].release(held["raise"])  # type: ignore[arg-type]
+
+
+def test_policies_never_swallow_bad_input(server: Server) -> None:
+    with Memory(f"redis://127.0.0.1:{server.port}") as mem:
+        lim = mem.limiter("api", limit=5, period=60, on_error="allow", timeout=TIMEOUT)
+        sem = mem.semaphore("llm", limit=1, lease=60, on_error="allow", timeout=TIMEOUT)
+        server.stop()
+        assert lim.hit("k").allowed  # the server's failure is the policy's
+        for bad in (lambda: lim.hit("{k}"), lambda: lim.peek("k", 6), lambda: lim.hit("k", -1)):
+            with pytest.raises((InvalidKeyError, InvalidValueError)):
+                bad()
+        with pytest.raises(InvalidValueError):
+            mem.hit_many([(lim, "k"), (lim, "k")])
+        with pytest.raises(InvalidKeyError):
+            sem.acquire("")
+        with pytest.raises(InvalidValueError):
+            sem.acquire("k", wait=-1)
+
+
+def test_logs_never_name_the_subject(server: Server, caplog: pytest.LogCaptureFixture) -> None:
+    subject, group = "alice@example.com", "acme-corp"
+    with Memory(f"redis://127.0.0.1:{server.port}") as mem:
+        lim = mem.limiter("api", limit=5, period=60, on_error="allow", timeout=TIMEOUT)
+        sem = mem.semaphore("llm", limit=1, lease=60, on_error="deny", timeout=TIMEOUT)
+        server.stop()
+        with caplog.at_level(logging.WARNING, logger="pyredmem"):
+            assert lim.hit(subject).allowed and lim.peek(subject, group=group).allowed
+            assert mem.hit_many([(lim, subject)], group=group).allowed
+            assert sem.acquire(subject) is None
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 4
+    digest = hashlib.sha256(lim.rule.keys(subject)[0].encode()).hexdigest()[:12]
+    assert digest in messages[0] and "limiter:api" in messages[0]
+    assert "BackendUnavailableError" in messages[0]
+    for text in messages:
+        assert subject not in text and group not in text
+        assert "alice" not in text and "acme" not in text
+
+
+@pytest.mark.real_server
+def test_peek_answers_during_a_write_pause(engine: Engine, mem: Memory) -> None:
+    lim = mem.limiter("api", limit=5, period=3600, algorithm="sliding")
+    assert lim.hit("k").allowed
+    pause = [redis.Redis(port=s.port) for s in engine.servers]
+    # a write (PUBLISH: no key, so no cluster redirection) that gives up after 0.3 s
+    probes = [
+        redis.Redis(port=s.port, socket_timeout=0.3, retry=Retry(NoBackoff(), 0))
+        for s in engine.servers
+    ]
+    try:
+        for client in pause:
+            client.client_pause(1500, all=False)  # CLIENT PAUSE 1500 WRITE
+        assert round(lim.peek("k").remaining) == 4
+        # still paused: the peek was answered during the pause, not after it
+        for probe in probes:
+            with pytest.raises(redis.exceptions.TimeoutError):
+                probe.publish("probe", "x")
+    finally:
+        for client in pause:
+            client.client_unpause()
+            client.close()
+        for probe in probes:
+            probe.close()
