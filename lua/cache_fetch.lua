@@ -4,7 +4,7 @@
 -- ARGV[1] key  ARGV[2] lease time in ms (> 0)  ARGV[3] serve stale ("1"|"0")
 -- ARGV[4] beta (float text, >= 0; 0: no early refresh)
 -- ARGV[5] a random number in (0, 1] (float text) for the early-refresh draw
--- ARGV[6] max entries in the bucket
+-- ARGV[6] max entries in the bucket  ARGV[7] the handle's bucket count
 -- Reply: {1, type, payload} a fresh value (hit)
 --        {2, token}         the value is missing: the caller holds the lease and computes
 --        {3, ms}            another caller holds the lease for `ms` more: wait on the
@@ -12,23 +12,41 @@
 --        {4, token}         the value is fresh but due for early refresh (XFetch), or stale
 --                           and served stale to others: the caller holds the lease
 --        {5, type, payload} a stale value, served while another caller refreshes it
--- Cost: O(1) on a hit or a wait; O(log M + E) when a lease is taken (M entries in the
--- bucket, E dead or evicted ones dropped, E <= M <= cap).
+-- Errors: PM_CONFIG (the bucket was written with another bucket count).
+-- Cost: O(1) on a hit or a wait (2 calls); O(log M + E) when a lease is taken (M entries
+-- in the bucket, E dead or evicted ones dropped, E <= M <= cap).
 -- Flags: once
 local h, x = KEYS[1], KEYS[2]
 local key, lease_ms, serve_stale = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local beta, draw = tonumber(ARGV[4]), tonumber(ARGV[5])
 local now, now_us = clock()
-local r = redis.call('HMGET', h, 'm:' .. key, 'd:' .. key, 'l:' .. key)
+local r = redis.call('HMGET', h, 'm:' .. key, 'd:' .. key, 'l:' .. key, 'e', 'b')
+local err = cache_buckets(r[5], ARGV[7])
+if err then return err end
 local vtype, expiry, keep, compute, last = cache_meta(r[1])
 local ends, holder, waiters = cache_lease(r[3])
 local leased = ends and ends > now
 
 local function take_lease()
   local token = cache_fence(now_us, last, holder)
-  local was, fresh = cache_admit(h, x, key, now, tonumber(ARGV[6]))
-  redis.call('HSET', h, 'l:' .. key, fmt_int(now + lease_ms) .. ' ' .. token .. ' 0')
-  cache_index(h, x, key, now + lease_ms, was, fresh, true)
+  local e = pair_settle(h, x, r[4], now, CACHE_FIELDS, cache_drop)
+  local was = nil
+  if e then was = cache_score(keep, ends, now) end
+  local evicted = false
+  if not was then evicted = cache_room(h, x, e, tonumber(ARGV[6])) end
+  local score = now + lease_ms
+  if was and was > score then score = was end
+  redis.call('ZADD', x, fmt_int(score), key)
+  local target = pair_target(x, e, score, evicted)
+  local lease = fmt_int(now + lease_ms) .. ' ' .. token .. ' 0'
+  if not e then
+    redis.call('HSET', h, 'l:' .. key, lease, 'e', fmt_int(target), 'b', ARGV[7])
+  elseif target ~= e then
+    redis.call('HSET', h, 'l:' .. key, lease, 'e', fmt_int(target))
+  else
+    redis.call('HSET', h, 'l:' .. key, lease)
+  end
+  pair_expire(h, x, e, target, false)
   return token
 end
 

@@ -4,21 +4,35 @@
 -- KEYS[1] H (the bucket hash)  KEYS[2] X (the bucket index)  KEYS[3] W (the entry's wake list)
 -- ARGV[1] key  ARGV[2] the lease's fencing token  ARGV[3] type ("m"|"i"|"f")
 -- ARGV[4] payload  ARGV[5] ttl in ms (> 0)  ARGV[6] stale window in ms (>= 0)
--- ARGV[7] compute time in ms (>= 0)
+-- ARGV[7] compute time in ms (>= 0)  ARGV[8] the handle's bucket count
 -- Reply: 1 stored; 0 rejected (the lease is no longer the caller's: nothing written).
+-- Errors: PM_CONFIG (the bucket was written with another bucket count).
 -- Cost: O(log M + waiters), waiters <= 1000. (The entry holds its place in the bucket since
--- its lease was taken, so nothing is dropped or evicted.)
+-- its lease was taken, so nothing is evicted.)
 -- Flags: idempotent
 local h, x, w = KEYS[1], KEYS[2], KEYS[3]
 local key, token = ARGV[1], ARGV[2]
 local now = clock()
-local ends, holder, waiters = cache_lease(redis.call('HGET', h, 'l:' .. key))
+local r = redis.call('HMGET', h, 'l:' .. key, 'm:' .. key, 'e', 'b')
+local err = cache_buckets(r[4], ARGV[8])
+if err then return err end
+local ends, holder, waiters = cache_lease(r[1])
 if not ends or ends <= now or holder ~= token then return 0 end
+local e = pair_settle(h, x, r[3], now, CACHE_FIELDS, cache_drop)
+if not e then return 0 end  -- the bucket had lost a key (eviction), and its lease with it
+local _, _, old_keep = cache_meta(r[2])
+local was = cache_score(old_keep, ends, now)
 local expiry = now + tonumber(ARGV[5])
 local keep = expiry + tonumber(ARGV[6])
+redis.call('ZADD', x, fmt_int(keep), key)
+local target = pair_target(x, e, keep, was >= e and keep < was)
 local meta = cache_make_meta(ARGV[3], expiry, keep, tonumber(ARGV[7]), token)
-redis.call('HSET', h, 'd:' .. key, ARGV[4], 'm:' .. key, meta)
+if target ~= e then
+  redis.call('HSET', h, 'd:' .. key, ARGV[4], 'm:' .. key, meta, 'e', fmt_int(target))
+else
+  redis.call('HSET', h, 'd:' .. key, ARGV[4], 'm:' .. key, meta)
+end
 redis.call('HDEL', h, 'l:' .. key)
 cache_wake(w, waiters)
-cache_index(h, x, key, keep, nil, false, false)
+pair_expire(h, x, e, target, false)
 return 1

@@ -3,22 +3,43 @@
 -- KEYS[1] H (the bucket hash)  KEYS[2] X (the bucket index)  KEYS[3] W (the entry's wake list)
 -- ARGV[1] key  ARGV[2] type ("m"|"i"|"f")  ARGV[3] payload  ARGV[4] ttl in ms (> 0)
 -- ARGV[5] stale window in ms (>= 0)  ARGV[6] max entries in the bucket
--- Reply: 1. Cost: O(log M + E + waiters) (E dead or evicted entries dropped when the entry
--- is new, E <= M <= cap; waiters <= 1000).
+-- ARGV[7] the handle's bucket count
+-- Reply: 1. Errors: PM_CONFIG (the bucket was written with another bucket count).
+-- Cost: O(log M + E + waiters) (E dead or evicted entries dropped, E <= M <= cap;
+-- waiters <= 1000).
 -- Flags: idempotent
 local h, x, w = KEYS[1], KEYS[2], KEYS[3]
 local key = ARGV[1]
 local now, now_us = clock()
-local r = redis.call('HMGET', h, 'm:' .. key, 'l:' .. key)
-local _, _, _, _, last = cache_meta(r[1])
+local r = redis.call('HMGET', h, 'm:' .. key, 'l:' .. key, 'e', 'b')
+local err = cache_buckets(r[4], ARGV[7])
+if err then return err end
+local _, _, old_keep, _, last = cache_meta(r[1])
 local ends, holder, waiters = cache_lease(r[2])
 local token = cache_fence(now_us, last, holder)
 local expiry = now + tonumber(ARGV[4])
 local keep = expiry + tonumber(ARGV[5])
-local was, fresh = cache_admit(h, x, key, now, tonumber(ARGV[6]))
-redis.call('HSET', h, 'd:' .. key, ARGV[3], 'm:' .. key,
-  cache_make_meta(ARGV[2], expiry, keep, 0, token))
-redis.call('HDEL', h, 'l:' .. key)
+local e = pair_settle(h, x, r[3], now, CACHE_FIELDS, cache_drop)
+local was = nil
+if e then was = cache_score(old_keep, ends, now) end
+local lowered = false
+if was then
+  lowered = was >= e and keep < was
+else
+  lowered = cache_room(h, x, e, tonumber(ARGV[6]))
+end
+redis.call('ZADD', x, fmt_int(keep), key)
+local target = pair_target(x, e, keep, lowered)
+local meta = cache_make_meta(ARGV[2], expiry, keep, 0, token)
+if not e then
+  redis.call('HSET', h, 'd:' .. key, ARGV[3], 'm:' .. key, meta, 'e', fmt_int(target),
+    'b', ARGV[7])
+elseif target ~= e then
+  redis.call('HSET', h, 'd:' .. key, ARGV[3], 'm:' .. key, meta, 'e', fmt_int(target))
+else
+  redis.call('HSET', h, 'd:' .. key, ARGV[3], 'm:' .. key, meta)
+end
+if r[2] then redis.call('HDEL', h, 'l:' .. key) end
 if ends and ends > now then cache_wake(w, waiters) end
-cache_index(h, x, key, keep, was, fresh, false)
+pair_expire(h, x, e, target, false)
 return 1

@@ -6,12 +6,13 @@
 -- ARGV[7] max keys in the scope
 -- Reply: {1, meta} when stored; {0, meta, payload} with the current entry when the version
 -- moved on ({0} when the key is now absent). Errors: PM_FULL.
--- Cost: O(log N), plus O(E) purged when the key is new.
+-- Cost: O(log N), as scope_set; a conflict reads only.
 -- Flags: once
 local h, x = KEYS[1], KEYS[2]
 local key, expected, vtype, payload = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, now_us = clock()
-local old = redis.call('HGET', h, 'm:' .. key)
+local r = redis.call('HMGET', h, 'm:' .. key, 'e')
+local old = r[1]
 local live = live_meta(old, now)
 local actual, current = '0', nil
 if live then
@@ -22,13 +23,19 @@ if actual ~= expected then
   if live then return {0, live, redis.call('HGET', h, 'd:' .. key)} end
   return {0}
 end
-local fresh = false
+local e = pair_settle(h, x, r[2], now, SCOPE_FIELDS, scope_rebuild)
 if not live then
-  local err
-  fresh, err = make_room(h, x, now, 1, tonumber(ARGV[7]))
+  local err = scope_full(x, e, 1, tonumber(ARGV[7]))
   if err then return err end
 end
 local expiry = write_expiry(now, tonumber(ARGV[5]), ARGV[6], current)
-local meta, was = write_entry(h, x, key, vtype, payload, expiry, now_us, old, live)
-extend_scope(h, x, expiry, was, fresh)
+local meta, was = scope_meta(vtype, expiry, now_us, old, live)
+if was ~= expiry then redis.call('ZADD', x, fmt_int(expiry), key) end
+local target = pair_target(x, e, expiry, was and was == e and expiry < was)
+if target ~= e then
+  redis.call('HSET', h, 'd:' .. key, payload, 'm:' .. key, meta, 'e', fmt_int(target))
+else
+  redis.call('HSET', h, 'd:' .. key, payload, 'm:' .. key, meta)
+end
+pair_expire(h, x, e, target, false)
 return {1, meta}

@@ -4,26 +4,26 @@
 -- ARGV[4] ttl in ms applied only when the key is created (0: never expires)
 -- ARGV[5] max keys in the scope
 -- Reply: {meta, payload} of the new value. Errors: PM_WRONGTYPE, PM_OVERFLOW, PM_FULL.
--- Cost: O(log N), plus O(E) purged when the key is new.
+-- Cost: O(log N), as scope_set (an existing key keeps its expiry: 4 calls).
 -- Flags: once
 local h, x = KEYS[1], KEYS[2]
 local key, atype, amount = ARGV[1], ARGV[2], ARGV[3]
 local ttl_ms = tonumber(ARGV[4])
 local now, now_us = clock()
-local r = redis.call('HMGET', h, 'm:' .. key, 'd:' .. key)
+local r = redis.call('HMGET', h, 'm:' .. key, 'd:' .. key, 'e')
 local old = r[1]
 local live = live_meta(old, now)
 local ctype, current = nil, nil
-local fresh = false
 if live then
   local _
   ctype, current = parse_meta(live)
   if ctype == 'm' then
     return redis.error_reply('PM_WRONGTYPE the value is not a number')
   end
-else
-  local err
-  fresh, err = make_room(h, x, now, 1, tonumber(ARGV[5]))
+end
+local e = pair_settle(h, x, r[3], now, SCOPE_FIELDS, scope_rebuild)
+if not live then
+  local err = scope_full(x, e, 1, tonumber(ARGV[5]))
   if err then return err end
 end
 local LIMIT = 9007199254740992  -- 2^53: below it, Lua numbers are exact integers
@@ -55,6 +55,13 @@ else
   payload = string.format('%.17g', v)
 end
 local expiry = write_expiry(now, ttl_ms, '1', current)
-local meta, was = write_entry(h, x, key, vtype, payload, expiry, now_us, old, live)
-extend_scope(h, x, expiry, was, fresh)
+local meta, was = scope_meta(vtype, expiry, now_us, old, live)
+if was ~= expiry then redis.call('ZADD', x, fmt_int(expiry), key) end
+local target = pair_target(x, e, expiry, false)  -- a live key keeps its expiry
+if target ~= e then
+  redis.call('HSET', h, 'd:' .. key, payload, 'm:' .. key, meta, 'e', fmt_int(target))
+else
+  redis.call('HSET', h, 'd:' .. key, payload, 'm:' .. key, meta)
+end
+pair_expire(h, x, e, target, false)
 return {meta, payload}

@@ -3,21 +3,30 @@
 -- ARGV[1] key  ARGV[2] type ("m"|"i"|"f")  ARGV[3] payload
 -- ARGV[4] ttl in ms (0: never expires)  ARGV[5] max keys in the scope
 -- Reply: the new meta. Errors: PM_FULL.
--- Cost: O(log N), plus O(E) for E expired entries purged when the key is new (E <= cap).
+-- Cost: O(log N): 4 calls to overwrite a key whose expiry stays (TIME, HMGET, ZRANGE, HSET),
+-- up to 8 when the expiry moves the scope's own; plus O(E) for E expired entries purged
+-- (E <= cap) and O(N) to repair a scope that lost H or X to eviction.
 -- Flags: idempotent
 local h, x = KEYS[1], KEYS[2]
 local key, vtype, payload = ARGV[1], ARGV[2], ARGV[3]
 local ttl_ms = tonumber(ARGV[4])
 local now, now_us = clock()
-local old = redis.call('HGET', h, 'm:' .. key)
+local r = redis.call('HMGET', h, 'm:' .. key, 'e')
+local e = pair_settle(h, x, r[2], now, SCOPE_FIELDS, scope_rebuild)
+local old = r[1]
 local live = live_meta(old, now)
-local fresh = false
 if not live then
-  local err
-  fresh, err = make_room(h, x, now, 1, tonumber(ARGV[5]))
+  local err = scope_full(x, e, 1, tonumber(ARGV[5]))
   if err then return err end
 end
 local expiry = write_expiry(now, ttl_ms, '0', nil)
-local meta, was = write_entry(h, x, key, vtype, payload, expiry, now_us, old, live)
-extend_scope(h, x, expiry, was, fresh)
+local meta, was = scope_meta(vtype, expiry, now_us, old, live)
+if was ~= expiry then redis.call('ZADD', x, fmt_int(expiry), key) end
+local target = pair_target(x, e, expiry, was and was == e and expiry < was)
+if target ~= e then
+  redis.call('HSET', h, 'd:' .. key, payload, 'm:' .. key, meta, 'e', fmt_int(target))
+else
+  redis.call('HSET', h, 'd:' .. key, payload, 'm:' .. key, meta)
+end
+pair_expire(h, x, e, target, false)
 return meta

@@ -189,6 +189,7 @@ _PREFIXES: dict[str, type[PyRedMemError]] = {
     "PM_WRONGTYPE": WrongTypeError,
     "PM_INVALID": InvalidValueError,
     "PM_CONFLICT": ConflictError,
+    "PM_CONFIG": ConfigurationError,
 }
 
 

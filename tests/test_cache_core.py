@@ -52,13 +52,13 @@ def test_calls_name_only_the_keys_their_scripts_touch() -> None:
         ops.cache_release(t, CacheLease("k", "1")),
     ):
         assert call.keys == (h, x, w), call
-    assert ops.cache_release(t, CacheLease("k", "7")).args == ("k", "7")
+    assert ops.cache_release(t, CacheLease("k", "7")).args == ("k", "7", "16")
 
 
 def test_fetch_replies() -> None:
     t = _target()
     call = ops.cache_fetch(t, "k", serve_stale=False, draw=0.25)
-    assert call.args == ("k", 30000, "0", "1.0", "0.25", 100_000 // 16)
+    assert call.args == ("k", 30000, "0", "1.0", "0.25", 100_000 // 16, "16")
     assert call.parse([1, b"m", b"\x92\x01\x02"]) == ops.Fetch("hit", [1, 2])
     assert call.parse([5, b"i", b"7"]) == ops.Fetch("stale", 7)
     assert call.parse([2, b"1700000000000001"]) == ops.Fetch(
@@ -71,10 +71,10 @@ def test_fetch_replies() -> None:
 def test_fill_and_get_calls() -> None:
     t = _target(stale=5, max_entries=10, buckets=4)
     call = ops.cache_fill(t, CacheLease("k", "42"), 1.5, None, 0.2504)
-    assert call.args == ("k", "42", "f", b"1.5", 60000, 5000, 250)
+    assert call.args == ("k", "42", "f", b"1.5", 60000, 5000, 250, "4")
     assert call.parse(1) is True and call.parse(0) is False
     get = ops.cache_get(t, "k", default="d")
-    assert get.keys == t.entry_keys("k")[:1] and get.args == ("k",)
+    assert get.keys == t.entry_keys("k")[:1] and get.args == ("k", "4")
     assert get.parse(None) == "d" and get.parse([b"i", b"3"]) == 3
     with pytest.raises(SerializationError):
         ops.cache_fill(t, CacheLease("k", "42"), object(), None, 0)

@@ -134,10 +134,10 @@ class AsyncCache:
             raise
         if not await self._runner.run(fill):
             log.warning(
-                "cache %s: the value computed for %r was not stored: its lease (token %s) "
+                "cache %s: the value computed for key #%s was not stored: its lease (token %s) "
                 "expired or was revoked before it finished; consider a longer lease",
-                self._t.label,
-                lease.key,
+                self._t.log_label,
+                ops.log_digest(lease.key),
                 lease.token,
             )
         return value
@@ -146,7 +146,11 @@ class AsyncCache:
         try:
             await self.release(lease)
         except Exception:  # the original error matters more; the lease expires anyway
-            log.warning("cache %s: could not release the lease on %r", self._t.label, lease.key)
+            log.warning(
+                "cache %s: could not release the lease on key #%s",
+                self._t.log_label,
+                ops.log_digest(lease.key),
+            )
 
     async def _wait(self, key: str, seconds: float) -> None:
         """Block until the holder wakes us (or `seconds` pass)."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._codec import decode_value, encode_value
-from .._config import Config, positive_int, ttl_to_ms
+from .._config import MAX_TTL, Config, positive_int, ttl_to_ms
 from .._errors import InvalidValueError, SerializationError, ValidationError
 from .._keys import key_slot, scope_ref_of, validate_key, validate_name
 from ._call import Call, is_one, nothing, script
@@ -49,6 +49,7 @@ __all__ = [
     "cache_get",
     "cache_release",
     "cache_set",
+    "log_digest",
     "wait_slice",
 ]
 
@@ -90,12 +91,32 @@ class Fetch:
     wait: float = 0.0
 
 
-def _seconds(what: str, value: object, *, allow_zero: bool, label: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidValueError(f"{what} is a number of seconds, got {value!r}", scope=label)
-    if value < 0 or (value == 0 and not allow_zero):
-        raise InvalidValueError(f"{what} must be {'>= 0' if allow_zero else '> 0'}", scope=label)
+#: the largest `beta` (early-refresh eagerness): far beyond any useful value, and small
+#: enough that the script's arithmetic stays finite
+MAX_BETA = 1000.0
+
+
+def _number(what: str, value: object, *, allow_zero: bool, most: float, label: str) -> float:
+    """A finite int or float from 0 (or just above, without `allow_zero`) to `most`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidValueError(f"{what} must be a number, not {type(value).__name__}", scope=label)
+    if not math.isfinite(value) or value < 0 or value > most or (value == 0 and not allow_zero):
+        low = ">= 0" if allow_zero else "> 0"
+        raise InvalidValueError(
+            f"{what} must be {low} and at most {most:g}, got {value!r}", scope=label
+        )
     return float(value)
+
+
+def _seconds(what: str, value: object, *, allow_zero: bool, label: str) -> float:
+    """Seconds from 0 (or just above) to MAX_TTL (100 years)."""
+    return _number(what, value, allow_zero=allow_zero, most=MAX_TTL, label=label)
+
+
+def log_digest(text: str) -> str:
+    """A short stand-in for a key or scope in log lines, which never carry them: the first
+    12 hex digits of its sha256."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
 def _scope_label(scope: object) -> str:
@@ -111,7 +132,9 @@ class CacheTarget:
         "buckets",
         "cap",
         "cfg",
+        "count",
         "label",
+        "log_label",
         "lease_ms",
         "max_wait",
         "name",
@@ -137,14 +160,19 @@ class CacheTarget:
         validate_name("cache name", name)
         scope_label = _scope_label(scope)
         self.label = f"cache:{name}" + (f"@{scope_label}" if scope_label else "")
+        # logs name the cache, never a scope id
+        self.log_label = f"cache:{name}" + (f"@#{log_digest(scope_label)}" if scope_label else "")
         self.cfg = cfg
         self.name = name
         self.ttl_ms = ttl_to_ms(ttl, scope=self.label)
-        self.lease_ms = ttl_to_ms(_seconds("lease", lease, allow_zero=False, label=self.label))
+        self.lease_ms = ttl_to_ms(
+            _seconds("lease", lease, allow_zero=False, label=self.label), scope=self.label
+        )
         self.max_wait = _seconds("max_wait", max_wait, allow_zero=True, label=self.label)
         self.stale_ms = round(1000 * _seconds("stale", stale, allow_zero=True, label=self.label))
-        self.beta = _seconds("beta", beta, allow_zero=True, label=self.label)
+        self.beta = _number("beta", beta, allow_zero=True, most=MAX_BETA, label=self.label)
         self.buckets = positive_int("buckets", buckets, most=MAX_BUCKETS, scope=self.label)
+        self.count = str(self.buckets)  # sent with every call: buckets hold the count they use
         entries = positive_int("max_entries", max_entries, most=10**9, scope=self.label)
         self.cap = max(1, -(-entries // self.buckets))  # per bucket, rounded up
         ks = cfg.keyspace
@@ -186,6 +214,18 @@ def _key(t: CacheTarget, key: str) -> str:
     return validate_key(key, scope=t.label)
 
 
+def _lease(t: CacheTarget, lease: object) -> CacheLease:
+    """A lease as `fetch` hands them out: a valid key and a token of digits."""
+    if not isinstance(lease, CacheLease):
+        raise InvalidValueError(f"expected a CacheLease, got {type(lease).__name__}", scope=t.label)
+    _key(t, lease.key)
+    if not isinstance(lease.token, str) or not lease.token.isascii() or not lease.token.isdigit():
+        raise InvalidValueError(
+            "the lease's token is not one fetch gave", key=lease.key, scope=t.label
+        )
+    return lease
+
+
 def cache_get(t: CacheTarget, key: str, default: Any = None) -> Call[Any]:
     """The fresh value, or `default`."""
     key = _key(t, key)
@@ -193,7 +233,7 @@ def cache_get(t: CacheTarget, key: str, default: Any = None) -> Call[Any]:
     def parse(reply: Any) -> Any:
         return default if reply is None else t.decode(reply[0], reply[1], key)
 
-    return Call(_GET, t.entry_keys(key)[:1], (key,), parse, key, t.label)
+    return Call(_GET, t.entry_keys(key)[:1], (key, t.count), parse, key, t.label)
 
 
 def cache_fetch(t: CacheTarget, key: str, *, serve_stale: bool, draw: float) -> Call[Fetch]:
@@ -209,7 +249,7 @@ def cache_fetch(t: CacheTarget, key: str, *, serve_stale: bool, draw: float) -> 
             return Fetch(kind, wait=reply[1] / 1000)
         return Fetch(kind, lease=CacheLease(key, reply[1].decode()))
 
-    args = (key, t.lease_ms, "1" if serve_stale else "0", repr(t.beta), repr(draw), t.cap)
+    args = (key, t.lease_ms, "1" if serve_stale else "0", repr(t.beta), repr(draw), t.cap, t.count)
     return Call(_FETCH, t.entry_keys(key)[:2], args, parse, key, t.label)
 
 
@@ -222,36 +262,40 @@ def cache_fill(
     t: CacheTarget, lease: CacheLease, value: Any, ttl: float | None, compute_seconds: float
 ) -> Call[bool]:
     """Store `value` if `lease` is still the entry's lease; False when it was rejected."""
-    key = lease.key
+    key = _lease(t, lease).key
+    compute_ms = round(
+        1000 * _seconds("compute_time", compute_seconds, allow_zero=True, label=t.label)
+    )
+    ttl_ms = t.ttl(ttl, key)
     vtype, payload = t.payload(key, value)
-    compute_ms = max(0, round(compute_seconds * 1000))
-    args = (key, lease.token, vtype, payload, t.ttl(ttl, key), t.stale_ms, compute_ms)
+    args = (key, lease.token, vtype, payload, ttl_ms, t.stale_ms, compute_ms, t.count)
     return Call(_FILL, t.entry_keys(key), args, is_one, key, t.label)
 
 
 def cache_release(t: CacheTarget, lease: CacheLease) -> Call[bool]:
     """Give `lease` back unused; False when it was no longer the entry's lease."""
-    key = lease.key
-    args = (key, lease.token)
+    key = _lease(t, lease).key
+    args = (key, lease.token, t.count)
     return Call(script("cache_release"), t.entry_keys(key), args, is_one, key, t.label)
 
 
 def cache_set(t: CacheTarget, key: str, value: Any, ttl: float | None) -> Call[None]:
     key = _key(t, key)
     vtype, payload = t.payload(key, value)
-    args = (key, vtype, payload, t.ttl(ttl, key), t.stale_ms, t.cap)
+    args = (key, vtype, payload, t.ttl(ttl, key), t.stale_ms, t.cap, t.count)
     return Call(script("cache_set"), t.entry_keys(key), args, nothing, key, t.label)
 
 
 def cache_delete(t: CacheTarget, key: str) -> Call[bool]:
     key = _key(t, key)
-    return Call(script("cache_delete"), t.entry_keys(key), (key,), is_one, key, t.label)
+    args = (key, t.count)
+    return Call(script("cache_delete"), t.entry_keys(key), args, is_one, key, t.label)
 
 
 def cache_clear(t: CacheTarget, per_slot: bool) -> list[Call[int]]:
     """The calls that clear the cache: one on a single server, one per slot on a cluster."""
     return [
-        Call(script("cache_clear"), keys, (), int, None, t.label)
+        Call(script("cache_clear"), keys, (t.count,), int, None, t.label)
         for keys in t.bucket_groups(per_slot)
     ]
 

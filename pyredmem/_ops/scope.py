@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._codec import FLOAT, INT, INT64_MAX, INT64_MIN, decode_value, encode_value
+from .._config import MAX_CALL_BYTES
 from .._errors import InvalidValueError, MissingKeyError
 from .._keys import validate_key
 from ._call import Call, Target, is_one, nothing, script
@@ -158,9 +159,18 @@ def scope_set_many(t: Target, mapping: Mapping[str, Any], ttl: float | None) -> 
     _batch(t, len(mapping))
     ttl_ms = t.cfg.ttl_ms(ttl, scope=t.label)
     args: list[Any] = [ttl_ms, t.cfg.max_keys_per_scope]
+    size = 0
     for key, value in mapping.items():
         key = validate_key(key, scope=t.label)
-        args.extend((key, *_payload(t, key, value)))
+        vtype, payload = _payload(t, key, value)
+        size += len(payload)
+        if size > MAX_CALL_BYTES:  # bounds the time the script holds the server
+            raise InvalidValueError(
+                f"the encoded values pass {MAX_CALL_BYTES} bytes (16 MiB), the most one call "
+                "may send: split them over several calls",
+                scope=t.label,
+            )
+        args.extend((key, vtype, payload))
     return Call(script("scope_set_many"), t.keys, tuple(args), int, None, t.label)
 
 
