@@ -16,18 +16,19 @@ TOKENS_PER_CALL = 3
 
 def many_limiters(mem: Memory) -> tuple[Limiter, Limiter, Limiter]:
     """Checked together: per user (fixed), per organisation (gcra, refilling very slowly)
-    and organisation tokens (sliding; 150 tokens = 50 calls, the first limit to bind)."""
+    and organisation tokens (sliding; 150 tokens = 50 calls, the first limit to bind). An
+    hour each, so that what they hold is still there when the test reads it after the run."""
     return (
-        mem.limiter("h-user", limit=40, period=10, algorithm="fixed"),
+        mem.limiter("h-user", limit=40, period=3600, algorithm="fixed"),
         mem.limiter("h-org", limit=60, period=36_000),
-        mem.limiter("h-tokens", limit=150, period=10, algorithm="sliding"),
+        mem.limiter("h-tokens", limit=150, period=3600, algorithm="sliding"),
     )
 
 
 def calls(mem: Memory, worker: int) -> dict[str, Callable[[], Any]]:
     """The limits every worker hits in turn, each on one key."""
     gcra = mem.limiter("h-gcra", limit=100, period=10, burst=100)
-    fixed = mem.limiter("h-fixed", limit=100, period=10, algorithm="fixed")
+    fixed = mem.limiter("h-fixed", limit=100, period=3600, algorithm="fixed")
     sliding = mem.limiter("h-sliding", limit=100, period=10, algorithm="sliding")
     short = mem.limiter("h-short", limit=20, period=0.5, algorithm="sliding")
     user, org, tokens = many_limiters(mem)

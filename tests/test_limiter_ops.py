@@ -112,9 +112,13 @@ def test_bad_costs(kw: dict[str, Any], cost: Any) -> None:
 
 
 def test_costs_up_to_the_capacity_are_accepted() -> None:
-    ops.limiter_hit(rule(burst=20), "k", 20)
-    ops.limiter_hit(rule(), "k", 0)
-    ops.limiter_hit(rule(limit=1e6), "k", 1234.5)
+    # gcra, 10 per 60 s: 6 s of refill per unit; the burst's 120 s + 1 us bounds the lead
+    assert ops.limiter_hit(rule(burst=20), "k", 20).args == ("120000000", "120000001", "120001")
+    assert ops.limiter_hit(rule(), "k", 0).args[0] == "0"  # spends nothing
+    assert ops.limiter_hit(rule(limit=1e6), "k", 1234.5).args[0] == "74070"  # 60 us a unit
+    for algorithm in ("fixed", "sliding"):  # the whole limit fits an untouched window
+        args = ops.limiter_hit(rule(algorithm=algorithm, limit=0.7), "k", 0.7).args
+        assert args[0] == args[1] == "700000"
 
 
 def test_reply_parsing() -> None:
