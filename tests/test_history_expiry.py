@@ -1,0 +1,143 @@
+"""History under eviction and write pauses: a key of a thread deleted by hand (as allkeys-lru
+eviction would) is repaired by the next write (every expiry set again, appends still
+idempotent); reads never write, so they keep working while writes are paused."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import redis
+
+from pyredmem import Memory, Message
+from tests.engines import Engine
+
+P = "pm:{:user:u}"
+L, IDS, TA, TX = f"{P}:t:t:l", f"{P}:t:t:i", f"{P}:ta", f"{P}:tx"
+TTL_MS = 100_000
+
+
+def _expiries(mem: Memory) -> dict[str, int]:
+    return {key: mem.client.pttl(key) for key in (L, IDS, TA, TX)}
+
+
+def _assert_all_expire(mem: Memory) -> None:
+    for key, left in _expiries(mem).items():
+        assert 0 < left <= TTL_MS, (key, left)
+
+
+@pytest.mark.parametrize("lost", ["l", "i", "ta", "tx"])
+def test_an_append_after_a_key_was_evicted_repairs_the_thread(mem: Memory, lost: str) -> None:
+    h = mem.user("u").history("t", ttl=TTL_MS / 1000)
+    other = mem.user("u").history("other", ttl=TTL_MS / 1000)
+    a, b = Message.user("a", id="a"), Message.user("b", id="b")
+    h.extend([a, b])
+    other.append(Message.user("o"))
+    mem.client.delete({"l": L, "i": IDS, "ta": TA, "tx": TX}[lost])
+    r = h.extend([a, Message.user("c", id="c")])
+    if lost == "l":  # the turns are gone: "a" is stored again, once
+        assert [m.id for m in r.messages] == ["a", "c"]
+        assert [m.id for m in h.messages()] == ["a", "c"]
+    else:  # the id index, rebuilt from the list when lost, still knows "a"
+        assert r.skipped == ("a",) and [m.id for m in r.messages] == ["c"]
+        assert [m.id for m in h.messages()] == ["a", "b", "c"]
+    _assert_all_expire(mem)
+    assert h.append(b if lost != "l" else a).messages == ()  # idempotent again
+    assert "t" in [t.id for t in mem.user("u").threads()]
+    if lost not in ("ta", "tx"):
+        assert {t.id for t in mem.user("u").threads()} == {"t", "other"}
+    assert mem.user("u").thread_count() >= 1
+
+
+@pytest.mark.parametrize("lost", ["i", "ta", "tx"])
+def test_a_compaction_after_a_key_was_evicted_repairs_the_thread(mem: Memory, lost: str) -> None:
+    h = mem.user("u").history("t", ttl=TTL_MS / 1000)
+    h.extend([Message.user(str(i), id=str(i)) for i in range(4)])
+    mem.client.delete({"i": IDS, "ta": TA, "tx": TX}[lost])
+    summary = h.compact(lambda ms: "sum", keep_last=2)
+    assert summary is not None
+    assert [m.id for m in h.messages()] == [summary.id, "2", "3"]
+    _assert_all_expire(mem)
+    assert h.append(Message.user("again", id="3")).skipped == ("3",)
+    assert h.extend([Message.user("x", id="0")]).messages != ()  # summarised away: new again
+
+
+def test_a_read_rearms_a_list_that_lost_its_expiry(mem: Memory) -> None:
+    h = mem.user("u").history("t", ttl=TTL_MS / 1000)
+    h.append(Message.user("a"))
+    mem.client.persist(L)
+    mem.client.persist(IDS)
+    assert [m.content for m in h.messages()] == ["a"]  # due: the read's touch re-arms it
+    _assert_all_expire(mem)
+    fixed = mem.user("u").history("t", ttl=TTL_MS / 1000, sliding=False)
+    mem.client.persist(L)
+    fixed.messages()
+    assert mem.client.pttl(L) == -1  # sliding=False leaves the expiry alone
+
+
+def test_listing_skips_expired_threads_without_writing(mem: Memory) -> None:
+    scope = mem.user("u")
+    for name in ("t0", "t1", "t2", "t3"):
+        scope.history(name, ttl=60).append(Message.user(name))
+        time.sleep(0.003)
+    mem.client.zadd(TX, {"t2": 1, "t0": 1})  # as if they had expired
+    assert [t.id for t in scope.threads()] == ["t3", "t1"]
+    assert [t.id for t in scope.threads(offset=1, limit=1)] == ["t1"]
+    assert scope.threads(offset=2) == [] and scope.thread_count() == 2
+    assert mem.client.zcard(TA) == 4  # the next write adding a thread purges them
+    scope.history("t4", ttl=60).append(Message.user("t4"))
+    assert mem.client.zcard(TA) == 3 and mem.client.zcard(TX) == 3
+
+
+@pytest.mark.real_server
+@pytest.mark.standalone
+def test_reads_answer_during_a_write_pause(engine: Engine, mem: Memory) -> None:
+    h = mem.user("u").history("t", ttl=TTL_MS / 1000)
+    h.extend([Message.user("a"), Message.user("b")])
+    scope = mem.user("u")
+    reads = {
+        "messages": lambda: [m.content for m in h.messages(last=5, max_tokens=100)],
+        "len": lambda: len(h),
+        "ttl": lambda: h.ttl() is not None,
+        "threads": lambda: [t.id for t in scope.threads()],
+        "thread_count": scope.thread_count,
+    }
+    expected = {
+        "messages": ["a", "b"],
+        "len": 2,
+        "ttl": True,
+        "threads": ["t"],
+        "thread_count": 1,
+    }
+    for read in reads.values():
+        read()  # scripts loaded, connections made
+    pauser: redis.Redis = engine.raw_client()
+    pauser.execute_command("CLIENT", "PAUSE", 1500, "WRITE")
+    try:
+        started = time.monotonic()
+        got = {name: read() for name, read in reads.items()}
+        elapsed = time.monotonic() - started
+    finally:
+        pauser.execute_command("CLIENT", "UNPAUSE")
+    assert got == expected
+    assert elapsed < 1.0  # the reads did not wait for the pause to end
+
+
+@pytest.mark.real_server
+@pytest.mark.standalone
+def test_a_write_waits_for_a_pause_that_reads_pass(engine: Engine, mem: Memory) -> None:
+    h = mem.user("u").history("t", ttl=TTL_MS / 1000)
+    h.append(Message.user("a"))
+    pauser: redis.Redis = engine.raw_client()
+    pauser.execute_command("CLIENT", "PAUSE", 10_000, "WRITE")
+    done = threading.Event()
+    writer = threading.Thread(target=lambda: (h.append(Message.user("b")), done.set()))
+    try:
+        writer.start()
+        assert [m.content for m in h.messages()] == ["a"]  # the write is still held
+        assert not done.is_set()
+    finally:
+        pauser.execute_command("CLIENT", "UNPAUSE")
+        writer.join()
+    assert [m.content for m in h.messages()] == ["a", "b"]
