@@ -1,0 +1,243 @@
+"""Fault injection: load while the server restarts, forgets its scripts, kills connections,
+pauses, loses a cluster primary, runs out of memory or refuses keys by ACL. Each test prints
+its figures on lines starting with "FAULTS:" (`pytest -s` shows them).
+
+What is checked is what the library promises: an acknowledged write is never lost, a call
+that may not run twice never does (its lost reply is an OutcomeUnknownError), and every
+failure is a PyRedMemError.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from pyredmem import Memory, PyRedMemError
+from tests import fault_worker
+from tests.engines import Server, redis_server_binary
+
+pytestmark = [pytest.mark.real_server, pytest.mark.slow]
+
+
+def report(test: str, **figures: Any) -> None:
+    """One line of figures, for the README."""
+    body = ", ".join(f"{k}={v}" for k, v in figures.items())
+    print(f"FAULTS: {test}: {body}", flush=True)
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="pyredmem-faults-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _stop(server: Server) -> None:
+    if server.proc and server.proc.poll() is None:
+        os.kill(server.proc.pid, signal.SIGCONT)  # a paused server cannot stop
+    server.stop()
+
+
+def _admin(port: int) -> redis.Redis:
+    return redis.Redis(port=port, socket_timeout=10)
+
+
+def _fresh_window(limit_period_choices: tuple[int, ...] = (3600, 7200, 10800, 86400)) -> int:
+    """A fixed-window period whose current window has minutes left (the epoch-aligned window
+    must not end during the test, or the limit would rightly admit twice)."""
+    now = time.time()
+    for period in limit_period_choices:
+        if period - now % period > 300:
+            return period
+    raise AssertionError("unreachable: two of the periods cannot both end within 5 minutes")
+
+
+# --- 1. mixed load through restarts, script flushes, killed connections and pauses --------
+
+WORKERS = 8
+RUN_SECONDS = 9.0
+SOCKET_TIMEOUT = 0.5
+PAUSE_MS = 1500  # three socket timeouts
+
+
+def test_mixed_load_survives_restarts_flushes_kills_and_pauses(workdir: Path) -> None:
+    server = Server(
+        redis_server_binary(),
+        workdir / "server",
+        ("--appendonly", "yes", "--appendfsync", "always"),
+    ).start()
+    port = server.port
+    url = f"redis://127.0.0.1:{port}?socket_timeout={SOCKET_TIMEOUT}"
+    period = _fresh_window()
+    ctx = multiprocessing.get_context("spawn")
+    ready, go = ctx.Queue(), ctx.Event()
+    outs = [workdir / f"worker{w}.json" for w in range(WORKERS)]
+    procs = [
+        ctx.Process(
+            target=fault_worker.run,
+            args=(url, w, RUN_SECONDS, period, str(outs[w]), ready, go),
+            daemon=True,
+        )
+        for w in range(WORKERS)
+    ]
+    faults: Counter[str] = Counter()
+    started = time.monotonic()
+    try:
+        for p in procs:
+            p.start()
+        for _ in procs:
+            ready.get(timeout=60)
+        go.set()
+        t0 = time.monotonic()
+
+        def at(offset: float) -> None:
+            time.sleep(max(0.0, t0 + offset - time.monotonic()))
+
+        def kill_clients() -> None:
+            with _admin(port) as admin:
+                admin.client_kill_filter(_type="normal", skipme=True)
+            faults["client_kills"] += 1
+
+        def flush_scripts() -> None:
+            with _admin(port) as admin:
+                admin.script_flush()
+            faults["script_flushes"] += 1
+
+        def restart(hard: bool) -> None:
+            assert server.proc is not None
+            if hard:  # SIGKILL: only what appendfsync always wrote survives
+                server.proc.kill()
+                server.proc.wait(10)
+            else:
+                server.stop()
+            time.sleep(0.3)  # the workers meet a closed port for a moment
+            server.start()
+            assert server.port == port, "restarted on another port"
+            faults["restarts_sigkill" if hard else "restarts_sigterm"] += 1
+
+        def pause() -> None:
+            with _admin(port) as admin:
+                admin.execute_command("CLIENT", "PAUSE", PAUSE_MS, "ALL")
+            faults["pauses"] += 1
+
+        at(0.8)
+        kill_clients()
+        at(1.6)
+        flush_scripts()
+        at(2.4)
+        restart(hard=False)
+        at(3.6)
+        kill_clients()
+        at(4.2)
+        pause()
+        at(6.0)
+        flush_scripts()
+        kill_clients()
+        at(6.8)
+        restart(hard=True)
+        at(8.0)
+        kill_clients()
+        for p in procs:
+            p.join(RUN_SECONDS + 60)
+        assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
+        results = [json.loads(o.read_text()) for o in outs]
+
+        foreign: Counter[str] = Counter()
+        errors: Counter[str] = Counter()  # by type
+        by_op: Counter[str] = Counter()  # by operation and type
+        ops: Counter[str] = Counter()
+        for r in results:
+            foreign.update(r["foreign"])
+            by_op.update(r["errors"])
+            ops.update(r["ops"])
+        for name, n in by_op.items():
+            errors[name.split("/")[1]] += n
+        traces = [r["first_trace"] for r in results if r["first_trace"]]
+        assert not foreign, f"exceptions that are not PyRedMemErrors: {dict(foreign)}\n{traces[:1]}"
+        assert sum(r["cache_wrong"] for r in results) == 0
+
+        lost_sets = missing_ids = duplicate_ids = stray_ids = 0
+        sets_acked = ids_acked = 0
+        with Memory(f"redis://127.0.0.1:{port}") as mem:
+            for r in results:
+                scope = mem.user(f"w{r['worker']}")
+                acked: dict[str, str] = r["acked_sets"]
+                sets_acked += len(acked)
+                keys = list(acked)
+                for i in range(0, len(keys), 1000):
+                    got = scope.get_many(keys[i : i + 1000])
+                    lost_sets += sum(1 for k in keys[i : i + 1000] if got.get(k) != acked[k])
+                ids = [m.id for m in scope.history("t").messages()]
+                ids_acked += len(r["acked_ids"])
+                duplicate_ids += len(ids) - len(set(ids))
+                missing_ids += len(set(r["acked_ids"]) - set(ids))
+                stray_ids += len(set(ids) - set(r["acked_ids"]) - {r["pending_id"]})
+            counter = mem.user(fault_worker.COUNTER_SCOPE).get(fault_worker.COUNTER_KEY) or 0
+            limiter = mem.limiter(
+                fault_worker.LIMITER_NAME, limit=fault_worker.LIMIT, period=period, algorithm="fixed"
+            )
+            used = fault_worker.LIMIT - limiter.peek(fault_worker.LIMITER_SUBJECT).remaining
+
+        incr_acked = sum(r["incr_acked"] for r in results)
+        incr_unknown = sum(r["incr_unknown"] for r in results)
+        admitted = sum(r["hit_admitted"] for r in results)
+        hit_unknown = sum(r["hit_unknown"] for r in results)
+        report(
+            "mixed_load",
+            workers=WORKERS,
+            seconds=round(time.monotonic() - t0, 1),
+            operations=sum(ops.values()),
+            **{f"ops_{k}": v for k, v in sorted(ops.items())},
+            errors=sum(errors.values()),
+            **{f"error_{k}": v for k, v in sorted(errors.items())},
+            **dict(sorted(faults.items())),
+        )
+        report("mixed_load", **{f"errors_of_{k}": v for k, v in sorted(by_op.items())})
+        report(
+            "mixed_load",
+            sets_acked=sets_acked,
+            sets_lost=lost_sets,
+            history_ids_acked=ids_acked,
+            history_ids_missing=missing_ids,
+            history_ids_duplicated=duplicate_ids,
+            history_ids_stray=stray_ids,
+            incr_acked=incr_acked,
+            incr_unknown=incr_unknown,
+            counter=counter,
+            hits_admitted=admitted,
+            hits_denied=sum(r["hit_denied"] for r in results),
+            hits_unknown=hit_unknown,
+            limiter_used_on_server=used,
+            limit=fault_worker.LIMIT,
+        )
+        assert sets_acked > 0 and ids_acked > 0 and incr_acked > 0 and admitted > 0
+        assert lost_sets == 0
+        assert duplicate_ids == 0 and missing_ids == 0 and stray_ids == 0
+        assert incr_acked <= counter <= incr_acked + incr_unknown
+        assert admitted <= fault_worker.LIMIT and used <= fault_worker.LIMIT
+        assert admitted <= used <= admitted + hit_unknown
+        assert faults["restarts_sigterm"] == faults["restarts_sigkill"] == 1
+        assert faults["pauses"] == 1 and faults["client_kills"] == 4
+    finally:
+        go.set()
+        for p in procs:
+            if p.is_alive():
+                p.join(5)
+            if p.is_alive():
+                p.kill()
+                p.join(5)
+        ready.close()
+        _stop(server)
+        print(f"FAULTS: mixed_load: wall={time.monotonic() - started:.1f}s", flush=True)
