@@ -85,3 +85,19 @@ def test_history_scripts_reload_after_script_flush(mem: Memory) -> None:
     mem.client.script_flush()
     h.append(Message.user("b"))
     assert [m.content for m in h.messages()] == ["a", "b"]
+
+
+@pytest.mark.standalone
+def test_a_read_that_finds_the_expiry_due_adds_one_small_write(mem: Memory) -> None:
+    h = _h(mem)
+    h.append(Message.user("a"))
+    key = "pm:{:user:u}:t:t:l"
+    mem.client.pexpire(key, 50_000)  # run down by half the ttl: due
+    h.messages()  # loads both scripts
+    mem.client.pexpire(key, 50_000)
+    with count_replies() as counter:
+        h.messages()
+    assert counter.replies == 2 and mem.client.pttl(key) > 59_000
+    with count_replies() as counter:
+        h.messages()  # re-armed: no longer due
+    assert counter.replies == 1
