@@ -26,7 +26,7 @@ import redis
 
 from pyredmem import Memory, PyRedMemError
 from tests import fault_worker
-from tests.engines import Server, redis_server_binary
+from tests.engines import Server, redis_server_binary, start_cluster
 
 pytestmark = [pytest.mark.real_server, pytest.mark.slow]
 
@@ -241,3 +241,141 @@ def test_mixed_load_survives_restarts_flushes_kills_and_pauses(workdir: Path) ->
         ready.close()
         _stop(server)
         print(f"FAULTS: mixed_load: wall={time.monotonic() - started:.1f}s", flush=True)
+
+
+# --- 2. a cluster primary killed mid-run ---------------------------------------------------
+
+CLUSTER_SCOPES = 240
+CLUSTER_THREADS = 3
+
+
+def test_cluster_primary_killed_mid_run(workdir: Path) -> None:
+    import threading
+
+    from redis.crc import key_slot
+
+    servers = start_cluster(workdir / "cluster")
+    started = time.monotonic()
+    try:
+        for s in servers:  # the surviving slots keep serving while the lost ones are down
+            with _admin(s.port) as admin:
+                admin.config_set("cluster-require-full-coverage", "no")
+        with _admin(servers[0].port) as admin:
+            owner: dict[int, int] = {}  # slot -> port
+            for first, last, node, *_ in admin.cluster("SLOTS"):
+                for slot in range(first, last + 1):
+                    owner[slot] = int(node[1])
+        victim = servers[1]
+        # the scope's hash tag is "{<tenant>:user:<id>}" (no tenant here)
+        lost_scope = {
+            f"s{i}": owner[key_slot(f"{{:user:s{i}}}".encode())] == victim.port
+            for i in range(CLUSTER_SCOPES)
+        }
+        assert 0 < sum(lost_scope.values()) < CLUSTER_SCOPES
+
+        url = f"redis+cluster://127.0.0.1:{servers[0].port}?socket_timeout={SOCKET_TIMEOUT}"
+        tally: Counter[str] = Counter()
+        foreign: Counter[str] = Counter()
+        acked: dict[tuple[str, str], int] = {}
+        lock = threading.Lock()
+        killed = threading.Event()
+        stop = threading.Event()
+
+        kept_ids = [sid for sid, lost in lost_scope.items() if not lost]
+        lost_ids = [sid for sid, lost in lost_scope.items() if lost]
+
+        def work(t: int, mem: Memory, side: str) -> None:
+            """Threads on kept scopes and threads on lost ones: a call stuck on the lost
+            node must not hold up calls to the others."""
+            ids = kept_ids if side == "kept" else lost_ids
+            i = 0
+            while not stop.is_set():
+                i += 1
+                sid = ids[i % len(ids)]
+                scope = mem.user(sid)
+                kind = ("set", "get", "incr")[i % 3]
+                key = f"t{t}:{i}"
+                try:
+                    if kind == "set":
+                        scope.set(key, i)
+                        with lock:
+                            acked[(sid, key)] = i
+                    elif kind == "get":
+                        scope.get("t0:1")
+                    else:
+                        scope.incr(f"n{t}")
+                    outcome = "ok"
+                except PyRedMemError as exc:
+                    outcome = type(exc).__name__
+                except Exception as exc:
+                    outcome = "foreign"
+                    with lock:
+                        foreign[f"{type(exc).__module__}.{type(exc).__name__}: {exc}"[:300]] += 1
+                phase = "after" if killed.is_set() else "before"  # as the call ended
+                with lock:
+                    tally[f"{phase}/{side}/{outcome}"] += 1
+
+        with Memory(url) as mem:
+            sides = ["kept"] * (CLUSTER_THREADS - 1) + ["lost"]
+            threads = [
+                threading.Thread(target=work, args=(t, mem, side)) for t, side in enumerate(sides)
+            ]
+            for th in threads:
+                th.start()
+            time.sleep(2.0)
+            assert victim.proc is not None
+            victim.proc.kill()  # SIGKILL, no replica to take over
+            victim.proc.wait(10)
+            killed.set()
+            killed_at = time.monotonic()
+            time.sleep(5.0)
+            stop.set()
+            for th in threads:
+                th.join(30)
+            after_seconds = time.monotonic() - killed_at
+
+        with Memory(f"redis+cluster://127.0.0.1:{servers[0].port}") as mem:
+            kept = {(sid, key): v for (sid, key), v in acked.items() if not lost_scope[sid]}
+            by_scope: dict[str, dict[str, int]] = {}
+            for (sid, key), v in kept.items():
+                by_scope.setdefault(sid, {})[key] = v
+            lost_writes = 0
+            for sid, values in by_scope.items():
+                keys = list(values)
+                for i in range(0, len(keys), 1000):
+                    got = mem.user(sid).get_many(keys[i : i + 1000])
+                    lost_writes += sum(1 for k in keys[i : i + 1000] if got.get(k) != values[k])
+
+        def count(phase: str, side: str, ok: bool | None = None) -> int:
+            return sum(
+                n
+                for name, n in tally.items()
+                if name.startswith(f"{phase}/{side}/") and (ok is None or name.endswith("/ok") == ok)
+            )
+
+        report(
+            "cluster_kill",
+            scopes=CLUSTER_SCOPES,
+            lost_scopes=sum(lost_scope.values()),
+            seconds_after_kill=round(after_seconds, 1),
+            **{k.replace("/", "_"): v for k, v in sorted(tally.items())},
+        )
+        report(
+            "cluster_kill",
+            kept_writes_acked=len(kept),
+            kept_writes_lost=lost_writes,
+            kept_ok_after=count("after", "kept", True),
+            kept_failed_after=count("after", "kept", False),
+            lost_ok_after=count("after", "lost", True),
+            lost_failed_after=count("after", "lost", False),
+        )
+        assert not foreign, f"exceptions that are not PyRedMemErrors: {dict(foreign)}"
+        assert count("before", "kept", False) == count("before", "lost", False) == 0
+        ok_after = count("after", "kept", True)
+        assert ok_after >= 200 and ok_after >= 0.9 * count("after", "kept")
+        assert count("after", "lost", False) > 0
+        assert lost_writes == 0 and len(kept) > 0
+    finally:
+        for s in servers:
+            _stop(s)
+        print(f"FAULTS: cluster_kill: wall={time.monotonic() - started:.1f}s", flush=True)
