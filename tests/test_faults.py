@@ -601,3 +601,145 @@ def test_maxmemory_refuses_an_append_to_a_new_thread(server: Server) -> None:
         finally:
             admin.config_set("maxmemory", 0)
         assert [t.id for t in scope.threads()] == ["t"]
+
+
+# --- 4. an ACL user limited to one tenant ----------------------------------------------------
+
+# every command the scripts run (lua/*.lua), the script calls themselves and BLPOP (a cache
+# caller waiting for another's computation)
+ACL_COMMANDS = (
+    "+evalsha +evalsha_ro +eval +eval_ro +blpop "
+    "+time +get +set +del +exists +pexpire +pexpireat +pttl +persist "
+    "+hget +hmget +hset +hdel +hincrby +hscan "
+    "+lindex +llen +lpop +lpush +lrange +ltrim +rpop +rpush "
+    "+zadd +zcard +zcount +zmscore +zrange +zrangebyscore +zrem +zremrangebyrank "
+    "+zremrangebyscore +zrevrange +zscore"
+)
+
+
+def _every_family(mem: Memory) -> dict[str, Any]:
+    """One call of each operation family, by name."""
+    import threading
+
+    from pyredmem import Message
+
+    scope = mem.user("u")
+    chat = scope.history("t")
+    limiter = mem.limiter("api", limit=100, period=_fresh_window(), algorithm="fixed")
+    sem = mem.semaphore("jobs", limit=2, lease=60)
+    cache = mem.cache("c", ttl=60)
+
+    def semaphore() -> bool:
+        lease = sem.acquire("x")
+        assert lease is not None
+        return sem.release(lease)
+
+    def waited_compute() -> list[Any]:
+        """Two callers: one computes, the other waits on the wake-up list (BLPOP)."""
+        got: list[Any] = []
+
+        def slow() -> str:
+            time.sleep(0.3)
+            return "computed"
+
+        def call() -> None:
+            try:
+                got.append(cache.get_or_compute("slow", slow))
+            except BaseException as exc:  # judged by the caller
+                got.append(exc)
+
+        threads = [threading.Thread(target=call) for _ in range(2)]
+        for t in threads:
+            t.start()
+            time.sleep(0.05)
+        for t in threads:
+            t.join()
+        for r in got:
+            if isinstance(r, BaseException):
+                raise r
+        return got
+
+    return {
+        "scope.set": lambda: scope.set("k", "v"),
+        "scope.get": lambda: scope.get("k"),
+        "scope.incr": lambda: scope.incr("n"),
+        "scope.keys": lambda: sorted(scope.keys()),
+        "context.get": lambda: mem.context(user="u", session="s").get("k"),
+        "history.append": lambda: chat.append(Message.user("hi", id="m1")).__class__.__name__,
+        "history.messages": lambda: [m.id for m in chat.messages()],
+        "scope.threads": lambda: [t.id for t in scope.threads()],
+        "limiter.hit": lambda: limiter.hit("alice").allowed,
+        "limiter.peek": lambda: limiter.peek("alice").remaining,
+        "limiter.reset": lambda: limiter.reset("alice"),
+        "semaphore.acquire+release": semaphore,
+        "cache.get_or_compute": lambda: cache.get_or_compute("q", lambda: "a"),
+        "cache.get_or_compute waiting": waited_compute,
+        "cache.set": lambda: cache.set("q2", "b"),
+        "cache.delete": lambda: cache.delete("q2"),
+        "scope.clear": lambda: scope.clear(),
+    }
+
+
+def test_acl_user_limited_to_one_tenant(server: Server) -> None:
+    """A user that may touch only tenant "acme"'s keys, with the commands pyredmem needs:
+
+        ACL SETUSER acme on >secret resetkeys ~pm:{acme:* resetchannels -@all
+          +evalsha +evalsha_ro +eval +eval_ro +blpop +time +get +set +del +exists +pexpire
+          +pexpireat +pttl +persist +hget +hmget +hset +hdel +hincrby +hscan +lindex +llen
+          +lpop +lpush +lrange +ltrim +rpop +rpush +zadd +zcard +zcount +zmscore +zrange
+          +zrangebyscore +zrem +zremrangebyrank +zremrangebyscore +zrevrange +zscore
+
+    (`pm` is the namespace; the commands after +blpop are the ones the scripts run, which
+    Redis checks against the ACL too. On Redis 7.2+ and Valkey, `+client|setinfo` keeps
+    redis-py's connect-time CLIENT SETINFO out of the ACL log; redis-py ignores its
+    refusal, and Redis 7.0 has no such command.) Every operation family works for
+    Memory(url, tenant="acme") and raises PermissionDeniedError for any other tenant.
+    """
+    from pyredmem import PermissionDeniedError
+
+    started = time.monotonic()
+    line = f"on >secret resetkeys ~pm:{{acme:* resetchannels -@all {ACL_COMMANDS}"
+    with _admin(server.port) as admin:
+        admin.execute_command("ACL", "SETUSER", "acme", *line.split())
+        admin.execute_command("ACL", "LOG", "RESET")
+        url = f"redis://acme:secret@127.0.0.1:{server.port}"
+        allowed: dict[str, str] = {}
+        with Memory(url, tenant="acme") as mem:
+            for name, op in _every_family(mem).items():
+                try:
+                    op()
+                    allowed[name] = "ok"
+                except PyRedMemError as exc:
+                    allowed[name] = f"{type(exc).__name__}: {exc}"
+        denials = [
+            entry
+            for entry in admin.acl_log()
+            if entry.get("object") != "client|setinfo"  # Redis 7.2+: ignored by redis-py
+        ]
+        refused: dict[str, str] = {}
+        with Memory(url, tenant="globex") as mem:
+            for name, op in _every_family(mem).items():
+                try:
+                    op()
+                    refused[name] = "succeeded"
+                except PermissionDeniedError:
+                    refused[name] = "PermissionDeniedError"
+                except PyRedMemError as exc:
+                    refused[name] = f"{type(exc).__name__}: {exc}"
+        leaked = [k for k in admin.scan_iter(count=1000) if not k.startswith(b"pm:{acme:")]
+    report(
+        "acl",
+        families=len(allowed),
+        acme_ok=sum(v == "ok" for v in allowed.values()),
+        globex_permission_denied=sum(v == "PermissionDeniedError" for v in refused.values()),
+        acl_log_entries_for_acme=len(denials),
+        keys_outside_acme=len(leaked),
+        seconds=round(time.monotonic() - started, 1),
+    )
+    problems = {
+        "acme failures": {k: v for k, v in allowed.items() if v != "ok"},
+        "acme ACL log": denials,
+        "globex not refused": {k: v for k, v in refused.items() if v != "PermissionDeniedError"},
+        "keys outside acme": leaked,
+    }
+    assert not any(problems.values()), problems
