@@ -157,8 +157,9 @@ class Runner:
                 # naming the node spares redis-py's cluster pipeline a COMMAND GETKEYS round
                 # trip per command (it lacks the EVALSHA shortcut single calls have)
                 options["target_nodes"] = self.client.get_node_from_key(call.keys[0])
+            command = "EVALSHA_RO" if call.readonly and not self.embedded else "EVALSHA"
             pipe.execute_command(
-                "EVALSHA", call.script.sha1, len(call.keys), *call.keys, *call.args, **options
+                command, call.script.sha1, len(call.keys), *call.keys, *call.args, **options
             )
         try:
             replies = pipe.execute(raise_on_error=False)
