@@ -67,6 +67,26 @@ def test_a_stalled_incr_runs_once_and_says_its_outcome_is_unknown(
         assert counter.get("n") == 2  # the first incr, and the lost one ran once
 
 
+def test_a_stalled_async_incr_runs_once(server: Server) -> None:
+    from redis.asyncio.retry import Retry as AsyncRetry
+
+    async def main() -> None:
+        client = redis.asyncio.Redis(
+            port=server.port, socket_timeout=0.3, retry=AsyncRetry(NoBackoff(), 10)
+        )
+        async with AsyncMemory(client) as amem:
+            counter = amem.user("u")
+            await counter.incr("n")
+            resume = _stall(server, 1.0)
+            with pytest.raises(OutcomeUnknownError):
+                await counter.incr("n")
+            await asyncio.to_thread(resume.join)
+            assert await counter.get("n") == 2
+        await client.aclose()
+
+    asyncio.run(main())
+
+
 def test_a_stalled_limiter_hit_spends_once(server: Server, retrying: redis.Redis) -> None:
     with Memory(retrying) as mem:
         limiter = mem.limiter("api", limit=10, period=3600, algorithm="fixed")
