@@ -25,9 +25,7 @@ def cache_value(key: str) -> str:
     return f"computed:{key}"
 
 
-def run(
-    url: str, worker: int, seconds: float, period: int, out: str, ready: Any, go: Any
-) -> None:
+def run(url: str, worker: int, seconds: float, period: int, out: str, ready: Any, go: Any) -> None:
     """Run the mix on `url` for `seconds` once `go` (a multiprocessing Event) is set; put
     `worker` on the `ready` queue first."""
     errors: Counter[str] = Counter()

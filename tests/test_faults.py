@@ -186,7 +186,10 @@ def test_mixed_load_survives_restarts_flushes_kills_and_pauses(workdir: Path) ->
                 stray_ids += len(set(ids) - set(r["acked_ids"]) - {r["pending_id"]})
             counter = mem.user(fault_worker.COUNTER_SCOPE).get(fault_worker.COUNTER_KEY) or 0
             limiter = mem.limiter(
-                fault_worker.LIMITER_NAME, limit=fault_worker.LIMIT, period=period, algorithm="fixed"
+                fault_worker.LIMITER_NAME,
+                limit=fault_worker.LIMIT,
+                period=period,
+                algorithm="fixed",
             )
             used = fault_worker.LIMIT - limiter.peek(fault_worker.LIMITER_SUBJECT).remaining
 
@@ -350,7 +353,8 @@ def test_cluster_primary_killed_mid_run(workdir: Path) -> None:
             return sum(
                 n
                 for name, n in tally.items()
-                if name.startswith(f"{phase}/{side}/") and (ok is None or name.endswith("/ok") == ok)
+                if name.startswith(f"{phase}/{side}/")
+                and (ok is None or name.endswith("/ok") == ok)
             )
 
         report(
@@ -502,8 +506,12 @@ def test_maxmemory(server: Server) -> None:
 
         for sid in range(scopes):
             s = mem.user(f"s{sid}")
-            half = keys_per_scope // 2
-            attempt(lambda s=s, sid=sid: s.set_many({f"k{k}": value(sid, k) for k in range(half)}))
+            half = keys_per_scope // 2  # set_many, then set
+            attempt(
+                lambda s=s, sid=sid, half=half: s.set_many(
+                    {f"k{k}": value(sid, k) for k in range(half)}
+                )
+            )
             for k in range(half, keys_per_scope):
                 attempt(lambda s=s, sid=sid, k=k: s.set(f"k{k}", value(sid, k)))
         for tid in range(threads):
@@ -540,7 +548,9 @@ def test_maxmemory(server: Server) -> None:
                 judge("get_many_key", v, value(sid, int(k[1:])))
             listed = s.keys()
             tally["keys_listed"] += len(listed)
-            tally["keys_listed_unknown"] += len(set(listed) - {f"k{k}" for k in range(keys_per_scope)})
+            tally["keys_listed_unknown"] += len(
+                set(listed) - {f"k{k}" for k in range(keys_per_scope)}
+            )
 
         def read_thread(tid: int) -> None:
             msgs = mem.user(f"h{tid}").history("t").messages()
@@ -743,3 +753,110 @@ def test_acl_user_limited_to_one_tenant(server: Server) -> None:
         "keys outside acme": leaked,
     }
     assert not any(problems.values()), problems
+
+
+# --- 5. 200 threads and 200 asyncio tasks on default pools -----------------------------------
+
+CALLERS = 200
+
+
+def test_200_async_callers_and_200_threads(server: Server) -> None:
+    import asyncio
+    import threading
+
+    import redis.asyncio
+
+    from pyredmem import AsyncMemory, Message
+
+    started = time.monotonic()
+    figures: dict[str, Any] = {}
+
+    def compute_hot() -> str:
+        time.sleep(0.05)
+        return "hot"
+
+    # threads: one Memory on a client with redis-py's default pool (max_connections 100)
+    client = redis.Redis(port=server.port)
+    assert client.connection_pool.max_connections == 100
+    errors: list[str] = []
+    wrong = Counter[str]()
+    with Memory(client) as mem:
+        counter = mem.user("u")
+        cache = mem.cache("c", ttl=60)
+        barrier = threading.Barrier(CALLERS)
+
+        def caller(i: int) -> None:
+            try:
+                barrier.wait(30)
+                if cache.get_or_compute("hot", compute_hot) != "hot":
+                    wrong["hot"] += 1
+                cold = f"cold{i % 20}"
+                if cache.get_or_compute(cold, lambda: cold.upper()) != cold.upper():
+                    wrong["cold"] += 1
+                counter.incr("n")
+                h = mem.user(f"h{i % 10}").history("t")
+                h.append(Message.user(f"a{i}", id=f"a{i}"))
+                h.append(Message.user(f"b{i}", id=f"b{i}"))
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+
+        t0 = time.monotonic()
+        threads = [threading.Thread(target=caller, args=(i,)) for i in range(CALLERS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        figures["threads_seconds"] = round(time.monotonic() - t0, 2)
+        figures["threads_errors"] = len(errors)
+        figures["threads_counter"] = counter.get("n")
+        figures["threads_turns"] = sum(mem.user(f"h{j}").history("t").count() for j in range(10))
+        figures["threads_in_use_after"] = len(client.connection_pool._in_use_connections)
+        figures["threads_connections_made"] = client.connection_pool._created_connections
+    client.close()
+
+    async def tasks() -> None:
+        aclient = redis.asyncio.Redis(port=server.port)
+        assert aclient.connection_pool.max_connections == 100
+        aerrors: list[str] = []
+        async with AsyncMemory(aclient) as amem:
+            counter = amem.user("au")
+            cache = amem.cache("ac", ttl=60)
+
+            async def hot() -> str:
+                await asyncio.sleep(0.05)
+                return "hot"
+
+            async def caller(i: int) -> None:
+                try:
+                    if await cache.get_or_compute("hot", hot) != "hot":
+                        wrong["ahot"] += 1
+                    cold = f"cold{i % 20}"
+                    if await cache.get_or_compute(cold, lambda: cold.upper()) != cold.upper():
+                        wrong["acold"] += 1
+                    await counter.incr("n")
+                    h = amem.user(f"ah{i % 10}").history("t")
+                    await h.append(Message.user(f"a{i}", id=f"a{i}"))
+                    await h.append(Message.user(f"b{i}", id=f"b{i}"))
+                except Exception as exc:
+                    aerrors.append(f"{type(exc).__name__}: {exc}")
+
+            t0 = time.monotonic()
+            await asyncio.gather(*(caller(i) for i in range(CALLERS)))
+            figures["tasks_seconds"] = round(time.monotonic() - t0, 2)
+            figures["tasks_errors"] = len(aerrors)
+            errors.extend(aerrors)
+            figures["tasks_counter"] = await counter.get("n")
+            figures["tasks_turns"] = sum(
+                [await amem.user(f"ah{j}").history("t").count() for j in range(10)]
+            )
+            figures["tasks_in_use_after"] = len(aclient.connection_pool._in_use_connections)
+        await aclient.aclose()
+
+    asyncio.run(tasks())
+    report("200_callers", callers=CALLERS, **figures, wrong_values=sum(wrong.values()))
+    print(f"FAULTS: 200_callers: wall={time.monotonic() - started:.1f}s", flush=True)
+    assert errors == [], errors[:5]
+    assert not wrong, dict(wrong)
+    assert figures["threads_counter"] == figures["tasks_counter"] == CALLERS
+    assert figures["threads_turns"] == figures["tasks_turns"] == 2 * CALLERS
+    assert figures["threads_in_use_after"] <= 1 and figures["tasks_in_use_after"] <= 1
