@@ -648,3 +648,132 @@ def _check(lim: Any, key: Any, cost: Any, shape: str) -> Any:
 def test_limiter_bad_input(mem: Memory, capsys: pytest.CaptureFixture[str]) -> None:
     store = Store("limiter", mem.client, lambda: seed_scopes(mem), reseed_every=500)
     run_family(store, LIMITER_OPS, lambda op, g: limiter_case(op, g, mem, store), capsys)
+
+
+# ============================================================================ caches
+
+CACHE_NAMES = ("llm", "llm", "c.1", "a" * 128)
+CACHE_KEYS = ("q1", "q1", "q2", "hot", "x" * 1024)
+CACHE_OPS = (
+    ["get"] * 2
+    + ["set"] * 3
+    + ["delete", "clear"]
+    + ["get_or_compute"] * 3
+    + ["fill"] * 3
+    + ["release", "cached"]
+)
+
+
+def gen_cache_options(g: Gen, mem: Memory) -> tuple[str, dict[str, Any]]:
+    scope = (
+        g.opt(g.choice(("user:alice", 1, ScopeRef("user", "a{b}"), mem, Opaque())))
+        if g.bad()
+        else g.choice((OMIT, OMIT, mem.user("alice"), ScopeRef.of("user", "bob")))
+    )
+    opts = kwargs(
+        ttl=g.number(60, 1, 0.5, 3600),
+        scope=scope,
+        lease=g.opt(g.number(30, 1, 0.01)),
+        max_wait=g.opt(g.number(0, 0.5, 60)),
+        stale=g.opt(g.number(0, 1, 60)),
+        beta=g.opt(g.number(0, 1, 2.5)),
+        buckets=g.opt(g.number(16)),
+        max_entries=g.opt(g.number(1, 2, 100, 100_000)),
+    )
+    return ", ".join(f"{k}={show(v)}" for k, v in opts.items()), opts
+
+
+def gen_cache(g: Gen, mem: Memory) -> Handle:
+    shown, opts = gen_cache_options(g, mem)
+    name = g.text(*CACHE_NAMES)
+    return f"mem.cache({show(name)}, {shown})", lambda: mem.cache(name, **opts)
+
+
+def cache_case(op: str, g: Gen, mem: Memory, store: Store) -> None:
+    if op == "cached":
+        shown, opts = gen_cache_options(g, mem)
+        args = (g.value(),) if g.r.random() < 0.7 else ()
+        keyfn = g.choice((OMIT, OMIT, lambda *a: "k", lambda *a: 5, lambda *a: "", "k"))
+        kw = kwargs(name=g.opt(g.text(*CACHE_NAMES)), key=keyfn)
+
+        def run() -> Any:
+            return mem.cached(**opts, **kw)(lambda *a: "computed")(*args)
+
+        store.attempt(
+            op,
+            lambda: (
+                f"mem.cached({shown}, {', '.join(f'{k}={show(v)}' for k, v in kw.items())})"
+                f"(lambda *a: 'computed')({', '.join(show(a) for a in args)})"
+            ),
+            run,
+        )
+        return
+    target, cache = gen_cache(g, mem)
+    key = g.text(*CACHE_KEYS)
+    if op in ("get", "delete", "clear"):
+        args: tuple[Any, ...] = () if op == "clear" else (key, g.value()) if op == "get" else (key,)
+        store.attempt(op, lambda: call_text(target, op, *args), lambda: getattr(cache(), op)(*args))
+    elif op == "set":
+        value = g.value()
+        kw = kwargs(ttl=gen_ttl(g))
+        store.attempt(
+            op,
+            lambda: call_text(target, op, key, value, **kw),
+            lambda: cache().set(key, value, **kw),
+        )
+    elif op == "get_or_compute":
+        value = g.value()
+        fn: Any = (
+            (lambda: value) if not (g.bad() and g.r.random() < 0.2) else g.choice((None, "fn", 5))
+        )
+        kw = kwargs(ttl=gen_ttl(g), fallback=g.opt(lambda: "fallback"))
+        store.attempt(
+            op,
+            lambda: call_text(
+                target, op, key, f"lambda: {show(value)}" if callable(fn) else fn, **kw
+            ),
+            lambda: cache().get_or_compute(key, fn, **kw),
+        )
+    else:  # fill / release: take a lease with a valid fetch first (the set-up)
+        handle = mem.cache("llm", ttl=60)
+        lease = None
+        if g.bad() and g.r.random() < 0.3:
+            bad_lease: Any = g.choice(
+                (
+                    None,
+                    "lease",
+                    Opaque(),
+                    CacheLease(key="q1", token="1"),
+                    CacheLease(key="a{b}", token=""),
+                    CacheLease(key=None, token=5),  # type: ignore[arg-type]
+                )
+            )
+        else:
+            handle.delete("q9")
+            lease = handle.fetch("q9").lease
+            store.refresh()
+            bad_lease = lease
+        try:
+            if op == "release":
+                store.attempt(
+                    op,
+                    lambda: f"cache.release({show(bad_lease)})",
+                    lambda: handle.release(bad_lease),
+                )
+                return
+            value = g.value()
+            kw = kwargs(ttl=gen_ttl(g), compute_time=g.opt(g.number(0, 0.5, 10)))
+            store.attempt(
+                op,
+                lambda: call_text("cache", op, bad_lease, value, **kw),
+                lambda: handle.fill(bad_lease, value, **kw),
+            )
+        finally:
+            if lease is not None:
+                handle.release(lease)  # no later get_or_compute waits for it
+                store.refresh()
+
+
+def test_cache_bad_input(mem: Memory, capsys: pytest.CaptureFixture[str]) -> None:
+    store = Store("cache", mem.client, lambda: seed_scopes(mem), reseed_every=500)
+    run_family(store, CACHE_OPS, lambda op, g: cache_case(op, g, mem, store), capsys)
