@@ -35,6 +35,7 @@ __all__ = [
     "scope_set",
     "scope_set_many",
     "scope_ttl",
+    "check_update_fn",
     "update_backoff",
 ]
 
@@ -130,6 +131,10 @@ def scope_get_many(t: Target, keys: Iterable[str]) -> Call[dict[str, Any]]:
     if isinstance(keys, (str, bytes)):
         raise InvalidValueError(
             "get_many takes a collection of keys, not one string", scope=t.label
+        )
+    if not isinstance(keys, Iterable):
+        raise InvalidValueError(
+            f"get_many takes a collection of keys, not {type(keys).__name__}", scope=t.label
         )
     wanted = list(dict.fromkeys(validate_key(k, scope=t.label) for k in keys))
     _batch(t, len(wanted))
@@ -231,6 +236,15 @@ def scope_cas(
 
     args = (key, expected or "0", vtype, payload, ttl_ms, keep, t.cfg.max_keys_per_scope)
     return Call(script("scope_cas"), t.keys, args, parse, key, t.label)
+
+
+def check_update_fn(t: Target, key: str, fn: object) -> None:
+    """`update` needs a function of the current value."""
+    validate_key(key, scope=t.label)
+    if not callable(fn):
+        raise InvalidValueError(
+            f"update takes a function of the value, not {type(fn).__name__}", key=key, scope=t.label
+        )
 
 
 def update_backoff(attempt: int) -> float:

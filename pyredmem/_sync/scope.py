@@ -99,6 +99,7 @@ class Scope:
         than once, so keep it free of side effects. Without `ttl`, an existing key keeps its
         expiry. Returns the value stored; raises ConflictError after `update_retries` losses."""
         t = self._t
+        ops.check_update_fn(t, key, fn)
         entry = self._runner.run(ops.scope_get_entry(t, key))
         for attempt in range(t.cfg.update_retries):
             new = fn(copy.deepcopy(default) if entry is None else entry.value)
