@@ -28,9 +28,7 @@ if err then return err end
 local held = redis.call('LLEN', l)
 local tokens, bytes, keys_new = 0, 0, held == 0
 local known = {}
-if held == 0 then
-  redis.call('DEL', ids)  -- an I whose L was evicted names turns no longer there
-else
+if held > 0 then
   local ask = {''}
   for i = 8, #ARGV, 3 do ask[#ask + 1] = ARGV[i] end
   local got = {}
@@ -103,6 +101,9 @@ for i = 1, #gone do
   gone_ids[i] = turn_id(gone[i])
   tokens, bytes = tokens - turn_tokens(gone[i]), bytes - #gone[i]
 end
+-- an I whose L was evicted names turns no longer there. Dropped only now: RPUSH must be the
+-- first write, so that a server at maxmemory (noeviction) refuses the append whole
+if held == 0 then redis.call('DEL', ids) end
 if #pushed > 0 or #gone > 0 then
   local n = #fields
   fields[n + 1], fields[n + 2] = '', thread_fmt_totals(tokens, bytes)

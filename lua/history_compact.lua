@@ -48,9 +48,11 @@ end
 local was = tonumber(redis.call('ZSCORE', tx, tid))
 if was and was <= now then was = nil end
 local fresh = not was and redis.call('ZCARD', tx) == 0
+-- HSET first: a server at maxmemory (noeviction) refuses a script's first write when it may
+-- grow memory, and then nothing is written
+redis.call('HSET', ids, sid, '1', '', thread_fmt_totals(tokens - removed + stokens, bytes))
 redis.call('LTRIM', l, #cur, -1)
 redis.call('LPUSH', l, entry)
 call_chunked('HDEL', ids, gone)
-redis.call('HSET', ids, sid, '1', '', thread_fmt_totals(tokens - removed + stokens, bytes))
 thread_written(l, ids, ta, tx, tid, now, ttl_ms, was, fresh, rebuilt)
 return {now, #cur}

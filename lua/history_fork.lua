@@ -24,9 +24,11 @@ for i = 1, #entries do
   fields[2 * i] = '1'
   tokens, bytes = tokens + turn_tokens(entries[i]), bytes + #entries[i]
 end
+-- RPUSH first: a server at maxmemory (noeviction) refuses a script's first write when it
+-- may grow memory, and then nothing is written
+call_chunked('RPUSH', dl, entries)
 redis.call('DEL', di)  -- an I whose L was evicted names turns no longer there
 call_chunked('HSET', di, fields)
 redis.call('HSET', di, '', thread_fmt_totals(tokens, bytes))
-call_chunked('RPUSH', dl, entries)
 thread_written(dl, di, ta, tx, tid, now, ttl_ms, was, fresh, true)
 return #entries

@@ -589,14 +589,6 @@ def test_maxmemory(server: Server) -> None:
     print(f"FAULTS: maxmemory: wall={time.monotonic() - started:.1f}s", flush=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: lua/history_append.lua runs `redis.call('DEL', ids)` (when LLEN of "
-    "the thread's list is 0: a new or evicted thread) before any deny-oom write; DEL does not "
-    "check maxmemory and marks the script as having written, after which Redis lets its "
-    "RPUSH/HSET/ZADD through, so an append to a new thread is stored past maxmemory "
-    "(noeviction) instead of raising OutOfMemoryError",
-)
 def test_maxmemory_refuses_an_append_to_a_new_thread(server: Server) -> None:
     from pyredmem import Message, OutOfMemoryError
 

@@ -10,8 +10,8 @@ import time
 import pytest
 import redis
 
-from pyredmem import Memory, Message
-from tests.engines import Engine
+from pyredmem import Memory, Message, OutOfMemoryError
+from tests.engines import Engine, Server
 
 P = "pm:{:user:u}"
 L, IDS, TA, TX = f"{P}:t:t:l", f"{P}:t:t:i", f"{P}:ta", f"{P}:tx"
@@ -141,3 +141,27 @@ def test_a_write_waits_for_a_pause_that_reads_pass(engine: Engine, mem: Memory) 
         pauser.execute_command("CLIENT", "UNPAUSE")
         writer.join()
     assert [m.content for m in h.messages()] == ["a", "b"]
+
+
+def test_writes_at_maxmemory_are_refused_whole(server: Server) -> None:
+    admin = redis.Redis(port=server.port)
+    with Memory(f"redis://127.0.0.1:{server.port}") as mem:
+        h = mem.user("u").history("t")
+        h.extend([Message.user(str(i), id=str(i)) for i in range(4)])
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", 1)
+        try:
+            for write in (
+                lambda: mem.user("u").history("new").append(Message.user("x")),
+                lambda: h.fork("copy"),
+                lambda: h.compact(lambda ms: "summary", keep_last=2),
+                lambda: h.append(Message.user("more")),
+            ):
+                with pytest.raises(OutOfMemoryError):
+                    write()
+        finally:
+            admin.config_set("maxmemory", 0)
+            admin.close()
+        assert [m.id for m in h.messages()] == ["0", "1", "2", "3"]
+        assert [t.id for t in mem.user("u").threads()] == ["t"]
+        assert len(mem.user("u").history("copy")) == 0
