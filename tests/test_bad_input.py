@@ -212,14 +212,17 @@ def memory_case(g: Gen, mem: Memory, store: Store) -> None:
 
     def run() -> Any:
         m = Memory(mem.client, **options)
-        sc = m.user("alice")
-        if inner == "set":
-            return sc.set("k", value)
-        if inner == "incr":
-            return sc.incr("n")
-        if inner == "update":
-            return sc.update("d", lambda v: value)
-        return sc.get("d")
+        try:  # close() gives back the pool connections the memory checked out
+            sc = m.user("alice")
+            if inner == "set":
+                return sc.set("k", value)
+            if inner == "incr":
+                return sc.incr("n")
+            if inner == "update":
+                return sc.update("d", lambda v: value)
+            return sc.get("d")
+        finally:
+            m.close()
 
     arg = f"'k', {show(value)}" if inner == "set" else "'d', lambda v: " + show(value)
     store.attempt(
