@@ -67,11 +67,13 @@ def run_family(store: Store, ops: list[str], case: Callable[[str, Gen], None], c
         store.begin()
         case(op, Gen(seed))
 
-    one()
-    with capsys.disabled():
-        print("\n" + store.report())
-        if store.violations:
-            print(store.violation_report())
+    try:
+        one()
+    finally:  # the count, also when a case failed (Hypothesis stops at the first)
+        with capsys.disabled():
+            print("\n" + store.report())
+            if store.violations:
+                print(store.violation_report())
     assert not store.violations, store.violation_report()
     assert store.cases >= EXAMPLES
 
