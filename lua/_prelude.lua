@@ -237,10 +237,11 @@ local function scope_meta(vtype, expiry, now_us, old, live)
   return meta, nil
 end
 
--- an error reply when adding `extra` keys would pass the cap (`e`: from pair_settle)
-local function scope_full(x, e, extra, max_keys)
-  local n = 0
-  if e then n = redis.call('ZCARD', x) end
+-- an error reply when adding `extra` keys would pass the cap. Called before pair_settle, so
+-- that a refused write writes nothing: counts the live entries of X (those expiring after
+-- `now`) without purging the expired ones. One ZCOUNT.
+local function scope_full(x, now, extra, max_keys)
+  local n = redis.call('ZCOUNT', x, '(' .. fmt_int(now), '+inf')
   if n + extra > max_keys then
     return redis.error_reply('PM_FULL scope holds its maximum of ' .. max_keys .. ' keys')
   end

@@ -23,11 +23,11 @@ if actual ~= expected then
   if live then return {0, live, redis.call('HGET', h, 'd:' .. key)} end
   return {0}
 end
-local e = pair_settle(h, x, r[2], now, SCOPE_FIELDS, scope_rebuild)
 if not live then
-  local err = scope_full(x, e, 1, tonumber(ARGV[7]))
+  local err = scope_full(x, now, 1, tonumber(ARGV[7]))
   if err then return err end
 end
+local e = pair_settle(h, x, r[2], now, SCOPE_FIELDS, scope_rebuild)
 local expiry = write_expiry(now, tonumber(ARGV[5]), ARGV[6], current)
 local meta, was = scope_meta(vtype, expiry, now_us, old, live)
 if was ~= expiry then redis.call('ZADD', x, fmt_int(expiry), key) end

@@ -21,9 +21,8 @@ if live then
     return redis.error_reply('PM_WRONGTYPE the value is not a number')
   end
 end
-local e = pair_settle(h, x, r[3], now, SCOPE_FIELDS, scope_rebuild)
 if not live then
-  local err = scope_full(x, e, 1, tonumber(ARGV[5]))
+  local err = scope_full(x, now, 1, tonumber(ARGV[5]))
   if err then return err end
 end
 local LIMIT = 9007199254740992  -- 2^53: below it, Lua numbers are exact integers
@@ -54,6 +53,8 @@ else
   end
   payload = string.format('%.17g', v)
 end
+-- housekeeping only once the call is known to succeed: a refused call writes nothing
+local e = pair_settle(h, x, r[3], now, SCOPE_FIELDS, scope_rebuild)
 local expiry = write_expiry(now, ttl_ms, '1', current)
 local meta, was = scope_meta(vtype, expiry, now_us, old, live)
 if was ~= expiry then redis.call('ZADD', x, fmt_int(expiry), key) end

@@ -12,13 +12,13 @@ local key, vtype, payload = ARGV[1], ARGV[2], ARGV[3]
 local ttl_ms = tonumber(ARGV[4])
 local now, now_us = clock()
 local r = redis.call('HMGET', h, 'm:' .. key, 'e')
-local e = pair_settle(h, x, r[2], now, SCOPE_FIELDS, scope_rebuild)
 local old = r[1]
 local live = live_meta(old, now)
 if not live then
-  local err = scope_full(x, e, 1, tonumber(ARGV[5]))
+  local err = scope_full(x, now, 1, tonumber(ARGV[5]))
   if err then return err end
 end
+local e = pair_settle(h, x, r[2], now, SCOPE_FIELDS, scope_rebuild)
 local expiry = write_expiry(now, ttl_ms, '0', nil)
 local meta, was = scope_meta(vtype, expiry, now_us, old, live)
 if was ~= expiry then redis.call('ZADD', x, fmt_int(expiry), key) end

@@ -16,16 +16,16 @@ local wanted = {}
 for j = 1, n do wanted[j] = 'm:' .. ARGV[3 * j] end
 wanted[n + 1] = 'e'
 local olds = pair_call('HMGET', h, wanted)
-local e = pair_settle(h, x, olds[n + 1], now, SCOPE_FIELDS, scope_rebuild)
 local lives, extra = {}, 0
 for j = 1, n do
   lives[j] = live_meta(olds[j] or nil, now)
   if not lives[j] then extra = extra + 1 end
 end
 if extra > 0 then
-  local err = scope_full(x, e, extra, tonumber(ARGV[2]))
+  local err = scope_full(x, now, extra, tonumber(ARGV[2]))
   if err then return err end
 end
+local e = pair_settle(h, x, olds[n + 1], now, SCOPE_FIELDS, scope_rebuild)
 local expiry = write_expiry(now, ttl_ms, '0', nil)
 local stamp = fmt_int(expiry)
 local fields, index, lowered = {}, {}, false

@@ -450,11 +450,11 @@ def test_thread_cap_per_scope(url: str) -> None:
     with Memory(url, max_keys_per_scope=2) as mem:
         scope = mem.user("u")
         scope.history("a").append(Message.user("a"))
-        scope.history("b", ttl=0.1).append(Message.user("b"))
+        scope.history("b", ttl=1.5).append(Message.user("b"))  # long enough for a slow engine
         with pytest.raises(CapacityError):
             scope.history("c").append(Message.user("c"))
         assert scope.history("c").messages() == []
-        time.sleep(0.2)
+        time.sleep(1.6)
         scope.history("c").append(Message.user("c"))  # the expired thread made room
         assert {t.id for t in scope.threads()} == {"a", "c"}
 

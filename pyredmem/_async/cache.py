@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._config import Config
-from .._errors import CacheTimeoutError
+from .._errors import CacheTimeoutError, ValidationError
 from .._ops import cache as ops
 from .._ops.cache import CacheLease, Fetch
 from ._runner import AsyncRunner
@@ -166,6 +166,8 @@ class AsyncCache:
     ) -> Callable[..., Any]:
         """`fn` with its results cached here (see AsyncMemory.cached)."""
         ops.AsyncShell.check(fn)
+        if key is not None and not callable(key):
+            raise ValidationError(f"key= must be a function of fn's arguments, got {key!r}")
 
         def key_for(*args: Any, **kwargs: Any) -> str:
             return key(*args, **kwargs) if key is not None else self.key_for(fn, *args, **kwargs)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._config import Config
-from .._errors import CacheTimeoutError
+from .._errors import CacheTimeoutError, ValidationError
 from .._ops import cache as ops
 from .._ops.cache import CacheLease, Fetch
 from ._runner import Runner
@@ -167,6 +167,8 @@ class Cache:
     ) -> Callable[..., Any]:
         """`fn` with its results cached here (see Memory.cached)."""
         ops.Shell.check(fn)
+        if key is not None and not callable(key):
+            raise ValidationError(f"key= must be a function of fn's arguments, got {key!r}")
 
         def key_for(*args: Any, **kwargs: Any) -> str:
             return key(*args, **kwargs) if key is not None else self.key_for(fn, *args, **kwargs)
