@@ -37,6 +37,7 @@ __all__ = [
     "OWNED_CLIENT",
     "Connection",
     "Lost",
+    "made",
     "open_async",
     "open_sync",
     "prepare_async",
@@ -66,10 +67,23 @@ _servers_lock = threading.Lock()
 
 @dataclass(frozen=True, slots=True)
 class Connection:
-    client: Any
+    client: Any  # None until `make()` makes it
     cluster: bool
     owned: bool  # opened here, so closed by Memory.close()
     embedded: bool
+    make: Any = None  # () -> the client, for one made on first use
+
+
+def made(conn: Connection) -> Any:
+    """`conn`'s client, made now if it was deferred (a sync cluster client discovers the
+    cluster as it is made, so that happens on the first call, where failure policies
+    apply, rather than in the Memory's constructor)."""
+    if conn.client is not None:
+        return conn.client
+    try:
+        return conn.make()
+    except (rx.RedisError, rx.RedisClusterException) as exc:
+        raise translate(exc, key=None, scope=None) from exc
 
 
 def _memory_server(url: str) -> Any:
@@ -112,6 +126,7 @@ class _Flavour:
     wrong: tuple[Any, ...]
     wrong_hint: str
     retry: Any  # () -> the retry policy of a client opened from a URL
+    defer_cluster: bool  # make a cluster client on first use (its constructor connects)
 
 
 _SYNC = _Flavour(
@@ -122,6 +137,7 @@ _SYNC = _Flavour(
     (redis.asyncio.Redis, redis.asyncio.cluster.RedisCluster),
     "AsyncMemory",
     lambda: redis.retry.Retry(_backoff(), OWNED_RETRIES),
+    True,
 )
 _ASYNC = _Flavour(
     "AsyncMemory",
@@ -131,6 +147,7 @@ _ASYNC = _Flavour(
     (redis.Redis, redis.cluster.RedisCluster),
     "Memory",
     lambda: redis.asyncio.retry.Retry(_backoff(), OWNED_RETRIES),
+    False,
 )
 
 
@@ -142,11 +159,11 @@ def _open(target: Any, f: _Flavour) -> Connection:
         options = {**OWNED_CLIENT, "retry": f.retry()}
         if scheme in ("redis+cluster", "rediss+cluster"):
             url = url.replace("+cluster", "", 1)
-            try:  # the sync client discovers the cluster here
-                client = f.cluster.from_url(url, **options)
-            except (rx.RedisError, rx.RedisClusterException) as exc:
-                raise translate(exc, key=None, scope=None) from exc
-            return Connection(client, True, True, False)
+            if f.defer_cluster:  # the sync client would discover the cluster right here
+                return Connection(
+                    None, True, True, False, lambda: f.cluster.from_url(url, **options)
+                )
+            return Connection(f.cluster.from_url(url, **options), True, True, False)
         if scheme in ("redis", "rediss", "unix"):
             return Connection(f.single.from_url(url, **options), False, True, False)
         raise ConfigurationError(f"unsupported URL scheme {scheme!r}")
@@ -233,13 +250,13 @@ def translate(exc: BaseException, *, key: str | None, scope: str | None) -> PyRe
     return BackendError(f"{type(exc).__name__}: {exc}", key=key, scope=scope)
 
 
-async def prepare_async(conn: Connection) -> None:
+async def prepare_async(client: Any, cluster: bool) -> None:
     """Get an asyncio cluster client ready before its first command: redis-py's asyncio
     RedisCluster can fail ("'NoneType' object has no attribute 'writelines'") when many
     tasks make it discover the cluster at once; discovering it first avoids that race."""
-    if conn.cluster:
-        await conn.client.initialize()
+    if cluster:
+        await client.initialize()
 
 
-def prepare_sync(conn: Connection) -> None:
+def prepare_sync(client: Any, cluster: bool) -> None:
     """Sync clients discover the cluster when they are made: nothing to do."""

@@ -131,13 +131,19 @@ def test_an_unreachable_server_is_unavailable_not_unknown() -> None:
 
 
 def test_an_unreachable_cluster_is_a_pyredmem_error() -> None:
-    with pytest.raises(BackendUnavailableError):
-        Memory("redis+cluster://127.0.0.1:1")
+    with Memory("redis+cluster://127.0.0.1:1") as mem:  # discovered on first use
+        with pytest.raises(BackendUnavailableError):
+            mem.user("u").get("k")
+        # so failure policies apply to it too
+        assert mem.limiter("api", limit=1, period=60, on_error="allow").hit("k").allowed
+        assert not mem.limiter("api", limit=1, period=60, on_error="deny").hit("k").allowed
 
     async def main() -> None:
         async with AsyncMemory("redis+cluster://127.0.0.1:1") as amem:
             with pytest.raises(BackendUnavailableError):
                 await amem.user("u").get("k")
+            limiter = amem.limiter("api", limit=1, period=60, on_error="allow")
+            assert (await limiter.hit("k")).allowed
 
     asyncio.run(main())
 

@@ -23,7 +23,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .._connect import Lost, open_async, prepare_async, translate
+from .._connect import Lost, made, open_async, prepare_async, translate
 from .._ops._call import Call
 from ._gate import gate_for
 from ._lane import AsyncLane
@@ -50,7 +50,7 @@ class AsyncRunner:
         conn = open_async(target)
         self._conn = conn
         self._prepared = not conn.cluster
-        self.client: Any = conn.client
+        self._client: Any = conn.client
         self.cluster = conn.cluster
         self.embedded = conn.embedded
         self._owned = conn.owned
@@ -60,9 +60,16 @@ class AsyncRunner:
         self._wait_slots = gate[1] if gate else 1 << 30
         self._waiting = 0  # blocking waits in progress
 
+    @property
+    def client(self) -> Any:
+        """The redis-py client (a sync cluster client is made on first use)."""
+        if self._client is None:
+            self._client = made(self._conn)
+        return self._client
+
     async def _prepare(self) -> None:
         try:
-            await prepare_async(self._conn)
+            await prepare_async(self.client, self.cluster)
         except _FAILURES as exc:
             raise translate(exc, key=None, scope=None) from exc
         self._prepared = True
@@ -197,5 +204,5 @@ class AsyncRunner:
     async def aclose(self) -> None:
         if self._lane is not None:
             await self._lane.aclose()
-        if self._owned:
-            await self.client.aclose()
+        if self._owned and self._client is not None:
+            await self._client.aclose()

@@ -24,7 +24,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .._connect import Lost, open_sync, prepare_sync, translate
+from .._connect import Lost, made, open_sync, prepare_sync, translate
 from .._ops._call import Call
 from ._gate import gate_for
 from ._lane import Lane
@@ -51,7 +51,7 @@ class Runner:
         conn = open_sync(target)
         self._conn = conn
         self._prepared = not conn.cluster
-        self.client: Any = conn.client
+        self._client: Any = conn.client
         self.cluster = conn.cluster
         self.embedded = conn.embedded
         self._owned = conn.owned
@@ -61,9 +61,16 @@ class Runner:
         self._wait_slots = gate[1] if gate else 1 << 30
         self._waiting = 0  # blocking waits in progress
 
+    @property
+    def client(self) -> Any:
+        """The redis-py client (a sync cluster client is made on first use)."""
+        if self._client is None:
+            self._client = made(self._conn)
+        return self._client
+
     def _prepare(self) -> None:
         try:
-            prepare_sync(self._conn)
+            prepare_sync(self.client, self.cluster)
         except _FAILURES as exc:
             raise translate(exc, key=None, scope=None) from exc
         self._prepared = True
@@ -198,5 +205,5 @@ class Runner:
     def close(self) -> None:
         if self._lane is not None:
             self._lane.close()
-        if self._owned:
-            self.client.close()
+        if self._owned and self._client is not None:
+            self._client.close()
