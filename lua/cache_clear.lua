@@ -7,7 +7,7 @@
 -- Reply: number of values removed (stale ones included). Errors: PM_CONFIG (a bucket was
 -- written with another bucket count: nothing removed). Cost: O(M) for M entries in these
 -- buckets (M <= the cache's max entries), plus one HGET per bucket.
--- Flags: idempotent
+-- Flags: idempotent allow-oom
 local now = clock()
 for b = 1, #KEYS, 2 do
   local err = cache_buckets(redis.call('HGET', KEYS[b], 'b'), ARGV[1])

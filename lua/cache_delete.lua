@@ -4,7 +4,7 @@
 -- ARGV[1] key  ARGV[2] the handle's bucket count
 -- Reply: 1 when a fresh value was removed, else 0. Errors: PM_CONFIG.
 -- Cost: O(log M + E + waiters), waiters <= 1000 (E dead entries dropped).
--- Flags: idempotent
+-- Flags: idempotent allow-oom
 local h, x, w = KEYS[1], KEYS[2], KEYS[3]
 local key = ARGV[1]
 local now = clock()

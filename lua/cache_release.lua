@@ -4,7 +4,7 @@
 -- ARGV[1] key  ARGV[2] the lease's fencing token  ARGV[3] the handle's bucket count
 -- Reply: 1 released; 0 the lease was no longer the caller's. Errors: PM_CONFIG.
 -- Cost: O(log M + waiters), waiters <= 1000.
--- Flags: idempotent
+-- Flags: idempotent allow-oom
 local h, x, w = KEYS[1], KEYS[2], KEYS[3]
 local key, token = ARGV[1], ARGV[2]
 local now = clock()

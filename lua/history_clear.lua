@@ -3,7 +3,7 @@
 -- KEYS[1] L  KEYS[2] I  KEYS[3] TA  KEYS[4] TX
 -- ARGV[1] thread id
 -- Reply: number of turns removed. Cost: O(N) for N turns.
--- Flags: idempotent
+-- Flags: idempotent allow-oom
 local l, ids, ta = KEYS[1], KEYS[2], KEYS[3]
 local now = clock()
 local n = redis.call('LLEN', l)

@@ -2,7 +2,7 @@
 -- KEYS[1] L  KEYS[2] I  KEYS[3] TA  KEYS[4] TX
 -- ARGV[1] thread id
 -- Reply: 1 when the thread held turns or was listed, else 0. Cost: O(N) for N turns.
--- Flags: idempotent
+-- Flags: idempotent allow-oom
 local l, ids, ta, tx = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local n = redis.call('DEL', l, ids)
 local listed = redis.call('ZREM', tx, ARGV[1])

@@ -4,7 +4,7 @@
 -- Reply: number of live keys removed (expired ones, and ones whose H was lost to eviction,
 -- are not counted).
 -- Cost: O(N), N <= max keys in the scope.
--- Flags: idempotent
+-- Flags: idempotent allow-oom
 local h, x = KEYS[1], KEYS[2]
 local now = clock()
 local n = redis.call('ZCOUNT', x, '(' .. fmt_int(now), '+inf')

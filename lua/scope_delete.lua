@@ -5,7 +5,7 @@
 -- Cost: O(log N): 3 calls when the key is absent, 5 when present (TIME, HMGET, ZRANGE,
 -- HDEL, ZREM), up to 9 when it held the scope's latest expiry; plus O(E) for E expired
 -- entries purged and O(N) to repair a scope that lost H or X to eviction.
--- Flags: idempotent
+-- Flags: idempotent allow-oom
 local h, x = KEYS[1], KEYS[2]
 local key = ARGV[1]
 local now = clock()

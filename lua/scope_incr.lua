@@ -37,7 +37,9 @@ if ctype ~= 'f' and atype == 'i' then
     else
       -- HINCRBY is exact over all 64 bits (and refuses to overflow)
       local res = redis.pcall('HINCRBY', h, 'd:' .. key, amount)
-      if type(res) == 'table' then
+      if type(res) ~= 'number' then  -- an error reply (a table; other objects on some engines)
+        -- refused at maxmemory (the call's first write): that error, as the others get it
+        if string.sub(tostring(res.err), 1, 4) == 'OOM ' then return res end
         return redis.error_reply('PM_OVERFLOW the result does not fit in 64 bits')
       end
       payload = redis.call('HGET', h, 'd:' .. key)
@@ -54,7 +56,7 @@ else
   payload = string.format('%.17g', v)
 end
 -- housekeeping only once the call is known to succeed: a refused call writes nothing
-local e = pair_settle(h, x, r[3], now, SCOPE_FIELDS, scope_rebuild)
+local e = pair_settle(h, x, r[3], now, SCOPE_FIELDS, scope_rebuild, true)
 local expiry = write_expiry(now, ttl_ms, '1', current)
 local meta, was = scope_meta(vtype, expiry, now_us, old, live)
 if was ~= expiry then redis.call('ZADD', x, fmt_int(expiry), key) end

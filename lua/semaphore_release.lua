@@ -3,7 +3,7 @@
 -- ARGV[1] token
 -- Reply: 1 when the token held a live lease, 0 when it had expired or was released before.
 -- Cost: O(log N + E) for E expired leases dropped on the way.
--- Flags: idempotent
+-- Flags: idempotent allow-oom
 local z = KEYS[1]
 local now = clock()
 local expiry = redis.call('ZSCORE', z, ARGV[1])

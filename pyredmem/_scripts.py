@@ -1,9 +1,15 @@
-"""The Lua script registry: every `lua/<name>.lua` file, read once, with the parts of the
-shared prelude (`lua/_prelude.lua`) it uses.
+"""The Lua script registry: every `lua/<name>.lua` file, read once, in two forms.
 
-Each prelude block (separated by blank lines) defines one local; a script gets the blocks it
-names, directly or through other blocks, in prelude order. Lua builds a closure for every
-local function on every call, so unused helpers would cost each call time.
+- A Redis Functions library (`LIBRARY`): the whole prelude once, then each script as a
+  function registered under a name that carries the library's content hash, so that two
+  pyredmem versions run side by side during a rolling deploy. Loaded once per server
+  (`FUNCTION LOAD`) and called with `FCALL`/`FCALL_RO`: the prelude's helpers are built
+  once, at load, instead of on every call.
+- For servers that refuse FUNCTION (an ACL, a managed service), each script as an EVAL
+  source with the prelude blocks it uses (`Script.source`). Each prelude block (separated by
+  blank lines) defines one local; a script gets the blocks it names outside comments,
+  directly or through other blocks, in prelude order: Lua builds a closure for every local
+  function on every call, so unused helpers would cost each call time.
 
 Scripts are found inside the installed package (`pyredmem/lua`, put there by the wheel build)
 or, in a source checkout, in the top-level `lua/` folder.
@@ -17,12 +23,13 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["SCRIPTS", "Script", "lua_dir"]
+__all__ = ["LIBRARY", "SCRIPTS", "Library", "Script", "lua_dir"]
 
 PRELUDE = "_prelude"
 
 
-#: what a script may do, from its header's "-- Flags:" line
+#: what a script may do, from its header's "-- Flags:" line; a writing script that only
+#: removes adds " allow-oom" (it runs at maxmemory, where other writes are refused whole)
 FLAGS = ("no-writes", "idempotent", "once")
 
 
@@ -42,6 +49,16 @@ class Script:
     sha1: str
     readonly: bool = False
     retry: bool = False
+    function: str = ""  # its name in LIBRARY
+    function_ro: str = ""  # the same, registered no-writes (for calls that write nothing)
+
+
+@dataclass(frozen=True, slots=True)
+class Library:
+    """Every script as one Redis Functions library."""
+
+    name: str
+    source: str
 
 
 def lua_dir() -> Path:
@@ -54,9 +71,15 @@ def lua_dir() -> Path:
     raise RuntimeError("pyredmem's Lua scripts are missing: reinstall the package")
 
 
-_FLAGS = re.compile(r"^-- Flags: (\S+)$", re.MULTILINE)
+_FLAGS = re.compile(r"^-- Flags: (\S+)( allow-oom)?$", re.MULTILINE)
 _DEFINES = re.compile(r"^local (?:function )?(\w+)", re.MULTILINE)
 _WORD = re.compile(r"\w+")
+_COMMENT = re.compile(r"""('(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*")|--[^\n]*""")
+
+
+def code_only(lua: str) -> str:
+    """`lua` without its comments (strings kept), for scanning the names it uses."""
+    return _COMMENT.sub(lambda m: m.group(1) or "", lua)
 
 
 def prelude_blocks(prelude: str) -> dict[str, str]:
@@ -71,36 +94,89 @@ def prelude_blocks(prelude: str) -> dict[str, str]:
     return blocks
 
 
-def with_prelude(body: str, blocks: dict[str, str]) -> str:
-    """`body` preceded by the prelude blocks it needs."""
+def uses(body: str, blocks: dict[str, str]) -> set[str]:
+    """The prelude blocks `body`'s code names, directly or through other blocks."""
     needed: set[str] = set()
-    todo = [w for w in _WORD.findall(body) if w in blocks]
+    todo = [w for w in _WORD.findall(code_only(body)) if w in blocks]
     while todo:
         name = todo.pop()
         if name not in needed:
             needed.add(name)
-            todo.extend(w for w in _WORD.findall(blocks[name]) if w in blocks)
+            todo.extend(w for w in _WORD.findall(code_only(blocks[name])) if w in blocks)
+    return needed
+
+
+def with_prelude(body: str, blocks: dict[str, str]) -> str:
+    """`body` preceded by the prelude blocks it needs."""
+    needed = uses(body, blocks)
     parts = [text for name, text in blocks.items() if name in needed]
     return "\n\n".join([*parts, body])
 
 
-def _load() -> dict[str, Script]:
+def library(bodies: dict[str, tuple[str, str]], blocks: dict[str, str]) -> tuple[str, str]:
+    """(name, source) of the functions library: the prelude blocks any script uses, then
+    `op_<script>(KEYS, ARGV)` for each script, registered as `pm<hash>_<script>` (plus
+    `..._ro`, flagged no-writes, for a writing script's calls that write nothing)."""
+    needed: set[str] = set()
+    for body, _ in bodies.values():
+        needed |= uses(body, blocks)
+    parts = [text for name, text in blocks.items() if name in needed]
+    for name, (body, _) in bodies.items():
+        parts.append(f"local function op_{name}(KEYS, ARGV)\n{body.rstrip()}\nend")
+    content = "\n\n".join(parts)
+    tag = "pm" + hashlib.sha1(content.encode("utf-8")).hexdigest()[:12]
+    registry = []
+    for name, (_, flags) in bodies.items():
+        if flags == "no-writes":
+            registry.append(_register(f"{tag}_{name}", name, "no-writes"))
+            continue
+        # a write is refused whole at maxmemory (noeviction), unless it only removes
+        registry.append(
+            _register(f"{tag}_{name}", name, "allow-oom" if "allow-oom" in flags else "")
+        )
+        registry.append(_register(f"{tag}_{name}_ro", name, "no-writes"))
+    source = f"#!lua name={tag}\n{content}\n\n" + "\n".join(registry) + "\n"
+    return tag, source
+
+
+def _register(function: str, name: str, flag: str) -> str:
+    flags = f"'{flag}'" if flag else ""
+    return (
+        f"redis.register_function{{function_name='{function}', callback=op_{name}, "
+        f"flags={{{flags}}}}}"
+    )
+
+
+def _load() -> tuple[dict[str, Script], Library]:
     folder = lua_dir()
     blocks = prelude_blocks((folder / f"{PRELUDE}.lua").read_text(encoding="utf-8"))
-    scripts = {}
+    bodies: dict[str, tuple[str, str]] = {}
     for path in sorted(folder.glob("*.lua")):
         if path.stem == PRELUDE:
             continue
         body = path.read_text(encoding="utf-8")
-        flags = _FLAGS.findall(body)
-        if len(flags) != 1 or flags[0] not in FLAGS:
+        found = _FLAGS.findall(body)
+        if len(found) != 1 or found[0][0] not in FLAGS:
             raise RuntimeError(f"{path.name}: its header needs one '-- Flags:' line of {FLAGS}")
-        source = with_prelude(body, blocks)
-        sha1 = hashlib.sha1(source.encode("utf-8")).hexdigest()
-        readonly = flags[0] == "no-writes"
-        scripts[path.stem] = Script(path.stem, source, sha1, readonly, flags[0] != "once")
-    return scripts
+        bodies[path.stem] = (body, "".join(found[0]))
+    tag, source = library(bodies, blocks)
+    scripts = {}
+    for name, (body, flags) in bodies.items():
+        text = with_prelude(body, blocks)
+        sha1 = hashlib.sha1(text.encode("utf-8")).hexdigest()
+        function = f"{tag}_{name}"
+        readonly = flags == "no-writes"
+        scripts[name] = Script(
+            name,
+            text,
+            sha1,
+            readonly,
+            not flags.startswith("once"),
+            function,
+            function if readonly else function + "_ro",
+        )
+    return scripts, Library(tag, source)
 
 
-#: name -> Script, for every script file
-SCRIPTS: dict[str, Script] = _load()
+#: name -> Script, for every script file; LIBRARY: all of them as one functions library
+SCRIPTS, LIBRARY = _load()

@@ -55,8 +55,8 @@ def count_replies() -> Iterator[Counter]:
 
 
 def script_calls(client: Any) -> int:
-    """EVALSHA + EVAL calls (and their _RO forms) a real standalone server has run (INFO
-    commandstats)."""
+    """Script and function calls (EVALSHA, EVAL, FCALL and their _RO forms) a real
+    standalone server has run (INFO commandstats)."""
     stats = client.info("commandstats")
-    names = ("evalsha", "eval", "evalsha_ro", "eval_ro")
+    names = ("evalsha", "eval", "evalsha_ro", "eval_ro", "fcall", "fcall_ro")
     return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in names)

@@ -24,9 +24,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .._connect import Lost, made, open_async, prepare_async, translate
+from .._dialect import Dialect, Refused, is_missing, is_refusal
 from .._ops._call import Call
 from ._gate import gate_for
-from ._lane import AsyncLane
+from ._lane import AsyncLane, exchange
 from ._sleep import sleep
 
 T = TypeVar("T")
@@ -54,7 +55,8 @@ class AsyncRunner:
         self.cluster = conn.cluster
         self.embedded = conn.embedded
         self._owned = conn.owned
-        self._lane = None if conn.cluster else AsyncLane.of(conn.client, embedded=conn.embedded)
+        self._dialect = Dialect(functions=True, ro=not conn.embedded)
+        self._lane = None if conn.cluster else AsyncLane.of(conn.client, dialect=self._dialect)
         gate = None if conn.cluster else gate_for(conn.client)
         self._gate = gate[0] if gate else None
         self._wait_slots = gate[1] if gate else 1 << 30
@@ -78,36 +80,34 @@ class AsyncRunner:
         if not self._prepared:
             await self._prepare()
         try:
-            if self.cluster:
-                reply = await self._send_cluster(call)
-            elif self._gate is None:
-                reply = await self._send_standalone(call)
-            else:
-                # beyond the gate's slots, calls queue here rather than fail for want of a
-                # connection (the pool raises as soon as it has none left)
-                async with self._gate:
-                    reply = await self._send_standalone(call)
+            try:
+                reply = await self._dispatch(call)
+            except Refused as refusal:  # it did not run: send it the other way
+                self._dialect.give_up_functions(refusal)
+                reply = await self._dispatch(call)
         except _FAILURES as exc:
             raise translate(exc, key=call.key, scope=call.scope) from exc
         return call.parse(reply)
 
+    async def _dispatch(self, call: Call[Any]) -> Any:
+        if self.cluster:
+            return await self._send_cluster(call)
+        if self._gate is None:
+            return await self._send_standalone(call)
+        # beyond the gate's slots, calls queue here rather than fail for want of a
+        # connection (the pool raises as soon as it has none left)
+        async with self._gate:
+            return await self._send_standalone(call)
+
     async def _send_standalone(self, call: Call[Any]) -> Any:
         if self._lane is not None:
             return await self._lane.send(call)
-        return await self._send_client(call)
+        # the embedded store, and the clients the lane does not serve: through the
+        # client's own command path (its retry policy applies)
+        return await exchange(self._execute, call, self._dialect)
 
-    async def _send_client(self, call: Call[Any]) -> Any:
-        """Through the client's own command path (the embedded store, and the clients the
-        lane does not serve): its retry policy applies."""
-        n = len(call.keys)
-        try:
-            return await self.client.execute_command(
-                "EVALSHA", call.script.sha1, n, *call.keys, *call.args
-            )
-        except NoScriptError:
-            return await self.client.execute_command(
-                "EVAL", call.script.source, n, *call.keys, *call.args
-            )
+    async def _execute(self, command: tuple[Any, ...]) -> Any:
+        return await self.client.execute_command(*command)
 
     async def _send_cluster(self, call: Call[Any]) -> Any:
         """To the node serving the call's slot (named, so redis-py neither retries the call
@@ -116,30 +116,15 @@ class AsyncRunner:
         the cluster time to heal; one that may not is tried again only when it surely did
         not run."""
         client = self.client
-        n = len(call.keys)
-        ro = call.readonly
         tries = 1 + max(0, client.retry.get_retries())
         for attempt in range(tries):
             node = client.get_node_from_key(call.keys[0])
+
+            async def execute(command: tuple[Any, ...]) -> Any:
+                return await client.execute_command(*command, target_nodes=node)  # noqa: B023
+
             try:
-                try:
-                    return await client.execute_command(
-                        "EVALSHA_RO" if ro else "EVALSHA",
-                        call.script.sha1,
-                        n,
-                        *call.keys,
-                        *call.args,
-                        target_nodes=node,
-                    )
-                except NoScriptError:
-                    return await client.execute_command(
-                        "EVAL_RO" if ro else "EVAL",
-                        call.script.source,
-                        n,
-                        *call.keys,
-                        *call.args,
-                        target_nodes=node,
-                    )
+                return await exchange(execute, call, self._dialect)
             except _NOT_RUN:
                 if attempt + 1 == tries:
                     raise
@@ -163,18 +148,15 @@ class AsyncRunner:
                 # naming the node spares redis-py's cluster pipeline a COMMAND GETKEYS round
                 # trip per command (it lacks the EVALSHA shortcut single calls have)
                 options["target_nodes"] = self.client.get_node_from_key(call.keys[0])
-            command = "EVALSHA_RO" if call.readonly and not self.embedded else "EVALSHA"
-            pipe.execute_command(
-                command, call.script.sha1, len(call.keys), *call.keys, *call.args, **options
-            )
+            pipe.execute_command(*self._dialect.command(call), **options)
         try:
             replies = await pipe.execute(raise_on_error=False)
         except _FAILURES as exc:
             raise translate(exc, key=calls[0].key, scope=calls[0].scope) from exc
         out = []
         for call, reply in zip(calls, replies, strict=True):
-            if isinstance(reply, NoScriptError):
-                out.append(await self.run(call))
+            if isinstance(reply, NoScriptError) or is_missing(reply) or is_refusal(reply):
+                out.append(await self.run(call))  # loads what the node lacks, or falls back
             elif isinstance(reply, Exception):
                 raise translate(reply, key=call.key, scope=call.scope) from reply
             else:

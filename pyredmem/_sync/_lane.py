@@ -35,9 +35,10 @@ from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .._connect import Lost
+from .._dialect import LOAD, Dialect, Refused, is_missing, is_refusal
 from .._ops._call import Call
 
-__all__ = ["Lane"]
+__all__ = ["Lane", "exchange"]
 
 # A connection used this recently (seconds) is sent on without the readiness poll (a
 # syscall, ~10% of a call): it answered a moment ago. Connection pools commonly skip
@@ -59,17 +60,17 @@ _BROKEN = (RedisConnectionError, RedisTimeoutError, OSError)
 class Lane:
     """Sends calls on connections of one standalone client's pool."""
 
-    __slots__ = ("_idle", "_keep", "_pid", "_pool", "_ro")
+    __slots__ = ("_dialect", "_idle", "_keep", "_pid", "_pool")
 
-    def __init__(self, pool: Any, *, keep: bool, readonly: bool) -> None:
+    def __init__(self, pool: Any, *, keep: bool, dialect: Dialect) -> None:
         self._pool = pool
         self._keep = keep  # may a connection stay out of the pool between calls?
-        self._ro = readonly  # send no-writes calls as EVALSHA_RO (real servers)
+        self._dialect = dialect  # how calls are spelled (shared with the runner)
         self._idle: list[tuple[Any, float]] = []  # (connection, when last used)
         self._pid = os.getpid()
 
     @classmethod
-    def of(cls, client: Any, *, embedded: bool) -> Lane | None:
+    def of(cls, client: Any, *, dialect: Dialect) -> Lane | None:
         """The lane for `client`, or None where it does not apply: anything but redis-py's
         standalone client (a cluster routes each command itself), a client bound to one
         connection, encoding text other than as UTF-8, or with a client-side cache (it must
@@ -84,11 +85,11 @@ class Lane:
         if pool.connection_kwargs.get("encoding", "utf-8").lower().replace("-", "") != "utf8":
             return None  # keys and values must be encoded as everywhere else
         plain = type(pool) is redis.ConnectionPool
-        return cls(pool, keep=plain, readonly=not embedded)
+        return cls(pool, keep=plain, dialect=dialect)
 
     def send(self, call: Call[Any]) -> Any:
-        """The reply to `call` (EVALSHA, then EVAL on NOSCRIPT). Raises redis-py's errors,
-        or Lost."""
+        """The reply to `call` (see pyredmem/_dialect.py). Raises redis-py's errors, Lost,
+        or Refused."""
         if self._pid != os.getpid():  # a forked child must not share its parent's sockets
             self._idle.clear()
             self._pid = os.getpid()
@@ -100,10 +101,10 @@ class Lane:
         try:
             if not call.script.retry or monotonic() - used >= TRUSTED_IDLE:
                 _check(conn)
-            reply = _send(conn, call, self._ro and call.readonly)
+            reply = _send(conn, call, self._dialect)
             clean = True
             return reply
-        except ResponseError:
+        except (ResponseError, Refused):
             clean = True  # an error reply was read in full
             raise
         finally:
@@ -133,7 +134,7 @@ def _check(conn: Any) -> None:
         conn.disconnect()  # connected again before sending
 
 
-def _send(conn: Any, call: Call[Any], readonly: bool) -> Any:
+def _send(conn: Any, call: Call[Any], dialect: Dialect) -> Any:
     """Send `call` on `conn`, again after a failure only where that is safe (see the module
     docstring); the retry policy is the connection's, consulted only after a failure."""
     failures: list[Exception] = []
@@ -144,7 +145,7 @@ def _send(conn: Any, call: Call[Any], readonly: bool) -> Any:
         if not conn.is_connected:  # fails before anything is sent
             conn.connect_check_health(retry_socket_connect=False)
         try:
-            return _exchange(conn, call, readonly)
+            return _exchange(conn, call, dialect)
         except _BROKEN as error:
             if call.script.retry:
                 raise
@@ -158,21 +159,38 @@ def _send(conn: Any, call: Call[Any], readonly: bool) -> Any:
     return conn.retry.call_with_retry(attempt, lambda _: _drop(conn))
 
 
-def _exchange(conn: Any, call: Call[Any], readonly: bool) -> Any:
-    n = len(call.keys)
-    # our arguments are str (UTF-8), bytes and int only: hiredis packs them as they are
-    command = "EVALSHA_RO" if readonly else "EVALSHA"
-    conn.send_packed_command(
-        [pack_command((command, call.script.sha1, n, *call.keys, *call.args))]
-    )
+def _exchange(conn: Any, call: Call[Any], dialect: Dialect) -> Any:
+    def execute(command: tuple[Any, ...]) -> Any:
+        # our arguments are str (UTF-8), bytes and int only: hiredis packs them as they are
+        conn.send_packed_command([pack_command(command)])
+        return conn.read_response()
+
+    return exchange(execute, call, dialect)
+
+
+def exchange(
+    execute: Callable[[tuple[Any, ...]], Any], call: Call[Any], dialect: Dialect
+) -> Any:
+    """Run `call` with `execute` (one command, its reply) in `dialect`: FCALL, loading the
+    library first where the server lacks it, or EVALSHA, then EVAL where it lacks the
+    script. Raises Refused when the server refuses functions."""
+    command = dialect.command(call)
     try:
-        return conn.read_response()
-    except NoScriptError:
-        command = "EVAL_RO" if readonly else "EVAL"
-        conn.send_packed_command(
-            [pack_command((command, call.script.source, n, *call.keys, *call.args))]
-        )
-        return conn.read_response()
+        return execute(command)
+    except NoScriptError:  # EVALSHA of a script the server lacks: EVAL caches it
+        return execute(dialect.source_command(call))
+    except ResponseError as error:
+        if not dialect.functions:
+            raise
+        if is_refusal(error):
+            raise Refused(str(error)) from error
+        if not is_missing(error):
+            raise
+    try:  # the server lacks the library: load it, then send the call again (it did not run)
+        execute(LOAD)
+    except ResponseError as error:
+        raise Refused(str(error)) from error
+    return execute(command)
 
 
 def _drop(conn: Any) -> None:

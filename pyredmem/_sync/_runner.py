@@ -25,9 +25,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .._connect import Lost, made, open_sync, prepare_sync, translate
+from .._dialect import Dialect, Refused, is_missing, is_refusal
 from .._ops._call import Call
 from ._gate import gate_for
-from ._lane import Lane
+from ._lane import Lane, exchange
 from ._sleep import sleep
 
 T = TypeVar("T")
@@ -55,7 +56,8 @@ class Runner:
         self.cluster = conn.cluster
         self.embedded = conn.embedded
         self._owned = conn.owned
-        self._lane = None if conn.cluster else Lane.of(conn.client, embedded=conn.embedded)
+        self._dialect = Dialect(functions=True, ro=not conn.embedded)
+        self._lane = None if conn.cluster else Lane.of(conn.client, dialect=self._dialect)
         gate = None if conn.cluster else gate_for(conn.client)
         self._gate = gate[0] if gate else None
         self._wait_slots = gate[1] if gate else 1 << 30
@@ -79,36 +81,34 @@ class Runner:
         if not self._prepared:
             self._prepare()
         try:
-            if self.cluster:
-                reply = self._send_cluster(call)
-            elif self._gate is None:
-                reply = self._send_standalone(call)
-            else:
-                # beyond the gate's slots, calls queue here rather than fail for want of a
-                # connection (the pool raises as soon as it has none left)
-                with self._gate:
-                    reply = self._send_standalone(call)
+            try:
+                reply = self._dispatch(call)
+            except Refused as refusal:  # it did not run: send it the other way
+                self._dialect.give_up_functions(refusal)
+                reply = self._dispatch(call)
         except _FAILURES as exc:
             raise translate(exc, key=call.key, scope=call.scope) from exc
         return call.parse(reply)
 
+    def _dispatch(self, call: Call[Any]) -> Any:
+        if self.cluster:
+            return self._send_cluster(call)
+        if self._gate is None:
+            return self._send_standalone(call)
+        # beyond the gate's slots, calls queue here rather than fail for want of a
+        # connection (the pool raises as soon as it has none left)
+        with self._gate:
+            return self._send_standalone(call)
+
     def _send_standalone(self, call: Call[Any]) -> Any:
         if self._lane is not None:
             return self._lane.send(call)
-        return self._send_client(call)
+        # the embedded store, and the clients the lane does not serve: through the
+        # client's own command path (its retry policy applies)
+        return exchange(self._execute, call, self._dialect)
 
-    def _send_client(self, call: Call[Any]) -> Any:
-        """Through the client's own command path (the embedded store, and the clients the
-        lane does not serve): its retry policy applies."""
-        n = len(call.keys)
-        try:
-            return self.client.execute_command(
-                "EVALSHA", call.script.sha1, n, *call.keys, *call.args
-            )
-        except NoScriptError:
-            return self.client.execute_command(
-                "EVAL", call.script.source, n, *call.keys, *call.args
-            )
+    def _execute(self, command: tuple[Any, ...]) -> Any:
+        return self.client.execute_command(*command)
 
     def _send_cluster(self, call: Call[Any]) -> Any:
         """To the node serving the call's slot (named, so redis-py neither retries the call
@@ -117,30 +117,15 @@ class Runner:
         the cluster time to heal; one that may not is tried again only when it surely did
         not run."""
         client = self.client
-        n = len(call.keys)
-        ro = call.readonly
         tries = 1 + max(0, client.retry.get_retries())
         for attempt in range(tries):
             node = client.get_node_from_key(call.keys[0])
+
+            def execute(command: tuple[Any, ...]) -> Any:
+                return client.execute_command(*command, target_nodes=node)  # noqa: B023
+
             try:
-                try:
-                    return client.execute_command(
-                        "EVALSHA_RO" if ro else "EVALSHA",
-                        call.script.sha1,
-                        n,
-                        *call.keys,
-                        *call.args,
-                        target_nodes=node,
-                    )
-                except NoScriptError:
-                    return client.execute_command(
-                        "EVAL_RO" if ro else "EVAL",
-                        call.script.source,
-                        n,
-                        *call.keys,
-                        *call.args,
-                        target_nodes=node,
-                    )
+                return exchange(execute, call, self._dialect)
             except _NOT_RUN:
                 if attempt + 1 == tries:
                     raise
@@ -164,18 +149,15 @@ class Runner:
                 # naming the node spares redis-py's cluster pipeline a COMMAND GETKEYS round
                 # trip per command (it lacks the EVALSHA shortcut single calls have)
                 options["target_nodes"] = self.client.get_node_from_key(call.keys[0])
-            command = "EVALSHA_RO" if call.readonly and not self.embedded else "EVALSHA"
-            pipe.execute_command(
-                command, call.script.sha1, len(call.keys), *call.keys, *call.args, **options
-            )
+            pipe.execute_command(*self._dialect.command(call), **options)
         try:
             replies = pipe.execute(raise_on_error=False)
         except _FAILURES as exc:
             raise translate(exc, key=calls[0].key, scope=calls[0].scope) from exc
         out = []
         for call, reply in zip(calls, replies, strict=True):
-            if isinstance(reply, NoScriptError):
-                out.append(self.run(call))
+            if isinstance(reply, NoScriptError) or is_missing(reply) or is_refusal(reply):
+                out.append(self.run(call))  # loads what the node lacks, or falls back
             elif isinstance(reply, Exception):
                 raise translate(reply, key=call.key, scope=call.scope) from reply
             else:
