@@ -510,8 +510,14 @@ end
 -- and helper called costs a script more than its arithmetic: the hits use as few as they can,
 -- and format whole numbers with string.format('%d') (exact below 2^63, and cheaper than
 -- '%.0f'). A gcra TAT is stored as an integer, which Redis keeps in the value's pointer: a
--- small key. limiter_hit_gcra and limiter_hit_fixed write out the rules of rl_gcra and
--- rl_fixed_start rather than call them: a prelude helper costs each call its closure.
+-- small key. limiter_hit_gcra writes out the rule of rl_gcra rather than call it: a prelude
+-- helper costs each call its closure.
+-- At maxmemory with noeviction, Redis refuses a script's SET, HINCRBY or RPUSH only while the
+-- script has written nothing: after any write (even a DEL, HDEL, LTRIM or PEXPIRE, which it
+-- never refuses) the script's later writes go through. So a hit's first write is always one
+-- Redis refuses, the amount it spends (SET, HINCRBY, RPUSH), and what has expired is dropped
+-- after it; a call that spends nothing but drops expired log entries first pushes one it
+-- drops with them (rl_sliding_drop). Refused, a call has written nothing.
 local RL_WRAP = 4503599627370496  -- 2^52: above any live sum (limits are <= 1e15 millionths)
 
 local RL_MAX_LOG = 100000  -- live entries of one sliding log
@@ -525,11 +531,11 @@ local function rl_gcra(tat, now, inc, tau1)
   return lead <= tau1, tat - now, lead
 end
 
--- fixed: the first hit of window `w` (its amount already counted in field w) drops the
--- fields of earlier windows and sets the key's TTL: once per window
-local function rl_fixed_start(key, w, cost, px)
-  redis.call('DEL', key)
-  redis.call('HSET', key, w, cost)
+-- fixed: the first hit of a window (its amount already counted in the window's field, by
+-- the HINCRBY that is the call's first write) drops the fields `old` of earlier windows and
+-- sets the key's TTL: once per window, so between hits the hash holds one window
+local function rl_fixed_start(key, old, px)
+  if old[1] then redis.call('HDEL', key, unpack(old)) end
   redis.call('PEXPIRE', key, px)
 end
 
@@ -565,14 +571,15 @@ local function rl_sliding_wait(log, base, n, t0, c0, over, now, period)
   end
 end
 
--- sliding: the live part of `log` at `now`. `consume` removes the entries that left the
--- window (a peek skips them): O(E) for E of them, each removed once. Returns the live sum,
--- the index of the oldest live entry, the running total before it, its cost and time, the
--- running total after the newest entry and us until that entry leaves the window; nothing
--- when no entry is live.
-local function rl_sliding_live(log, now, period, consume)
+-- sliding: the live part of `log` at `now`, read only: O(E) for the E entries that left the
+-- window, which a hit then drops (rl_log, rl_sliding_drop; a peek leaves them), so each is
+-- read once. Returns the live sum (nil when no entry is live), the number of entries that
+-- left (the index of the oldest live one), the oldest entry, the running total before the
+-- oldest live one, its cost and time, the running total after the newest entry and us
+-- until that entry leaves the window.
+local function rl_sliding_live(log, now, period)
   local first = redis.call('LINDEX', log, 0)
-  if not first then return nil end
+  if not first then return nil, 0 end
   local edge, base, live = now - period, 0, first
   local time, t0, c0 = rl_entry(first)
   while time <= edge do  -- the oldest entries have left the window: skip them 64 at a time
@@ -583,39 +590,50 @@ local function rl_sliding_live(log, now, period, consume)
       live = chunk[k]
       time, t0, c0 = rl_entry(live)
     elseif #chunk < 64 then  -- every entry has left
-      if consume then redis.call('DEL', log) end
-      return nil
+      return nil, base + #chunk, first
     end
     base = base + k - 1
-  end
-  if consume and base > 0 then
-    redis.call('LTRIM', log, base, -1)
-    base = 0
   end
   local last, tn = time, t0
   local newest = redis.call('LINDEX', log, -1)
   if newest ~= live then last, tn = rl_entry(newest) end
-  return (tn - t0 + c0) % RL_WRAP, base, t0 - c0, c0, time, tn, last + period - now
+  return (tn - t0 + c0) % RL_WRAP, base, first, t0 - c0, c0, time, tn, last + period - now
 end
 
--- sliding: allowed (the live sum plus `cost` fits `limit`, and the log has room), the live
--- sum, the wait (us) when denied, the running total after the newest entry and us until it
--- leaves the window (see rl_sliding_live for `consume`).
-local function rl_sliding(log, now, cost, limit, period, consume)
-  local sum, base, t0, c0, _, tn, reset = rl_sliding_live(log, now, period, consume)
-  if not sum then return true, 0, 0, 0, 0 end
-  local n = redis.call('LLEN', log) - base
+-- sliding: drop the `gone` entries at the front of `log` that left the window, in a call
+-- that logs nothing. Given the oldest entry `first`, it pushes a copy of it to the front
+-- and drops it with them: a write Redis refuses at maxmemory, for a call whose first write
+-- this is (pass nil after a call's first write).
+local function rl_sliding_drop(log, gone, first)
+  if first then
+    redis.call('LPUSH', log, first)
+    gone = gone + 1
+  end
+  redis.call('LTRIM', log, gone, -1)
+end
+
+-- sliding, read only: allowed (the live sum plus `cost` fits `limit`, and the log has
+-- room), the live sum, the wait (us) when denied, the running total after the newest entry,
+-- us until it leaves the window, and the number of entries that left and the oldest entry
+-- (see rl_sliding_live).
+local function rl_sliding(log, now, cost, limit, period)
+  local sum, gone, first, t0, c0, _, tn, reset = rl_sliding_live(log, now, period)
+  if not sum then return true, 0, 0, 0, 0, gone, first end
+  local n = redis.call('LLEN', log) - gone
   local over = sum + cost - limit
-  if over <= 0 and n < RL_MAX_LOG then return true, sum, 0, tn, reset end
+  if over <= 0 and n < RL_MAX_LOG then return true, sum, 0, tn, reset, gone, first end
   if over < 1 then over = 1 end  -- a full log: wait for its oldest entry to leave
-  return false, sum, rl_sliding_wait(log, base, n, t0, c0, over, now, period), tn, reset
+  local wait = rl_sliding_wait(log, gone, n, t0, c0, over, now, period)
+  return false, sum, wait, tn, reset, gone, first
 end
 
--- sliding: log an admitted hit of `cost` (text) at `now` after the running total `total`;
--- the log expires `px` ms later. Returns the log's length.
-local function rl_log(log, now, total, cost, px)
+-- sliding: log an admitted hit of `cost` (text) at `now` after the running total `total`,
+-- first (a write Redis refuses at maxmemory), then drop the `gone` entries at the front that
+-- left the window; the log expires `px` ms later. Returns the log's length.
+local function rl_log(log, now, total, cost, px, gone)
   local n = redis.call('RPUSH', log,
     string.format('%d:%d:', now, (total + cost) % RL_WRAP) .. cost)
+  if gone > 0 then redis.call('LTRIM', log, gone, -1) end
   redis.call('PEXPIRE', log, px)
-  return n
+  return n - gone
 end

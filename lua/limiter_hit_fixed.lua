@@ -6,9 +6,9 @@
 -- ARGV[4] px (ms, integer text): the key's TTL, at least period + 1 ms
 -- Reply: allowed: {used after the hit, us until the window ends};
 --   denied: {used, us until the window ends, the same again (the wait)}
--- Cost: O(1): TIME and one HINCRBY (spent at once; taken back when denied); the first hit
--- of a window also drops the earlier windows and sets the TTL (three more commands: the
--- rl_fixed_start of limiter_hit_many, written out).
+-- Cost: O(1): TIME and one HINCRBY (spent at once; taken back when denied), the call's
+-- first write, which Redis refuses at maxmemory; the first hit of a window then also drops
+-- the earlier windows and sets the TTL (three more commands: DEL, HSET, PEXPIRE).
 -- Flags: once
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]

@@ -12,6 +12,8 @@
 --   (us), else the amount used (millionths of a unit); state and reset describe the limit
 --   after this call (nothing spent on a peek or when any limit denied)
 -- Cost: O(N) for gcra and fixed; a sliding limit costs what limiter_hit_sliding does.
+-- Nothing is written until every limit has answered; then the amounts spent (SET, HINCRBY,
+-- RPUSH: writes Redis refuses at maxmemory) come first, what has expired is dropped after.
 -- Flags: once
 local consume = ARGV[1] == '1'
 local t = redis.call('TIME')
@@ -34,13 +36,22 @@ for k = 1, #KEYS do
     if c.alg == 'f' then
       c.reset = period - now % period
       c.w = string.format('%d', (now + c.reset) / period - 1)  -- as limiter_hit_fixed
-      c.used = tonumber(redis.call('HGET', KEYS[k], c.w))
+      c.old = {}  -- the fields of earlier windows (at most one: see rl_fixed_start)
+      local cursor = '0'
+      repeat
+        local r = redis.call('HSCAN', KEYS[k], cursor)
+        cursor = r[1]
+        local f = r[2]
+        for j = 1, #f, 2 do
+          if f[j] == c.w then c.used = tonumber(f[j + 1]) else c.old[#c.old + 1] = f[j] end
+        end
+      until cursor == '0'
       c.state = c.used or 0
       c.ok = c.state + c.cost <= limit
       if not c.ok then c.wait = c.reset end
     else
-      c.ok, c.state, c.wait, c.total, c.reset =
-        rl_sliding(KEYS[k], now, c.cost, limit, period, consume)
+      c.ok, c.state, c.wait, c.total, c.reset, c.gone, c.first =
+        rl_sliding(KEYS[k], now, c.cost, limit, period)
     end
     i = i + 5
   end
@@ -49,25 +60,40 @@ for k = 1, #KEYS do
 end
 local spend = all and consume
 local reply = {all and 1 or 0}
+local wrote, drop = false, false  -- wrote: an amount was spent; drop: a log to trim is left
 for k = 1, #checks do
   local c = checks[k]
   if spend and c.alg == 'g' then
-    if c.inc > 0 then redis.call('SET', KEYS[c.k], fmt_int(now + c.after), 'PX', c.px) end
+    if c.inc > 0 then
+      redis.call('SET', KEYS[c.k], fmt_int(now + c.after), 'PX', c.px)
+      wrote = true
+    end
     c.state, c.reset = c.after, c.after
   elseif spend and c.cost > 0 then
-    if c.alg == 'f' and c.used then
+    if c.alg == 'f' then
       redis.call('HINCRBY', KEYS[c.k], c.w, c.text)
-    elseif c.alg == 'f' then
-      rl_fixed_start(KEYS[c.k], c.w, c.text, c.px)
+      if not c.used then rl_fixed_start(KEYS[c.k], c.old, c.px) end
     else
-      rl_log(KEYS[c.k], now, c.total, c.text, c.px)
+      rl_log(KEYS[c.k], now, c.total, c.text, c.px, c.gone)
       c.reset = c.period
     end
+    wrote = true
     c.state = c.state + c.cost
+  elseif consume and c.alg == 's' and c.gone > 0 then
+    c.drop, drop = true, true  -- after every amount spent
   end
   reply[#reply + 1] = c.ok and 1 or 0
   reply[#reply + 1] = c.state
   reply[#reply + 1] = c.reset
   reply[#reply + 1] = c.wait
+end
+if drop then  -- sliding logs that logged nothing drop the entries that left
+  for k = 1, #checks do
+    local c = checks[k]
+    if c.drop then
+      rl_sliding_drop(KEYS[c.k], c.gone, not wrote and c.first)
+      wrote = true
+    end
+  end
 end
 return reply

@@ -9,22 +9,29 @@
 --   the window in a period), or {live sum, us until the newest entry leaves} for a cost of 0;
 --   denied: {live sum, us until the newest entry leaves, us until the hit would be allowed}
 -- Cost: TIME, LINDEX at both ends, RPUSH and PEXPIRE, all O(1); the entries that left the
--- window are removed first (O(E) for E of them, each removed once). A denial adds LLEN and
--- O(log N) LINDEX calls (N <= RL_MAX_LOG live entries) to find when enough will have left.
+-- window are read and then dropped after the RPUSH (O(E) for E of them, each dropped once;
+-- a call that logs nothing pushes one more to drop with them, see rl_sliding_drop). A
+-- denial adds LLEN and O(log N) LINDEX calls (N <= RL_MAX_LOG live entries) to find when
+-- enough will have left.
 -- Flags: once
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
 local cost, period = tonumber(ARGV[1]), tonumber(ARGV[3])
-local sum, base, t0, c0, time, total, reset = rl_sliding_live(KEYS[1], now, period, true)
+local sum, gone, first, t0, c0, time, total, reset = rl_sliding_live(KEYS[1], now, period)
 if not sum then sum, total, reset = 0, 0, 0 end
 local over = sum + cost - tonumber(ARGV[2])
 if over > 0 then  -- denied
-  local n = redis.call('LLEN', KEYS[1])
-  return {sum, reset, rl_sliding_wait(KEYS[1], base, n, t0, c0, over, now, period)}
+  local n = redis.call('LLEN', KEYS[1]) - gone
+  local wait = rl_sliding_wait(KEYS[1], gone, n, t0, c0, over, now, period)
+  if gone > 0 then rl_sliding_drop(KEYS[1], gone, first) end
+  return {sum, reset, wait}
 end
-if cost == 0 then return {sum, reset} end
+if cost == 0 then
+  if gone > 0 then rl_sliding_drop(KEYS[1], gone, first) end
+  return {sum, reset}
+end
 -- the cap on the log's length is checked after the fact: RPUSH counts for free
-if rl_log(KEYS[1], now, total, ARGV[1], ARGV[4]) > RL_MAX_LOG then
+if rl_log(KEYS[1], now, total, ARGV[1], ARGV[4], gone) > RL_MAX_LOG then
   redis.call('RPOP', KEYS[1])
   return {sum, reset, time + period - now}  -- until the oldest entry leaves
 end

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import time
+from typing import Any
 
 import pytest
 import redis
@@ -25,6 +26,8 @@ from pyredmem import (
     InvalidKeyError,
     InvalidValueError,
     Memory,
+    OutOfMemoryError,
+    PyRedMemError,
 )
 from tests.engines import Engine, Server
 
@@ -205,6 +208,122 @@ def test_policies_apply_to_every_backend_failure(server: Server, failure: str) -
         else:  # a peek writes nothing: it still reads what was spent
             assert lims["deny"].peek("k").remaining == pytest.approx(4, abs=0.01)
             assert sems["raise"].release(held["raise"])  # type: ignore[arg-type]
+
+
+def test_a_hit_refused_at_maxmemory_writes_nothing(server: Server) -> None:
+    """At maxmemory (noeviction) Redis refuses a script's SET, HINCRBY or RPUSH only while the
+    script has written nothing: after a DEL, LTRIM, HDEL or PEXPIRE (never refused) its later
+    writes go through. So every hit that would write raises OutOfMemoryError with its keys
+    as they were, also when they hold what a hit drops: sliding log entries that left the
+    window, a fixed window of a past period, a gcra arrival time in the past."""
+    admin = redis.Redis(port=server.port)
+    with Memory(f"redis://127.0.0.1:{server.port}") as mem:
+        lims = {
+            "g": mem.limiter("g", limit=2, period=1),
+            "f": mem.limiter("f", limit=2, period=3600, algorithm="fixed"),
+            "s": mem.limiter("s", limit=2, period=60, algorithm="sliding"),
+        }
+        g, f, s = lims["g"], lims["f"], lims["s"]
+        for lim in lims.values():  # the scripts are loaded
+            lim.hit("warm")
+            lim.peek("warm")
+            mem.hit_many([(lim, "warm")])
+        now_s, now_us = admin.time()
+        now = now_s * 1_000_000 + now_us
+        old = now - 600_000_000  # ten periods ago and more (sliding and gcra)
+        window = now // 3_600_000_000  # the fixed limit's current window
+
+        def entry(time: int, total: int) -> str:  # a sliding log entry of cost 1
+            return f"{time}:{total * 1_000_000}:1000000"
+
+        states = {  # what a key holds before the call, by name
+            "gcra idle": ("set", str(old)),
+            "gcra busy": ("set", str(now + 60_000_000)),  # denies any cost
+            "fixed past window": ("hset", {str(window - 3): "1000000"}),
+            "fixed full window": ("hset", {str(window - 3): "1", str(window): "2000000"}),
+            "sliding all left": ("rpush", [entry(old, 1), entry(old, 2)]),
+            "sliding some left": ("rpush", [entry(old, 1), entry(old, 2), entry(now, 3)]),
+            "sliding full, some left": (
+                "rpush",
+                [entry(old, 1), entry(now, 2), entry(now, 3)],
+            ),
+        }
+        # label -> the call, and the state of each (limiter, subject) it touches
+        cases: dict[str, tuple[Any, dict[str, str]]] = {
+            "gcra hit": (lambda k: g.hit(k), {"g": "gcra idle"}),
+            "fixed hit": (lambda k: f.hit(k), {"f": "fixed past window"}),
+            "sliding hit, all left": (lambda k: s.hit(k), {"s": "sliding all left"}),
+            "sliding hit, some left": (lambda k: s.hit(k), {"s": "sliding some left"}),
+            "sliding hit of 0, some left": (lambda k: s.hit(k, 0), {"s": "sliding some left"}),
+            "sliding denial, some left": (lambda k: s.hit(k), {"s": "sliding full, some left"}),
+            "hit_many gcra": (lambda k: mem.hit_many([(g, k)]), {"g": "gcra idle"}),
+            "hit_many fixed": (lambda k: mem.hit_many([(f, k)]), {"f": "fixed past window"}),
+            "hit_many sliding, all left": (
+                lambda k: mem.hit_many([(s, k)]),
+                {"s": "sliding all left"},
+            ),
+            "hit_many sliding, some left": (
+                lambda k: mem.hit_many([(s, k)]),
+                {"s": "sliding some left"},
+            ),
+            "hit_many of 0, sliding some left": (
+                lambda k: mem.hit_many([(s, k, 0)]),
+                {"s": "sliding some left"},
+            ),
+            "hit_many fixed, sliding, gcra": (
+                lambda k: mem.hit_many([(f, k), (s, k), (g, k)]),
+                {"f": "fixed past window", "s": "sliding some left", "g": "gcra idle"},
+            ),
+            "hit_many denied by gcra, sliding some left": (
+                lambda k: mem.hit_many([(s, k), (g, k)]),
+                {"s": "sliding some left", "g": "gcra busy"},
+            ),
+            "hit_many denied by fixed, sliding all left": (
+                lambda k: mem.hit_many([(s, k), (f, k)]),
+                {"s": "sliding all left", "f": "fixed full window"},
+            ),
+        }
+        problems: dict[str, str] = {}
+        for n, (label, (call, touched)) in enumerate(cases.items()):
+            subject = f"c{n}"
+            keys = []
+            for alg, state in touched.items():
+                (key,) = lims[alg].rule.keys(subject)
+                command, value = states[state]
+                if command == "set":
+                    admin.set(key, value)
+                elif command == "hset":
+                    admin.hset(key, mapping=value)  # type: ignore[arg-type]
+                else:
+                    admin.rpush(key, *value)
+                admin.pexpire(key, 600_000)  # far longer than any TTL a hit sets
+                keys.append(key)
+            before = [admin.dump(k) for k in keys]
+            admin.config_set("maxmemory-policy", "noeviction")
+            admin.config_set("maxmemory", 1)
+            try:
+                call(subject)
+                problems[label] = "answered"
+            except OutOfMemoryError:
+                pass
+            except PyRedMemError as exc:
+                problems[label] = type(exc).__name__
+            finally:
+                admin.config_set("maxmemory", 0)
+            if [admin.dump(k) for k in keys] != before:
+                problems[label] = f"{problems.get(label, 'OutOfMemoryError')}, key changed"
+            elif min(admin.pttl(k) for k in keys) < 590_000:
+                problems[label] = f"{problems.get(label, 'OutOfMemoryError')}, TTL changed"
+        assert not problems, problems
+        # a peek writes nothing, at maxmemory too
+        admin.config_set("maxmemory", 1)
+        try:
+            assert round(s.peek("c3").remaining) == 1 and round(f.peek("c1").remaining) == 2
+        finally:
+            admin.config_set("maxmemory", 0)
+        assert round(s.hit("c3").remaining) == 0 and admin.llen(s.rule.keys("c3")[0]) == 2
+        assert mem.hit_many([(f, "c1")]).allowed and admin.hlen(f.rule.keys("c1")[0]) == 1
+    admin.close()
 
 
 def test_policies_never_swallow_bad_input(server: Server) -> None:
