@@ -99,20 +99,40 @@ local function pair_call(cmd, key, items)
   return out
 end
 
+-- The first write of a call that a server at maxmemory (noeviction) must refuse, before
+-- writes it never refuses (HDEL, ZREM*, DEL, PEXPIREAT, PERSIST). Redis refuses a script's
+-- memory-growing commands (HSET, ZADD, ...) only until the script has run any write, so a
+-- purge or repair first would let the rest through. This sets H's field "e" (`e`, the text
+-- read; nil: absent) or else X's first member (`first`, ZRANGE 0 0 WITHSCORES) to what it
+-- holds: refused at maxmemory, otherwise it changes nothing. One call.
+local function pair_guard(h, x, e, first)
+  if e then
+    redis.call('HSET', h, 'e', e)
+  else
+    redis.call('ZADD', x, 'XX', first[2], first[1])
+  end
+end
+
 -- Before a write to pair (H, X): `e` is H's field "e" as the script read it (nil: absent).
 -- Repairs a pair that lost a key (`rebuild(h, x, now)` rebuilds it or drops it, and returns
 -- its expiry), then removes the expired entries: their fields `prefixes[i] .. member`
--- and their members. Returns the pair's expiry (a number > now), or nil when the pair is
--- empty (then neither key exists). Cost: one ZRANGE when nothing expired; O(E) for E
--- expired entries; a repair O(N).
-local function pair_settle(h, x, e, now, prefixes, rebuild)
+-- and their members. With `guard` (a write that maxmemory must refuse whole; not deletes,
+-- which free memory), a repair or purge starts with pair_guard. Returns the pair's expiry
+-- (a number > now), or nil when the pair is empty (then neither key exists). Cost: one
+-- ZRANGE when nothing expired; O(E) for E expired entries (pair_guard included); a repair
+-- O(N).
+local function pair_settle(h, x, e, now, prefixes, rebuild, guard)
   local first = redis.call('ZRANGE', x, 0, 0, 'WITHSCORES')
   if not e or #first == 0 then
-    if e or #first > 0 then return rebuild(h, x, now) end
+    if e or #first > 0 then
+      if guard then pair_guard(h, x, e, first) end
+      return rebuild(h, x, now)
+    end
     return nil
   end
   local at = tonumber(e)
   if tonumber(first[2]) > now then return at end
+  if guard then pair_guard(h, x, e, first) end
   if at <= now then  -- every entry has expired (the keys expire this very ms)
     redis.call('DEL', h, x)
     return nil
@@ -255,8 +275,10 @@ end
 --                 "m:<key>" -> meta "<type> <expiry> <keep> <compute> <token>": fresh until
 --                   expiry, served stale until keep (ms since the epoch), compute time (ms),
 --                   and the fencing token of the write that stored it
---                 "l:<key>" -> lease "<ends> <token> <waiters>": held until ends (ms) by the
---                   holder of token, with the number of callers waiting for its value
+--                 "l:<key>" -> lease "<ends> <token> <waiters> <attempt>": held until ends
+--                   (ms) by the holder of token, with the number of callers waiting for its
+--                   value; attempt is the id the holder's fetch sent (so that the same fetch
+--                   sent again gets the same lease)
 --                 "e" -> when h and x expire (a pair: see pair_settle)
 --                 "b" -> the cache's bucket count, which every handle must share
 --   P.."x"  zset  key -> when the entry's last field expires (the later of keep and the
@@ -301,11 +323,12 @@ local function cache_make_meta(vtype, expiry, keep, compute, token)
     .. fmt_int(compute) .. ' ' .. token
 end
 
--- lease -> ends (ms), token (string), waiters; nothing when absent
+-- lease -> ends (ms), token (string), waiters, attempt (string; "" in a lease written
+-- without one); nothing when absent
 local function cache_lease(lease)
   if not lease then return nil end
-  local ends, token, waiters = string.match(lease, '^(%d+) (%d+) (%d+)$')
-  return tonumber(ends), token, tonumber(waiters)
+  local ends, token, waiters, attempt = string.match(lease, '^(%d+) (%d+) (%d+) ?(%x*)$')
+  return tonumber(ends), token, tonumber(waiters), attempt
 end
 
 -- an entry's index score from its keep (nil: no value) and lease end (nil: no lease): the
@@ -339,12 +362,14 @@ end
 
 -- Before a new entry joins a bucket (after pair_settle, whose expiry is `e`): evict the
 -- entries that expire soonest until one more fits under `cap` (their waiters, whose wake
--- lists this script was not given, ask again when their wait slice ends). Returns whether
+-- lists this script was not given, ask again when their wait slice ends), after a write
+-- that maxmemory refuses (H's field "e" set to itself: see pair_guard). Returns whether
 -- it evicted any. Cost: O(log M) when there is room, else O(E) for E evicted, M <= cap.
 local function cache_room(h, x, e, cap)
   if not e then return false end
   local n = redis.call('ZCARD', x)
   if n < cap then return false end
+  redis.call('HSET', h, 'e', fmt_int(e))
   local evicted = redis.call('ZRANGE', x, 0, n - cap)
   local fields = {}
   for j = 1, #evicted do

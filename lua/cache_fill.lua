@@ -5,7 +5,9 @@
 -- ARGV[1] key  ARGV[2] the lease's fencing token  ARGV[3] type ("m"|"i"|"f")
 -- ARGV[4] payload  ARGV[5] ttl in ms (> 0)  ARGV[6] stale window in ms (>= 0)
 -- ARGV[7] compute time in ms (>= 0)  ARGV[8] the handle's bucket count
--- Reply: 1 stored; 0 rejected (the lease is no longer the caller's: nothing written).
+-- Reply: 1 stored, or stored already (this fill sent again: the entry holds this value,
+-- stored under this lease's token); 0 rejected (the lease is no longer the caller's:
+-- nothing written).
 -- Errors: PM_CONFIG (the bucket was written with another bucket count).
 -- Cost: O(log M + waiters), waiters <= 1000. (The entry holds its place in the bucket since
 -- its lease was taken, so nothing is evicted.)
@@ -17,8 +19,15 @@ local r = redis.call('HMGET', h, 'l:' .. key, 'm:' .. key, 'e', 'b')
 local err = cache_buckets(r[4], ARGV[8])
 if err then return err end
 local ends, holder, waiters = cache_lease(r[1])
-if not ends or ends <= now or holder ~= token then return 0 end
-local e = pair_settle(h, x, r[3], now, CACHE_FIELDS, cache_drop)
+if not ends or ends <= now or holder ~= token then
+  local vtype, _, _, _, stored = cache_meta(r[2])
+  if stored and stored == tonumber(token) and vtype == ARGV[3]
+    and redis.call('HGET', h, 'd:' .. key) == ARGV[4] then
+    return 1  -- this fill, sent again after it stored the value
+  end
+  return 0
+end
+local e = pair_settle(h, x, r[3], now, CACHE_FIELDS, cache_drop, true)
 if not e then return 0 end  -- the bucket had lost a key (eviction), and its lease with it
 local _, _, old_keep = cache_meta(r[2])
 local was = cache_score(old_keep, ends, now)

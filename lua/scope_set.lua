@@ -18,7 +18,7 @@ if not live then
   local err = scope_full(x, now, 1, tonumber(ARGV[5]))
   if err then return err end
 end
-local e = pair_settle(h, x, r[2], now, SCOPE_FIELDS, scope_rebuild)
+local e = pair_settle(h, x, r[2], now, SCOPE_FIELDS, scope_rebuild, true)
 local expiry = write_expiry(now, ttl_ms, '0', nil)
 local meta, was = scope_meta(vtype, expiry, now_us, old, live)
 if was ~= expiry then redis.call('ZADD', x, fmt_int(expiry), key) end

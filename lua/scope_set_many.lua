@@ -25,7 +25,7 @@ if extra > 0 then
   local err = scope_full(x, now, extra, tonumber(ARGV[2]))
   if err then return err end
 end
-local e = pair_settle(h, x, olds[n + 1], now, SCOPE_FIELDS, scope_rebuild)
+local e = pair_settle(h, x, olds[n + 1], now, SCOPE_FIELDS, scope_rebuild, true)
 local expiry = write_expiry(now, ttl_ms, '0', nil)
 local stamp = fmt_int(expiry)
 local fields, index, lowered = {}, {}, false

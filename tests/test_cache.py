@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
 import time
 from typing import Any
 
 import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 import pyredmem._ops.cache as cache_ops
 from pyredmem import (
@@ -24,7 +29,7 @@ from pyredmem import (
 )
 from pyredmem._keys import key_slot
 from tests.counting import count_replies, script_calls
-from tests.engines import Engine
+from tests.engines import Engine, Server
 
 
 class Unserialisable:
@@ -118,10 +123,11 @@ def test_dead_entries_are_dropped_and_buckets_expire_with_their_last_entry(mem: 
 
 
 def _waiting(mem: Memory, c: Any, key: str) -> None:
-    """Block until a caller waits for `key`'s lease holder (the lease counts it)."""
+    """Block until a caller waits for `key`'s lease holder (the lease counts it: its third
+    field, "<ends> <token> <waiters> <attempt>")."""
     h = c._t.entry_keys(key)[0]
     deadline = time.monotonic() + 10
-    while not (mem.client.hget(h, f"l:{key}") or b"").endswith(b" 1"):
+    while (mem.client.hget(h, f"l:{key}") or b"- - 0").split()[2] != b"1":
         assert time.monotonic() < deadline, "no caller started waiting"
         time.sleep(0.01)
 
@@ -240,6 +246,60 @@ def test_fencing(mem: Memory) -> None:
     fourth = c.fetch("gone").lease
     assert fourth is not None and c.release(fourth) is True and c.release(fourth) is False
     assert c.fill(CacheLease("k", "123"), "forged") is False and c.get("k") == "ok"
+
+
+def test_fetch_and_fill_sent_again_answer_as_the_first_time(mem: Memory) -> None:
+    # what the client's retry policy does after a lost reply: the same call, sent again
+    c = mem.cache("again", ttl=60, lease=30)
+    run, t = c._runner.run, c._t
+    h, _, w = t.entry_keys("k")
+    fetch = cache_ops.cache_fetch(t, "k", serve_stale=False, draw=1.0)
+    first = run(fetch)
+    assert first.kind == "lease" and first.lease is not None
+    assert run(fetch) == first  # the lease it took, not a wait for itself
+    ends, token, waiters, attempt = mem.client.hget(h, "l:k").split()
+    assert (token.decode(), waiters, attempt.decode()) == (first.lease.token, b"0", fetch.args[7])
+    # another caller's fetch, sent twice: a waiter counted twice, the lease unchanged
+    other = cache_ops.cache_fetch(t, "k", serve_stale=False, draw=1.0)
+    assert run(other).kind == run(other).kind == "wait"
+    assert mem.client.hget(h, "l:k").split() == [ends, token, b"2", attempt]
+    assert run(fetch) == first  # still its own lease
+    fill = cache_ops.cache_fill(t, first.lease, "v", None, 0.1)
+    assert run(fill) is True and run(fill) is True
+    assert c.get("k") == "v" and mem.client.hget(h, "l:k") is None
+    assert mem.client.llen(w) == 2  # one wake-up per count: the double waiter's extra one
+    assert c.fill(first.lease, "other") is False and c.get("k") == "v"  # not this fill
+    assert run(fetch).kind == "hit"  # the lease is gone: the value answers
+    # a refresh lease (a stale value served to others) comes back as a refresh
+    s = mem.cache("again-stale", ttl=0.1, stale=30, beta=0)
+    s.set("k", "old")
+    time.sleep(0.2)
+    refresh = cache_ops.cache_fetch(s._t, "k", serve_stale=True, draw=1.0)
+    got = s._runner.run(refresh)
+    assert got.kind == "refresh" and s._runner.run(refresh) == got
+    assert s.fetch("k").kind == "stale"  # another caller: served stale, not a lease
+
+
+@pytest.mark.real_server
+def test_a_stalled_get_or_compute_is_retried_and_computes_once(server: Server) -> None:
+    # the server stops past the socket timeout while the lease-taking fetch is in flight:
+    # the fetch runs once the server resumes, and its retry gets that lease back
+    client = redis.Redis(port=server.port, socket_timeout=0.3, retry=Retry(NoBackoff(), 10))
+    try:
+        with Memory(client) as mem:
+            c = mem.cache("stall", ttl=60, lease=30)
+            c.get("k")  # a connection, ready
+            assert server.proc is not None
+            os.kill(server.proc.pid, signal.SIGSTOP)
+            resume = threading.Timer(1.0, os.kill, (server.proc.pid, signal.SIGCONT))
+            resume.start()
+            calls: list[int] = []
+            assert c.get_or_compute("k", lambda: calls.append(1) or "v") == "v"
+            resume.join()
+            assert calls == [1] and c.get("k") == "v"
+            assert client.hget(c._t.entry_keys("k")[0], "l:k") is None  # no lease left
+    finally:
+        client.close()
 
 
 def test_rejected_fill_is_reported(mem: Memory, caplog: pytest.LogCaptureFixture) -> None:

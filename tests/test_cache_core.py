@@ -58,7 +58,11 @@ def test_calls_name_only_the_keys_their_scripts_touch() -> None:
 def test_fetch_replies() -> None:
     t = _target()
     call = ops.cache_fetch(t, "k", serve_stale=False, draw=0.25)
-    assert call.args == ("k", 30000, "0", "1.0", "0.25", 100_000 // 16, "16")
+    assert call.args[:7] == ("k", 30000, "0", "1.0", "0.25", 100_000 // 16, "16")
+    attempt = call.args[7]  # a fresh id per call, which a retry of the call sends again
+    assert isinstance(attempt, str) and len(attempt) == 16 and int(attempt, 16) >= 0
+    assert ops.cache_fetch(t, "k", serve_stale=False, draw=0.25).args[7] != attempt
+    assert call.script.retry and not call.script.readonly
     assert call.parse([1, b"m", b"\x92\x01\x02"]) == ops.Fetch("hit", [1, 2])
     assert call.parse([5, b"i", b"7"]) == ops.Fetch("stale", 7)
     assert call.parse([2, b"1700000000000001"]) == ops.Fetch(

@@ -411,6 +411,21 @@ def test_maxmemory(server: Server) -> None:
         limiter.hit("alice")
         held = sem.acquire("x")
         assert held is not None
+        # expired entries waiting to be purged by the next write to their scope or bucket:
+        # the purge (HDEL, ZREMRANGEBYSCORE: never refused) must not let the write through
+        scope.set("gone", 1, ttl=0.05)
+        one = mem.cache("one", ttl=600, buckets=1)  # every entry in one bucket
+        one.set("kept", 1)
+        one.set("gone", 1, ttl=0.05)
+        lease = one.fetch("filled").lease
+        assert lease is not None
+        # pairs that lost a key (as to eviction), which the next write repairs first
+        mem.user("repaired").set("k", 1)
+        assert admin.delete("pm:{:user:repaired}:x") == 1
+        lost = mem.cache("lost", ttl=600, buckets=1)
+        lost.set("k", 1)
+        assert admin.delete("pm:{:cache:lost::0}:h") == 1
+        time.sleep(0.1)
         before = _snapshot(admin)
 
         admin.config_set("maxmemory-policy", "noeviction")
@@ -421,12 +436,20 @@ def test_maxmemory(server: Server) -> None:
             "scope.set_many": lambda: scope.set_many({"a": 1, "b": 2}),
             "scope.incr existing": lambda: scope.incr("n"),
             "scope.incr new": lambda: scope.incr("fresh"),
+            "scope.update": lambda: scope.update("k", lambda v: v + "!"),
             "new scope set": lambda: mem.user("other").set("k", 1),
+            "scope.set, index lost": lambda: mem.user("repaired").set("k2", 2),
             "context.set": lambda: ctx.set("ck", 1, scope="session"),
             "history.append": lambda: chat.append(Message.user("more", id="m2")),
             # an append to a new thread: see test_maxmemory_refuses_an_append_to_a_new_thread
             "cache.set": lambda: cache.set("q2", "b"),
             "cache.get_or_compute": lambda: cache.get_or_compute("q3", lambda: "c"),
+            "cache.set, expired entry in the bucket": lambda: one.set("q2", "b"),
+            "cache.get_or_compute, expired entry in the bucket": lambda: one.get_or_compute(
+                "q3", lambda: "c"
+            ),
+            "cache.fill, expired entry in the bucket": lambda: one.fill(lease, "v"),
+            "cache.set, hash lost": lambda: lost.set("k2", 2),
             "limiter.hit existing": lambda: limiter.hit("alice"),
             "limiter.hit new": lambda: limiter.hit("bob"),
             "semaphore.acquire": lambda: sem.acquire("x"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import math
+import os
 import random
 import zlib
 from collections.abc import Callable
@@ -238,8 +239,13 @@ def cache_get(t: CacheTarget, key: str, default: Any = None) -> Call[Any]:
 
 def cache_fetch(t: CacheTarget, key: str, *, serve_stale: bool, draw: float) -> Call[Fetch]:
     """The value, a lease, or how long to wait. `draw` is uniform in (0, 1]: the early-refresh
-    (XFetch) lottery ticket."""
+    (XFetch) lottery ticket.
+
+    Each call carries a fresh random id, which a lease it takes records: the call sent again
+    after a lost reply finds its lease under that id and gets it back, so it may be retried
+    (a call that waited is counted as a waiter twice, which costs one wake-up element)."""
     key = _key(t, key)
+    attempt = os.urandom(8).hex()
 
     def parse(reply: list[Any]) -> Fetch:
         kind = _KINDS[reply[0]]
@@ -249,7 +255,8 @@ def cache_fetch(t: CacheTarget, key: str, *, serve_stale: bool, draw: float) -> 
             return Fetch(kind, wait=reply[1] / 1000)
         return Fetch(kind, lease=CacheLease(key, reply[1].decode()))
 
-    args = (key, t.lease_ms, "1" if serve_stale else "0", repr(t.beta), repr(draw), t.cap, t.count)
+    stale = "1" if serve_stale else "0"
+    args = (key, t.lease_ms, stale, repr(t.beta), repr(draw), t.cap, t.count, attempt)
     return Call(_FETCH, t.entry_keys(key)[:2], args, parse, key, t.label)
 
 
@@ -261,7 +268,9 @@ def draw() -> float:
 def cache_fill(
     t: CacheTarget, lease: CacheLease, value: Any, ttl: float | None, compute_seconds: float
 ) -> Call[bool]:
-    """Store `value` if `lease` is still the entry's lease; False when it was rejected."""
+    """Store `value` if `lease` is still the entry's lease; False when it was rejected. (Sent
+    again after its reply was lost, it finds the value it stored under the lease's token and
+    answers True again.)"""
     key = _lease(t, lease).key
     compute_ms = round(
         1000 * _seconds("compute_time", compute_seconds, allow_zero=True, label=t.label)

@@ -64,7 +64,8 @@ class Cache:
 
     def fetch(self, key: str) -> Fetch:
         """The building block of `get_or_compute`: in one call, the value, or a lease to
-        compute it (then `fill` or `release` it), or how long another caller's lease runs."""
+        compute it (then `fill` or `release` it), or how long another caller's lease runs.
+        Safe to send again after a lost reply: a call that took the lease gets it back."""
         t = self._t
         return self._runner.run(
             ops.cache_fetch(t, key, serve_stale=t.stale_ms > 0, draw=ops.draw())
