@@ -4,6 +4,8 @@ None, "memory://"        a private in-process store (fakeredis + lupa)
 "memory://NAME"          an in-process store shared by every Memory opened on NAME
 "redis://", "rediss://", "unix://"            one Redis/Valkey server
 "redis+cluster://host:port" (or rediss+...)   Redis Cluster
+"redis+sentinel://[user:pass@]host:port[,host:port...]/service[/db]" (or rediss+...)
+                         the primary a Redis Sentinel names (and its replicas for reads)
 a redis-py client (Redis, RedisCluster, their asyncio twins, fakeredis) used as is
 """
 
@@ -12,13 +14,17 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import fakeredis
 import redis
 import redis.asyncio
 import redis.asyncio.cluster
+import redis.asyncio.sentinel
 import redis.cluster
+import redis.sentinel
 from redis import exceptions as rx
+from redis.cluster import LoadBalancingStrategy
 
 from ._errors import (
     BackendError,
@@ -72,6 +78,8 @@ class Connection:
     owned: bool  # opened here, so closed by Memory.close()
     embedded: bool
     make: Any = None  # () -> the client, for one made on first use
+    reader: Any = None  # a client of the replicas, for read-only calls (Sentinel)
+    replicas: bool = False  # read-only calls go to a replica of their slot (cluster)
 
 
 def made(conn: Connection) -> Any:
@@ -126,6 +134,7 @@ class _Flavour:
     wrong: tuple[Any, ...]
     wrong_hint: str
     retry: Any  # () -> the retry policy of a client opened from a URL
+    sentinel: Any
     defer_cluster: bool  # make a cluster client on first use (its constructor connects)
 
 
@@ -137,6 +146,7 @@ _SYNC = _Flavour(
     (redis.asyncio.Redis, redis.asyncio.cluster.RedisCluster),
     "AsyncMemory",
     lambda: redis.retry.Retry(_backoff(), OWNED_RETRIES),
+    redis.sentinel.Sentinel,
     True,
 )
 _ASYNC = _Flavour(
@@ -147,44 +157,102 @@ _ASYNC = _Flavour(
     (redis.Redis, redis.cluster.RedisCluster),
     "Memory",
     lambda: redis.asyncio.retry.Retry(_backoff(), OWNED_RETRIES),
+    redis.asyncio.sentinel.Sentinel,
     False,
 )
 
 
-def _open(target: Any, f: _Flavour) -> Connection:
+def _open(target: Any, f: _Flavour, replicas: bool) -> Connection:
     if target is None or isinstance(target, str):
         scheme, url = _split_url(target or "memory://")
         if scheme == "memory":
+            _no_replicas(replicas)
             return Connection(f.fake(server=_memory_server(url)), False, True, True)
         options = {**OWNED_CLIENT, "retry": f.retry()}
         if scheme in ("redis+cluster", "rediss+cluster"):
             url = url.replace("+cluster", "", 1)
+            if replicas:  # its connections to replicas then send READONLY
+                options["load_balancing_strategy"] = LoadBalancingStrategy.ROUND_ROBIN_REPLICAS
             if f.defer_cluster:  # the sync client would discover the cluster right here
-                return Connection(
-                    None, True, True, False, lambda: f.cluster.from_url(url, **options)
-                )
-            return Connection(f.cluster.from_url(url, **options), True, True, False)
+
+                def make() -> Any:
+                    return f.cluster.from_url(url, **options)
+
+                return Connection(None, True, True, False, make, replicas=replicas)
+            client = f.cluster.from_url(url, **options)
+            return Connection(client, True, True, False, replicas=replicas)
+        if scheme in ("redis+sentinel", "rediss+sentinel"):
+            return _sentinel(url, f, options, replicas)
         if scheme in ("redis", "rediss", "unix"):
+            _no_replicas(replicas)
             return Connection(f.single.from_url(url, **options), False, True, False)
         raise ConfigurationError(f"unsupported URL scheme {scheme!r}")
     if isinstance(target, f.wrong):
         raise ConfigurationError(f"this client needs {f.wrong_hint}, not {f.handle}")
     _check_binary(target)
     if isinstance(target, f.cluster):
-        return Connection(target, True, False, False)
+        if replicas and not getattr(target, "load_balancing_strategy", None):
+            raise ConfigurationError(
+                "read_from_replicas=True needs a cluster client made with a "
+                "load_balancing_strategy (e.g. LoadBalancingStrategy.ROUND_ROBIN_REPLICAS)"
+            )
+        return Connection(target, True, False, False, replicas=replicas)
     if isinstance(target, f.single):
+        _no_replicas(replicas)
         return Connection(target, False, False, isinstance(target, f.fake))
     raise ConfigurationError(f"expected a URL or a redis-py client, got {type(target).__name__}")
 
 
-def open_sync(target: Any) -> Connection:
-    """A sync client for `target`."""
-    return _open(target, _SYNC)
+def _no_replicas(replicas: bool) -> None:
+    if replicas:
+        raise ConfigurationError(
+            "read_from_replicas=True needs a redis+cluster:// or redis+sentinel:// URL "
+            "(or a cluster client)"
+        )
 
 
-def open_async(target: Any) -> Connection:
-    """An asyncio client for `target`."""
-    return _open(target, _ASYNC)
+def _sentinel(url: str, f: _Flavour, options: dict[str, Any], replicas: bool) -> Connection:
+    """The primary that the Sentinels at `url` name for its service (and, with `replicas`,
+    a client of its replicas for reads). Both follow failovers as they connect."""
+    parts = urlsplit(url)
+    creds, _, hosts = parts.netloc.rpartition("@")
+    user, _, password = creds.partition(":")
+    nodes = []
+    for host in hosts.split(","):
+        name, _, port = host.rpartition(":") if ":" in host else (host, "", "26379")
+        if not name or not port.isdigit():
+            raise ConfigurationError(f"not a sentinel address: {host!r} in {url!r}")
+        nodes.append((name, int(port)))
+    path = [unquote(p) for p in parts.path.split("/") if p]
+    if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise ConfigurationError(f"expected .../<service>[/<db>] in {url!r}")
+    kwargs: dict[str, Any] = dict(options)
+    for key, values in parse_qs(parts.query).items():
+        if key not in ("socket_timeout", "socket_connect_timeout"):
+            raise ConfigurationError(f"unsupported sentinel URL option {key!r}")
+        kwargs[key] = float(values[-1])
+    if user:
+        kwargs["username"] = unquote(user)
+    if password:
+        kwargs["password"] = unquote(password)
+    if len(path) == 2:
+        kwargs["db"] = int(path[1])
+    if parts.scheme.startswith("rediss"):
+        kwargs["ssl"] = True
+    timeouts = {k: kwargs[k] for k in ("socket_timeout", "socket_connect_timeout")}
+    sentinel = f.sentinel(nodes, sentinel_kwargs=timeouts, **kwargs)
+    reader = sentinel.slave_for(path[0]) if replicas else None
+    return Connection(sentinel.master_for(path[0]), False, True, False, reader=reader)
+
+
+def open_sync(target: Any, *, replicas: bool = False) -> Connection:
+    """A sync client for `target` (`replicas`: read-only calls may go to replicas)."""
+    return _open(target, _SYNC, replicas)
+
+
+def open_async(target: Any, *, replicas: bool = False) -> Connection:
+    """An asyncio client for `target` (`replicas`: read-only calls may go to replicas)."""
+    return _open(target, _ASYNC, replicas)
 
 
 # redis-py's exception -> pyredmem's, most specific first (AuthenticationError and

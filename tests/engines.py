@@ -175,11 +175,12 @@ def start_engine(name: str, root: Path) -> Engine:
     raise ValueError(name)
 
 
-def start_cluster(root: Path, masters: int = 3) -> list[Server]:
+def start_cluster(root: Path, masters: int = 3, replicas: int = 0) -> list[Server]:
+    """A cluster of `masters` primaries with `replicas` replicas each (primaries first)."""
     binary = redis_server_binary()
     servers = []
     try:
-        for i in range(masters):
+        for i in range(masters * (1 + replicas)):
             servers.append(
                 Server(
                     binary,
@@ -202,7 +203,7 @@ def start_cluster(root: Path, masters: int = 3) -> list[Server]:
                 "create",
                 *(f"127.0.0.1:{s.port}" for s in servers),
                 "--cluster-replicas",
-                "0",
+                str(replicas),
                 "--cluster-yes",
             ],
             check=True,

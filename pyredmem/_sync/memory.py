@@ -26,8 +26,10 @@ class Memory:
 
     `url_or_client`: None or "memory://" (a private in-process store), "memory://NAME" (one
     shared by every Memory on NAME in this process), "redis://...", "rediss://...",
-    "unix://...", "redis+cluster://host:port", or a redis-py client used as is.
-    `tenant` partitions everything: two tenants never see each other's data.
+    "unix://...", "redis+cluster://host:port", "redis+sentinel://host:port/service", or a
+    redis-py client used as is. `tenant` partitions everything: two tenants never see each
+    other's data. `read_from_replicas` (cluster or sentinel): read-only operations go to
+    replicas (which may lag behind their primary), writes to the primaries.
     """
 
     def __init__(
@@ -41,6 +43,7 @@ class Memory:
         max_keys_per_scope: int = 10_000,
         max_value_bytes: int = 1024 * 1024,
         update_retries: int = 100,
+        read_from_replicas: bool = False,
     ) -> None:
         self._cfg = Config(
             keyspace=Keyspace(namespace, tenant),
@@ -50,7 +53,7 @@ class Memory:
             max_value_bytes=max_value_bytes,
             update_retries=update_retries,
         )
-        self._runner = Runner(url_or_client)
+        self._runner = Runner(url_or_client, read_from_replicas=read_from_replicas)
 
     @property
     def client(self) -> Any:
