@@ -210,14 +210,27 @@ def test_policies_apply_to_every_backend_failure(server: Server, failure: str) -
             assert sems["raise"].release(held["raise"])  # type: ignore[arg-type]
 
 
-def test_a_hit_refused_at_maxmemory_writes_nothing(server: Server) -> None:
+@pytest.mark.parametrize("dialect", ["functions", "evalsha"])
+def test_a_hit_refused_at_maxmemory_writes_nothing(server: Server, dialect: str) -> None:
     """At maxmemory (noeviction) Redis refuses a script's SET, HINCRBY or RPUSH only while the
     script has written nothing: after a DEL, LTRIM, HDEL or PEXPIRE (never refused) its later
     writes go through. So every hit that would write raises OutOfMemoryError with its keys
     as they were, also when they hold what a hit drops: sliding log entries that left the
-    window, a fixed window of a past period, a gcra arrival time in the past."""
+    window, a fixed window of a past period, a gcra arrival time in the past. (A function
+    that writes is refused whole at maxmemory; the EVALSHA fallback, for servers that refuse
+    FUNCTION, runs the scripts as they are.)"""
     admin = redis.Redis(port=server.port)
-    with Memory(f"redis://127.0.0.1:{server.port}") as mem:
+    url = f"redis://127.0.0.1:{server.port}"
+    if dialect == "evalsha":
+        admin.acl_setuser(
+            "nofn",
+            enabled=True,
+            passwords=["+pw"],
+            keys=["*"],
+            commands=["+@all", "-function", "-fcall", "-fcall_ro"],
+        )
+        url = f"redis://nofn:pw@127.0.0.1:{server.port}"
+    with Memory(url) as mem:
         lims = {
             "g": mem.limiter("g", limit=2, period=1),
             "f": mem.limiter("f", limit=2, period=3600, algorithm="fixed"),
@@ -228,6 +241,7 @@ def test_a_hit_refused_at_maxmemory_writes_nothing(server: Server) -> None:
             lim.hit("warm")
             lim.peek("warm")
             mem.hit_many([(lim, "warm")])
+        assert mem._runner._dialect.functions is (dialect == "functions")
         now_s, now_us = admin.time()
         now = now_s * 1_000_000 + now_us
         old = now - 600_000_000  # ten periods ago and more (sliding and gcra)
