@@ -630,10 +630,10 @@ def test_maxmemory_refuses_an_append_to_a_new_thread(server: Server) -> None:
 
 # --- 4. an ACL user limited to one tenant ----------------------------------------------------
 
-# every command the scripts run (lua/*.lua), the script calls themselves and BLPOP (a cache
-# caller waiting for another's computation)
+# every command the scripts run (lua/*.lua), the function and script calls themselves, and
+# BLPOP (a cache caller waiting for another's computation)
 ACL_COMMANDS = (
-    "+evalsha +evalsha_ro +eval +eval_ro +blpop "
+    "+fcall +fcall_ro +evalsha +evalsha_ro +eval +eval_ro +blpop "
     "+time +get +set +del +exists +pexpire +pexpireat +pttl +persist "
     "+hget +hmget +hset +hdel +hincrby +hscan "
     "+lindex +llen +lpop +lpush +lrange +ltrim +rpop +rpush "
@@ -708,7 +708,7 @@ def _every_family(mem: Memory) -> dict[str, Any]:
 def test_acl_user_limited_to_one_tenant(server: Server) -> None:
     """A user that may touch only tenant "acme"'s keys, with the commands pyredmem needs:
 
-        ACL SETUSER acme on >secret resetkeys ~pm:{acme:* resetchannels -@all
+        ACL SETUSER acme on >secret resetkeys ~pm:{acme:* resetchannels -@all +fcall +fcall_ro
           +evalsha +evalsha_ro +eval +eval_ro +blpop +time +get +set +del +exists +pexpire
           +pexpireat +pttl +persist +hget +hmget +hset +hdel +hincrby +hscan +lindex +llen
           +lpop +lpush +lrange +ltrim +rpop +rpush +zadd +zcard +zcount +zmscore +zrange
@@ -717,15 +717,19 @@ def test_acl_user_limited_to_one_tenant(server: Server) -> None:
     (`pm` is the namespace; the commands after +blpop are the ones the scripts run, which
     Redis checks against the ACL too. On Redis 7.2+ and Valkey, `+client|setinfo` keeps
     redis-py's connect-time CLIENT SETINFO out of the ACL log; redis-py ignores its
-    refusal, and Redis 7.0 has no such command.) Every operation family works for
-    Memory(url, tenant="acme") and raises PermissionDeniedError for any other tenant.
+    refusal, and Redis 7.0 has no such command.) The functions library is loaded by an
+    administrator (`pyredmem load-functions URL`): a user allowed FUNCTION LOAD could
+    replace any library. Every operation family works for Memory(url, tenant="acme") and
+    raises PermissionDeniedError for any other tenant.
     """
     from pyredmem import PermissionDeniedError
+    from pyredmem._dialect import LOAD
 
     started = time.monotonic()
     line = f"on >secret resetkeys ~pm:{{acme:* resetchannels -@all {ACL_COMMANDS}"
     with _admin(server.port) as admin:
         admin.execute_command("ACL", "SETUSER", "acme", *line.split())
+        admin.execute_command(*LOAD)  # as an administrator would, once per server
         admin.execute_command("ACL", "LOG", "RESET")
         url = f"redis://acme:secret@127.0.0.1:{server.port}"
         allowed: dict[str, str] = {}

@@ -135,3 +135,24 @@ def test_every_script_is_a_function_of_the_library() -> None:
             assert script.function_ro == script.function
         else:
             assert f"function_name='{script.function_ro}'" in LIBRARY.source
+
+
+@pytest.mark.real_server
+def test_the_cli_loads_the_library_on_every_primary(
+    engine: Engine, url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pyredmem.__main__ import main
+
+    for server in engine.servers:
+        redis.Redis(port=server.port).execute_command("FUNCTION", "FLUSH")
+    assert main(["load-functions", url]) == 0
+    assert f"library {LIBRARY.name}" in capsys.readouterr().out
+    for server in engine.servers:
+        assert LIBRARY.name in _libraries(redis.Redis(port=server.port))
+
+
+def test_the_cli_says_when_the_server_is_unreachable(capsys: pytest.CaptureFixture[str]) -> None:
+    from pyredmem.__main__ import main
+
+    assert main(["load-functions", "redis://127.0.0.1:1"]) == 1
+    assert "unreachable" in capsys.readouterr().err
