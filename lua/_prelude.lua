@@ -419,6 +419,55 @@ local function call_chunked(cmd, key, items)
   end
 end
 
+-- The longest run of most recent turns of list `l` within `last` turns and `budget` tokens
+-- (each 0: no limit), oldest first (history_messages, and the read of history_append).
+-- O(R + 32) for R turns returned, whatever the thread's length: without a budget one
+-- LRANGE; with one, a walk back from the newest turn in growing chunks (the first holds
+-- `last` turns, up to 32), never past the `last` newest turns. The writes cap a thread's
+-- bytes, so R is too.
+local function thread_tail(l, last, budget)
+  if budget == 0 then
+    if last == 0 then return redis.call('LRANGE', l, 0, -1) end
+    return redis.call('LRANGE', l, -last, -1)
+  end
+  if last == 0 then last = -1 end  -- no limit: n never equals it
+  -- of each chunk read, its newest k[c] turns fit
+  local parts, k, n, used, got = {}, {}, 0, 0, 0
+  local chunk = 32
+  if last > 0 and last < chunk then chunk = last end
+  local done = false
+  while not done do
+    local part = redis.call('LRANGE', l, -(got + chunk), -(got + 1))
+    local fit = 0
+    for i = #part, 1, -1 do
+      local t = turn_tokens(part[i])
+      if used + t > budget then
+        done = true
+        break
+      end
+      used, fit, n = used + t, fit + 1, n + 1
+      if n == last then
+        done = true
+        break
+      end
+    end
+    parts[#parts + 1], k[#k + 1] = part, fit
+    got = got + #part
+    if #part < chunk then done = true end
+    if chunk < 1024 then chunk = chunk * 2 end
+    if last > 0 and chunk > last - n then chunk = last - n end  -- no more than asked
+  end
+  if #parts == 1 and k[1] == #parts[1] then
+    return parts[1]  -- the usual case: the first chunk read is the answer
+  end
+  local entries = {}
+  for c = #parts, 1, -1 do
+    local part = parts[c]
+    for i = #part - k[c] + 1, #part do entries[#entries + 1] = part[i] end
+  end
+  return entries
+end
+
 -- Before a write to a thread: its live expiry (nil when new or expired) and whether the
 -- index was empty, or an error reply when a new thread would pass the scope's cap. A new
 -- thread first purges expired threads from the index: O(E), E <= the cap.

@@ -6,20 +6,27 @@
 -- ARGV[1] thread id  ARGV[2] max turns (> 0)  ARGV[3] max tokens (0: no cap)
 -- ARGV[4] ttl in ms (0: never expires)  ARGV[5] return evicted turns ("1"|"0")
 -- ARGV[6] max threads in the scope  ARGV[7] max bytes of the thread's entries
--- ARGV[8..] triples: message id, tokens (integer >= 0), the entry after its first 10 bytes
+-- ARGV[8] then read the thread's newest turns, as history_messages does: "0" no, "1" yes,
+--   "2" yes, joined (for bodies that delimit themselves, as msgpack's do)
+-- ARGV[9] the read's last (turns; 0: no limit)  ARGV[10] its max tokens (0: no limit)
+-- ARGV[11..] triples: message id, tokens (integer >= 0), the entry after its first 10 bytes
 --   (see the history layout; count and bytes capped by the client, each entry below ARGV[7])
--- Reply: {created ms, flags, evicted count, evicted entries...}: flags has one "1"
+-- Reply: {created ms, flags, evicted count, evicted entries..., read...}: flags has one "1"
 -- (appended) or "0" (id already there) per message; the evicted entries, oldest first, follow
--- only when asked for (a flat array: cheaper to convert than a nested one).
+-- only when asked for (a flat array: cheaper to convert than a nested one); then, when a
+-- read was asked for, the turns read after the append, oldest first: each, or (joined) their
+-- count and their bytes. The append re-arms the thread's expiry, so no history_touch follows.
 -- Errors: PM_FULL (nothing written).
 -- Cost: O(n + evicted), plus O(E) expired threads purged when the thread is new, plus O(N)
--- for the N turns held when I was evicted and is rebuilt.
+-- for the N turns held when I was evicted and is rebuilt, plus O(R + 32) for R turns read
+-- (thread_tail; no call at all when no read is asked for).
 -- Flags: idempotent
 local l, ids, ta, tx = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tid = ARGV[1]
 local max_turns, max_tokens = tonumber(ARGV[2]), tonumber(ARGV[3])
 local ttl_ms, want = tonumber(ARGV[4]), ARGV[5] == '1'
 local max_bytes = tonumber(ARGV[7])
+local read = ARGV[8]
 local now = clock()
 local was, fresh, err = thread_room(ta, tx, tid, now, tonumber(ARGV[6]))
 if err then return err end
@@ -30,7 +37,7 @@ local tokens, bytes, keys_new = 0, 0, held == 0
 local known = {}
 if held > 0 then
   local ask = {''}
-  for i = 8, #ARGV, 3 do ask[#ask + 1] = ARGV[i] end
+  for i = 11, #ARGV, 3 do ask[#ask + 1] = ARGV[i] end
   local got = {}
   for i = 1, #ask, 1000 do
     local part = redis.call('HMGET', ids, unpack(ask, i, math.min(i + 999, #ask)))
@@ -49,7 +56,7 @@ end
 
 local stamp = turn_stamp(now)
 local flags, pushed, fields, added, added_bytes = {}, {}, {}, 0, 0
-for i = 8, #ARGV, 3 do
+for i = 11, #ARGV, 3 do
   local id = ARGV[i]
   if known[id] then
     flags[#flags + 1] = '0'
@@ -113,7 +120,17 @@ end
 
 thread_written(l, ids, ta, tx, tid, now, ttl_ms, was, fresh, keys_new)
 local reply = {now, table.concat(flags), drop}
+local n = 3
 if want then
   for i = 1, #gone do reply[3 + i] = gone[i] end
+  n = 3 + #gone
+end
+if read ~= '0' then
+  local turns = thread_tail(l, tonumber(ARGV[9]), tonumber(ARGV[10]))
+  if read == '2' then
+    reply[n + 1], reply[n + 2] = #turns, table.concat(turns)
+  else
+    for i = 1, #turns do reply[n + i] = turns[i] end
+  end
 end
 return reply

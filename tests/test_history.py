@@ -416,6 +416,8 @@ def _writes_nothing(mem: Memory) -> None:
         lambda m: m.user("u").history("t", counter=lambda msg: -3).append(Message.user("x")),
         lambda m: m.user("u").history("t").messages(last=0),
         lambda m: m.user("u").history("t").messages(max_tokens=-1),
+        lambda m: m.user("u").history("t").append(Message.user("x"), read_last=0),
+        lambda m: m.user("u").history("t").extend([Message.user("x")], read_max_tokens=2**53),
         lambda m: m.user("u").history("a{b}"),
         lambda m: m.user("u").history(""),
         lambda m: m.user("u").history(7),

@@ -85,8 +85,9 @@ def test_append_call_and_reply() -> None:
     call = ops.history_append(t, [a, b], return_evicted=True)
     assert call.script.name == "history_append"
     assert call.args[:7] == ("support", 3, 100, 2500, "1", 10_000, 16 * 1024 * 1024)
-    assert call.args[7:9] == ("a", 6) and call.args[10:12] == ("b", 9)
-    assert call.args[9] == _tail(6, "a", ["user", "hello"])
+    assert call.args[7:10] == (0, 0, 0)  # no read
+    assert call.args[10:12] == ("a", 6) and call.args[13:15] == ("b", 9)
+    assert call.args[12] == _tail(6, "a", ["user", "hello"])
     old = _entry(1_699_999_999_000, 3, "z", ["user", "old"])
     result = call.parse([1_700_000_000_123, b"10", 1, old])
     assert [m.id for m in result.messages] == ["a"] and result.skipped == ("b",)
@@ -94,6 +95,53 @@ def test_append_call_and_reply() -> None:
     assert result.messages[0].tokens == 6
     (old,) = result.evicted
     assert (old.id, old.content, old.tokens, old.created_at) == ("z", "old", 3, 1_699_999_999)
+    assert result.context == ()
+
+
+@pytest.mark.parametrize("codec", [MsgpackCodec(), "json"])
+@pytest.mark.parametrize("return_evicted", [True, False])
+def test_append_with_a_read_call_and_reply(codec: Any, return_evicted: bool) -> None:
+    codec = _JsonCodec() if codec == "json" else codec
+    t = ops.Thread(Config(codec=codec), ScopeRef.of("user", "alice"), "support", max_turns=3)
+    a = Message.user("hello", id="a")
+    call = ops.history_append(t, [a], return_evicted, read_last=2, read_max_tokens=50)
+    joined = isinstance(codec, MsgpackCodec)
+    assert call.args[7:10] == (2 if joined else 1, 2, 50)
+    assert call.args[10] == "a"
+    assert ops.history_append(t, [a], False, read_max_tokens=9).args[7:10][1:] == (0, 9)
+    old = _entry(1000, 3, "z", ["user", "old"], codec)
+    read = [
+        _entry(2000, 4, "y", ["assistant", "yes"], codec),
+        _entry(3000, 6, "a", ["user", "hello"], codec),
+    ]
+    tail: list[Any] = [len(read), b"".join(read)] if joined else read
+    result = call.parse([3000, b"1", 1, *([old] if return_evicted else []), *tail])
+    assert result.evicted_count == 1
+    assert [m.id for m in result.evicted] == (["z"] if return_evicted else [])
+    assert [(m.id, m.content, m.tokens) for m in result.context] == [
+        ("y", "yes", 4),
+        ("a", "hello", 6),
+    ]
+    empty: list[Any] = [0, b""] if joined else []
+    assert call.parse([3000, b"1", 0, *empty]).context == ()
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"read_last": 0},
+        {"read_last": 100_001},
+        {"read_last": True},
+        {"read_last": 2.0},
+        {"read_max_tokens": 0},
+        {"read_max_tokens": 2**53},
+        {"read_max_tokens": "9"},
+        {"read_last": 5, "read_max_tokens": -1},
+    ],
+)
+def test_append_refuses_a_bad_read(kw: dict[str, Any]) -> None:
+    with pytest.raises(InvalidValueError, match="read_"):
+        ops.history_append(_thread(), [Message.user("x")], False, **kw)
 
 
 def _tail(tokens: int, mid: str, doc: list[Any], codec: Any = None) -> bytes:
@@ -114,7 +162,7 @@ def test_entries_are_msgpack_arrays_with_a_fixed_header() -> None:
     entry = _entry(1000, 7, "a:b", ["user", "x"])
     assert MsgpackCodec().decode(entry) == [1000, 7, "a:b", ["user", "x"]]
     m = Message.user("x", id="a:b", tokens=7)
-    assert ops.history_append(_thread(), [m], False).args[9] == entry[10:]
+    assert ops.history_append(_thread(), [m], False).args[12] == entry[10:]
 
 
 class _JsonCodec:

@@ -1,8 +1,10 @@
-"""append, extend and messages each send exactly one command (so do the other history calls)."""
+"""append, extend and messages each send exactly one command (so do the other history calls,
+and an append that also reads the context)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +22,10 @@ def _h(m: Memory) -> Any:
 OPS: dict[str, Callable[[Memory], Any]] = {
     "append": lambda m: _h(m).append(Message.user("hi"), return_evicted=True),
     "extend": lambda m: _h(m).extend([Message.user(str(i)) for i in range(30)]),
+    "append(read)": lambda m: _h(m).append(Message.user("hi"), read_last=20, read_max_tokens=2000),
+    "extend(read)": lambda m: _h(m).extend(
+        [Message.user("a"), Message.assistant("b")], return_evicted=True, read_last=40
+    ),
     "messages": lambda m: _h(m).messages(last=20),
     "messages(max_tokens)": lambda m: _h(m).messages(last=40, max_tokens=300),
     "len": lambda m: len(_h(m)),
@@ -69,6 +75,7 @@ def test_async_history_operations_are_one_command(url: str) -> None:
                 lambda: h.append(Message.user("x")),
                 lambda: h.extend([Message.user("y"), Message.user("z")]),
                 lambda: h.messages(last=20, max_tokens=100),
+                lambda: h.append(Message.user("w"), read_last=20, read_max_tokens=100),
             ):
                 await op()  # loads the script
                 with count_replies() as counter:
@@ -76,7 +83,7 @@ def test_async_history_operations_are_one_command(url: str) -> None:
                 counts.append(counter.replies)
         return counts
 
-    assert asyncio.run(main()) == [1, 1, 1]
+    assert asyncio.run(main()) == [1, 1, 1, 1]
 
 
 def test_history_scripts_reload_after_script_flush(mem: Memory) -> None:
@@ -101,3 +108,17 @@ def test_a_read_that_finds_the_expiry_due_adds_one_small_write(mem: Memory) -> N
     with count_replies() as counter:
         h.messages()  # re-armed: no longer due
     assert counter.replies == 1
+
+
+@pytest.mark.standalone
+def test_an_append_that_reads_needs_no_touch_when_the_expiry_is_due(mem: Memory) -> None:
+    h = _h(mem)
+    h.append(Message.user("a"), read_last=20)  # loads the script
+    p = "pm:{:user:u}"
+    for key in (f"{p}:t:t:l", f"{p}:t:t:i"):  # as if half the ttl had passed: due
+        mem.client.pexpire(key, 30_000)
+    mem.client.zadd(f"{p}:tx", {"t": int(time.time() * 1000) + 30_000})
+    with count_replies() as counter:
+        got = h.append(Message.user("b"), read_last=20, read_max_tokens=2000)
+    assert counter.replies == 1 and mem.client.pttl(f"{p}:t:t:l") > 59_000
+    assert [m.content for m in got.context][-2:] == ["a", "b"]

@@ -46,18 +46,43 @@ class AsyncHistory:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._t.label} thread={self._t.id!r}>"
 
-    async def append(self, message: Message, *, return_evicted: bool = False) -> Appended:
+    async def append(
+        self,
+        message: Message,
+        *,
+        return_evicted: bool = False,
+        read_last: int | None = None,
+        read_max_tokens: int | None = None,
+    ) -> Appended:
         """Append one message (nothing happens if its id is already in the thread).
-        With `return_evicted`, the turns dropped to respect the caps come back too."""
-        return await self._runner.run(ops.history_append(self._t, [message], return_evicted))
+        With `return_evicted`, the turns dropped to respect the caps come back too. With
+        `read_last` and/or `read_max_tokens`, the same call then reads the newest turns into
+        `context`: what `messages(last=read_last, max_tokens=read_max_tokens)` would return
+        right after the append."""
+        return await self._runner.run(
+            ops.history_append(self._t, [message], return_evicted, read_last, read_max_tokens)
+        )
 
     async def extend(
-        self, messages: Sequence[Message], *, return_evicted: bool = False
+        self,
+        messages: Sequence[Message],
+        *,
+        return_evicted: bool = False,
+        read_last: int | None = None,
+        read_max_tokens: int | None = None,
     ) -> Appended:
-        """Append several messages in order, atomically, skipping ids already in the thread."""
+        """Append several messages in order, atomically, skipping ids already in the thread.
+        `return_evicted`, `read_last` and `read_max_tokens` work as in `append`."""
         if not messages and isinstance(messages, Sequence):
-            return Appended((), (), 0, ())
-        return await self._runner.run(ops.history_append(self._t, messages, return_evicted))
+            if read_last is None and read_max_tokens is None:
+                return Appended((), (), 0, ())
+            # nothing to append: a plain read (it names the read_* argument it refuses)
+            last, budget = ops.read_bounds(self._t, read_last, read_max_tokens)
+            context = await self.messages(last=last or None, max_tokens=budget or None)
+            return Appended((), (), 0, (), tuple(context))
+        return await self._runner.run(
+            ops.history_append(self._t, messages, return_evicted, read_last, read_max_tokens)
+        )
 
     async def messages(
         self, *, last: int | None = None, max_tokens: int | None = None

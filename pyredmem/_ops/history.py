@@ -63,6 +63,7 @@ __all__ = [
     "history_threads",
     "history_touch",
     "history_ttl",
+    "read_bounds",
     "summary_message",
 ]
 
@@ -73,8 +74,33 @@ NOEXP_MS = 2**52  # the scripts' "never expires"
 _new = object.__new__
 
 
-def history_append(t: Thread, messages: Sequence[Message], return_evicted: bool) -> Call[Appended]:
-    """Append `messages` (skipping ids already in the thread) and enforce the caps."""
+def read_bounds(t: Thread, read_last: int | None, read_max_tokens: int | None) -> tuple[int, int]:
+    """An append's read, checked: (last, max tokens), each 0 for no limit."""
+    return (
+        0
+        if read_last is None
+        else positive_int("read_last", read_last, most=MAX_TURNS_LIMIT, scope=t.label),
+        0
+        if read_max_tokens is None
+        else positive_int("read_max_tokens", read_max_tokens, most=MAX_TOKENS, scope=t.label),
+    )
+
+
+def history_append(
+    t: Thread,
+    messages: Sequence[Message],
+    return_evicted: bool,
+    read_last: int | None = None,
+    read_max_tokens: int | None = None,
+) -> Call[Appended]:
+    """Append `messages` (skipping ids already in the thread) and enforce the caps; with
+    `read_last` or `read_max_tokens`, then read the newest turns as `history_messages` does
+    (the reply's `context`)."""
+    read = 0  # none; 1: one entry per turn; 2: joined (msgpack bodies delimit themselves)
+    last = budget = 0
+    if read_last is not None or read_max_tokens is not None:
+        last, budget = read_bounds(t, read_last, read_max_tokens)
+        read = 2 if type(t.cfg.codec) is MsgpackCodec else 1
     if type(messages) is not list and (
         isinstance(messages, Message) or not isinstance(messages, Sequence)
     ):
@@ -91,6 +117,9 @@ def history_append(t: Thread, messages: Sequence[Message], return_evicted: bool)
         "1" if return_evicted else "0",
         t.cfg.max_keys_per_scope,
         MAX_THREAD_BYTES,
+        read,
+        last,
+        budget,
     ]
     sent: list[Message] = []  # as sent: the caller may change `messages` meanwhile
     counts: list[int] = []
@@ -123,12 +152,23 @@ def history_append(t: Thread, messages: Sequence[Message], return_evicted: bool)
                 stored.append(as_stored(m, created, n))
             else:
                 skipped.append(m.id)
-        evicted = tuple(decode_entries(t, reply[3:])) if len(reply) > 3 else ()
+        dropped = int(reply[2])
+        context: tuple[Message, ...] = ()
+        if not read:
+            evicted = tuple(decode_entries(t, reply[3:])) if len(reply) > 3 else ()
+        else:
+            end = 3 + dropped if return_evicted else 3
+            evicted = tuple(decode_entries(t, reply[3:end])) if end > 3 else ()
+            if read == 1:
+                context = tuple(decode_entries(t, reply[end:]))
+            elif reply[end]:
+                context = tuple(decode_joined(t, reply[end], reply[end + 1]))
         out = _new(Appended)
         _set_messages(out, tuple(stored))
         _set_skipped(out, tuple(skipped))
-        _set_evicted_count(out, int(reply[2]))
+        _set_evicted_count(out, dropped)
         _set_evicted(out, evicted)
+        _set_context(out, context)
         return out
 
     return Call(script("history_append"), t.keys, tuple(args), parse, t.id, t.label)
@@ -136,7 +176,7 @@ def history_append(t: Thread, messages: Sequence[Message], return_evicted: bool)
 
 # an Appended built from the reply (its fields are known good) skips the frozen dataclass's
 # constructor, which sets each field through object.__setattr__
-_set_messages, _set_skipped, _set_evicted_count, _set_evicted = (
+_set_messages, _set_skipped, _set_evicted_count, _set_evicted, _set_context = (
     Appended.__dict__[name].__set__ for name in Appended.__dataclass_fields__
 )
 

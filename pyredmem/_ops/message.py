@@ -168,9 +168,12 @@ def estimate_tokens(message: Message) -> int:
 class Appended:
     """What `append`/`extend` did: the messages stored (with `created_at` and `tokens`),
     the ids skipped because the thread already held them, how many of the oldest turns
-    were dropped to respect the caps, and those turns (when asked for), oldest first."""
+    were dropped to respect the caps, and those turns (when asked for), oldest first.
+    `context` holds the turns read after the append when a read was asked for
+    (`read_last`, `read_max_tokens`), oldest first: what `messages()` would return then."""
 
     messages: tuple[Message, ...]
     skipped: tuple[str, ...]
     evicted_count: int
     evicted: tuple[Message, ...]
+    context: tuple[Message, ...] = ()
