@@ -1,12 +1,16 @@
 """pyredmem benchmarks: every operation against the raw redis-py command it replaces.
 
-    python bench/run.py              # all rows, 5,000 calls each side
-    python bench/run.py -n 20000     # more calls
-    python bench/run.py --only scope # rows of one module
+    python bench/run.py                # everything, 5,000 calls each side
+    python bench/run.py -n 20000       # more calls
+    python bench/run.py --only scope   # rows of one module (rows_scope)
+    python bench/run.py --only server  # one section: server, memory or throughput
 
 Starts its own redis-server (Debian's, or PYREDMEM_REDIS_SERVER) on a free loopback port,
 runs each row against raw redis-py (hiredis) in the same run, a few through asyncio, then the
-same operations on the embedded default (memory://, fakeredis + lupa), for reference.
+same operations on the embedded default (memory://, fakeredis + lupa), for reference. Then,
+on the same server, the sections after the latency table: the server's own µs per call
+beside its floors (bench/server_cost.py), bytes per stored item (bench/memory_usage.py) and
+calls per second in pipelines (bench/throughput.py).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pyredmem import AsyncMemory, Memory  # noqa: E402
 from tests.engines import Server, redis_server_binary  # noqa: E402
 
 MODULES = ["rows_scope", "rows_cache", "rows_history", "rows_limiter"]
+SECTIONS = ["server_cost", "memory_usage", "throughput"]  # after the latency table
 
 
 def collect(mem: Memory, raw: redis.Redis, only: str | None) -> list[Row]:
@@ -54,8 +59,10 @@ async def _async_results(url: str, n: int) -> list[Result]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=5000, help="calls per side and row")
-    parser.add_argument("--only", help="run the rows of modules whose name contains this")
+    parser.add_argument("--only", help="run the row modules and sections whose name contains this")
     args = parser.parse_args()
+    only = args.only
+    latency = any(not only or only in name for name in MODULES)
 
     server = Server(redis_server_binary(), Path(tempfile.mkdtemp(prefix="pyredmem-bench-")))
     server.start()
@@ -65,17 +72,30 @@ def main() -> int:
             f"redis-server {redis.Redis(port=server.port).info()['redis_version']} at {url}, "
             f"redis-py {redis.__version__}, {args.n} calls per side"
         )
-        with Memory(url) as mem:
-            raw = redis.Redis(port=server.port)
-            results = [measure(row, args.n) for row in collect(mem, raw, args.only)]
-        print(render("Redis (TCP loopback): pyredmem vs raw redis-py", results))
-        if not args.only or args.only in "rows_async":
+        raw = redis.Redis(port=server.port)
+        if latency:
+            with Memory(url) as mem:
+                results = [measure(row, args.n) for row in collect(mem, raw, only)]
+            print(render("Redis (TCP loopback): pyredmem vs raw redis-py", results))
+        if not only or only in "rows_async":
             results = asyncio.run(_async_results(url, args.n))
             print(render("asyncio (TCP loopback): AsyncMemory vs raw redis.asyncio", results))
-        with Memory("memory://bench") as mem:
-            raw = mem.client
-            results = [measure(row, max(args.n // 5, 500)) for row in collect(mem, raw, args.only)]
-        print(render("Embedded default (memory://, fakeredis + lupa)", results, targets=False))
+        sections = [name for name in SECTIONS if not only or only in name]
+        if sections:
+            print(f"\nredis-server {raw.info()['redis_version']}: " + ", ".join(sections))
+        for name in sections:
+            section = importlib.import_module(f"bench.{name}")
+            if name == "memory_usage":
+                print(section.run(url, args.n))
+                continue
+            with Memory(url) as mem:
+                print(section.run(mem, raw, args.n))
+        if latency:
+            with Memory("memory://bench") as mem:
+                embedded = mem.client
+                n = max(args.n // 5, 500)
+                results = [measure(row, n) for row in collect(mem, embedded, only)]
+            print(render("Embedded default (memory://, fakeredis + lupa)", results, targets=False))
     finally:
         server.stop()
     return 0
