@@ -6,6 +6,7 @@ on Redis 7+, Valkey 8, Redis Cluster, or in-process (`memory://`).
 
 from __future__ import annotations
 
+from ._async.batch import AsyncBatch, AsyncBatched
 from ._async.cache import AsyncCache
 from ._async.context import AsyncContext
 from ._async.history import AsyncHistory
@@ -39,12 +40,14 @@ from ._errors import (
     WrongTypeError,
 )
 from ._keys import KINDS, ScopeRef
+from ._ops.batch import Pending
 from ._ops.cache import CacheLease, Fetch
 from ._ops.context import Resolved
 from ._ops.limiter import Decision, MultiDecision
 from ._ops.message import Appended, Message, estimate_tokens
 from ._ops.semaphore import SemaphoreLease
 from ._ops.thread import ThreadInfo
+from ._sync.batch import Batch, Batched
 from ._sync.cache import Cache
 from ._sync.context import Context
 from ._sync.history import History
@@ -58,6 +61,8 @@ __version__ = "0.1.0"
 __all__ = [
     "KINDS",
     "Appended",
+    "AsyncBatch",
+    "AsyncBatched",
     "AsyncCache",
     "AsyncContext",
     "AsyncHistory",
@@ -68,6 +73,8 @@ __all__ = [
     "AsyncSemaphore",
     "BackendError",
     "BackendUnavailableError",
+    "Batch",
+    "Batched",
     "Cache",
     "CacheLease",
     "CacheTimeoutError",
@@ -93,6 +100,7 @@ __all__ = [
     "MultiDecision",
     "OutOfMemoryError",
     "OutcomeUnknownError",
+    "Pending",
     "PermissionDeniedError",
     "PoolExhaustedError",
     "PyRedMemError",

@@ -23,7 +23,7 @@ never holds more connections than calls in flight, plus that one.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from time import monotonic
 from typing import Any
 
@@ -107,12 +107,53 @@ class AsyncLane:
             clean = True  # an error reply was read in full
             raise
         finally:
-            if clean and not conn.should_reconnect() and len(self._idle) < KEEP_IDLE and self._keep:
-                self._idle.append((conn, monotonic()))
-            else:
-                if not clean:  # interrupted mid-reply: never reuse as it is
-                    await conn.disconnect()
-                await self._pool.release(conn)
+            await self._put_back(conn, clean)
+
+    async def send_all(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """The replies to `commands`, written together on one connection, then read in
+        order: each reply, or the ResponseError it was. Nothing is sent twice: if the
+        connection breaks once writing has begun, its failure stands in for every reply
+        not read (the caller judges what may be sent again). Raises redis-py's errors
+        when connecting fails, before anything is sent."""
+        if self._pid != os.getpid():
+            self._idle.clear()
+            self._pid = os.getpid()
+        try:
+            conn, _ = self._idle.pop()
+        except IndexError:
+            conn = await self._pool.get_connection()
+        replies: list[Any] = []
+        clean = False
+        try:
+            await _check(conn)
+            if not conn.is_connected:
+                await conn.retry.call_with_retry(
+                    lambda: conn.connect_check_health(retry_socket_connect=False),
+                    lambda _: _drop(conn),
+                )
+            try:
+                await conn.send_packed_command([pack_command(c) for c in commands])
+                for _ in commands:
+                    try:
+                        replies.append(await conn.read_response())
+                    except ResponseError as error:
+                        replies.append(error)
+            except _BROKEN as error:
+                return replies + [error] * (len(commands) - len(replies))
+            clean = True
+            return replies
+        finally:
+            await self._put_back(conn, clean)
+
+    async def _put_back(self, conn: Any, clean: bool) -> None:
+        """Keep `conn` for the next call, or give it back to the pool; `clean`: its last
+        reply was read in full (otherwise it is never reused as it is)."""
+        if clean and not conn.should_reconnect() and len(self._idle) < KEEP_IDLE and self._keep:
+            self._idle.append((conn, monotonic()))
+        else:
+            if not clean:
+                await conn.disconnect()
+            await self._pool.release(conn)
 
     async def aclose(self) -> None:
         """Give the connections back to the pool."""

@@ -12,6 +12,7 @@ from .._keys import KINDS, Keyspace, ScopeRef, scope_ref_of
 from .._ops.history import TokenCounter
 from .._ops.limiter import MultiDecision
 from ._runner import AsyncRunner
+from .batch import AsyncBatch
 from .cache import AsyncCache
 from .context import AsyncContext
 from .history import AsyncHistory
@@ -271,6 +272,13 @@ class AsyncMemory:
         `on_error` of the limiters applies.
         """
         return await hit_many(self._runner, checks, group)
+
+    def batch(self) -> AsyncBatch:
+        """Queue operations of any handles (`b.user("alice").get("k")`, `b.on(limiter)`)
+        and send them together when the batch's block ends: one round trip per node; each
+        operation atomic on its own, answering (or raising) through the Pending it
+        returned. See AsyncBatch."""
+        return AsyncBatch(self)
 
     async def aclose(self) -> None:
         """Close the connection (only if this Memory opened it)."""

@@ -24,7 +24,7 @@ never holds more connections than calls in flight, plus that one.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from time import monotonic
 from typing import Any
 
@@ -108,12 +108,53 @@ class Lane:
             clean = True  # an error reply was read in full
             raise
         finally:
-            if clean and not conn.should_reconnect() and len(self._idle) < KEEP_IDLE and self._keep:
-                self._idle.append((conn, monotonic()))
-            else:
-                if not clean:  # interrupted mid-reply: never reuse as it is
-                    conn.disconnect()
-                self._pool.release(conn)
+            self._put_back(conn, clean)
+
+    def send_all(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """The replies to `commands`, written together on one connection, then read in
+        order: each reply, or the ResponseError it was. Nothing is sent twice: if the
+        connection breaks once writing has begun, its failure stands in for every reply
+        not read (the caller judges what may be sent again). Raises redis-py's errors
+        when connecting fails, before anything is sent."""
+        if self._pid != os.getpid():
+            self._idle.clear()
+            self._pid = os.getpid()
+        try:
+            conn, _ = self._idle.pop()
+        except IndexError:
+            conn = self._pool.get_connection()
+        replies: list[Any] = []
+        clean = False
+        try:
+            _check(conn)
+            if not conn.is_connected:
+                conn.retry.call_with_retry(
+                    lambda: conn.connect_check_health(retry_socket_connect=False),
+                    lambda _: _drop(conn),
+                )
+            try:
+                conn.send_packed_command([pack_command(c) for c in commands])
+                for _ in commands:
+                    try:
+                        replies.append(conn.read_response())
+                    except ResponseError as error:
+                        replies.append(error)
+            except _BROKEN as error:
+                return replies + [error] * (len(commands) - len(replies))
+            clean = True
+            return replies
+        finally:
+            self._put_back(conn, clean)
+
+    def _put_back(self, conn: Any, clean: bool) -> None:
+        """Keep `conn` for the next call, or give it back to the pool; `clean`: its last
+        reply was read in full (otherwise it is never reused as it is)."""
+        if clean and not conn.should_reconnect() and len(self._idle) < KEEP_IDLE and self._keep:
+            self._idle.append((conn, monotonic()))
+        else:
+            if not clean:
+                conn.disconnect()
+            self._pool.release(conn)
 
     def close(self) -> None:
         """Give the connections back to the pool."""

@@ -26,6 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .._connect import Lost, made, open_sync, prepare_sync, translate
 from .._dialect import Dialect, Refused, is_missing, is_refusal
+from .._errors import PyRedMemError
 from .._ops._call import Call
 from ._gate import gate_for
 from ._lane import Lane, exchange
@@ -163,6 +164,72 @@ class Runner:
             else:
                 out.append(call.parse(reply))
         return out
+
+    def settle(self, calls: Sequence[Call[Any]]) -> list[Any]:
+        """Each call's parsed reply, or the PyRedMemError it raised, in order, for calls
+        sent together: one pipeline on a standalone server, one per node on a cluster
+        (each call atomic on its own: no MULTI). Calls a node lacks the library or script
+        for, or refuses as FCALL, go again through `run` (the first alone, as it may load
+        the library; the rest together); so does a call whose reply the connection lost,
+        if it may run twice (if not: OutcomeUnknownError)."""
+        if not calls:
+            return []
+        try:
+            if not self._prepared:
+                self._prepare()
+            replies = self._send_together(calls)
+        except PyRedMemError as exc:
+            return [exc] * len(calls)
+        except _FAILURES as exc:
+            return [translate(exc, key=c.key, scope=c.scope) for c in calls]
+        out: list[Any] = [None] * len(calls)
+        again = []
+        for i, (call, reply) in enumerate(zip(calls, replies, strict=True)):
+            if isinstance(reply, NoScriptError) or is_missing(reply) or is_refusal(reply):
+                again.append(i)
+            else:
+                out[i] = self._settled(call, reply)
+        if again:
+            out[again[0]] = self._settled(calls[again[0]], None)
+            rest = self.settle([calls[i] for i in again[1:]])
+            for i, outcome in zip(again[1:], rest, strict=True):
+                out[i] = outcome
+        return out
+
+    def _send_together(self, calls: Sequence[Call[Any]]) -> list[Any]:
+        commands = [self._dialect.command(call) for call in calls]
+        if self._lane is not None:  # not sent twice, unlike redis-py's pipelines
+            if self._gate is None:
+                return self._lane.send_all(commands)
+            with self._gate:
+                return self._lane.send_all(commands)
+        pipe = self.client.pipeline(transaction=False)
+        for call, command in zip(calls, commands, strict=True):
+            options = {}
+            if self.cluster:  # see run_all
+                options["target_nodes"] = self.client.get_node_from_key(call.keys[0])
+            pipe.execute_command(*command, **options)
+        if self._gate is None:
+            return list(pipe.execute(raise_on_error=False))
+        with self._gate:
+            return list(pipe.execute(raise_on_error=False))
+
+    def _settled(self, call: Call[Any], reply: Any) -> Any:
+        """`call`'s outcome from its reply in a pipeline (None: send it again alone)."""
+        try:
+            if reply is None or isinstance(reply, _NOT_RUN):
+                return self.run(call)
+            if isinstance(reply, (*_MAYBE_RUN, OSError)):
+                if call.script.retry:
+                    return self.run(call)
+                raise Lost(str(reply)) from reply
+            if isinstance(reply, Exception):
+                raise reply
+            return call.parse(reply)
+        except PyRedMemError as exc:
+            return exc
+        except _FAILURES as exc:
+            return translate(exc, key=call.key, scope=call.scope)
 
     def blpop(
         self, key: str, timeout: float, *, about: str | None = None, scope: str | None = None

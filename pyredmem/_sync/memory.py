@@ -13,6 +13,7 @@ from .._keys import KINDS, Keyspace, ScopeRef, scope_ref_of
 from .._ops.history import TokenCounter
 from .._ops.limiter import MultiDecision
 from ._runner import Runner
+from .batch import Batch
 from .cache import Cache
 from .context import Context
 from .history import History
@@ -272,6 +273,13 @@ class Memory:
         `on_error` of the limiters applies.
         """
         return hit_many(self._runner, checks, group)
+
+    def batch(self) -> Batch:
+        """Queue operations of any handles (`b.user("alice").get("k")`, `b.on(limiter)`)
+        and send them together when the batch's block ends: one round trip per node; each
+        operation atomic on its own, answering (or raising) through the Pending it
+        returned. See Batch."""
+        return Batch(self)
 
     def close(self) -> None:
         """Close the connection (only if this Memory opened it)."""
