@@ -3,6 +3,7 @@
 # library, compared side by side) into .venv, then runs bench/run.py, which starts its own
 # redis-server (Debian's; scripts/test.sh installs it). Arguments go to bench/run.py, e.g.
 #   scripts/bench.sh --only history -n 10000
+#   scripts/bench.sh --only server -n 2000     # or memory, throughput: one section
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
