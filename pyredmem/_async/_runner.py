@@ -18,6 +18,7 @@ from redis.exceptions import (
     NoScriptError,
     RedisClusterException,
     RedisError,
+    ResponseError,
     TryAgainError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -25,7 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .._connect import Lost, made, open_async, prepare_async, translate
 from .._dialect import Dialect, Refused, is_missing, is_refusal
-from .._errors import PyRedMemError
+from .._errors import BackendUnavailableError, PyRedMemError
 from .._ops._call import Call
 from ._gate import gate_for
 from ._lane import AsyncLane, exchange
@@ -48,15 +49,21 @@ class AsyncRunner:
     """Owns the client; every operation goes through `run` (or `run_all` for a batch that
     Redis Cluster must split across nodes, sent as one pipeline)."""
 
-    def __init__(self, target: Any) -> None:
-        conn = open_async(target)
+    def __init__(
+        self, target: Any, *, read_from_replicas: bool = False, functions: bool = True
+    ) -> None:
+        conn = open_async(target, replicas=read_from_replicas)
         self._conn = conn
         self._prepared = not conn.cluster
         self._client: Any = conn.client
         self.cluster = conn.cluster
         self.embedded = conn.embedded
         self._owned = conn.owned
-        self._dialect = Dialect(functions=True, ro=not conn.embedded)
+        self._dialect = Dialect(functions=functions, ro=not conn.embedded)
+        self._replicas = conn.replicas  # cluster: read-only calls go to a replica
+        # Sentinel: read-only calls go to the replicas' client (EVALSHA_RO: a replica cannot
+        # load the functions library, it gets it from its primary)
+        self._reader = None if conn.reader is None else AsyncRunner(conn.reader, functions=False)
         self._lane = None if conn.cluster else AsyncLane.of(conn.client, dialect=self._dialect)
         gate = None if conn.cluster else gate_for(conn.client)
         self._gate = gate[0] if gate else None
@@ -78,6 +85,11 @@ class AsyncRunner:
         self._prepared = True
 
     async def run(self, call: Call[T]) -> T:
+        if self._reader is not None and call.readonly:
+            try:
+                return await self._reader.run(call)
+            except BackendUnavailableError:
+                pass  # no replica answers: the primary does
         if not self._prepared:
             await self._prepare()
         try:
@@ -119,6 +131,13 @@ class AsyncRunner:
         client = self.client
         tries = 1 + max(0, client.retry.get_retries())
         for attempt in range(tries):
+            if self._replicas and call.readonly:
+                replica = client.get_node_from_key(call.keys[0], replica=True)
+                if replica is not None:
+                    try:
+                        return await self._on_replica(client, replica, call)
+                    except _MAYBE_RUN:
+                        pass  # the replica is unreachable: its primary answers
             node = client.get_node_from_key(call.keys[0])
 
             async def execute(command: tuple[Any, ...]) -> Any:
@@ -136,6 +155,25 @@ class AsyncRunner:
                     raise
             await asyncio.sleep(min(1.0, 0.05 * 2**attempt))
         raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    async def _on_replica(self, client: Any, node: Any, call: Call[Any]) -> Any:
+        """`call` (read-only) on a replica; where the replica lacks the library (its primary
+        has not loaded it yet), on the primary, which loads it for both."""
+
+        async def execute(command: tuple[Any, ...]) -> Any:
+            return await client.execute_command(*command, target_nodes=node)
+
+        try:
+            return await exchange(execute, call, self._dialect, load=False)
+        except ResponseError as error:
+            if not is_missing(error):
+                raise
+        primary = client.get_node_from_key(call.keys[0])
+
+        async def on_primary(command: tuple[Any, ...]) -> Any:
+            return await client.execute_command(*command, target_nodes=primary)
+
+        return await exchange(on_primary, call, self._dialect)
 
     async def run_all(self, calls: Sequence[Call[T]]) -> list[T]:
         if len(calls) == 1:
@@ -253,5 +291,8 @@ class AsyncRunner:
     async def aclose(self) -> None:
         if self._lane is not None:
             await self._lane.aclose()
+        if self._reader is not None:
+            await self._reader.aclose()
+            await self._reader.client.aclose()
         if self._owned and self._client is not None:
             await self._client.aclose()

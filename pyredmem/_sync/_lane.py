@@ -210,11 +210,16 @@ def _exchange(conn: Any, call: Call[Any], dialect: Dialect) -> Any:
 
 
 def exchange(
-    execute: Callable[[tuple[Any, ...]], Any], call: Call[Any], dialect: Dialect
+    execute: Callable[[tuple[Any, ...]], Any],
+    call: Call[Any],
+    dialect: Dialect,
+    *,
+    load: bool = True,
 ) -> Any:
     """Run `call` with `execute` (one command, its reply) in `dialect`: FCALL, loading the
-    library first where the server lacks it, or EVALSHA, then EVAL where it lacks the
-    script. Raises Refused when the server refuses functions."""
+    library first where the server lacks it (unless not `load`: a replica, which gets it
+    from its primary, answers "Function not found" as an error), or EVALSHA, then EVAL
+    where it lacks the script. Raises Refused when the server refuses functions."""
     command = dialect.command(call)
     try:
         return execute(command)
@@ -225,7 +230,7 @@ def exchange(
             raise
         if is_refusal(error):
             raise Refused(str(error)) from error
-        if not is_missing(error):
+        if not is_missing(error) or not load:
             raise
     try:  # the server lacks the library: load it, then send the call again (it did not run)
         execute(LOAD)

@@ -19,6 +19,7 @@ from redis.exceptions import (
     NoScriptError,
     RedisClusterException,
     RedisError,
+    ResponseError,
     TryAgainError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -26,7 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .._connect import Lost, made, open_sync, prepare_sync, translate
 from .._dialect import Dialect, Refused, is_missing, is_refusal
-from .._errors import PyRedMemError
+from .._errors import BackendUnavailableError, PyRedMemError
 from .._ops._call import Call
 from ._gate import gate_for
 from ._lane import Lane, exchange
@@ -49,15 +50,21 @@ class Runner:
     """Owns the client; every operation goes through `run` (or `run_all` for a batch that
     Redis Cluster must split across nodes, sent as one pipeline)."""
 
-    def __init__(self, target: Any) -> None:
-        conn = open_sync(target)
+    def __init__(
+        self, target: Any, *, read_from_replicas: bool = False, functions: bool = True
+    ) -> None:
+        conn = open_sync(target, replicas=read_from_replicas)
         self._conn = conn
         self._prepared = not conn.cluster
         self._client: Any = conn.client
         self.cluster = conn.cluster
         self.embedded = conn.embedded
         self._owned = conn.owned
-        self._dialect = Dialect(functions=True, ro=not conn.embedded)
+        self._dialect = Dialect(functions=functions, ro=not conn.embedded)
+        self._replicas = conn.replicas  # cluster: read-only calls go to a replica
+        # Sentinel: read-only calls go to the replicas' client (EVALSHA_RO: a replica cannot
+        # load the functions library, it gets it from its primary)
+        self._reader = None if conn.reader is None else Runner(conn.reader, functions=False)
         self._lane = None if conn.cluster else Lane.of(conn.client, dialect=self._dialect)
         gate = None if conn.cluster else gate_for(conn.client)
         self._gate = gate[0] if gate else None
@@ -79,6 +86,11 @@ class Runner:
         self._prepared = True
 
     def run(self, call: Call[T]) -> T:
+        if self._reader is not None and call.readonly:
+            try:
+                return self._reader.run(call)
+            except BackendUnavailableError:
+                pass  # no replica answers: the primary does
         if not self._prepared:
             self._prepare()
         try:
@@ -120,6 +132,13 @@ class Runner:
         client = self.client
         tries = 1 + max(0, client.retry.get_retries())
         for attempt in range(tries):
+            if self._replicas and call.readonly:
+                replica = client.get_node_from_key(call.keys[0], replica=True)
+                if replica is not None:
+                    try:
+                        return self._on_replica(client, replica, call)
+                    except _MAYBE_RUN:
+                        pass  # the replica is unreachable: its primary answers
             node = client.get_node_from_key(call.keys[0])
 
             def execute(command: tuple[Any, ...]) -> Any:
@@ -137,6 +156,25 @@ class Runner:
                     raise
             time.sleep(min(1.0, 0.05 * 2**attempt))
         raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    def _on_replica(self, client: Any, node: Any, call: Call[Any]) -> Any:
+        """`call` (read-only) on a replica; where the replica lacks the library (its primary
+        has not loaded it yet), on the primary, which loads it for both."""
+
+        def execute(command: tuple[Any, ...]) -> Any:
+            return client.execute_command(*command, target_nodes=node)
+
+        try:
+            return exchange(execute, call, self._dialect, load=False)
+        except ResponseError as error:
+            if not is_missing(error):
+                raise
+        primary = client.get_node_from_key(call.keys[0])
+
+        def on_primary(command: tuple[Any, ...]) -> Any:
+            return client.execute_command(*command, target_nodes=primary)
+
+        return exchange(on_primary, call, self._dialect)
 
     def run_all(self, calls: Sequence[Call[T]]) -> list[T]:
         if len(calls) == 1:
@@ -254,5 +292,8 @@ class Runner:
     def close(self) -> None:
         if self._lane is not None:
             self._lane.close()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader.client.close()
         if self._owned and self._client is not None:
             self._client.close()
