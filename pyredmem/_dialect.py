@@ -43,10 +43,11 @@ class Dialect:
         self.functions = functions
         self.ro = ro
 
-    def command(self, call: Call[Any]) -> tuple[Any, ...]:
-        """The command that runs `call`."""
+    def command(self, call: Call[Any], functions: bool | None = None) -> tuple[Any, ...]:
+        """The command that runs `call` (as a function, unless `functions` is False or
+        functions were given up)."""
         script = call.script
-        if self.functions:
+        if self.functions if functions is None else functions:
             if call.readonly:
                 return ("FCALL_RO", script.function_ro, len(call.keys), *call.keys, *call.args)
             return ("FCALL", script.function, len(call.keys), *call.keys, *call.args)

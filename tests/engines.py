@@ -21,8 +21,13 @@ from typing import Any
 import redis
 import redis.cluster
 
-ALL_ENGINES = ("fakeredis", "redis", "valkey", "cluster")
-REAL_ENGINES = ("redis", "valkey", "cluster")
+ALL_ENGINES = ("fakeredis", "redis", "valkey", "cluster", "evalsha")
+REAL_ENGINES = ("redis", "valkey", "cluster", "evalsha")
+
+# "evalsha": a Redis server whose default user may not use FUNCTION or FCALL (as on some
+# managed services), so that pyredmem runs its scripts with EVALSHA there; tests that need
+# those commands use ADMIN
+ADMIN = {"username": "admin", "password": "admin"}
 _names = itertools.count()
 
 
@@ -156,7 +161,13 @@ class Engine:
 
     def raw_client(self) -> Any:
         """A plain client of the first server (for server-side checks)."""
-        return redis.Redis(port=self.servers[0].port)
+        return self.admin(self.servers[0])
+
+    def admin(self, server: Server) -> Any:
+        """A client of `server` allowed every command (FUNCTION too)."""
+        if self.name == "evalsha":
+            return redis.Redis(port=server.port, **ADMIN)
+        return redis.Redis(port=server.port)
 
     def stop(self) -> None:
         for server in self.servers:
@@ -172,6 +183,20 @@ def start_engine(name: str, root: Path) -> Engine:
         return Engine(name, [Server(valkey_server_binary(), root / "valkey").start()])
     if name == "cluster":
         return Engine(name, start_cluster(root / "cluster"))
+    if name == "evalsha":
+        server = Server(redis_server_binary(), root / "evalsha").start()
+        client = redis.Redis(port=server.port)
+        client.acl_setuser(
+            "admin",
+            enabled=True,
+            passwords=["+admin"],
+            keys=["*"],
+            channels=["*"],
+            commands=["+@all"],
+        )
+        client.execute_command("ACL", "SETUSER", "default", "-function", "-fcall", "-fcall_ro")
+        client.close()
+        return Engine(name, [server])
     raise ValueError(name)
 
 

@@ -219,13 +219,14 @@ async def exchange(
     library first where the server lacks it (unless not `load`: a replica, which gets it
     from its primary, answers "Function not found" as an error), or EVALSHA, then EVAL
     where it lacks the script. Raises Refused when the server refuses functions."""
-    command = dialect.command(call)
+    functions = dialect.functions  # once: another call may give functions up meanwhile
+    command = dialect.command(call, functions)
     try:
         return await execute(command)
     except NoScriptError:  # EVALSHA of a script the server lacks: EVAL caches it
         return await execute(dialect.source_command(call))
     except ResponseError as error:
-        if not dialect.functions:
+        if not functions:
             raise
         if is_refusal(error):
             raise Refused(str(error)) from error
