@@ -3,7 +3,8 @@
 #   1. a virtualenv in .venv with pyredmem and its test extras (valkey-server comes with them)
 #   2. Debian's redis-server (installed with apt-get when it is missing)
 #   3. format, lint, type and sync-twin checks
-#   4. pytest on every engine: fakeredis, Redis, Valkey and a 3-master Redis Cluster, which
+#   4. pytest on every engine: fakeredis, Redis, Valkey, a 3-master Redis Cluster and a Redis
+#      server that refuses FUNCTION/FCALL (the EVALSHA fallback), which
 #      the test session starts itself on free loopback ports
 # Extra arguments go to pytest, e.g. scripts/test.sh -k history -x
 set -euo pipefail
