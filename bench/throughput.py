@@ -12,16 +12,34 @@ PIPELINES pipelines; the best round and the median are reported, and the median
 is held to the targets.
 
 Targets (issue "server cost"): >= 100,000 scope gets/s and >= 50,000 appends/s.
+
+Then chat turns per second (`measure_turns`): a turn appends the user's message, reads the
+context for the model (the last 20 turns within 2,000 tokens), then appends the assistant's
+reply; 16 concurrent clients, each with conversations of its own, for TURN_SECONDS, in three
+shapes: (a) append, then `messages(...)`, then the reply's append (3 calls); (b) the one-call
+turn, `append(..., read_last=20, read_max_tokens=2000)`, then the reply's append (2 calls);
+(c) the same two calls batched across TURN_BATCH conversations (`mem.batch()`: one round trip
+for their turns and reads, one for their replies). The clients are 16 processes by default
+(CLIENTS: "processes", "threads" on one Memory, or "tasks" of one AsyncMemory): one Python
+process saturates its own core long before the server's, so only processes bring the
+server close to its limit on a 2-core machine. The server's µs per turn is the usec of
+`cmdstat_fcall` + `cmdstat_fcall_ro` (`CONFIG RESETSTAT` at the start) over the turns, and
+its CPU the growth of `used_cpu_sys + used_cpu_user` over the wall time.
 """
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from pyredmem import Memory, Message, MsgpackCodec
+import redis
+
+from pyredmem import AsyncMemory, Memory, Message, MsgpackCodec
 from pyredmem._ops import history as history_ops
 from pyredmem._ops import scope as scope_ops
 from pyredmem._scripts import SCRIPTS
@@ -195,5 +213,228 @@ def render(m: dict[str, Rate]) -> str:
     return "\n".join(lines)
 
 
+# chat turns
+CLIENTS = "processes"
+CONCURRENCY = 16
+TURN_SECONDS = 3.0
+TURN_BATCH = 8  # conversations per batch in (c)
+REPLY = (
+    "Last week we agreed to keep the one-page summary on top, move the detailed tables to an "
+    "appendix, and report each metric against both the previous quarter and the same quarter "
+    "last year, with a short note wherever a figure moved by more than five percent."
+)
+HISTORY = {"max_turns": 200, "ttl": 30 * 86400}
+SHAPES = {
+    "a": "append, messages(), reply append",
+    "b": "append(read_last=20, read_max_tokens=2000), reply append",
+    "c": f"(b) in mem.batch(), {TURN_BATCH} conversations a round trip",
+}
+
+
+def _threads_of(client: int, shape: str) -> list[str]:
+    return [f"c{client}-{i}" for i in range(TURN_BATCH if shape == "c" else 1)]
+
+
+def _fill(mem: Memory, client: int, shape: str) -> list[Any]:
+    """The client's conversations, 40 turns each already (so each read returns 20)."""
+    chats = [
+        mem.user(f"bench-turns-{shape}").history(t, **HISTORY) for t in _threads_of(client, shape)
+    ]
+    for chat in chats:
+        chat.extend([m for _ in range(20) for m in (Message.user(TEXT), Message.assistant(REPLY))])
+    return chats
+
+
+def _turns(mem: Memory, chats: list[Any], shape: str, stop: Callable[[], bool]) -> int:
+    """Turns until `stop()`; the count of turns done."""
+    done = 0
+    while not stop():
+        if shape == "a":
+            chat = chats[0]
+            chat.append(Message.user(TEXT))
+            context = chat.messages(last=20, max_tokens=2000)
+            chat.append(Message.assistant(REPLY))
+        elif shape == "b":
+            chat = chats[0]
+            context = chat.append(Message.user(TEXT), read_last=20, read_max_tokens=2000).context
+            chat.append(Message.assistant(REPLY))
+        else:
+            with mem.batch() as b:
+                reads = [
+                    b.on(c).append(Message.user(TEXT), read_last=20, read_max_tokens=2000)
+                    for c in chats
+                ]
+            context = reads[-1].result().context
+            with mem.batch() as b:
+                for c in chats:
+                    b.on(c).append(Message.assistant(REPLY))
+        assert len(context) == 20
+        done += len(chats)
+    return done
+
+
+async def _turns_async(mem: AsyncMemory, client: int, shape: str, stop: Callable[[], bool]) -> int:
+    chats = [
+        mem.user(f"bench-turns-{shape}").history(t, **HISTORY) for t in _threads_of(client, shape)
+    ]
+    done = 0
+    while not stop():
+        if shape == "a":
+            chat = chats[0]
+            await chat.append(Message.user(TEXT))
+            context = await chat.messages(last=20, max_tokens=2000)
+            await chat.append(Message.assistant(REPLY))
+        elif shape == "b":
+            chat = chats[0]
+            turn = await chat.append(Message.user(TEXT), read_last=20, read_max_tokens=2000)
+            context = turn.context
+            await chat.append(Message.assistant(REPLY))
+        else:
+            async with mem.batch() as b:
+                reads = [
+                    b.on(c).append(Message.user(TEXT), read_last=20, read_max_tokens=2000)
+                    for c in chats
+                ]
+            context = reads[-1].result().context
+            async with mem.batch() as b:
+                for c in chats:
+                    b.on(c).append(Message.assistant(REPLY))
+        assert len(context) == 20
+        done += len(chats)
+    return done
+
+
+def _process_client(url: str, client: int, shape: str, start: Any, stop: Any, out: Any) -> None:
+    with Memory(url) as mem:
+        chats = _fill(mem, client, shape)
+        start.wait()
+        out.put(_turns(mem, chats, shape, stop.is_set))
+
+
+class _Server:
+    """The server's counters around a run: fcall + fcall_ro usec, CPU seconds."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def reset(self) -> None:
+        self.raw.config_resetstat()
+        self.t0 = time.perf_counter()
+        self.cpu0 = self._cpu()
+
+    def _cpu(self) -> float:
+        info = self.raw.info("cpu")
+        return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+
+    def read(self) -> tuple[float, float, float]:
+        """(wall seconds, server usec in functions, server CPU share)."""
+        wall = time.perf_counter() - self.t0
+        stats = self.raw.info("commandstats")
+        usec = sum(stats.get(f"cmdstat_{c}", {}).get("usec", 0) for c in ("fcall", "fcall_ro"))
+        return wall, float(usec), (self._cpu() - self.cpu0) / wall
+
+
+Turns = tuple[float, float, float]  # turns/s, server µs per turn, server CPU share
+
+
+def _run_shape(url: str, raw: Any, shape: str, clients: str) -> Turns:
+    server = _Server(raw)
+    if clients == "processes":
+        ctx = multiprocessing.get_context("fork")
+        start, stop, out = ctx.Barrier(CONCURRENCY + 1), ctx.Event(), ctx.Queue()
+        procs = [
+            ctx.Process(target=_process_client, args=(url, i, shape, start, stop, out))
+            for i in range(CONCURRENCY)
+        ]
+        for p in procs:
+            p.start()
+        start.wait()  # every client has filled its conversations
+        server.reset()
+        time.sleep(TURN_SECONDS)
+        stop.set()
+        turns = sum(out.get(timeout=60) for _ in procs)
+        for p in procs:
+            p.join()
+    elif clients == "threads":
+        with Memory(url) as mem:
+            all_chats = [_fill(mem, i, shape) for i in range(CONCURRENCY)]
+            halt = threading.Event()
+            counts = [0] * CONCURRENCY
+
+            failures: list[BaseException] = []
+
+            def client(i: int) -> None:
+                try:
+                    counts[i] = _turns(mem, all_chats[i], shape, halt.is_set)
+                except BaseException as exc:  # raised again below, once
+                    failures.append(exc)
+                    halt.set()
+
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(CONCURRENCY)]
+            server.reset()
+            for t in threads:
+                t.start()
+            time.sleep(TURN_SECONDS)
+            halt.set()
+            for t in threads:
+                t.join()
+            if failures:
+                raise failures[0]
+            turns = sum(counts)
+    else:
+
+        async def main() -> int:
+            with Memory(url) as mem:
+                for i in range(CONCURRENCY):
+                    _fill(mem, i, shape)
+            async with AsyncMemory(url) as amem:
+                server.reset()
+                deadline = time.perf_counter() + TURN_SECONDS
+
+                def stop() -> bool:
+                    return time.perf_counter() >= deadline
+
+                counts = await asyncio.gather(
+                    *(_turns_async(amem, i, shape, stop) for i in range(CONCURRENCY))
+                )
+                return sum(counts)
+
+        turns = asyncio.run(main())
+    wall, usec, cpu = server.read()
+    raw.delete(*raw.keys(f"*bench-turns-{shape}*"))
+    return turns / wall, usec / max(turns, 1), cpu
+
+
+def measure_turns(url: str, clients: str = CLIENTS) -> dict[str, Turns]:
+    raw = redis.Redis.from_url(url)
+    try:
+        return {shape: _run_shape(url, raw, shape, clients) for shape in SHAPES}
+    finally:
+        raw.close()
+
+
+def render_turns(m: dict[str, Turns], clients: str = CLIENTS) -> str:
+    lines = [
+        f"\nChat turns, {CONCURRENCY} {clients} for {TURN_SECONDS:g} s each (a turn: the user's "
+        "append, the read of the last 20 turns within 2,000 tokens, the reply's append)",
+        f"{'shape':62} {'turns/s':>8} {'server µs/turn':>15} {'server CPU':>11} "
+        f"{'per CPU-s':>10} {'1e6/µs':>8}",
+    ]
+    for shape, (rate, usec, cpu) in m.items():
+        label = f"({shape}) {SHAPES[shape]}"
+        lines.append(
+            f"{label:62} {rate:8,.0f} {usec:15.2f} {cpu:10.0%} "
+            f"{rate / max(cpu, 1e-9):10,.0f} {1e6 / max(usec, 1e-9):8,.0f}"
+        )
+    lines.append(
+        "server µs/turn: fcall + fcall_ro usec over the turns; server CPU: its CPU time over "
+        "the wall time; per CPU-s: turns per second of server CPU (what one busy core would "
+        "sustain, I/O included); 1e6/µs: the same on function time alone"
+    )
+    return "\n".join(lines)
+
+
 def run(mem: Memory, raw: Any, n: int) -> str:
-    return render(measure(mem, raw))
+    kwargs = raw.connection_pool.connection_kwargs
+    url = f"redis://{kwargs.get('host', '127.0.0.1')}:{kwargs['port']}"
+    return render(measure(mem, raw)) + "\n" + render_turns(measure_turns(url))
