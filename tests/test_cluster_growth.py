@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from pyredmem import BackendError, Memory, Message
+from pyredmem import Memory, Message
 from pyredmem._keys import key_slot
 from pyredmem._scripts import LIBRARY
 from tests.engines import Server, redis_server_binary, start_cluster
@@ -105,16 +105,7 @@ def servers() -> Iterator[list[Server]]:
     "flush",
     [
         pytest.param(False, id="library-copied-by-redis-cli"),
-        pytest.param(
-            True,
-            id="library-missing-on-the-new-node",
-            marks=pytest.mark.xfail(
-                raises=BackendError,
-                reason="the cluster runner loads the library on the node its stale slot map "
-                "names, not on the node a MOVED led to, and sends the call there again: "
-                "'Function not found' reaches the caller",
-            ),
-        ),
+        pytest.param(True, id="library-missing-on-the-new-node"),
     ],
 )
 def test_slots_moved_to_a_new_node_keep_every_operation_working(

@@ -129,6 +129,14 @@ class AsyncRunner:
         the cluster time to heal; one that may not is tried again only when it surely did
         not run."""
         client = self.client
+        key = call.keys[0]
+
+        async def execute(command: tuple[Any, ...]) -> Any:
+            # the node is looked up for each command: a MOVED reply to the first updates the
+            # slot map, and the library must then be loaded where the slot went
+            node = client.get_node_from_key(key)
+            return await client.execute_command(*command, target_nodes=node)
+
         tries = 1 + max(0, client.retry.get_retries())
         for attempt in range(tries):
             if self._replicas and call.readonly:
@@ -138,11 +146,6 @@ class AsyncRunner:
                         return await self._on_replica(client, replica, call)
                     except _MAYBE_RUN:
                         pass  # the replica is unreachable: its primary answers
-            node = client.get_node_from_key(call.keys[0])
-
-            async def execute(command: tuple[Any, ...]) -> Any:
-                return await client.execute_command(*command, target_nodes=node)  # noqa: B023
-
             try:
                 return await exchange(execute, call, self._dialect)
             except _NOT_RUN:

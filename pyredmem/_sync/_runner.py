@@ -130,6 +130,14 @@ class Runner:
         the cluster time to heal; one that may not is tried again only when it surely did
         not run."""
         client = self.client
+        key = call.keys[0]
+
+        def execute(command: tuple[Any, ...]) -> Any:
+            # the node is looked up for each command: a MOVED reply to the first updates the
+            # slot map, and the library must then be loaded where the slot went
+            node = client.get_node_from_key(key)
+            return client.execute_command(*command, target_nodes=node)
+
         tries = 1 + max(0, client.retry.get_retries())
         for attempt in range(tries):
             if self._replicas and call.readonly:
@@ -139,11 +147,6 @@ class Runner:
                         return self._on_replica(client, replica, call)
                     except _MAYBE_RUN:
                         pass  # the replica is unreachable: its primary answers
-            node = client.get_node_from_key(call.keys[0])
-
-            def execute(command: tuple[Any, ...]) -> Any:
-                return client.execute_command(*command, target_nodes=node)  # noqa: B023
-
             try:
                 return exchange(execute, call, self._dialect)
             except _NOT_RUN:
