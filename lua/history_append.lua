@@ -6,20 +6,22 @@
 -- ARGV[1] thread id  ARGV[2] max turns (> 0)  ARGV[3] max tokens (0: no cap)
 -- ARGV[4] ttl in ms (0: never expires)  ARGV[5] return evicted turns ("1"|"0")
 -- ARGV[6] max threads in the scope  ARGV[7] max bytes of the thread's entries
--- ARGV[8] then read the thread's newest turns, as history_messages does: "0" no, "1" yes,
---   "2" yes, joined (for bodies that delimit themselves, as msgpack's do)
+-- ARGV[8] then read the thread's newest turns, as history_messages does: "0" no, "1" yes
 -- ARGV[9] the read's last (turns; 0: no limit)  ARGV[10] its max tokens (0: no limit)
 -- ARGV[11..] triples: message id, tokens (integer >= 0), the entry after its first 10 bytes
 --   (see the history layout; count and bytes capped by the client, each entry below ARGV[7])
 -- Reply: {created ms, flags, evicted count, evicted entries..., read...}: flags has one "1"
 -- (appended) or "0" (id already there) per message; the evicted entries, oldest first, follow
 -- only when asked for (a flat array: cheaper to convert than a nested one); then, when a
--- read was asked for, the turns read after the append, oldest first: each, or (joined) their
--- count and their bytes. The append re-arms the thread's expiry, so no history_touch follows.
+-- read was asked for, the turns read after the append, oldest first. The append re-arms the
+-- thread's expiry, so no history_touch follows.
 -- Errors: PM_FULL (nothing written).
 -- Cost: O(n + evicted), plus O(E) expired threads purged when the thread is new, plus O(N)
 -- for the N turns held when I was evicted and is rebuilt, plus O(R + 32) for R turns read
--- (thread_tail; no call at all when no read is asked for).
+-- (thread_tail; no call at all when no read is asked for). Commands, for an append of new
+-- ids to a thread whose keys are all there: TIME, ZSCORE (TX), HMGET (I), RPUSH, then LPOP
+-- (LRANGE + LTRIM over a token or byte cap) when over a cap, HSET and HDEL (I), ZADD (TA),
+-- and the expiry's writes only when due.
 -- Flags: idempotent
 local l, ids, ta, tx = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tid = ARGV[1]
@@ -31,49 +33,80 @@ local now = clock()
 local was, fresh, err = thread_room(ta, tx, tid, now, tonumber(ARGV[6]))
 if err then return err end
 
--- what the thread holds: its totals and which of these ids, from I, or from L when I is gone
-local held = redis.call('LLEN', l)
-local tokens, bytes, keys_new = 0, 0, held == 0
-local known = {}
-if held > 0 then
-  local ask = {''}
-  for i = 11, #ARGV, 3 do ask[#ask + 1] = ARGV[i] end
-  local got = {}
-  for i = 1, #ask, 1000 do
-    local part = redis.call('HMGET', ids, unpack(ask, i, math.min(i + 999, #ask)))
-    for j = 1, #part do got[i + j - 1] = part[j] end
+-- what the thread holds: its totals and which of these ids, from I (when L is there too)
+local ask = {''}
+for i = 11, #ARGV, 3 do ask[#ask + 1] = ARGV[i] end
+local got = redis.call('HMGET', ids, unpack(ask, 1, math.min(1000, #ask)))
+for i = 1001, #ask, 1000 do
+  local part = redis.call('HMGET', ids, unpack(ask, i, math.min(i + 999, #ask)))
+  for j = 1, #part do got[i + j - 1] = part[j] end
+end
+local tokens, bytes = thread_parse_totals(got[1])
+local held, keys_new, known = nil, false, {}
+if tokens then
+  for j = 2, #ask do
+    if got[j] then known[ask[j]] = true end
   end
-  tokens, bytes = thread_parse_totals(got[1])
-  if tokens then
-    for j = 2, #ask do
-      if got[j] then known[ask[j]] = true end
-    end
-  else
+else
+  -- no I (a new or cleared thread, or I evicted): L decides, rebuilt into I when there
+  held = redis.call('LLEN', l)
+  if held > 0 then
     tokens, bytes, known = thread_rebuild(l, ids)
-    keys_new = true
+  else
+    tokens, bytes = 0, 0
   end
+  keys_new = true
 end
 
+-- the entries to push: the messages whose ids are not known (nor earlier in the batch)
 local stamp = turn_stamp(now)
-local flags, pushed, fields, added, added_bytes = {}, {}, {}, 0, 0
-for i = 11, #ARGV, 3 do
-  local id = ARGV[i]
-  if known[id] then
-    flags[#flags + 1] = '0'
-  else
-    known[id] = true
-    local entry = stamp .. ARGV[i + 2]
-    pushed[#pushed + 1] = entry
-    local n = #fields
-    fields[n + 1], fields[n + 2] = id, '1'
-    added, added_bytes = added + tonumber(ARGV[i + 1]), added_bytes + #entry
-    flags[#flags + 1] = '1'
+local flags, pushed, fields, added, added_bytes
+local function plan()
+  flags, pushed, fields, added, added_bytes = {}, {}, {}, 0, 0
+  local seen = {}
+  for i = 11, #ARGV, 3 do
+    local id = ARGV[i]
+    if known[id] or seen[id] then
+      flags[#flags + 1] = '0'
+    else
+      seen[id] = true
+      local entry = stamp .. ARGV[i + 2]
+      pushed[#pushed + 1] = entry
+      local n = #fields
+      fields[n + 1], fields[n + 2] = id, '1'
+      added, added_bytes = added + tonumber(ARGV[i + 1]), added_bytes + #entry
+      flags[#flags + 1] = '1'
+    end
   end
 end
-local len = held
+plan()
+
+-- RPUSH is the first write, so that a server at maxmemory (noeviction) refuses the append
+-- whole; its reply says how many turns L held
+local len
 if #pushed > 0 then
-  call_chunked('RPUSH', l, pushed)
-  len = held + #pushed
+  for i = 1, #pushed, 1000 do
+    len = redis.call('RPUSH', l, unpack(pushed, i, math.min(i + 999, #pushed)))
+  end
+else
+  len = redis.call('LLEN', l)
+end
+if not held then
+  held = len - #pushed
+  if held == 0 then
+    -- L was evicted while I survived: I names turns no longer there, so no id is known
+    -- and no turn counted; the ids skipped as known are pushed after all, in order
+    keys_new, tokens, bytes = true, 0, 0
+    if next(known) then
+      known = {}
+      plan()
+      if #pushed > len then
+        if len > 0 then redis.call('DEL', l) end
+        call_chunked('RPUSH', l, pushed)
+      end
+      len = #pushed
+    end
+  end
 end
 tokens, bytes = tokens + added, bytes + added_bytes
 
@@ -108,8 +141,7 @@ for i = 1, #gone do
   gone_ids[i] = turn_id(gone[i])
   tokens, bytes = tokens - turn_tokens(gone[i]), bytes - #gone[i]
 end
--- an I whose L was evicted names turns no longer there. Dropped only now: RPUSH must be the
--- first write, so that a server at maxmemory (noeviction) refuses the append whole
+-- an I whose L was evicted names turns no longer there. Dropped only now, after RPUSH
 if held == 0 then redis.call('DEL', ids) end
 if #pushed > 0 or #gone > 0 then
   local n = #fields
@@ -125,12 +157,8 @@ if want then
   for i = 1, #gone do reply[3 + i] = gone[i] end
   n = 3 + #gone
 end
-if read ~= '0' then
+if read == '1' then
   local turns = thread_tail(l, tonumber(ARGV[9]), tonumber(ARGV[10]))
-  if read == '2' then
-    reply[n + 1], reply[n + 2] = #turns, table.concat(turns)
-  else
-    for i = 1, #turns do reply[n + i] = turns[i] end
-  end
+  for i = 1, #turns do reply[n + i] = turns[i] end
 end
 return reply

@@ -3,5 +3,6 @@
 -- ARGV: none
 -- Reply: remaining ms (>= 1), -1 when it never expires, -2 when it holds no turns.
 -- Cost: O(1). Read only.
+-- The client sends this as a plain command (see pyredmem/_ops/history.py).
 -- Flags: no-writes
 return redis.call('PTTL', KEYS[1])

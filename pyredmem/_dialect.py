@@ -45,7 +45,9 @@ class Dialect:
 
     def command(self, call: Call[Any], functions: bool | None = None) -> tuple[Any, ...]:
         """The command that runs `call` (as a function, unless `functions` is False or
-        functions were given up)."""
+        functions were given up); a plain command as it is."""
+        if call.command is not None:
+            return call.command
         script = call.script
         if self.functions if functions is None else functions:
             if call.readonly:

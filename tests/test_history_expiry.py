@@ -43,11 +43,39 @@ def test_an_append_after_a_key_was_evicted_repairs_the_thread(mem: Memory, lost:
         assert r.skipped == ("a",) and [m.id for m in r.messages] == ["c"]
         assert [m.id for m in h.messages()] == ["a", "b", "c"]
     _assert_all_expire(mem)
+    _assert_totals_match(mem)
     assert h.append(b if lost != "l" else a).messages == ()  # idempotent again
     assert "t" in [t.id for t in mem.user("u").threads()]
     if lost not in ("ta", "tx"):
         assert {t.id for t in mem.user("u").threads()} == {"t", "other"}
     assert mem.user("u").thread_count() >= 1
+
+
+def _assert_totals_match(mem: Memory) -> None:
+    """I's totals ("<tokens> <bytes>") are those of the entries L holds, and I names them."""
+    entries = mem.client.lrange(L, 0, -1)
+    tokens = sum(int.from_bytes(e[11:19], "big") for e in entries)
+    assert mem.client.hget(IDS, "") == f"{tokens} {sum(map(len, entries))}".encode()
+    assert mem.client.hlen(IDS) == len(entries) + 1
+
+
+@pytest.mark.parametrize("batch", [["a", "b"], ["b"], ["c", "a", "c", "b"]])
+def test_an_append_of_known_ids_after_the_list_was_evicted_stores_them(
+    mem: Memory, batch: list[str]
+) -> None:
+    """The id index outlived the list: it names turns no longer there, so every id of the
+    batch is new again (once each, in order), and the totals count only what L holds."""
+    h = mem.user("u").history("t", max_tokens=1000, ttl=TTL_MS / 1000)
+    h.extend([Message.user(c * 3, id=c, tokens=7) for c in "ab"])
+    mem.client.delete(L)
+    r = h.extend([Message.user(c * 3, id=c, tokens=5) for c in batch])
+    once = list(dict.fromkeys(batch))
+    again = tuple(c for i, c in enumerate(batch) if c in batch[:i])
+    assert [m.id for m in r.messages] == once and r.skipped == again
+    assert [m.id for m in h.messages()] == once
+    _assert_totals_match(mem)
+    _assert_all_expire(mem)
+    assert h.extend([Message.user("x", id=c) for c in batch]).messages == ()
 
 
 @pytest.mark.parametrize("lost", ["i", "ta", "tx"])

@@ -104,26 +104,27 @@ def test_append_with_a_read_call_and_reply(codec: Any, return_evicted: bool) -> 
     codec = _JsonCodec() if codec == "json" else codec
     t = ops.Thread(Config(codec=codec), ScopeRef.of("user", "alice"), "support", max_turns=3)
     a = Message.user("hello", id="a")
-    call = ops.history_append(t, [a], return_evicted, read_last=2, read_max_tokens=50)
-    joined = isinstance(codec, MsgpackCodec)
-    assert call.args[7:10] == (2 if joined else 1, 2, 50)
+    call = ops.history_append(t, [a], return_evicted, read_last=3, read_max_tokens=10)
+    # a read of at most 32 turns comes whole: the client applies the budget
+    assert call.args[7:10] == (1, 3, 0)
     assert call.args[10] == "a"
-    assert ops.history_append(t, [a], False, read_max_tokens=9).args[7:10][1:] == (0, 9)
+    assert ops.history_append(t, [a], False, read_max_tokens=9).args[7:10] == (1, 0, 9)
+    longer = ops.history_append(t, [a], False, read_last=33, read_max_tokens=9)
+    assert longer.args[7:10] == (1, 33, 9)
     old = _entry(1000, 3, "z", ["user", "old"], codec)
     read = [
+        _entry(1500, 1, "x", ["user", "over"], codec),
         _entry(2000, 4, "y", ["assistant", "yes"], codec),
         _entry(3000, 6, "a", ["user", "hello"], codec),
     ]
-    tail: list[Any] = [len(read), b"".join(read)] if joined else read
-    result = call.parse([3000, b"1", 1, *([old] if return_evicted else []), *tail])
+    result = call.parse([3000, b"1", 1, *([old] if return_evicted else []), *read])
     assert result.evicted_count == 1
     assert [m.id for m in result.evicted] == (["z"] if return_evicted else [])
     assert [(m.id, m.content, m.tokens) for m in result.context] == [
         ("y", "yes", 4),
         ("a", "hello", 6),
     ]
-    empty: list[Any] = [0, b""] if joined else []
-    assert call.parse([3000, b"1", 0, *empty]).context == ()
+    assert call.parse([3000, b"1", 0]).context == ()
 
 
 @pytest.mark.parametrize(
@@ -182,30 +183,53 @@ def test_entries_decode_with_any_codec(codec: Any) -> None:
         _entry(1001, 2**40, long_id, ["assistant", "ok", "bot"], codec),
     ]
 
-    def reply(entries: list[bytes], due: int = 0) -> Any:  # msgpack entries come joined
-        joined = isinstance(codec, MsgpackCodec)
-        return [due, len(entries), b"".join(entries)] if joined else [due, *entries]
+    def reply(entries: list[bytes], due: int = 0) -> Any:  # the due flag comes last
+        return [*entries, due]
 
-    (a, b), due = ops.history_messages(t, 5, None).parse(reply(entries))
+    sliding = ops.Thread(Config(codec=codec), ScopeRef.of("user", "alice"), "support", ttl=60)
+    (a, b), due = ops.history_messages(sliding, 5, None).parse(reply(entries))
     assert due is False
-    assert ops.history_messages(t, 5, None).parse(reply(entries, 1))[1] is True
+    assert ops.history_messages(sliding, 5, None).parse(reply(entries, 1))[1] is True
+    assert ops.history_messages(t, 5, None).parse(entries) == ([a, b], False)  # LRANGE
     assert a == Message.user("x:1:2", metadata={"k": 1}, id="a:b:c", created_at=1.0, tokens=7)
     assert (b.id, b.tokens, b.name, b.metadata, b.created_at) == (long_id, 2**40, "bot", {}, 1.001)
     assert type(a) is Message and hash(a) == hash("a:b:c")
     with pytest.raises(FrozenInstanceError):
         a.content = "y"  # type: ignore[misc]
     with pytest.raises(SerializationError):
-        ops.history_messages(t, 5, None).parse(reply([entries[1], entries[0][:-3]]))
-    assert ops.history_messages(t, 5, None).parse(reply([])) == ([], False)
+        ops.history_messages(sliding, 5, None).parse(reply([entries[1], entries[0][:-3]]))
+    with pytest.raises(SerializationError):
+        ops.history_messages(t, 5, None).parse([entries[1], entries[0][:-3]])
+    assert ops.history_messages(sliding, 5, None).parse(reply([])) == ([], False)
+    assert ops.history_messages(t, 5, None).parse([]) == ([], False)
 
 
 def test_messages_call_slides_only_when_asked() -> None:
-    call = ops.history_messages(_thread(ttl=5), 20, 300)
-    assert call.args == (20, 300, 5000, "1") and call.readonly
+    call = ops.history_messages(_thread(ttl=5), None, 300)
+    assert call.args == (0, 300, 5000) and call.readonly and call.command is None
     assert call.keys == ("pm:{:user:alice}:t:support:l",)
-    assert ops.history_messages(_thread(ttl=5, sliding=False), None, None).args == (0, 0, 0, "1")
+    # a budget over at most 32 turns: the client applies it
+    assert ops.history_messages(_thread(ttl=5), 20, 300).args == (20, 0, 5000)
+    # nothing to slide, no budget for the server: a plain LRANGE
+    key = "pm:{:user:alice}:t:support:l"
+    plain = ops.history_messages(_thread(ttl=5, sliding=False), None, None)
+    assert plain.command == ("LRANGE", key, 0, -1) and plain.readonly
+    assert ops.history_messages(_thread(), 20, 300).command == ("LRANGE", key, -20, -1)
+    assert ops.history_messages(_thread(), 33, 300).command is None
+    assert ops.history_len(_thread()).command == ("LLEN", key)
+    assert ops.history_ttl(_thread()).command == ("PTTL", key)
+    assert ops.history_head(_thread(), 2).command == ("LRANGE", key, 0, -3)
     touch = ops.history_touch(_thread(ttl=5))
     assert touch.args == ("support", 5000) and not touch.readonly and touch.parse(1) is True
+
+
+def test_a_budget_the_client_applies_keeps_the_newest_turns_within_it() -> None:
+    t = _thread()
+    entries = [_entry(1000 + i, n, f"m{i}", ["user", str(i)]) for i, n in enumerate([5, 1, 2, 3])]
+    found, _ = ops.history_messages(t, 4, 5).parse(entries)
+    assert [m.id for m in found] == ["m2", "m3"]  # 3 + 2; with m1 it would be 6
+    assert ops.history_messages(t, 4, 2).parse(entries)[0] == []
+    assert len(ops.history_messages(t, 4, 11).parse(entries)[0]) == 4
 
 
 def test_threads_reply() -> None:

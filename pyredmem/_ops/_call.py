@@ -20,11 +20,14 @@ class Call(Generic[T]):
     `key` and `scope` name what the call is about, for the errors it may raise. `readonly`
     (default: the script's flag) sends it as EVALSHA_RO, which write pauses and read-only
     replicas let through; a call of a writing script that writes nothing with these
-    arguments (a limiter peek) may say so. (A plain slotted class: built on every
-    operation, so cheaper than a frozen dataclass.)
+    arguments (a limiter peek) may say so. `command`: a plain read that does the script's
+    job with these arguments (no script needed to be correct), sent as it is instead; the
+    script, which must be no-writes, still names the call and its flags (read-only, safe to
+    retry). (A plain slotted class: built on every operation, so cheaper than a frozen
+    dataclass.)
     """
 
-    __slots__ = ("args", "key", "keys", "parse", "readonly", "scope", "script")
+    __slots__ = ("args", "command", "key", "keys", "parse", "readonly", "scope", "script")
 
     def __init__(
         self,
@@ -35,8 +38,10 @@ class Call(Generic[T]):
         key: str | None = None,
         scope: str | None = None,
         readonly: bool | None = None,
+        command: tuple[Arg, ...] | None = None,
     ) -> None:
         self.script = script
+        self.command = command
         self.readonly = script.readonly if readonly is None else readonly
         self.keys = keys
         self.args = args
@@ -45,6 +50,8 @@ class Call(Generic[T]):
         self.scope = scope
 
     def __repr__(self) -> str:
+        if self.command is not None:
+            return f"Call({self.script.name}, command={self.command!r})"
         return f"Call({self.script.name}, keys={self.keys!r}, args={self.args!r})"
 
 

@@ -7,7 +7,6 @@ import inspect
 from collections.abc import Sequence
 from typing import Any
 
-from .._codec import MsgpackCodec
 from .._config import MAX_CALL_BYTES, positive_int
 from .._errors import InvalidValueError, MissingKeyError
 from ._call import Call, Target, is_one, script
@@ -30,7 +29,6 @@ from .thread import (
     ThreadInfo,
     as_stored,
     decode_entries,
-    decode_joined,
     entry_tail,
     turn_tokens,
 )
@@ -73,6 +71,12 @@ NOEXP_MS = 2**52  # the scripts' "never expires"
 
 _new = object.__new__
 
+#: a read of at most this many turns with a token budget is cut to the budget by the client:
+#: the server's walk (thread_tail) would read them all in its first chunk anyway, so the
+#: server's work is that of a read without a budget, and without a sliding expiry it is a
+#: plain LRANGE
+CLIENT_BUDGET_TURNS = 32
+
 
 def read_bounds(t: Thread, read_last: int | None, read_max_tokens: int | None) -> tuple[int, int]:
     """An append's read, checked: (last, max tokens), each 0 for no limit."""
@@ -96,11 +100,13 @@ def history_append(
     """Append `messages` (skipping ids already in the thread) and enforce the caps; with
     `read_last` or `read_max_tokens`, then read the newest turns as `history_messages` does
     (the reply's `context`)."""
-    read = 0  # none; 1: one entry per turn; 2: joined (msgpack bodies delimit themselves)
-    last = budget = 0
+    read = 0  # none; 1: the newest turns, one entry each
+    last = budget = cut = 0  # cut: the read's budget the client applies (see history_messages)
     if read_last is not None or read_max_tokens is not None:
         last, budget = read_bounds(t, read_last, read_max_tokens)
-        read = 2 if type(t.cfg.codec) is MsgpackCodec else 1
+        read = 1
+        if budget and 0 < last <= CLIENT_BUDGET_TURNS:
+            cut, budget = budget, 0
     if type(messages) is not list and (
         isinstance(messages, Message) or not isinstance(messages, Sequence)
     ):
@@ -159,10 +165,8 @@ def history_append(
         else:
             end = 3 + dropped if return_evicted else 3
             evicted = tuple(decode_entries(t, reply[3:end])) if end > 3 else ()
-            if read == 1:
-                context = tuple(decode_entries(t, reply[end:]))
-            elif reply[end]:
-                context = tuple(decode_joined(t, reply[end], reply[end + 1]))
+            found = decode_entries(t, reply[end:])
+            context = tuple(_within(found, cut) if cut else found)
         out = _new(Appended)
         _set_messages(out, tuple(stored))
         _set_skipped(out, tuple(skipped))
@@ -186,7 +190,9 @@ Read = tuple[list[Message], bool]
 
 def history_messages(t: Thread, last: int | None, max_tokens: int | None) -> Call[Read]:
     """The most recent turns within `last` turns and `max_tokens` tokens, oldest first, and
-    whether the thread's sliding expiry is due to be re-armed (then send `history_touch`)."""
+    whether the thread's sliding expiry is due to be re-armed (then send `history_touch`).
+    Without a sliding expiry (or a ttl) to report on, and without a budget the server must
+    apply, the call is a plain LRANGE."""
     n = 0 if last is None else positive_int("last", last, most=MAX_TURNS_LIMIT, scope=t.label)
     budget = (
         0
@@ -194,20 +200,37 @@ def history_messages(t: Thread, last: int | None, max_tokens: int | None) -> Cal
         else positive_int("max_tokens", max_tokens, most=MAX_TOKENS, scope=t.label)
     )
     ttl_ms = t.ttl_ms if t.sliding else 0
+    cut = 0  # the budget the client applies
+    if budget and 0 < n <= CLIENT_BUDGET_TURNS:
+        cut, budget = budget, 0
 
-    if type(t.cfg.codec) is MsgpackCodec:
-
-        def parse(reply: list[Any]) -> Read:
-            return (decode_joined(t, reply[1], reply[2]) if reply[1] else []), reply[0] == 1
-
-        args = (n, budget, ttl_ms, "1")
-    else:
+    if ttl_ms or budget:
 
         def parse(reply: list[Any]) -> Read:
-            return decode_entries(t, reply[1:]), reply[0] == 1
+            found = decode_entries(t, reply[:-1])
+            return (_within(found, cut) if cut else found), reply[-1] == 1
 
-        args = (n, budget, ttl_ms, "0")
-    return Call(script("history_messages"), t.keys[:1], args, parse, t.id, t.label)
+        args = (n, budget, ttl_ms)
+        return Call(script("history_messages"), t.keys[:1], args, parse, t.id, t.label)
+
+    def parse_plain(reply: list[Any]) -> Read:
+        found = decode_entries(t, reply)
+        return (_within(found, cut) if cut else found), False
+
+    command = ("LRANGE", t.keys[0], -n if n else 0, -1)
+    return Call(
+        script("history_messages"), t.keys[:1], (n, 0, 0), parse_plain, t.id, t.label, None, command
+    )
+
+
+def _within(found: list[Message], budget: int) -> list[Message]:
+    """The longest run of the newest of `found` (oldest first) within `budget` tokens."""
+    used = 0
+    for i in range(len(found) - 1, -1, -1):
+        used += found[i].tokens or 0
+        if used > budget:
+            return found[i + 1 :]
+    return found
 
 
 def history_touch(t: Thread) -> Call[bool]:
@@ -216,7 +239,9 @@ def history_touch(t: Thread) -> Call[bool]:
 
 
 def history_len(t: Thread) -> Call[int]:
-    return Call(script("history_len"), t.keys[:1], (), int, t.id, t.label)
+    """A plain LLEN (the script it stands for does just that)."""
+    key = t.keys[0]
+    return Call(script("history_len"), (key,), (), int, t.id, t.label, None, ("LLEN", key))
 
 
 def history_ttl(t: Thread) -> Call[float | None]:
@@ -225,7 +250,8 @@ def history_ttl(t: Thread) -> Call[float | None]:
             raise MissingKeyError("the thread holds no turns", key=t.id, scope=t.label)
         return None if reply == -1 else reply / 1000
 
-    return Call(script("history_ttl"), t.keys[:1], (), parse, t.id, t.label)
+    key = t.keys[0]  # a plain PTTL (the script it stands for does just that)
+    return Call(script("history_ttl"), (key,), (), parse, t.id, t.label, None, ("PTTL", key))
 
 
 def history_clear(t: Thread) -> Call[int]:
@@ -257,7 +283,9 @@ def history_head(t: Thread, keep_last: int) -> Call[list[Message]]:
     def parse(reply: list[bytes]) -> list[Message]:
         return decode_entries(t, reply)
 
-    return Call(script("history_head"), t.keys[:1], (keep_last,), parse, t.id, t.label)
+    key = t.keys[0]  # a plain LRANGE (the script it stands for does just that)
+    command = ("LRANGE", key, 0, -(keep_last + 1))
+    return Call(script("history_head"), (key,), (keep_last,), parse, t.id, t.label, None, command)
 
 
 def summary_message(t: Thread, result: object) -> Message:
