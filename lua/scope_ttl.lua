@@ -1,5 +1,5 @@
 -- scope_ttl: remaining time to live of a key.
--- KEYS[1] H  KEYS[2] X
+-- KEYS[1] H
 -- ARGV[1] key (string)
 -- Reply: remaining ms (>= 1), -1 when the key never expires, -2 when absent or expired.
 -- Cost: O(1). Read only.

@@ -63,8 +63,9 @@ def test_fetch_replies() -> None:
     assert isinstance(attempt, str) and len(attempt) == 16 and int(attempt, 16) >= 0
     assert ops.cache_fetch(t, "k", serve_stale=False, draw=0.25).args[7] != attempt
     assert call.script.retry and not call.script.readonly
-    assert call.parse([1, b"m", b"\x92\x01\x02"]) == ops.Fetch("hit", [1, 2])
-    assert call.parse([5, b"i", b"7"]) == ops.Fetch("stale", 7)
+    meta = b" 1700000000000 1700000000000 0 1700000000000001"
+    assert call.parse([1, b"m" + meta, b"\x92\x01\x02"]) == ops.Fetch("hit", [1, 2])
+    assert call.parse([5, b"i" + meta, b"7"]) == ops.Fetch("stale", 7)
     assert call.parse([2, b"1700000000000001"]) == ops.Fetch(
         "lease", lease=CacheLease("k", "1700000000000001")
     )
@@ -79,7 +80,10 @@ def test_fill_and_get_calls() -> None:
     assert call.parse(1) is True and call.parse(0) is False
     get = ops.cache_get(t, "k", default="d")
     assert get.keys == t.entry_keys("k")[:1] and get.args == ("k", "4")
-    assert get.parse(None) == "d" and get.parse([b"i", b"3"]) == 3
+    assert (
+        get.parse(None) == "d"
+        and get.parse([b"i 1700000000000 1700000000000 0 1", b"3", b"4"]) == 3
+    )
     with pytest.raises(SerializationError):
         ops.cache_fill(t, CacheLease("k", "42"), object(), None, 0)
 

@@ -44,7 +44,7 @@ def test_key_slot_matches_redis_cluster() -> None:
 def test_get_call_and_parse() -> None:
     call = ops.scope_get(T, "prefs", "dflt")
     assert call.script.name == "scope_get"
-    assert call.keys == T.keys and call.args == ("prefs",)
+    assert call.keys == T.keys[:1] and call.args == ("prefs",)
     assert call.key == "prefs" and call.scope == "user:alice"
     assert call.parse(None) == "dflt"
     payload = MsgpackCodec().encode({"a": [1, 2]})
@@ -101,7 +101,7 @@ def test_context_groups_and_precedence() -> None:
     targets = [Target(CFG, r) for r in refs]
     one = cops.plan_groups(targets, per_slot=False)
     assert len(one) == 1 and one[0].indexes == (0, 1, 2)
-    assert one[0].keys == tuple(k for t in targets for k in t.keys)
+    assert one[0].keys == tuple(t.keys[0] for t in targets)
     split = cops.plan_groups(targets, per_slot=True)
     assert sorted(i for g in split for i in g.indexes) == [0, 1, 2]
     calls = cops.context_resolve(targets, one, "k", with_value=True)

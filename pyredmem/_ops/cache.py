@@ -232,7 +232,7 @@ def cache_get(t: CacheTarget, key: str, default: Any = None) -> Call[Any]:
     key = _key(t, key)
 
     def parse(reply: Any) -> Any:
-        return default if reply is None else t.decode(reply[0], reply[1], key)
+        return default if reply is None else t.decode(reply[0][:1], reply[1], key)
 
     return Call(_GET, t.entry_keys(key)[:1], (key, t.count), parse, key, t.label)
 
@@ -250,7 +250,7 @@ def cache_fetch(t: CacheTarget, key: str, *, serve_stale: bool, draw: float) -> 
     def parse(reply: list[Any]) -> Fetch:
         kind = _KINDS[reply[0]]
         if kind in (HIT, STALE):
-            return Fetch(kind, t.decode(reply[1], reply[2], key))
+            return Fetch(kind, t.decode(reply[1][:1], reply[2], key))  # meta, payload
         if kind == WAIT:
             return Fetch(kind, wait=reply[1] / 1000)
         return Fetch(kind, lease=CacheLease(key, reply[1].decode()))

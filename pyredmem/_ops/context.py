@@ -45,7 +45,7 @@ def plan_groups(targets: Sequence[Target], per_slot: bool) -> tuple[Group, ...]:
     return tuple(
         Group(
             tuple(idx),
-            tuple(k for i in idx for k in targets[i].keys),
+            tuple(targets[i].keys[0] for i in idx),  # the scopes' hashes (H)
             ",".join(targets[i].label for i in idx),
         )
         for idx in slots.values()

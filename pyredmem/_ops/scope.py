@@ -1,7 +1,8 @@
 """Scoped key/value operations: one function per `lua/scope_*.lua` script.
 
 Each takes a `Target` (the scope instance) and returns a `Call`. Stored entries come back
-as (meta, payload); meta is "<type><16-digit expiry ms><version>" (lua/_prelude.lua).
+as (meta, payload); meta is "<type><16-digit expiry ms><version>" (lua/_prelude.lua). Reads
+send only the scope's hash (H): they never touch its index.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def scope_get(t: Target, key: str, default: Any = None) -> Call[Any]:
     def parse(reply: Any) -> Any:
         return default if reply is None else decode_payload(t, reply[0], reply[1], key)
 
-    return Call(_SCOPE_GET, t.keys, (key,), parse, key, t.label)
+    return Call(_SCOPE_GET, t.keys[:1], (key,), parse, key, t.label)
 
 
 def scope_get_entry(t: Target, key: str) -> Call[Entry | None]:
@@ -108,12 +109,12 @@ def scope_get_entry(t: Target, key: str) -> Call[Entry | None]:
     def parse(reply: Any) -> Entry | None:
         return None if reply is None else decode_entry(t, reply[0], reply[1], key)
 
-    return Call(_SCOPE_GET, t.keys, (key,), parse, key, t.label)
+    return Call(_SCOPE_GET, t.keys[:1], (key,), parse, key, t.label)
 
 
 def scope_exists(t: Target, key: str) -> Call[bool]:
     key = validate_key(key, scope=t.label)
-    return Call(_SCOPE_EXISTS, t.keys, (key,), is_one, key, t.label)
+    return Call(_SCOPE_EXISTS, t.keys[:1], (key,), is_one, key, t.label)
 
 
 def scope_ttl(t: Target, key: str) -> Call[float | None]:
@@ -124,7 +125,7 @@ def scope_ttl(t: Target, key: str) -> Call[float | None]:
             raise MissingKeyError("no such key", key=key, scope=t.label)
         return None if reply == -1 else reply / 1000
 
-    return Call(script("scope_ttl"), t.keys, (key,), parse, key, t.label)
+    return Call(script("scope_ttl"), t.keys[:1], (key,), parse, key, t.label)
 
 
 def scope_get_many(t: Target, keys: Iterable[str]) -> Call[dict[str, Any]]:
@@ -147,7 +148,7 @@ def scope_get_many(t: Target, keys: Iterable[str]) -> Call[dict[str, Any]]:
                 out[key] = decode_payload(t, meta, payload, key)
         return out
 
-    return Call(script("scope_get_many"), t.keys, tuple(wanted), parse, None, t.label)
+    return Call(script("scope_get_many"), t.keys[:1], tuple(wanted), parse, None, t.label)
 
 
 def scope_set(t: Target, key: str, value: Any, ttl: float | None) -> Call[None]:
