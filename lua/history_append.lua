@@ -24,62 +24,64 @@
 -- and the expiry's writes only when due.
 -- Flags: idempotent
 local l, ids, ta, tx = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local tid = ARGV[1]
-local max_turns, max_tokens = tonumber(ARGV[2]), tonumber(ARGV[3])
-local ttl_ms, want = tonumber(ARGV[4]), ARGV[5] == '1'
-local max_bytes = tonumber(ARGV[7])
-local read = ARGV[8]
+local tid, last = ARGV[1], #ARGV
 local now = clock()
 local was, fresh, err = thread_room(ta, tx, tid, now, tonumber(ARGV[6]))
 if err then return err end
 
--- what the thread holds: its totals and which of these ids, from I (when L is there too)
-local ask = {''}
-for i = 11, #ARGV, 3 do ask[#ask + 1] = ARGV[i] end
-local got = redis.call('HMGET', ids, unpack(ask, 1, math.min(1000, #ask)))
-for i = 1001, #ask, 1000 do
-  local part = redis.call('HMGET', ids, unpack(ask, i, math.min(i + 999, #ask)))
-  for j = 1, #part do got[i + j - 1] = part[j] end
+-- what the thread holds: its totals, and whether I names each message's id (got[k + 1]:
+-- the k-th message's, the one at ARGV[3k + 8]), trusted only while L is there too
+local got
+if last == 13 then
+  got = redis.call('HMGET', ids, '', ARGV[11])  -- one message (append): no list to build
+else
+  local ask = {''}
+  for i = 11, last, 3 do ask[#ask + 1] = ARGV[i] end
+  got = redis.call('HMGET', ids, unpack(ask, 1, math.min(1000, #ask)))
+  for i = 1001, #ask, 1000 do
+    local part = redis.call('HMGET', ids, unpack(ask, i, math.min(i + 999, #ask)))
+    for j = 1, #part do got[i + j - 1] = part[j] end
+  end
 end
 local tokens, bytes = thread_parse_totals(got[1])
-local held, keys_new, known = nil, false, {}
-if tokens then
-  for j = 2, #ask do
-    if got[j] then known[ask[j]] = true end
-  end
-else
+local held, keys_new = nil, false
+if not tokens then
   -- no I (a new or cleared thread, or I evicted): L decides, rebuilt into I when there
   held = redis.call('LLEN', l)
-  if held > 0 then
-    tokens, bytes, known = thread_rebuild(l, ids)
-  else
-    tokens, bytes = 0, 0
-  end
+  local known = {}
+  tokens, bytes = 0, 0
+  if held > 0 then tokens, bytes, known = thread_rebuild(l, ids) end
+  for i = 11, last, 3 do got[(i - 5) / 3] = known[ARGV[i]] end
   keys_new = true
 end
 
--- the entries to push: the messages whose ids are not known (nor earlier in the batch)
+-- the entries to push: the messages whose ids are not known (`got`) nor earlier in the batch
 local stamp = turn_stamp(now)
-local flags, pushed, fields, added, added_bytes
-local function plan()
-  flags, pushed, fields, added, added_bytes = {}, {}, {}, 0, 0
-  local seen = {}
-  for i = 11, #ARGV, 3 do
+local function plan(known)
+  local flags, pushed, fields, seen, added, size = {}, {}, {}, {}, 0, 0
+  for i = 11, last, 3 do
     local id = ARGV[i]
-    if known[id] or seen[id] then
+    if known[(i - 5) / 3] or seen[id] then
       flags[#flags + 1] = '0'
     else
       seen[id] = true
       local entry = stamp .. ARGV[i + 2]
-      pushed[#pushed + 1] = entry
-      local n = #fields
-      fields[n + 1], fields[n + 2] = id, '1'
-      added, added_bytes = added + tonumber(ARGV[i + 1]), added_bytes + #entry
+      local n = #pushed + 1
+      pushed[n], fields[2 * n - 1], fields[2 * n] = entry, id, '1'
+      added, size = added + tonumber(ARGV[i + 1]), size + #entry
       flags[#flags + 1] = '1'
     end
   end
+  return flags, pushed, fields, added, size
 end
-plan()
+local flags, pushed, fields, added, added_bytes
+if last == 13 and not got[2] then  -- one new message (append), written out: no loop, no seen
+  local entry = stamp .. ARGV[13]
+  flags, pushed, fields = {'1'}, {entry}, {ARGV[11], '1'}
+  added, added_bytes = tonumber(ARGV[12]), #entry
+else
+  flags, pushed, fields, added, added_bytes = plan(got)
+end
 
 -- RPUSH is the first write, so that a server at maxmemory (noeviction) refuses the append
 -- whole; its reply says how many turns L held
@@ -97,9 +99,8 @@ if not held then
     -- L was evicted while I survived: I names turns no longer there, so no id is known
     -- and no turn counted; the ids skipped as known are pushed after all, in order
     keys_new, tokens, bytes = true, 0, 0
-    if next(known) then
-      known = {}
-      plan()
+    if #pushed < #flags then
+      flags, pushed, fields, added, added_bytes = plan({})
       if #pushed > len then
         if len > 0 then redis.call('DEL', l) end
         call_chunked('RPUSH', l, pushed)
@@ -111,14 +112,16 @@ end
 tokens, bytes = tokens + added, bytes + added_bytes
 
 -- the oldest turns go: those beyond max turns, then more while over the token or byte cap
-local function over(t, b)
-  return (max_tokens > 0 and t > max_tokens) or b > max_bytes
-end
-local drop = math.max(len - max_turns, 0)
+local max_turns, max_tokens, max_bytes = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[7])
+local drop = len - max_turns
+if drop < 0 then drop = 0 end
 local gone = {}
-if not over(tokens, bytes) then
+if (max_tokens == 0 or tokens <= max_tokens) and bytes <= max_bytes then
   if drop > 0 then gone = redis.call('LPOP', l, drop) end
 else
+  local function over(t, b)
+    return (max_tokens > 0 and t > max_tokens) or b > max_bytes
+  end
   -- read the head in chunks, the first sized for what this append likely evicts, then trim
   local n, chunk, t, b = 0, drop + #pushed + 1, tokens, bytes
   while n < len - 1 and (n < drop or over(t, b)) do
@@ -150,14 +153,14 @@ if #pushed > 0 or #gone > 0 then
   call_chunked('HDEL', ids, gone_ids)
 end
 
-thread_written(l, ids, ta, tx, tid, now, ttl_ms, was, fresh, keys_new)
-local reply = {now, table.concat(flags), drop}
+thread_written(l, ids, ta, tx, tid, now, tonumber(ARGV[4]), was, fresh, keys_new)
+local reply = {now, #flags == 1 and flags[1] or table.concat(flags), drop}
 local n = 3
-if want then
+if ARGV[5] == '1' then
   for i = 1, #gone do reply[3 + i] = gone[i] end
   n = 3 + #gone
 end
-if read == '1' then
+if ARGV[8] == '1' then
   local turns = thread_tail(l, tonumber(ARGV[9]), tonumber(ARGV[10]))
   for i = 1, #turns do reply[n + i] = turns[i] end
 end
