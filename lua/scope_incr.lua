@@ -15,8 +15,7 @@ local old = r[1]
 local live = live_meta(old, now)
 local ctype, current = nil, nil
 if live then
-  local _
-  ctype, current = parse_meta(live)
+  ctype, current = string.sub(live, 1, 1), string.sub(live, 2, 17) + 0
   if ctype == 'm' then
     return redis.error_reply('PM_WRONGTYPE the value is not a number')
   end
@@ -31,8 +30,9 @@ if ctype ~= 'f' and atype == 'i' then
   vtype = 'i'
   payload = amount
   if live then
-    local sum = tonumber(r[2]) + tonumber(amount)
-    if sum > -LIMIT and sum < LIMIT and tonumber(r[2]) > -LIMIT and tonumber(r[2]) < LIMIT then
+    local base = tonumber(r[2])
+    local sum = base + tonumber(amount)
+    if sum > -LIMIT and sum < LIMIT and base > -LIMIT and base < LIMIT then
       payload = fmt_int(sum)
     else
       -- HINCRBY is exact over all 64 bits (and refuses to overflow)
