@@ -640,7 +640,7 @@ end
 -- tell what a hit needs.
 local function rl_entry(e)
   local time, total, cost = string.match(e, '^(%d+):(%d+):(%d+)$')
-  return tonumber(time), tonumber(total), tonumber(cost)
+  return time + 0, total + 0, cost + 0  -- arithmetic on the text: cheaper than tonumber
 end
 
 -- sliding, denied: us until enough of the oldest live entries (at indexes base .. base +
@@ -725,8 +725,7 @@ end
 -- first (a write Redis refuses at maxmemory), then drop the `gone` entries at the front that
 -- left the window; the log expires `px` ms later. Returns the log's length.
 local function rl_log(log, now, total, cost, px, gone)
-  local n = redis.call('RPUSH', log,
-    string.format('%d:%d:', now, (total + cost) % RL_WRAP) .. cost)
+  local n = redis.call('RPUSH', log, string.format('%d:%d:%s', now, (total + cost) % RL_WRAP, cost))
   if gone > 0 then redis.call('LTRIM', log, gone, -1) end
   redis.call('PEXPIRE', log, px)
   return n - gone

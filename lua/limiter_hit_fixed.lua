@@ -9,20 +9,20 @@
 -- Cost: O(1): TIME and one HINCRBY (spent at once; taken back when denied), the call's
 -- first write, which Redis refuses at maxmemory; the first hit of a window then also drops
 -- the earlier windows and sets the TTL (three more commands: DEL, HSET, PEXPIRE).
+-- ARGV are numbers by Lua's arithmetic on their text, which costs less than tonumber.
 -- Flags: once
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
-local period = tonumber(ARGV[3])
-local reset = period - now % period  -- us until the window ends
-local w = string.format('%d', (now + reset) / period - 1)  -- the window's index
+local reset = ARGV[3] - now % ARGV[3]  -- us until the window ends
+local w = string.format('%d', (now + reset) / ARGV[3] - 1)  -- the window's index
 if ARGV[1] == '0' then return {tonumber(redis.call('HGET', KEYS[1], w)) or 0, reset} end
 local used = redis.call('HINCRBY', KEYS[1], w, ARGV[1])
-local cost = tonumber(ARGV[1])
+local cost = ARGV[1] + 0
 if used == cost then  -- the window's first hit
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], w, ARGV[1])
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
-elseif used > tonumber(ARGV[2]) then
+elseif used > ARGV[2] + 0 then
   redis.call('HINCRBY', KEYS[1], w, '-' .. ARGV[1])
   return {used - cost, reset, reset}
 end

@@ -9,17 +9,17 @@
 -- TAT is written and the old one read at once), a second SET for a busy one (its TAT
 -- corrected, or restored when denied).
 -- The rule of rl_gcra (which limiter_hit_many calls), written out.
+-- ARGV and the TAT are numbers by Lua's arithmetic on their text (cheaper than tonumber).
 -- Flags: once
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
 local old = redis.call('SET', KEYS[1], string.format('%d', now + ARGV[1]), 'PX', ARGV[3], 'GET')
-local tat = tonumber(old)
-if not tat or tat <= now then return tonumber(ARGV[1]) end  -- idle: allowed, as written
-local inc, tau1 = tonumber(ARGV[1]), tonumber(ARGV[2])
+if not old or old + 0 <= now then return ARGV[1] + 0 end  -- idle: allowed, as written
+local tat, inc = old + 0, ARGV[1] + 0
 local lead = tat - now + inc
-if lead <= tau1 then
+if lead <= ARGV[2] + 0 then
   redis.call('SET', KEYS[1], string.format('%d', tat + inc), 'PX', ARGV[3])
   return lead
 end
 redis.call('SET', KEYS[1], old, 'PX', ARGV[3])  -- denied: as it was
-return {tat - now, tat - now, lead - tau1}
+return {tat - now, tat - now, lead - ARGV[2]}

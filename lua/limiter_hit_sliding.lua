@@ -16,23 +16,41 @@
 -- Flags: once
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
-local cost, period = tonumber(ARGV[1]), tonumber(ARGV[3])
-local sum, gone, first, t0, c0, time, total, reset = rl_sliding_live(KEYS[1], now, period)
-if not sum then sum, total, reset = 0, 0, 0 end
-local over = sum + cost - tonumber(ARGV[2])
+local log, cost, period = KEYS[1], ARGV[1] + 0, ARGV[3] + 0
+local sum, gone, first, t0, c0, time, total, reset = 0, 0, nil, 0, 0, 0, 0, 0
+local oldest = redis.call('LINDEX', log, 0)
+if oldest then
+  local s0, s1, s2 = string.match(oldest, '^(%d+):(%d+):(%d+)$')
+  time = s0 + 0
+  if time > now - period then  -- nothing has left the window: rl_sliding_live, written out
+    c0, total = s2 + 0, s1 + 0
+    t0 = total - c0
+    local last = time
+    local newest = redis.call('LINDEX', log, -1)
+    if newest ~= oldest then
+      local sn, tn = string.match(newest, '^(%d+):(%d+):')
+      last, total = sn + 0, tn + 0
+    end
+    sum, reset = (total - t0) % RL_WRAP, last + period - now
+  else
+    sum, gone, first, t0, c0, time, total, reset = rl_sliding_live(log, now, period)
+    if not sum then sum, total, reset = 0, 0, 0 end
+  end
+end
+local over = sum + cost - ARGV[2]
 if over > 0 then  -- denied
-  local n = redis.call('LLEN', KEYS[1]) - gone
-  local wait = rl_sliding_wait(KEYS[1], gone, n, t0, c0, over, now, period)
-  if gone > 0 then rl_sliding_drop(KEYS[1], gone, first) end
+  local n = redis.call('LLEN', log) - gone
+  local wait = rl_sliding_wait(log, gone, n, t0, c0, over, now, period)
+  if gone > 0 then rl_sliding_drop(log, gone, first) end
   return {sum, reset, wait}
 end
 if cost == 0 then
-  if gone > 0 then rl_sliding_drop(KEYS[1], gone, first) end
+  if gone > 0 then rl_sliding_drop(log, gone, first) end
   return {sum, reset}
 end
 -- the cap on the log's length is checked after the fact: RPUSH counts for free
-if rl_log(KEYS[1], now, total, ARGV[1], ARGV[4], gone) > RL_MAX_LOG then
-  redis.call('RPOP', KEYS[1])
+if rl_log(log, now, total, ARGV[1], ARGV[4], gone) > RL_MAX_LOG then
+  redis.call('RPOP', log)
   return {sum, reset, time + period - now}  -- until the oldest entry leaves
 end
 return sum + cost
