@@ -69,6 +69,9 @@ class AsyncRunner:
         self._gate = gate[0] if gate else None
         self._wait_slots = gate[1] if gate else 1 << 30
         self._waiting = 0  # blocking waits in progress
+        # (node, "" for the library or a script's name for the EVALSHA fallback), for what
+        # a server is known to hold; bounded by nodes x scripts
+        self._ran: set[tuple[str, str]] = set()
 
     @property
     def client(self) -> Any:
@@ -98,6 +101,8 @@ class AsyncRunner:
             except Refused as refusal:  # it did not run: send it the other way
                 self._dialect.give_up_functions(refusal)
                 reply = await self._dispatch(call)
+            if not self.cluster and call.command is None:  # see settle
+                self._ran.add(("", "" if self._dialect.functions else call.script.name))
         except _FAILURES as exc:
             raise translate(exc, key=call.key, scope=call.scope) from exc
         return call.parse(reply)
@@ -208,12 +213,38 @@ class AsyncRunner:
     async def settle(self, calls: Sequence[Call[Any]]) -> list[Any]:
         """Each call's parsed reply, or the PyRedMemError it raised, in order, for calls
         sent together: one pipeline on a standalone server, one per node on a cluster
-        (each call atomic on its own: no MULTI). Calls a node lacks the library or script
-        for, or refuses as FCALL, go again through `run` (the first alone, as it may load
-        the library; the rest together); so does a call whose reply the connection lost,
-        if it may run twice (if not: OutcomeUnknownError)."""
-        if not calls:
-            return []
+        (each call atomic on its own: no MULTI), run in the order given. A call whose
+        function or script this runner has not yet seen the server run goes alone through
+        `run` (which loads what the server lacks), between the calls before and after it,
+        so the batch keeps its order: one more round trip, the first time only. A call a
+        node turns out to lack its library or script for anyway (a restart meanwhile), or
+        refuses as FCALL, goes again through `run` after the others; so does a call whose
+        reply the connection lost, if it may run twice (if not: OutcomeUnknownError)."""
+        out: list[Any] = []
+        start = 0
+        for i, call in enumerate(calls):
+            if call.command is None and not self._seen(call):
+                if start < i:
+                    out += await self._settle_together(calls[start:i])
+                out.append(await self._settled(call, None))
+                start = i + 1
+        if start < len(calls):
+            out += await self._settle_together(calls[start:])
+        return out
+
+    def _seen(self, call: Call[Any]) -> bool:
+        """Has the server (the cluster node of the call's slot) run `call`'s function (any
+        of them: they load together) or script?"""
+        return self._mark(call) in self._ran
+
+    def _saw(self, call: Call[Any]) -> None:
+        self._ran.add(self._mark(call))
+
+    def _mark(self, call: Call[Any]) -> tuple[str, str]:
+        node = self.client.get_node_from_key(call.keys[0]).name if self.cluster else ""
+        return node, "" if self._dialect.functions else call.script.name
+
+    async def _settle_together(self, calls: Sequence[Call[Any]]) -> list[Any]:
         try:
             if not self._prepared:
                 await self._prepare()
@@ -231,7 +262,7 @@ class AsyncRunner:
                 out[i] = await self._settled(call, reply)
         if again:
             out[again[0]] = await self._settled(calls[again[0]], None)
-            rest = await self.settle([calls[i] for i in again[1:]])
+            rest = await self._settle_together([calls[i] for i in again[1:]])
             for i, outcome in zip(again[1:], rest, strict=True):
                 out[i] = outcome
         return out
@@ -258,13 +289,16 @@ class AsyncRunner:
         """`call`'s outcome from its reply in a pipeline (None: send it again alone)."""
         try:
             if reply is None or isinstance(reply, _NOT_RUN):
-                return await self.run(call)
+                outcome = await self.run(call)
+                self._saw(call)
+                return outcome
             if isinstance(reply, (*_MAYBE_RUN, OSError)):
                 if call.script.retry:
                     return await self.run(call)
                 raise Lost(str(reply)) from reply
             if isinstance(reply, Exception):
                 raise reply
+            self._saw(call)
             return call.parse(reply)
         except PyRedMemError as exc:
             return exc
