@@ -242,3 +242,14 @@ def test_async_twin(url: str) -> None:
                 assert first.result() == 3
 
     asyncio.run(main())
+
+
+def test_nil_replies_are_results_not_retries(engine: Engine, mem: Memory) -> None:
+    """Reads of absent keys answer nil: each is a result, never a call to send again."""
+    for _ in range(2):  # the first batch loads what each server lacks; count the second
+        with count_replies() as counter, mem.batch() as b:
+            gets = [b.user(f"u{i}").get("absent") for i in range(20)]
+            found = b.context(user="u0", session="s").get("absent")
+    assert [p.result() for p in gets] == [None] * 20 and found.result() is None
+    lookups = len(mem.context(user="u0", session="s")._groups) if engine.cluster else 1
+    assert counter.replies == 20 + lookups

@@ -37,6 +37,9 @@ T = TypeVar("T")
 # seconds a waiter sleeps when too many others already block in BLPOP
 POLL = 0.05
 
+# in place of a reply: the call is to be sent again alone (a nil reply is None)
+AGAIN = object()
+
 _FAILURES = (RedisError, RedisClusterException, Lost)
 
 # a cluster call that fails this way ran nowhere (the slot is moving, or has no node now)
@@ -152,7 +155,7 @@ class AsyncRunner:
                     except _MAYBE_RUN:
                         pass  # the replica is unreachable: its primary answers
             try:
-                return await exchange(execute, call, self._dialect)
+                reply = await exchange(execute, call, self._dialect)
             except _NOT_RUN:
                 if attempt + 1 == tries:
                     raise
@@ -161,6 +164,10 @@ class AsyncRunner:
                     raise Lost(str(exc)) from exc
                 if attempt + 1 == tries:
                     raise
+            else:
+                if call.command is None:  # the node runs these now (see settle)
+                    self._saw(call)
+                return reply
             await asyncio.sleep(min(1.0, 0.05 * 2**attempt))
         raise AssertionError("unreachable")  # the last attempt returns or raises
 
@@ -184,31 +191,15 @@ class AsyncRunner:
         return await exchange(on_primary, call, self._dialect)
 
     async def run_all(self, calls: Sequence[Call[T]]) -> list[T]:
+        """Each call's result, in order, for calls sent together (see `settle`); raises the
+        first call's error, if any failed."""
         if len(calls) == 1:
             return [await self.run(calls[0])]
-        if not self._prepared:
-            await self._prepare()
-        pipe = self.client.pipeline(transaction=False)
-        for call in calls:
-            options = {}
-            if self.cluster:
-                # naming the node spares redis-py's cluster pipeline a COMMAND GETKEYS round
-                # trip per command (it lacks the EVALSHA shortcut single calls have)
-                options["target_nodes"] = self.client.get_node_from_key(call.keys[0])
-            pipe.execute_command(*self._dialect.command(call), **options)
-        try:
-            replies = await pipe.execute(raise_on_error=False)
-        except _FAILURES as exc:
-            raise translate(exc, key=calls[0].key, scope=calls[0].scope) from exc
-        out = []
-        for call, reply in zip(calls, replies, strict=True):
-            if isinstance(reply, NoScriptError) or is_missing(reply) or is_refusal(reply):
-                out.append(await self.run(call))  # loads what the node lacks, or falls back
-            elif isinstance(reply, Exception):
-                raise translate(reply, key=call.key, scope=call.scope) from reply
-            else:
-                out.append(call.parse(reply))
-        return out
+        outcomes = await self.settle(calls)
+        for outcome in outcomes:
+            if isinstance(outcome, PyRedMemError):
+                raise outcome
+        return outcomes
 
     async def settle(self, calls: Sequence[Call[Any]]) -> list[Any]:
         """Each call's parsed reply, or the PyRedMemError it raised, in order, for calls
@@ -226,7 +217,7 @@ class AsyncRunner:
             if call.command is None and not self._seen(call):
                 if start < i:
                     out += await self._settle_together(calls[start:i])
-                out.append(await self._settled(call, None))
+                out.append(await self._settled(call, AGAIN))
                 start = i + 1
         if start < len(calls):
             out += await self._settle_together(calls[start:])
@@ -261,7 +252,7 @@ class AsyncRunner:
             else:
                 out[i] = await self._settled(call, reply)
         if again:
-            out[again[0]] = await self._settled(calls[again[0]], None)
+            out[again[0]] = await self._settled(calls[again[0]], AGAIN)
             rest = await self._settle_together([calls[i] for i in again[1:]])
             for i, outcome in zip(again[1:], rest, strict=True):
                 out[i] = outcome
@@ -277,7 +268,9 @@ class AsyncRunner:
         pipe = self.client.pipeline(transaction=False)
         for call, command in zip(calls, commands, strict=True):
             options = {}
-            if self.cluster:  # see run_all
+            if self.cluster:
+                # naming the node spares redis-py's cluster pipeline a COMMAND GETKEYS round
+                # trip per command (it lacks the EVALSHA shortcut single calls have)
                 options["target_nodes"] = self.client.get_node_from_key(call.keys[0])
             pipe.execute_command(*command, **options)
         if self._gate is None:
@@ -286,9 +279,9 @@ class AsyncRunner:
             return list(await pipe.execute(raise_on_error=False))
 
     async def _settled(self, call: Call[Any], reply: Any) -> Any:
-        """`call`'s outcome from its reply in a pipeline (None: send it again alone)."""
+        """`call`'s outcome from its reply in a pipeline (AGAIN: send it again alone)."""
         try:
-            if reply is None or isinstance(reply, _NOT_RUN):
+            if reply is AGAIN or isinstance(reply, _NOT_RUN):
                 outcome = await self.run(call)
                 self._saw(call)
                 return outcome
