@@ -327,10 +327,12 @@ def test_cluster_primary_killed_mid_run(workdir: Path) -> None:
                 th.start()
             time.sleep(2.0)
             assert victim.proc is not None
-            victim.proc.kill()  # SIGKILL, no replica to take over
-            victim.proc.wait(10)
+            # "after" from the moment of the kill: a call that fails on the dead node must not
+            # be counted before it (calls that end just before count as after: they succeeded)
             killed.set()
             killed_at = time.monotonic()
+            victim.proc.kill()  # SIGKILL, no replica to take over
+            victim.proc.wait(10)
             time.sleep(5.0)
             stop.set()
             for th in threads:
