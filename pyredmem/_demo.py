@@ -6,6 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ._ops.message import Message
 from ._sync.memory import Memory
 
 
@@ -81,6 +82,18 @@ def run_demo(url: str = "memory://demo") -> None:
         with Memory(url, namespace="demo", tenant="globex") as other:
             _show("tenant globex: user:alice get prefs", other.user("alice").get("prefs"))
 
-    print("\nDone. Each operation above was one Lua script call inside the store (update: a")
-    print("read, then a compare-and-set). The same code runs on Redis, Valkey or a cluster:")
+        print("\n7. A chat turn in one call, and a batch in one round trip")
+        chat = alice.history("support", max_turns=100)
+        chat.clear()
+        chat.append(Message.system("You are a concise support agent."))
+        turn = chat.append(Message.user("Where is my order?"), read_last=20, read_max_tokens=2000)
+        _show("append + the model's context, one call", [m.role for m in turn.context])
+        with mem.batch() as b:
+            prefs = b.user("alice").get("prefs")
+            flag = b.context(user="bob").get("beta_search")
+            turns = b.on(chat).count()
+        _show("batch: prefs, bob's flag, turns", (prefs.result(), flag.result(), turns.result()))
+
+    print("\nDone. Each operation above was one call of a function inside the store (update:")
+    print("a read, then a compare-and-set). The same code runs on Redis, Valkey or a cluster:")
     print("Memory('redis://localhost:6379'), or pyredmem demo --url redis://localhost:6379")

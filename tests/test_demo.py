@@ -18,6 +18,8 @@ def test_demo_runs_on_the_embedded_store(capsys: pytest.CaptureFixture[str]) -> 
     assert "0.35 s later, get cart                       -> None" in out
     assert "planner sees the executor's status           -> 'refunded'" in out
     assert "tenant globex: user:alice get prefs          -> None" in out
+    assert "append + the model's context, one call       -> ['system', 'user']" in out
+    assert "batch: prefs, bob's flag, turns              -> ({'language': 'fr'" in out
 
 
 @pytest.mark.real_server
