@@ -9,6 +9,8 @@
 --              expiry (16 digits, zero-padded): ms since the epoch (NOEXP: never)
 --              version (digits): server-clock microseconds, strictly increasing per key
 --            "e" -> when H and X expire (ms; NOEXP: never): X's highest score
+--            "n" -> a lower bound of X's lowest score (ms): no entry has expired before it
+--              (absent: unknown; see scope_settle)
 --   X  zset  <key> -> expiry, the index that lists keys and finds expired ones
 -- A key is live while its expiry is > now. H and X form a pair (pair_* below): every write
 -- first removes the expired entries (pair_settle), and both keys expire exactly with their
@@ -134,9 +136,10 @@ end
 -- its expiry), then removes the expired entries: their fields `prefixes[i] .. member`
 -- and their members. With `guard` (a write that maxmemory must refuse whole; not deletes,
 -- which free memory), a repair or purge starts with pair_guard. Returns the pair's expiry
--- (a number > now), or nil when the pair is empty (then neither key exists). Cost: one
--- ZRANGE when nothing expired; O(E) for E expired entries (pair_guard included); a repair
--- O(N).
+-- (a number > now), or nil when the pair is empty (then neither key exists), and X's lowest
+-- score when nothing expired (a repair returns what `rebuild` returns; nil after a purge).
+-- Cost: one ZRANGE when nothing expired; O(E) for E expired entries (pair_guard included);
+-- a repair O(N).
 local function pair_settle(h, x, e, now, prefixes, rebuild, guard)
   local first = redis.call('ZRANGE', x, 0, 0, 'WITHSCORES')
   if not e or #first == 0 then
@@ -147,7 +150,8 @@ local function pair_settle(h, x, e, now, prefixes, rebuild, guard)
     return nil
   end
   local at = e + 0
-  if first[2] + 0 > now then return at end
+  local low = first[2] + 0
+  if low > now then return at, low end
   if guard then pair_guard(h, x, e, first) end
   if at <= now then  -- every entry has expired (the keys expire this very ms)
     redis.call('DEL', h, x)
@@ -213,16 +217,18 @@ local function scope_scan(h)
 end
 
 -- Repair a scope that lost H or X (pair_settle): rebuild X from H's live entries, remove
--- the expired ones, and set the pair's expiry. O(N).
+-- the expired ones, and set the pair's expiry. Returns it and the lowest expiry (nil, nil:
+-- nothing was live, both keys are gone). O(N).
 local function scope_rebuild(h, x, now)
   redis.call('DEL', x)
   local keys, expiries = scope_scan(h)
-  local live, dead, hi = {}, {}, nil
+  local live, dead, hi, lo = {}, {}, nil, nil
   for i = 1, #keys do
     if expiries[i] > now then
       live[#live + 1] = fmt_int(expiries[i])
       live[#live + 1] = keys[i]
       if not hi or expiries[i] > hi then hi = expiries[i] end
+      if not lo or expiries[i] < lo then lo = expiries[i] end
     else
       dead[#dead + 1] = 'd:' .. keys[i]
       dead[#dead + 1] = 'm:' .. keys[i]
@@ -241,11 +247,47 @@ local function scope_rebuild(h, x, now)
   else
     redis.call('PERSIST', h)
   end
-  return hi
+  return hi, lo
 end
 
 -- the fields a scope entry has in H (for pair_settle)
 local SCOPE_FIELDS = {'d:', 'm:'}
+
+-- pair_settle for a scope, using H's field "n" (`n`, the text read; nil: unknown), a lower
+-- bound of X's lowest score. While now < n no entry has expired, so all that is left to
+-- check is that X is there (EXISTS: eviction may have taken it), far cheaper than the
+-- ZRANGE; otherwise pair_settle. Returns the pair's expiry, as pair_settle, and a lower
+-- bound of X's lowest score after it (nil: the pair is empty, or after a purge by a
+-- delete: without `guard`; a write reads X's new lowest score then). Every write that
+-- gives an entry an expiry below the bound lowers "n" with it (scope_hset), so the bound
+-- holds for every entry this library wrote. Cost: one EXISTS while now < n; else as
+-- pair_settle, plus one ZRANGE after a write's purge.
+local function scope_settle(h, x, e, n, now, guard)
+  if e and n and now < n + 0 and redis.call('EXISTS', x) == 1 then return e + 0, n + 0 end
+  local at, low = pair_settle(h, x, e, now, SCOPE_FIELDS, scope_rebuild, guard)
+  if at and not low and guard then
+    local first = redis.call('ZRANGE', x, 0, 0, 'WITHSCORES')
+    if #first > 0 then low = first[2] + 0 end
+  end
+  return at, low
+end
+
+-- A scope write's HSET of its fields `...`, with H's fields "e" and "n" when they change:
+-- "e" when the pair's expiry moves from `e` to `target`, "n" when the bound (`low` from
+-- scope_settle, lowered to `expiry`, the expiry the write gives) differs from the text
+-- `n` read (nil: absent). One call.
+local function scope_hset(h, e, target, n, low, expiry, ...)
+  if not low or expiry < low then low = expiry end
+  local set_n = not n or low ~= n + 0
+  if target ~= e then
+    if set_n then
+      return redis.call('HSET', h, 'e', fmt_int(target), 'n', fmt_int(low), ...)
+    end
+    return redis.call('HSET', h, 'e', fmt_int(target), ...)
+  end
+  if set_n then return redis.call('HSET', h, 'n', fmt_int(low), ...) end
+  return redis.call('HSET', h, ...)
+end
 
 -- expiry for a write: keep = '1' keeps a live key's expiry; else ttl_ms > 0 sets one
 local function write_expiry(now, ttl_ms, keep, current)

@@ -11,7 +11,7 @@
 local h, x = KEYS[1], KEYS[2]
 local key, expected, vtype, payload = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, now_us = clock()
-local r = redis.call('HMGET', h, 'm:' .. key, 'e')
+local r = redis.call('HMGET', h, 'm:' .. key, 'e', 'n')
 local old = r[1]
 local live = live_meta(old, now)
 local actual, current = '0', nil
@@ -27,15 +27,11 @@ if not live then
   local err = scope_full(x, now, 1, tonumber(ARGV[7]))
   if err then return err end
 end
-local e = pair_settle(h, x, r[2], now, SCOPE_FIELDS, scope_rebuild, true)
+local e, low = scope_settle(h, x, r[2], r[3], now, true)
 local expiry = write_expiry(now, tonumber(ARGV[5]), ARGV[6], current)
 local meta, was = scope_meta(vtype, expiry, now_us, old, live)
 if was ~= expiry then redis.call('ZADD', x, fmt_int(expiry), key) end
 local target = pair_target(x, e, expiry, was and was == e and expiry < was)
-if target ~= e then
-  redis.call('HSET', h, 'd:' .. key, payload, 'm:' .. key, meta, 'e', fmt_int(target))
-else
-  redis.call('HSET', h, 'd:' .. key, payload, 'm:' .. key, meta)
-end
+scope_hset(h, e, target, r[3], low, expiry, 'd:' .. key, payload, 'm:' .. key, meta)
 pair_expire(h, x, e, target, false)
 return {1, meta}

@@ -10,7 +10,7 @@ local h, x = KEYS[1], KEYS[2]
 local key, atype, amount = ARGV[1], ARGV[2], ARGV[3]
 local ttl_ms = tonumber(ARGV[4])
 local now, now_us = clock()
-local r = redis.call('HMGET', h, 'm:' .. key, 'd:' .. key, 'e')
+local r = redis.call('HMGET', h, 'm:' .. key, 'd:' .. key, 'e', 'n')
 local old = r[1]
 local live = live_meta(old, now)
 local ctype, current = nil, nil
@@ -56,15 +56,11 @@ else
   payload = string.format('%.17g', v)
 end
 -- housekeeping only once the call is known to succeed: a refused call writes nothing
-local e = pair_settle(h, x, r[3], now, SCOPE_FIELDS, scope_rebuild, true)
+local e, low = scope_settle(h, x, r[3], r[4], now, true)
 local expiry = write_expiry(now, ttl_ms, '1', current)
 local meta, was = scope_meta(vtype, expiry, now_us, old, live)
 if was ~= expiry then redis.call('ZADD', x, fmt_int(expiry), key) end
 local target = pair_target(x, e, expiry, false)  -- a live key keeps its expiry
-if target ~= e then
-  redis.call('HSET', h, 'd:' .. key, payload, 'm:' .. key, meta, 'e', fmt_int(target))
-else
-  redis.call('HSET', h, 'd:' .. key, payload, 'm:' .. key, meta)
-end
+scope_hset(h, e, target, r[4], low, expiry, 'd:' .. key, payload, 'm:' .. key, meta)
 pair_expire(h, x, e, target, false)
 return {meta, payload}

@@ -3,30 +3,27 @@
 -- ARGV[1] key  ARGV[2] type ("m"|"i"|"f")  ARGV[3] payload
 -- ARGV[4] ttl in ms (0: never expires)  ARGV[5] max keys in the scope
 -- Reply: the new meta. Errors: PM_FULL.
--- Cost: O(log N): 4 calls to overwrite a key whose expiry stays (TIME, HMGET, ZRANGE, HSET),
--- up to 8 when the expiry moves the scope's own; plus O(E) for E expired entries purged
--- (E <= cap) and O(N) to repair a scope that lost H or X to eviction.
+-- Cost: O(log N): 4 calls to overwrite a key whose expiry stays (TIME, HMGET, EXISTS, HSET:
+-- a ZRANGE instead of the EXISTS once an entry may have expired), up to 8 when the expiry
+-- moves the scope's own; plus O(E) for E expired entries purged (E <= cap) and O(N) to
+-- repair a scope that lost H or X to eviction.
 -- Flags: idempotent
 local h, x = KEYS[1], KEYS[2]
 local key, vtype, payload = ARGV[1], ARGV[2], ARGV[3]
 local ttl_ms = tonumber(ARGV[4])
 local now, now_us = clock()
-local r = redis.call('HMGET', h, 'm:' .. key, 'e')
+local r = redis.call('HMGET', h, 'm:' .. key, 'e', 'n')
 local old = r[1]
 local live = live_meta(old, now)
 if not live then
   local err = scope_full(x, now, 1, tonumber(ARGV[5]))
   if err then return err end
 end
-local e = pair_settle(h, x, r[2], now, SCOPE_FIELDS, scope_rebuild, true)
+local e, low = scope_settle(h, x, r[2], r[3], now, true)
 local expiry = write_expiry(now, ttl_ms, '0', nil)
 local meta, was = scope_meta(vtype, expiry, now_us, old, live)
 if was ~= expiry then redis.call('ZADD', x, fmt_int(expiry), key) end
 local target = pair_target(x, e, expiry, was and was == e and expiry < was)
-if target ~= e then
-  redis.call('HSET', h, 'd:' .. key, payload, 'm:' .. key, meta, 'e', fmt_int(target))
-else
-  redis.call('HSET', h, 'd:' .. key, payload, 'm:' .. key, meta)
-end
+scope_hset(h, e, target, r[3], low, expiry, 'd:' .. key, payload, 'm:' .. key, meta)
 pair_expire(h, x, e, target, false)
 return meta

@@ -15,6 +15,7 @@ if n < 1 then return 0 end
 local wanted = {}
 for j = 1, n do wanted[j] = 'm:' .. ARGV[3 * j] end
 wanted[n + 1] = 'e'
+wanted[n + 2] = 'n'
 local olds = pair_call('HMGET', h, wanted)
 local lives, extra = {}, 0
 for j = 1, n do
@@ -25,7 +26,7 @@ if extra > 0 then
   local err = scope_full(x, now, extra, tonumber(ARGV[2]))
   if err then return err end
 end
-local e = pair_settle(h, x, olds[n + 1], now, SCOPE_FIELDS, scope_rebuild, true)
+local e, low = scope_settle(h, x, olds[n + 1], olds[n + 2], now, true)
 local expiry = write_expiry(now, ttl_ms, '0', nil)
 local stamp = fmt_int(expiry)
 local fields, index, lowered = {}, {}, false
@@ -47,6 +48,11 @@ local target = pair_target(x, e, expiry, lowered)
 if target ~= e then
   fields[#fields + 1] = 'e'
   fields[#fields + 1] = fmt_int(target)
+end
+if not low or expiry < low then low = expiry end
+if not olds[n + 2] or low ~= olds[n + 2] + 0 then
+  fields[#fields + 1] = 'n'
+  fields[#fields + 1] = fmt_int(low)
 end
 pair_call('HSET', h, fields)
 pair_expire(h, x, e, target, false)

@@ -82,6 +82,59 @@ def test_every_write_removes_expired_values(mem: Memory, write: str) -> None:
     assert "secret" not in s.keys()
 
 
+def _n(mem: Memory, s: Scope) -> int | None:
+    n = mem.client.hget(_hx(s)[0], "n")
+    return None if n is None else int(n)
+
+
+def _first(mem: Memory, s: Scope) -> int:
+    return int(mem.client.zrange(_hx(s)[1], 0, 0, withscores=True)[0][1])
+
+
+def test_field_n_bounds_the_earliest_expiry_and_expired_values_still_leave(mem: Memory) -> None:
+    # H's "n": a lower bound of the index's lowest score; a write skips the index's
+    # ZRANGE only before it, so the bound must never pass an entry's expiry
+    s = mem.user("u")
+    s.set("a", 1, ttl=60)
+    assert _n(mem, s) == _first(mem, s)
+    for name, write in WRITES.items():
+        s.set("b", 1, ttl=0.05)  # an entry expiring before the bound lowers it
+        assert _n(mem, s) == _first(mem, s) == mem.client.zscore(_hx(s)[1], "b")
+        time.sleep(0.1)
+        write(s)
+        assert mem.client.hget(_hx(s)[0], "d:b") is None and s.get("b") is None
+        assert mem.client.zscore(_hx(s)[1], "b") is None
+        n = _n(mem, s)
+        # a write sets the earliest expiry after its purge; a delete leaves the bound below
+        assert n == _first(mem, s) if not name.startswith("delete") else n and n <= _first(mem, s)
+    s.set("a", 1, ttl=120)  # the earliest entry moves later: the bound stays below it
+    assert _n(mem, s) is not None and _n(mem, s) <= _first(mem, s)
+    mem.client.hdel(_hx(s)[0], "n")  # unknown (older data): the next write finds it
+    s.incr("keep")
+    assert _n(mem, s) == _first(mem, s)
+    s.set_many({"m1": 1, "m2": 2}, ttl=0.05)
+    assert _n(mem, s) == _first(mem, s) == mem.client.zscore(_hx(s)[1], "m1")
+    s.update("keep", lambda v: v + 1, ttl=0.02)
+    assert _n(mem, s) == _first(mem, s) == mem.client.zscore(_hx(s)[1], "keep")
+
+
+def test_an_entry_older_code_wrote_below_the_bound_waits_for_it(mem: Memory) -> None:
+    # a library that does not know "n" (rolling deploy) writes an entry expiring before
+    # it: reads hide it once expired, and it leaves with the first write after the bound
+    s = mem.user("u")
+    h, x = _hx(s)
+    s.set("a", 1, ttl=0.3)
+    s.set("b", 1, ttl=0.1)
+    mem.client.hset(h, "n", str(_first(mem, s) + 150))  # as if b was written without it
+    time.sleep(0.15)
+    assert s.get("b") is None and s.keys() == ["a"]
+    s.set("c", 1)
+    time.sleep(0.25)
+    s.set("c", 2)  # past the bound: the purge runs
+    assert mem.client.zscore(x, "b") is None and mem.client.hget(h, "d:b") is None
+    assert s.keys() == ["c"] and _n(mem, s) == _first(mem, s)
+
+
 @pytest.mark.parametrize("lost", ["h", "x"])
 @pytest.mark.parametrize("write", WRITES)
 def test_a_write_repairs_a_scope_that_lost_a_key(mem: Memory, lost: str, write: str) -> None:
