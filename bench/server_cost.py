@@ -418,7 +418,7 @@ def plan(mem: Memory, raw: Any) -> tuple[list[Op], list[Measure], list[Measure]]
             Measure("", lambda: cache.get_or_compute("q", never)),
             cache_floor,
             "TIME HMGET",
-            noop,
+            noop_ro,  # a hit is one FCALL_RO (cache_peek)
             (GET,),
         ),
     ]

@@ -539,11 +539,64 @@ def test_one_command_per_operation(mem: Memory, op: str) -> None:
 
 
 @pytest.mark.standalone
-def test_a_miss_is_two_commands(mem: Memory) -> None:
+def test_a_miss_is_three_commands(mem: Memory) -> None:
     c = _warm(mem)
     with count_replies() as counter:
         assert c.get_or_compute("new", lambda: 1) == 1
-    assert counter.replies == 2  # fetch (lease), then fill
+    # the read-only peek (which makes a hit one FCALL_RO), then fetch (lease), then fill
+    assert counter.replies == 3
+
+
+@pytest.mark.standalone
+def test_get_or_compute_peeks_as_fetch_decides(
+    mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = _warm(mem)  # scripts loaded, connections made
+    c = mem.cache("peek", ttl=60, beta=1.0)
+    lease = c.fetch("k").lease
+    assert lease is not None and c.fill(lease, "v1", compute_time=2.0)
+    monkeypatch.setattr(cache_ops, "draw", lambda: 0.5)  # not chosen for early refresh
+    with count_replies() as counter:
+        assert c.get_or_compute("k", lambda: pytest.fail("a hit never computes")) == "v1"
+    assert counter.replies == 1
+    monkeypatch.setattr(cache_ops, "draw", lambda: 1e-14)  # chosen (see the XFetch test)
+    with count_replies() as counter:
+        assert c.get_or_compute("k", lambda: "v2") == "v2"  # refreshed early
+    assert counter.replies == 3  # peek, fetch (the lease to refresh), fill
+    c.delete("k")
+    lease = c.fetch("k").lease
+    assert lease is not None and c.fill(lease, "v2", compute_time=2.0)
+    early = c.fetch("k")
+    assert early.kind == "refresh" and early.lease is not None
+    with count_replies() as counter:  # while a refresh runs, the value is served: one read
+        assert c.get_or_compute("k", lambda: pytest.fail("one refresher")) == "v2"
+    assert counter.replies == 1
+    s = mem.cache("peek-stale", ttl=0.2, stale=30, beta=0)
+    s.set("k", "old")
+    time.sleep(0.3)
+    refresh = s.fetch("k")
+    assert refresh.kind == "refresh" and refresh.lease is not None
+    with count_replies() as counter:  # stale, being refreshed: served by the peek
+        assert s.get_or_compute("k", lambda: pytest.fail("served stale")) == "old"
+    assert counter.replies == 1
+
+
+@pytest.mark.real_server
+@pytest.mark.standalone
+def test_a_hit_passes_a_write_pause(engine: Engine, mem: Memory) -> None:
+    c = mem.cache("paused", ttl=60)
+    c.set("k", "v")
+    assert c.get_or_compute("k", lambda: "computed") == "v"  # scripts loaded, connected
+    pauser: redis.Redis = engine.raw_client()
+    pauser.execute_command("CLIENT", "PAUSE", 1500, "WRITE")
+    try:
+        started = time.monotonic()
+        got = c.get_or_compute("k", lambda: pytest.fail("a hit never computes"))
+        elapsed = time.monotonic() - started
+    finally:
+        pauser.execute_command("CLIENT", "UNPAUSE")
+    assert got == "v"
+    assert elapsed < 1.0  # the hit did not wait for the pause to end
 
 
 def test_cluster_clear_is_one_command_per_slot(engine: Engine, mem: Memory) -> None:

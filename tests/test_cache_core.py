@@ -44,6 +44,7 @@ def test_calls_name_only_the_keys_their_scripts_touch() -> None:
     t = _target()
     h, x, w = t.entry_keys("k")
     assert ops.cache_get(t, "k").keys == (h,)
+    assert ops.cache_peek(t, "k", serve_stale=False, draw=0.5).keys == (h,)
     assert ops.cache_fetch(t, "k", serve_stale=False, draw=0.5).keys == (h, x)
     for call in (
         ops.cache_set(t, "k", 1, None),
@@ -71,6 +72,17 @@ def test_fetch_replies() -> None:
     )
     assert call.parse([4, b"9"]).lease == CacheLease("k", "9")
     assert call.parse([3, 1500]) == ops.Fetch("wait", wait=1.5)
+
+
+def test_peek_calls() -> None:
+    t = _target(stale=5, buckets=4)
+    call = ops.cache_peek(t, "k", serve_stale=True, draw=0.25)
+    assert call.keys == t.entry_keys("k")[:1] and call.args == ("k", "4", "1", "1.0", "0.25")
+    assert call.script.readonly and call.script.retry
+    meta = b" 1700000000000 1700000000000 0 1700000000000001"
+    assert call.parse(0) is None
+    assert call.parse([1, b"m" + meta, b"\x92\x01\x02"]) == ops.Fetch("hit", [1, 2])
+    assert call.parse([5, b"i" + meta, b"7"]) == ops.Fetch("stale", 7)
 
 
 def test_fill_and_get_calls() -> None:

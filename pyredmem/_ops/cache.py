@@ -48,6 +48,7 @@ __all__ = [
     "cache_fetch",
     "cache_fill",
     "cache_get",
+    "cache_peek",
     "cache_release",
     "cache_set",
     "log_digest",
@@ -57,6 +58,7 @@ __all__ = [
 _FETCH = script("cache_fetch")
 _FILL = script("cache_fill")
 _GET = script("cache_get")
+_PEEK = script("cache_peek")
 
 #: What `fetch` found (the first element of cache_fetch's reply).
 HIT, LEASE, WAIT, REFRESH, STALE = "hit", "lease", "wait", "refresh", "stale"
@@ -258,6 +260,21 @@ def cache_fetch(t: CacheTarget, key: str, *, serve_stale: bool, draw: float) -> 
     stale = "1" if serve_stale else "0"
     args = (key, t.lease_ms, stale, repr(t.beta), repr(draw), t.cap, t.count, attempt)
     return Call(_FETCH, t.entry_keys(key)[:2], args, parse, key, t.label)
+
+
+def cache_peek(t: CacheTarget, key: str, *, serve_stale: bool, draw: float) -> Call[Fetch | None]:
+    """get_or_compute's first call, read only: a Fetch of kind "hit" (or "stale") when
+    `cache_fetch` with the same `draw` would serve the value without writing, else None
+    (then `cache_fetch` decides, and takes the lease or registers a waiter)."""
+    key = _key(t, key)
+
+    def parse(reply: Any) -> Fetch | None:
+        if not reply:
+            return None
+        return Fetch(_KINDS[reply[0]], t.decode(reply[1][:1], reply[2], key))  # meta, payload
+
+    args = (key, t.count, "1" if serve_stale else "0", repr(t.beta), repr(draw))
+    return Call(_PEEK, t.entry_keys(key)[:1], args, parse, key, t.label)
 
 
 def draw() -> float:

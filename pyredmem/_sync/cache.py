@@ -22,9 +22,9 @@ class Cache:
     """A cache shared by every process that opens it: values with a TTL, and
     `get_or_compute`, which computes a missing value once across all callers.
 
-    Every method is one atomic script call; `get_or_compute` makes one call on a hit, and
-    otherwise either computes (then one call to store) or blocks on a wake-up list until the
-    value lands (then one call to read it).
+    Every method is one atomic script call; `get_or_compute` makes one read-only call on a
+    hit, and otherwise one more call (`fetch`), then either computes (then one call to store)
+    or blocks on a wake-up list until the value lands (then one call to read it).
     """
 
     __slots__ = ("_runner", "_t")
@@ -106,9 +106,17 @@ class Cache:
         expires (XFetch), so that its expiry causes no wait at all.
         """
         ops.Shell.check(fn)
+        t = self._t
+        stale, ticket = t.stale_ms > 0, ops.draw()
+        # a read first (FCALL_RO: a hit passes write pauses and may run on a replica); on
+        # anything but a hit, the writing fetch decides again with the same ticket
+        hit = self._runner.run(ops.cache_peek(t, key, serve_stale=stale, draw=ticket))
+        if hit is not None:
+            return hit.value
         deadline: float | None = None
         while True:
-            found = self.fetch(key)
+            found = self._runner.run(ops.cache_fetch(t, key, serve_stale=stale, draw=ticket))
+            ticket = ops.draw()  # a fetch after a wait draws afresh
             if found.lease is not None:
                 return self._compute(found.lease, fn, ttl)
             if found.kind != ops.WAIT:
