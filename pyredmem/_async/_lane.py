@@ -89,13 +89,7 @@ class AsyncLane:
     async def send(self, call: Call[Any]) -> Any:
         """The reply to `call` (see pyredmem/_dialect.py). Raises redis-py's errors, Lost,
         or Refused."""
-        if self._pid != os.getpid():  # a forked child must not share its parent's sockets
-            self._idle.clear()
-            self._pid = os.getpid()
-        try:
-            conn, used = self._idle.pop()
-        except IndexError:  # checked out of the pool: connected, and checked by it
-            conn, used = await self._pool.get_connection(), monotonic()
+        conn, used = await self._take()
         clean = False
         try:
             if not call.script.retry or monotonic() - used >= TRUSTED_IDLE:
@@ -115,13 +109,7 @@ class AsyncLane:
         connection breaks once writing has begun, its failure stands in for every reply
         not read (the caller judges what may be sent again). Raises redis-py's errors
         when connecting fails, before anything is sent."""
-        if self._pid != os.getpid():
-            self._idle.clear()
-            self._pid = os.getpid()
-        try:
-            conn, _ = self._idle.pop()
-        except IndexError:
-            conn = await self._pool.get_connection()
+        conn, _ = await self._take()
         replies: list[Any] = []
         clean = False
         try:
@@ -144,6 +132,17 @@ class AsyncLane:
             return replies
         finally:
             await self._put_back(conn, clean)
+
+    async def _take(self) -> tuple[Any, float]:
+        """A connection, and when it was last used: the one kept aside, else one checked
+        out of the pool (connected, and checked by it)."""
+        if self._pid != os.getpid():  # a forked child must not share its parent's sockets
+            self._idle.clear()
+            self._pid = os.getpid()
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return await self._pool.get_connection(), monotonic()
 
     async def _put_back(self, conn: Any, clean: bool) -> None:
         """Keep `conn` for the next call, or give it back to the pool; `clean`: its last

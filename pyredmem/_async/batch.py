@@ -12,7 +12,6 @@ from .._ops import batch as ops
 from .._ops import context as context_ops
 from .._ops._call import Call
 from .._ops.batch import Pending
-from .._ops.context import Resolved
 from .cache import AsyncCache
 from .context import AsyncContext
 from .history import AsyncHistory
@@ -168,8 +167,12 @@ class AsyncBatch:
         real = handle._handle
         label = f"{type(real).__name__}.{name}"
         if isinstance(real, AsyncContext) and name in _LOOKUPS:
-            calls, finish = _LOOKUPS[name](real, *args, **kwargs)
-            pending: Pending[Any] = Pending(label, calls, finish)
+            # one call per slot on a cluster, the most specific hit winning (as the context's
+            # own lookups): the plan's answer combines the replies
+            calls, answer = context_ops.context_lookup(
+                real._targets, real._groups, real.scopes, name, *args, **kwargs
+            )
+            pending: Pending[Any] = Pending(label, calls, answer)
         else:
             pending = self._record(label, getattr(handle._shadow, name), args, kwargs)
         self._queued.append(pending)
@@ -278,29 +281,4 @@ def _only(replies: list[Any]) -> Any:
     return replies[0]
 
 
-# Context lookups: on a cluster, one call per slot, the most specific hit wins (as in
-# AsyncContext._resolve); each returns (calls, their replies -> the result).
-def _context_get(ctx: AsyncContext, key: str, default: Any = None) -> Any:
-    def finish(hits: list[Any]) -> Any:
-        hit = context_ops.first_hit(hits)
-        return default if hit is None else hit[1]
-
-    return context_ops.context_resolve(ctx._targets, ctx._groups, key, with_value=True), finish
-
-
-def _context_resolve(ctx: AsyncContext, key: str) -> Any:
-    def finish(hits: list[Any]) -> Resolved | None:
-        hit = context_ops.first_hit(hits)
-        return None if hit is None else Resolved(ctx.scopes[hit[0]], hit[1])
-
-    return context_ops.context_resolve(ctx._targets, ctx._groups, key, with_value=True), finish
-
-
-def _context_exists(ctx: AsyncContext, key: str) -> Any:
-    def finish(hits: list[Any]) -> bool:
-        return context_ops.first_hit(hits) is not None
-
-    return context_ops.context_resolve(ctx._targets, ctx._groups, key, with_value=False), finish
-
-
-_LOOKUPS = {"get": _context_get, "resolve": _context_resolve, "exists": _context_exists}
+_LOOKUPS = frozenset({"get", "resolve", "exists"})  # AsyncContext's multi-call reads

@@ -30,25 +30,24 @@ class AsyncContext:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {' > '.join(map(str, self.scopes))}>"
 
-    async def _resolve(self, key: str, with_value: bool) -> ops.Hit | None:
-        calls = ops.context_resolve(self._targets, self._groups, key, with_value=with_value)
-        if len(calls) == 1:
-            return await self._runner.run(calls[0])
-        return ops.first_hit(await self._runner.run_all(calls))
+    async def _lookup(self, what: str, key: str, default: Any = None) -> Any:
+        calls, answer = ops.context_lookup(
+            self._targets, self._groups, self.scopes, what, key, default
+        )
+        return answer(await self._runner.run_all(calls))
 
     async def resolve(self, key: str) -> Resolved | None:
         """Which scope holds `key` first, and its value; None when no bound scope does."""
-        hit = await self._resolve(key, True)
-        return None if hit is None else Resolved(self.scopes[hit[0]], hit[1])
+        resolved: Resolved | None = await self._lookup("resolve", key)
+        return resolved
 
     async def get(self, key: str, default: Any = None) -> Any:
         """The value of `key` in the most specific bound scope that holds it."""
-        hit = await self._resolve(key, True)
-        return default if hit is None else hit[1]
+        return await self._lookup("get", key, default)
 
     async def exists(self, key: str) -> bool:
         """Whether any bound scope holds `key`."""
-        return await self._resolve(key, False) is not None
+        return bool(await self._lookup("exists", key))
 
     async def set(
         self, key: str, value: Any, *, scope: str | None = None, ttl: float | None = None

@@ -3,7 +3,7 @@ specific first; on Redis Cluster one call per slot, the first hit in precedence 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +11,7 @@ from .._keys import ScopeRef, key_slot, validate_key
 from ._call import Call, Target, script
 from .scope import decode_payload
 
-__all__ = ["Group", "Resolved", "context_resolve", "first_hit", "plan_groups"]
+__all__ = ["Group", "Resolved", "context_lookup", "context_resolve", "first_hit", "plan_groups"]
 
 _RESOLVE = script("context_resolve")
 
@@ -81,3 +81,35 @@ def first_hit(hits: Sequence[Hit | None]) -> Hit | None:
         if hit is not None and (best is None or hit[0] < best[0]):
             best = hit
     return best
+
+
+def context_lookup(
+    targets: Sequence[Target],
+    groups: Sequence[Group],
+    scopes: Sequence[ScopeRef],
+    what: str,
+    key: str,
+    default: Any = None,
+) -> tuple[list[Call[Hit | None]], Callable[[list[Hit | None]], Any]]:
+    """The calls of a context's `get` (with `default`), `resolve` or `exists` of `key`, and
+    what makes their replies (one per call, in order) the answer."""
+    if what == "exists":
+        return context_resolve(targets, groups, key, with_value=False), _found
+    calls = context_resolve(targets, groups, key, with_value=True)
+    if what == "get":
+
+        def value(hits: list[Hit | None]) -> Any:
+            hit = first_hit(hits)
+            return default if hit is None else hit[1]
+
+        return calls, value
+
+    def resolved(hits: list[Hit | None]) -> Resolved | None:
+        hit = first_hit(hits)
+        return None if hit is None else Resolved(scopes[hit[0]], hit[1])
+
+    return calls, resolved
+
+
+def _found(hits: list[Hit | None]) -> bool:
+    return first_hit(hits) is not None

@@ -31,25 +31,24 @@ class Context:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {' > '.join(map(str, self.scopes))}>"
 
-    def _resolve(self, key: str, with_value: bool) -> ops.Hit | None:
-        calls = ops.context_resolve(self._targets, self._groups, key, with_value=with_value)
-        if len(calls) == 1:
-            return self._runner.run(calls[0])
-        return ops.first_hit(self._runner.run_all(calls))
+    def _lookup(self, what: str, key: str, default: Any = None) -> Any:
+        calls, answer = ops.context_lookup(
+            self._targets, self._groups, self.scopes, what, key, default
+        )
+        return answer(self._runner.run_all(calls))
 
     def resolve(self, key: str) -> Resolved | None:
         """Which scope holds `key` first, and its value; None when no bound scope does."""
-        hit = self._resolve(key, True)
-        return None if hit is None else Resolved(self.scopes[hit[0]], hit[1])
+        resolved: Resolved | None = self._lookup("resolve", key)
+        return resolved
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value of `key` in the most specific bound scope that holds it."""
-        hit = self._resolve(key, True)
-        return default if hit is None else hit[1]
+        return self._lookup("get", key, default)
 
     def exists(self, key: str) -> bool:
         """Whether any bound scope holds `key`."""
-        return self._resolve(key, False) is not None
+        return bool(self._lookup("exists", key))
 
     def set(
         self, key: str, value: Any, *, scope: str | None = None, ttl: float | None = None
