@@ -70,6 +70,12 @@ class Config:
     max_value_bytes: int = 1024 * 1024
     max_batch: int = 1000
     update_retries: int = 100
+    #: change events: False (none), True (logged), "values" (logged with the new values)
+    events: bool | str = False
+    #: entries each change log keeps (at least; trimmed approximately)
+    events_max: int = 10_000
+    #: how long a change log outlives its scope's last event (ms)
+    events_ttl_ms: int = 86_400_000
 
     def __post_init__(self) -> None:
         if not isinstance(self.codec, Codec):
@@ -80,6 +86,10 @@ class Config:
         _positive_int("max_value_bytes", self.max_value_bytes)
         _positive_int("max_batch", self.max_batch)
         _positive_int("update_retries", self.update_retries)
+        if not isinstance(self.events, bool) and self.events != "values":
+            raise ConfigurationError(f"events is False, True or 'values', not {self.events!r}")
+        _positive_int("events_max", self.events_max)
+        _positive_int("events_ttl_ms", self.events_ttl_ms)
 
     def ttl_ms(self, ttl: float | None, *, key: str | None = None, scope: str | None = None) -> int:
         """The ttl to store in ms: `ttl`, else the default, else 0 (never expires)."""

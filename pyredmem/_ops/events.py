@@ -1,0 +1,377 @@
+"""Change events (no I/O): where they are logged, what a logged event holds, and how a
+watcher's pattern maps to Redis channels.
+
+With `Memory(events=True)` every write script also appends its events to the change log of
+the scope (or cache bucket) it writes, in the same call, under the same hash tag:
+
+    <ns>:{<tenant>:<kind>:<id>}:ev                  stream: a scope's values and threads
+    <ns>:{<tenant>:cache:<name>:<scope>:<bucket>}:ev  stream: one cache bucket's entries
+
+Each log entry (XADD MAXLEN ~ cap, id "*": the server clock) has these fields, flat, in
+this order (absent fields are left out):
+
+    o  the operation: set incr update delete clear expire (values), append delete clear
+       compact fork expire (threads), set fill invalidate clear expire (cache entries)
+    w  what it is about: "v" a value, "t" a thread, "c" a cache entry, "s" the whole scope
+       (or cache bucket: `clear`)
+    k  the value's key, the thread's id, or the cache entry's key (absent when w is "s")
+    v  the value's new version (values: set, incr, update)
+    m  the message id (threads: append, delete)
+    f  the thread forked from (threads: fork)
+    y  p  with `events="values"`: the value's type ("m" | "i" | "f") and payload, or for
+       an append, "e" and the stored entry (header and body, as the thread holds it)
+
+A script logging events gets the log as its last KEY and `event_args(cfg)` as its last three
+ARGV: the log's cap (entries, trimmed approximately), its retention (ms, re-armed by every
+event: the log expires that long after its scope's last event) and "1" to log values.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fnmatch
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._codec import decode_value
+from .._config import Config
+from .._errors import InvalidValueError
+from .._keys import KINDS, Keyspace, ScopeRef
+
+__all__ = [
+    "EVENT_OPS",
+    "Event",
+    "LogName",
+    "Matcher",
+    "NOT_LOGGED",
+    "decode_event",
+    "event_args",
+    "log_key",
+    "parse_log_key",
+    "start_of",
+]
+
+#: every operation an event may name
+EVENT_OPS = frozenset(
+    {
+        "set",
+        "incr",
+        "update",
+        "delete",
+        "clear",
+        "expire",
+        "append",
+        "compact",
+        "fork",
+        "fill",
+        "invalidate",
+    }
+)
+
+_TARGETS = {b"v": "value", b"t": "thread", b"c": "cache", b"s": "scope"}
+
+
+class _NotLogged:
+    """The value of an event whose writer did not log values (`events=True`, not "values")."""
+
+    _instance: _NotLogged | None = None
+
+    def __new__(cls) -> _NotLogged:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NOT_LOGGED"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+NOT_LOGGED: Any = _NotLogged()
+
+
+def event_args(cfg: Config) -> tuple[str, str, str]:
+    """The last three ARGV of a write script that logs events."""
+    return (str(cfg.events_max), str(cfg.events_ttl_ms), "1" if cfg.events == "values" else "0")
+
+
+def log_key(prefix: str) -> str:
+    """The change log under a hash-tag prefix: a scope's (`Keyspace.prefix`, no trailing
+    colon) or a cache bucket's (ending with a colon)."""
+    return f"{prefix}ev" if prefix.endswith(":") else f"{prefix}:ev"
+
+
+@dataclass(frozen=True, slots=True)
+class LogName:
+    """What a log key names: a scope (kind, id) or a cache bucket (kind "cache", the cache's
+    name with "@<scope>" when the cache is scoped)."""
+
+    tenant: str | None
+    kind: str
+    name: str
+    key: str
+
+    @property
+    def ref(self) -> ScopeRef | None:
+        return None if self.kind == "cache" else ScopeRef(self.kind, self.name)
+
+
+def parse_log_key(keyspace: Keyspace, key: str | bytes) -> LogName | None:
+    """The scope or cache a log key of this keyspace names, or None when it is not one (a
+    key of another namespace or tenant, or not a log)."""
+    text = key.decode("utf-8", "surrogateescape") if isinstance(key, bytes) else key
+    head = f"{keyspace.namespace}:{{{keyspace.tenant or ''}:"
+    if not text.startswith(head) or not text.endswith("}:ev"):
+        return None
+    inner = text[len(head) : -4]
+    kind, sep, rest = inner.partition(":")
+    if not sep:
+        return None
+    if kind == "cache":
+        name, sep, tail = rest.partition(":")
+        scope, sep2, _bucket = tail.rpartition(":")
+        if not sep or not sep2:
+            return None
+        return LogName(keyspace.tenant, "cache", f"{name}@{scope}" if scope else name, text)
+    if kind not in KINDS or "{" in rest or "}" in rest:
+        return None
+    return LogName(keyspace.tenant, kind, rest, text)
+
+
+def _digest(key: str) -> str:
+    return hashlib.blake2b(key.encode("utf-8", "surrogateescape"), digest_size=5).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One change, as its writer logged it.
+
+    `id` is unique across scopes ("<ms>-<seq>.<log digest>") and is the cursor to resume
+    from (`watch(after=...)`, `changes(since=...)`). `kind` is the scope kind or "cache";
+    `scope` the scope id ("" for global) or the cache name; `target` "value", "thread",
+    "cache" or "scope"; `key` the value's key, thread id or cache key (None for a whole-scope
+    `clear`); `at` the server time (seconds since the epoch). `value` is the new value (a
+    Message for an append) when the writer logged values and the watcher asked for them,
+    else NOT_LOGGED.
+    """
+
+    id: str
+    kind: str
+    scope: str
+    target: str
+    op: str
+    key: str | None
+    at: float
+    version: str | None = None
+    message_id: str | None = None
+    source: str | None = None
+    value: Any = field(default=NOT_LOGGED, compare=False)
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """(ms, seq): the event's place in its log."""
+        return start_of(self.id)
+
+    @property
+    def stream_id(self) -> str:
+        return self.id.partition(".")[0]
+
+    @property
+    def when(self) -> _dt.datetime:
+        return _dt.datetime.fromtimestamp(self.at, _dt.timezone.utc)
+
+
+def _text(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    return raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else str(raw)
+
+
+def _fields(raw: Any) -> Mapping[bytes, Any]:
+    """Fields as redis-py parses XRANGE (a dict) or as a script returns them (flat list)."""
+    if isinstance(raw, Mapping):
+        return {k if isinstance(k, bytes) else str(k).encode(): v for k, v in raw.items()}
+    it = iter(raw)
+    return {k if isinstance(k, bytes) else str(k).encode(): v for k, v in zip(it, it, strict=False)}
+
+
+def decode_event(
+    cfg: Config, log: LogName, stream_id: bytes | str, raw_fields: Any, *, values: bool
+) -> Event:
+    """One log entry as an Event. `values`: decode the logged value (when there is one)."""
+    sid = _text(stream_id) or "0-0"
+    f = _fields(raw_fields)
+    target = _TARGETS.get(f.get(b"w", b"v"), "value")
+    op = _text(f.get(b"o")) or "?"
+    key = _text(f.get(b"k"))
+    value: Any = NOT_LOGGED
+    if values and b"p" in f:
+        value = _decode_value(cfg, log, target, key, f.get(b"y", b"m"), f[b"p"])
+    ms = int(sid.partition("-")[0])
+    return Event(
+        id=f"{sid}.{_digest(log.key)}",
+        kind=log.kind,
+        scope=log.name,
+        target=target,
+        op=op,
+        key=key,
+        at=ms / 1000,
+        version=_text(f.get(b"v")),
+        message_id=_text(f.get(b"m")),
+        source=_text(f.get(b"f")),
+        value=value,
+    )
+
+
+def _decode_value(
+    cfg: Config, log: LogName, target: str, key: str | None, vtype: Any, payload: Any
+) -> Any:
+    vtype = vtype if isinstance(vtype, bytes) else str(vtype).encode()
+    payload = payload if isinstance(payload, bytes) else str(payload).encode()
+    if vtype == b"e" and log.ref is not None and key is not None:
+        from .thread import Thread, decode_entries
+
+        return decode_entries(Thread(cfg, log.ref, key), [payload])[0]
+    return decode_value(cfg.codec, vtype, payload, key=key)
+
+
+_ID_RE = re.compile(r"(\d{1,20})(?:-(\d{1,20}))?(?:\.[0-9a-f]+)?")
+
+
+def start_of(cursor: object) -> tuple[int, int]:
+    """(ms, seq) of a cursor: an event id, a stream id, a datetime (aware, or naive UTC) or
+    a number of seconds since the epoch. A datetime or number starts at its first event."""
+    if isinstance(cursor, Event):
+        cursor = cursor.id
+    if isinstance(cursor, _dt.datetime):
+        if cursor.tzinfo is None:
+            cursor = cursor.replace(tzinfo=_dt.timezone.utc)
+        return int(cursor.timestamp() * 1000), -1
+    if isinstance(cursor, (int, float)) and not isinstance(cursor, bool):
+        if cursor < 0:
+            raise InvalidValueError(f"a cursor time cannot be negative, got {cursor!r}")
+        return int(cursor * 1000), -1
+    if isinstance(cursor, str):
+        m = _ID_RE.fullmatch(cursor)
+        if m:
+            return int(m.group(1)), int(m.group(2) or 0)
+    raise InvalidValueError(
+        f"a cursor is an event id, a datetime or seconds since the epoch, not {cursor!r}"
+    )
+
+
+def after_id(position: tuple[int, int]) -> str:
+    """The XRANGE start that reads the events after `position` (exclusive)."""
+    ms, seq = position
+    if seq < 0:
+        return f"{ms}-0"
+    return f"({ms}-{seq}"
+
+
+_GLOB_SPECIAL = re.compile(r"([\\\[\]?*])")
+
+
+def _escape(text: str) -> str:
+    return _GLOB_SPECIAL.sub(r"\\\1", text)
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    """What one watcher wants: scopes (or caches) by a glob pattern, optionally keys (glob)
+    and operations.
+
+    `pattern` is "<kind>:<id glob>" (a scope kind, or "cache:<name glob>"), "<kind>"
+    (every scope of that kind; "global" is the global scope) or "*" (everything of the
+    tenant).
+    """
+
+    keyspace: Keyspace
+    kind: str
+    name: str
+    keys: str | None = None
+    ops: frozenset[str] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        keyspace: Keyspace,
+        pattern: object,
+        *,
+        keys: object = None,
+        ops: Iterable[str] | None = None,
+    ) -> Matcher:
+        if not isinstance(pattern, str) or not pattern:
+            raise InvalidValueError(f"a watch pattern is a non-empty string, not {pattern!r}")
+        if "{" in pattern or "}" in pattern:
+            raise InvalidValueError(f"a watch pattern cannot contain braces: {pattern!r}")
+        if pattern == "*":
+            kind, name = "*", "*"
+        else:
+            kind, sep, name = pattern.partition(":")
+            if kind not in KINDS and kind != "cache":
+                raise InvalidValueError(
+                    f"a watch pattern starts with a scope kind or 'cache', got {pattern!r}"
+                )
+            if kind == "global":
+                if sep and name not in ("", "*"):
+                    raise InvalidValueError("the global scope has no id to match")
+                name = ""
+            elif not sep:
+                name = "*"
+            elif not name:
+                raise InvalidValueError(f"empty id pattern in {pattern!r}")
+        if keys is not None and (not isinstance(keys, str) or not keys):
+            raise InvalidValueError(f"keys is a non-empty glob pattern, not {keys!r}")
+        op_set: frozenset[str] | None = None
+        if ops is not None:
+            if isinstance(ops, str):
+                ops = [ops]
+            op_set = frozenset(ops)
+            unknown = op_set - EVENT_OPS
+            if unknown or not op_set:
+                raise InvalidValueError(
+                    f"unknown operations {sorted(unknown)}; expected some of {sorted(EVENT_OPS)}"
+                )
+        return cls(keyspace, kind, name, keys, op_set)
+
+    def key_patterns(self) -> list[str]:
+        """Glob patterns (Redis MATCH / PSUBSCRIBE syntax) over the log keys this matcher
+        may want. The tenant and namespace are literal, so no pattern reaches another
+        tenant's logs."""
+        ks = self.keyspace
+        head = f"{ks.namespace}:{{{ks.tenant or ''}:"
+        if self.kind == "*":
+            return [f"{_escape(head)}*}}:ev"]
+        if self.kind == "cache":
+            return [f"{_escape(head)}cache:{self.name}:*}}:ev"]
+        return [f"{_escape(head)}{self.kind}:{self.name}}}:ev"]
+
+    def wants_log(self, log: LogName) -> bool:
+        """The exact test (globs over the parsed name), after the server's pattern match."""
+        if log.tenant != self.keyspace.tenant:
+            return False
+        if self.kind == "*":
+            return True
+        if log.kind != self.kind:
+            return False
+        if self.kind == "cache":
+            return fnmatch.fnmatchcase(log.name.partition("@")[0], self.name)
+        return fnmatch.fnmatchcase(log.name, self.name)
+
+    def wants(self, event: Event) -> bool:
+        if self.ops is not None and event.op not in self.ops:
+            return False
+        if self.keys is not None:
+            return event.key is not None and fnmatch.fnmatchcase(event.key, self.keys)
+        return True
+
+
+def decode_entries_of(
+    cfg: Config, log: LogName, entries: Sequence[Any], *, values: bool
+) -> list[Event]:
+    """XRANGE replies (id, fields) of one log as Events, oldest first."""
+    return [decode_event(cfg, log, sid, raw, values=values) for sid, raw in entries]
