@@ -132,20 +132,22 @@ local function pair_guard(h, x, e, first)
 end
 
 -- Before a write to pair (H, X): `e` is H's field "e" as the script read it (nil: absent).
--- Repairs a pair that lost a key (`rebuild(h, x, now)` rebuilds it or drops it, and returns
--- its expiry), then removes the expired entries: their fields `prefixes[i] .. member`
--- and their members. With `guard` (a write that maxmemory must refuse whole; not deletes,
--- which free memory), a repair or purge starts with pair_guard. Returns the pair's expiry
--- (a number > now), or nil when the pair is empty (then neither key exists), and X's lowest
--- score when nothing expired (a repair returns what `rebuild` returns; nil after a purge).
+-- Repairs a pair that lost a key (`rebuild(h, x, now, want)` rebuilds it or drops it, and
+-- returns its expiry), then removes the expired entries: their fields `prefixes[i] ..
+-- member` and their members. With `guard` (a write that maxmemory must refuse whole; not
+-- deletes, which free memory), a repair or purge starts with pair_guard. Returns the pair's
+-- expiry (a number > now), or nil when the pair is empty (then neither key exists), X's
+-- lowest score when nothing expired (a repair returns what `rebuild` returns; nil after a
+-- purge), and the members purged (nil when none; with `want` even when every entry had
+-- expired, which then costs one more ZRANGE: for the change log).
 -- Cost: one ZRANGE when nothing expired; O(E) for E expired entries (pair_guard included);
 -- a repair O(N).
-local function pair_settle(h, x, e, now, prefixes, rebuild, guard)
+local function pair_settle(h, x, e, now, prefixes, rebuild, guard, want)
   local first = redis.call('ZRANGE', x, 0, 0, 'WITHSCORES')
   if not e or #first == 0 then
     if e or #first > 0 then
       if guard then pair_guard(h, x, e, first) end
-      return rebuild(h, x, now)
+      return rebuild(h, x, now, want)
     end
     return nil
   end
@@ -154,8 +156,10 @@ local function pair_settle(h, x, e, now, prefixes, rebuild, guard)
   if low > now then return at, low end
   if guard then pair_guard(h, x, e, first) end
   if at <= now then  -- every entry has expired (the keys expire this very ms)
+    local dead = nil
+    if want then dead = redis.call('ZRANGE', x, 0, -1) end
     redis.call('DEL', h, x)
-    return nil
+    return nil, nil, dead
   end
   local stamp = fmt_int(now)
   local dead = redis.call('ZRANGEBYSCORE', x, '-inf', stamp)
@@ -165,7 +169,7 @@ local function pair_settle(h, x, e, now, prefixes, rebuild, guard)
   end
   pair_call('HDEL', h, fields)
   redis.call('ZREMRANGEBYSCORE', x, '-inf', stamp)
-  return at
+  return at, nil, dead
 end
 
 -- The pair's expiry after a write: `e` from pair_settle (nil: the pair was empty), `hi` the
@@ -217,12 +221,12 @@ local function scope_scan(h)
 end
 
 -- Repair a scope that lost H or X (pair_settle): rebuild X from H's live entries, remove
--- the expired ones, and set the pair's expiry. Returns it and the lowest expiry (nil, nil:
--- nothing was live, both keys are gone). O(N).
+-- the expired ones, and set the pair's expiry. Returns it, the lowest expiry (nil, nil:
+-- nothing was live, both keys are gone) and the keys of the expired entries removed. O(N).
 local function scope_rebuild(h, x, now)
   redis.call('DEL', x)
   local keys, expiries = scope_scan(h)
-  local live, dead, hi, lo = {}, {}, nil, nil
+  local live, dead, gone, hi, lo = {}, {}, {}, nil, nil
   for i = 1, #keys do
     if expiries[i] > now then
       live[#live + 1] = fmt_int(expiries[i])
@@ -232,11 +236,12 @@ local function scope_rebuild(h, x, now)
     else
       dead[#dead + 1] = 'd:' .. keys[i]
       dead[#dead + 1] = 'm:' .. keys[i]
+      gone[#gone + 1] = keys[i]
     end
   end
   if not hi then
     redis.call('DEL', h)
-    return nil
+    return nil, nil, gone
   end
   pair_call('HDEL', h, dead)
   pair_call('ZADD', x, live)
@@ -247,7 +252,7 @@ local function scope_rebuild(h, x, now)
   else
     redis.call('PERSIST', h)
   end
-  return hi, lo
+  return hi, lo, gone
 end
 
 -- the fields a scope entry has in H (for pair_settle)
@@ -256,20 +261,21 @@ local SCOPE_FIELDS = {'d:', 'm:'}
 -- pair_settle for a scope, using H's field "n" (`n`, the text read; nil: unknown), a lower
 -- bound of X's lowest score. While now < n no entry has expired, so all that is left to
 -- check is that X is there (EXISTS: eviction may have taken it), far cheaper than the
--- ZRANGE; otherwise pair_settle. Returns the pair's expiry, as pair_settle, and a lower
--- bound of X's lowest score after it (nil: the pair is empty, or after a purge by a
--- delete: without `guard`; a write reads X's new lowest score then). Every write that
--- gives an entry an expiry below the bound lowers "n" with it (scope_hset), so the bound
--- holds for every entry this library wrote. Cost: one EXISTS while now < n; else as
--- pair_settle, plus one ZRANGE after a write's purge.
-local function scope_settle(h, x, e, n, now, guard)
+-- ZRANGE; otherwise pair_settle. Returns the pair's expiry, as pair_settle, a lower bound
+-- of X's lowest score after it (nil: the pair is empty, or after a purge by a delete:
+-- without `guard`; a write reads X's new lowest score then), and the keys purged (as
+-- pair_settle, with `want`). Every write that gives an entry an expiry below the bound
+-- lowers "n" with it (scope_hset), so the bound holds for every entry this library wrote.
+-- Cost: one EXISTS while now < n; else as pair_settle, plus one ZRANGE after a write's
+-- purge.
+local function scope_settle(h, x, e, n, now, guard, want)
   if e and n and now < n + 0 and redis.call('EXISTS', x) == 1 then return e + 0, n + 0 end
-  local at, low = pair_settle(h, x, e, now, SCOPE_FIELDS, scope_rebuild, guard)
+  local at, low, dead = pair_settle(h, x, e, now, SCOPE_FIELDS, scope_rebuild, guard, want)
   if at and not low and guard then
     local first = redis.call('ZRANGE', x, 0, 0, 'WITHSCORES')
     if #first > 0 then low = first[2] + 0 end
   end
-  return at, low
+  return at, low, dead
 end
 
 -- A scope write's HSET of its fields `...`, with H's fields "e" and "n" when they change:
@@ -426,7 +432,8 @@ end
 -- entries that expire soonest until one more fits under `cap` (their waiters, whose wake
 -- lists this script was not given, ask again when their wait slice ends), after a write
 -- that maxmemory refuses (H's field "e" set to itself: see pair_guard). Returns whether
--- it evicted any. Cost: O(log M) when there is room, else O(E) for E evicted, M <= cap.
+-- it evicted any, and the keys it evicted. Cost: O(log M) when there is room, else O(E)
+-- for E evicted, M <= cap.
 local function cache_room(h, x, e, cap)
   if not e then return false end
   local n = redis.call('ZCARD', x)
@@ -441,7 +448,7 @@ local function cache_room(h, x, e, cap)
   end
   pair_call('HDEL', h, fields)
   redis.call('ZREMRANGEBYRANK', x, 0, n - cap)
-  return true
+  return true, evicted
 end
 
 -- History layout: a thread lives under its scope's hash tag.
@@ -531,8 +538,9 @@ local function thread_tail(l, last, budget)
 end
 
 -- Before a write to a thread: its live expiry (nil when new or expired) and whether the
--- index was empty, or an error reply when a new thread would pass the scope's cap. A new
--- thread first purges expired threads from the index: O(E), E <= the cap.
+-- index was empty, or an error reply when a new thread would pass the scope's cap; then
+-- the ids of the expired threads purged (nil: none). A new thread first purges expired
+-- threads from the index: O(E), E <= the cap.
 local function thread_room(ta, tx, tid, now, max_threads)
   local was = tonumber(redis.call('ZSCORE', tx, tid))
   if was and was > now then return was, false, nil end
@@ -547,7 +555,7 @@ local function thread_room(ta, tx, tid, now, max_threads)
     return nil, false, redis.error_reply('PM_FULL the scope holds its maximum of ' ..
       max_threads .. ' threads')
   end
-  return nil, n == 0, nil
+  return nil, n == 0, nil, dead
 end
 
 -- a thread's totals as stored in I's field "" -> tokens, bytes (nothing when absent or
@@ -631,6 +639,53 @@ local function turn_stamp(ms)
   local hi, lo = math.floor(ms / 4294967296), ms % 4294967296  -- hi < 2^21
   return string.char(148, 207, 0, math.floor(hi / 65536), math.floor(hi / 256) % 256, hi % 256,
     math.floor(lo / 16777216), math.floor(lo / 65536) % 256, math.floor(lo / 256) % 256, lo % 256)
+end
+
+-- Change events (the entry format: pyredmem/_ops/events.py). A write that logs them gets
+-- its scope's (or cache bucket's) log as its last KEY, `log` (nil: the call logs nothing,
+-- and runs none of these), and as its last three ARGV the log's cap (entries, trimmed
+-- approximately), its retention (ms) and "1" to log values. A script logs after its own
+-- writes (its first write stays the one a server at maxmemory refuses), only what it
+-- changed, and then calls ev_done once. `argv` is the script's ARGV.
+
+-- one event: `...` its fields, flat, in the format's order (o, w, k, v, m, f, y, p)
+local function ev_add(log, argv, ...)
+  redis.call('XADD', log, 'MAXLEN', '~', argv[#argv - 2], '*', ...)
+end
+
+-- after a call's events: the log expires its retention after its last event
+local function ev_done(log, argv)
+  redis.call('PEXPIRE', log, argv[#argv - 1])
+end
+
+-- whether the events carry values
+local function ev_values(argv)
+  return argv[#argv] == '1'
+end
+
+-- an "expire" event about each of `gone` (keys purged or evicted, nil: none), which are
+-- `what` ("v" values, "c" cache entries, "t" threads). Returns how many it logged.
+local function ev_expired(log, argv, what, gone)
+  if not gone then return 0 end
+  for i = 1, #gone do ev_add(log, argv, 'o', 'expire', 'w', what, 'k', gone[i]) end
+  return #gone
+end
+
+-- the event of a write of a value (`what` "v") or cache entry ("c") under `key`: `op`, the
+-- value's version (nil: none) and, when the events carry values, its type and payload (nil:
+-- none, as for a delete)
+local function ev_write(log, argv, op, what, key, version, vtype, payload)
+  if vtype and argv[#argv] == '1' then
+    if version then
+      ev_add(log, argv, 'o', op, 'w', what, 'k', key, 'v', version, 'y', vtype, 'p', payload)
+    else
+      ev_add(log, argv, 'o', op, 'w', what, 'k', key, 'y', vtype, 'p', payload)
+    end
+  elseif version then
+    ev_add(log, argv, 'o', op, 'w', what, 'k', key, 'v', version)
+  else
+    ev_add(log, argv, 'o', op, 'w', what, 'k', key)
+  end
 end
 
 -- Rate limits (lua/limiter_*.lua). Times are whole us of the server clock; fixed and sliding

@@ -1,11 +1,13 @@
 -- cache_fetch: the value of a cache entry, or a lease to compute it, or "someone is
 -- computing it: wait".
 -- KEYS[1] H (the bucket hash)  KEYS[2] X (the bucket index)
+-- KEYS[3] the bucket's change log (only when the call logs events)
 -- ARGV[1] key  ARGV[2] lease time in ms (> 0)  ARGV[3] serve stale ("1"|"0")
 -- ARGV[4] beta (float text, >= 0; 0: no early refresh)
 -- ARGV[5] a random number in (0, 1] (float text) for the early-refresh draw
 -- ARGV[6] max entries in the bucket  ARGV[7] the handle's bucket count
 -- ARGV[8] this fetch's id (hex digits, fresh for each call; the same when sent again)
+-- ARGV[9..11] with KEYS[3]: the log's cap, retention (ms) and "1" to log values
 -- Reply: {1, meta, payload} a fresh value (hit; the type is meta's first character)
 --        {2, token}         the value is missing: the caller holds the lease and computes
 --        {3, ms}            another caller holds the lease for `ms` more: wait on the
@@ -17,10 +19,13 @@
 -- the same reply, {2, token} or {4, token}, writing nothing; one that waited is counted as
 -- a waiter twice (one more wake-up element, at most).
 -- Errors: PM_CONFIG (the bucket was written with another bucket count).
+-- Events (only when a lease is taken): "expire" for each entry dropped (dead, or evicted to
+-- make room). A lease changes no value: no event of its own.
 -- Cost: O(1) on a hit or a wait (2 calls); O(log M + E) when a lease is taken (M entries
--- in the bucket, E dead or evicted ones dropped, E <= M <= cap).
+-- in the bucket, E dead or evicted ones dropped, E <= M <= cap). With events: XADD per
+-- event, one PEXPIRE when any.
 -- Flags: idempotent
-local h, x = KEYS[1], KEYS[2]
+local h, x, log = KEYS[1], KEYS[2], KEYS[3]
 local key, serve_stale = ARGV[1], ARGV[3]
 local r = redis.call('HMGET', h, 'm:' .. key, 'd:' .. key, 'l:' .. key, 'e', 'b')
 if r[5] and r[5] ~= ARGV[7] then return cache_buckets(r[5], ARGV[7]) end
@@ -62,11 +67,11 @@ end
 local lease_ms = tonumber(ARGV[2])
 local _, _, _, _, last = cache_meta(r[1])
 local token = cache_fence(now_us, last, holder)
-local e = pair_settle(h, x, r[4], now, CACHE_FIELDS, cache_drop, true)
+local e, _, dead = pair_settle(h, x, r[4], now, CACHE_FIELDS, cache_drop, true, log ~= nil)
 local was = nil
 if e then was = cache_score(r[1] and keep, ends, now) end
-local evicted = false
-if not was then evicted = cache_room(h, x, e, tonumber(ARGV[6])) end
+local evicted, gone = false, nil
+if not was then evicted, gone = cache_room(h, x, e, tonumber(ARGV[6])) end
 local score = now + lease_ms
 if was and was > score then score = was end
 redis.call('ZADD', x, fmt_int(score), key)
@@ -80,4 +85,9 @@ else
   redis.call('HSET', h, 'l:' .. key, lease)
 end
 pair_expire(h, x, e, target, false)
+if log and (dead or gone) then
+  ev_expired(log, ARGV, 'c', dead)
+  ev_expired(log, ARGV, 'c', gone)
+  ev_done(log, ARGV)
+end
 return {kind, token}

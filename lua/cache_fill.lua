@@ -2,17 +2,21 @@
 -- (fencing: a holder whose lease expired or was taken over cannot write), then wake the
 -- callers waiting for it.
 -- KEYS[1] H (the bucket hash)  KEYS[2] X (the bucket index)  KEYS[3] W (the entry's wake list)
+-- KEYS[4] the bucket's change log (only when the call logs events)
 -- ARGV[1] key  ARGV[2] the lease's fencing token  ARGV[3] type ("m"|"i"|"f")
 -- ARGV[4] payload  ARGV[5] ttl in ms (> 0)  ARGV[6] stale window in ms (>= 0)
 -- ARGV[7] compute time in ms (>= 0)  ARGV[8] the handle's bucket count
+-- ARGV[9..11] with KEYS[4]: the log's cap, retention (ms) and "1" to log values
 -- Reply: 1 stored, or stored already (this fill sent again: the entry holds this value,
 -- stored under this lease's token); 0 rejected (the lease is no longer the caller's:
 -- nothing written).
 -- Errors: PM_CONFIG (the bucket was written with another bucket count).
+-- Events (when stored, not when sent again): "expire" for each dead entry dropped, then
+-- "fill" (k; y, p with values).
 -- Cost: O(log M + waiters), waiters <= 1000. (The entry holds its place in the bucket since
--- its lease was taken, so nothing is evicted.)
+-- its lease was taken, so nothing is evicted.) With events: XADD per event, one PEXPIRE.
 -- Flags: idempotent
-local h, x, w = KEYS[1], KEYS[2], KEYS[3]
+local h, x, w, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local key, token = ARGV[1], ARGV[2]
 local now = clock()
 local r = redis.call('HMGET', h, 'l:' .. key, 'm:' .. key, 'e', 'b')
@@ -27,7 +31,7 @@ if not ends or ends <= now or holder ~= token then
   end
   return 0
 end
-local e = pair_settle(h, x, r[3], now, CACHE_FIELDS, cache_drop, true)
+local e, _, dead = pair_settle(h, x, r[3], now, CACHE_FIELDS, cache_drop, true, log ~= nil)
 if not e then return 0 end  -- the bucket had lost a key (eviction), and its lease with it
 local _, _, old_keep = cache_meta(r[2])
 local was = cache_score(old_keep, ends, now)
@@ -44,4 +48,9 @@ end
 redis.call('HDEL', h, 'l:' .. key)
 cache_wake(w, waiters)
 pair_expire(h, x, e, target, false)
+if log then
+  ev_expired(log, ARGV, 'c', dead)
+  ev_write(log, ARGV, 'fill', 'c', key, nil, ARGV[3], ARGV[4])
+  ev_done(log, ARGV)
+end
 return 1

@@ -3,6 +3,7 @@
 -- expiry (re-armed only once it has run down by more than 1/REARM_SLACK of the ttl, and
 -- always when a key of the thread was missing: see the history layout on eviction).
 -- KEYS[1] L  KEYS[2] I  KEYS[3] TA  KEYS[4] TX  (see the history layout in _prelude.lua)
+-- KEYS[5] the scope's change log (only when the call logs events)
 -- ARGV[1] thread id  ARGV[2] max turns (> 0)  ARGV[3] max tokens (0: no cap)
 -- ARGV[4] ttl in ms (0: never expires)  ARGV[5] return evicted turns ("1"|"0")
 -- ARGV[6] max threads in the scope  ARGV[7] max bytes of the thread's entries
@@ -10,23 +11,28 @@
 -- ARGV[9] the read's last (turns; 0: no limit)  ARGV[10] its max tokens (0: no limit)
 -- ARGV[11..] triples: message id, tokens (integer >= 0), the entry after its first 10 bytes
 --   (see the history layout; count and bytes capped by the client, each entry below ARGV[7])
+--   then, with KEYS[5], the log's cap, retention (ms) and "1" to log values (the last three)
 -- Reply: {created ms, flags, evicted count, evicted entries..., read...}: flags has one "1"
 -- (appended) or "0" (id already there) per message; the evicted entries, oldest first, follow
 -- only when asked for (a flat array: cheaper to convert than a nested one); then, when a
 -- read was asked for, the turns read after the append, oldest first. The append re-arms the
 -- thread's expiry, so no history_touch follows.
 -- Errors: PM_FULL (nothing written).
+-- Events: "expire" for each expired thread purged from the index (k: its id), then "append"
+-- for each turn pushed (k: the thread, m: its id; y "e", p: the entry, with values), then
+-- "delete" for each turn dropped by the caps (m: its id). A message already there: none.
 -- Cost: O(n + evicted), plus O(E) expired threads purged when the thread is new, plus O(N)
 -- for the N turns held when I was evicted and is rebuilt, plus O(R + 32) for R turns read
 -- (thread_tail; no call at all when no read is asked for). Commands, for an append of new
 -- ids to a thread whose keys are all there: TIME, ZSCORE (TX), HMGET (I), RPUSH, then LPOP
 -- (LRANGE + LTRIM over a token or byte cap) when over a cap, HSET and HDEL (I), ZADD (TA),
--- and the expiry's writes only when due.
+-- and the expiry's writes only when due. With events: XADD per event, one PEXPIRE when any.
 -- Flags: idempotent
-local l, ids, ta, tx = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local l, ids, ta, tx, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local tid, last = ARGV[1], #ARGV
+if log then last = last - 3 end
 local now = clock()
-local was, fresh, err = thread_room(ta, tx, tid, now, tonumber(ARGV[6]))
+local was, fresh, err, purged = thread_room(ta, tx, tid, now, tonumber(ARGV[6]))
 if err then return err end
 
 -- what the thread holds: its totals, and whether I names each message's id (got[k + 1]:
@@ -154,6 +160,22 @@ if #pushed > 0 or #gone > 0 then
 end
 
 thread_written(l, ids, ta, tx, tid, now, tonumber(ARGV[4]), was, fresh, keys_new)
+if log then
+  local n = ev_expired(log, ARGV, 't', purged)
+  local values = ev_values(ARGV)
+  for j = 1, #pushed do  -- fields[2j - 1]: the j-th pushed turn's id
+    if values then
+      ev_add(log, ARGV, 'o', 'append', 'w', 't', 'k', tid, 'm', fields[2 * j - 1], 'y', 'e',
+        'p', pushed[j])
+    else
+      ev_add(log, ARGV, 'o', 'append', 'w', 't', 'k', tid, 'm', fields[2 * j - 1])
+    end
+  end
+  for j = 1, #gone_ids do
+    ev_add(log, ARGV, 'o', 'delete', 'w', 't', 'k', tid, 'm', gone_ids[j])
+  end
+  if n + #pushed + #gone_ids > 0 then ev_done(log, ARGV) end
+end
 local reply = {now, #flags == 1 and flags[1] or table.concat(flags), drop}
 local n = 3
 if ARGV[5] == '1' then

@@ -2,18 +2,24 @@
 -- turns summarised are still the oldest (some of the oldest may have been evicted since:
 -- then the rest of them is replaced). Turns appended meanwhile are kept.
 -- KEYS[1] L  KEYS[2] I  KEYS[3] TA  KEYS[4] TX
+-- KEYS[5] the scope's change log (only when the call logs events)
 -- ARGV[1] thread id  ARGV[2] ttl in ms (0: never expires)  ARGV[3] max bytes of the thread
 -- ARGV[4] summary id  ARGV[5] summary tokens  ARGV[6] summary entry after its first 10 bytes
--- ARGV[7..] ids of the turns summarised, oldest first
+-- ARGV[7..] ids of the turns summarised, oldest first; then, with KEYS[5], the log's cap,
+-- retention (ms) and "1" to log values (the last three)
 -- Reply: {created ms, turns replaced}, or {0, 0} when the thread no longer starts with
 -- (the rest of) those turns: nothing written. Errors: PM_INVALID (summary id taken, or the
 -- thread would pass its byte cap); nothing written.
--- Cost: O(k) for k turns replaced, plus O(N) for the N turns held when I was evicted.
+-- Events (when replaced): "compact" (k: the thread, m: the summary's id; y "e", p: the
+-- summary's entry, with values).
+-- Cost: O(k) for k turns replaced, plus O(N) for the N turns held when I was evicted. With
+-- events: one XADD and one PEXPIRE.
 -- Flags: once
-local l, ids, ta, tx = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local l, ids, ta, tx, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local tid, ttl_ms, max_bytes = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local sid, stokens = ARGV[4], tonumber(ARGV[5])
 local k = #ARGV - 6
+if log then k = k - 3 end
 local pos = {}
 for j = 1, k do pos[ARGV[6 + j]] = j end
 local first = redis.call('LINDEX', l, 0)
@@ -55,4 +61,12 @@ redis.call('LTRIM', l, #cur, -1)
 redis.call('LPUSH', l, entry)
 call_chunked('HDEL', ids, gone)
 thread_written(l, ids, ta, tx, tid, now, ttl_ms, was, fresh, rebuilt)
+if log then
+  if ev_values(ARGV) then
+    ev_add(log, ARGV, 'o', 'compact', 'w', 't', 'k', tid, 'm', sid, 'y', 'e', 'p', entry)
+  else
+    ev_add(log, ARGV, 'o', 'compact', 'w', 't', 'k', tid, 'm', sid)
+  end
+  ev_done(log, ARGV)
+end
 return {now, #cur}

@@ -1,12 +1,15 @@
 -- scope_incr: add to a numeric value atomically (a missing key counts as 0).
--- KEYS[1] H  KEYS[2] X
+-- KEYS[1] H  KEYS[2] X  KEYS[3] the scope's change log (only when the call logs events)
 -- ARGV[1] key  ARGV[2] amount type ("i"|"f")  ARGV[3] amount (integer or float text)
 -- ARGV[4] ttl in ms applied only when the key is created (0: never expires)
 -- ARGV[5] max keys in the scope
+-- ARGV[6..8] with KEYS[3]: the log's cap, retention (ms) and "1" to log values
 -- Reply: {meta, payload} of the new value. Errors: PM_WRONGTYPE, PM_OVERFLOW, PM_FULL.
--- Cost: O(log N), as scope_set (an existing key keeps its expiry: 4 calls).
+-- Events: "expire" for each key purged, then "incr" (k, v; y, p: the new value).
+-- Cost: O(log N), as scope_set (an existing key keeps its expiry: 4 calls). With events:
+-- XADD per event, one PEXPIRE.
 -- Flags: once
-local h, x = KEYS[1], KEYS[2]
+local h, x, log = KEYS[1], KEYS[2], KEYS[3]
 local key, atype, amount = ARGV[1], ARGV[2], ARGV[3]
 local ttl_ms = tonumber(ARGV[4])
 local now, now_us = clock()
@@ -56,11 +59,16 @@ else
   payload = string.format('%.17g', v)
 end
 -- housekeeping only once the call is known to succeed: a refused call writes nothing
-local e, low = scope_settle(h, x, r[3], r[4], now, true)
+local e, low, dead = scope_settle(h, x, r[3], r[4], now, true, log ~= nil)
 local expiry = write_expiry(now, ttl_ms, '1', current)
 local meta, was = scope_meta(vtype, expiry, now_us, old, live)
 if was ~= expiry then redis.call('ZADD', x, fmt_int(expiry), key) end
 local target = pair_target(x, e, expiry, false)  -- a live key keeps its expiry
 scope_hset(h, e, target, r[4], low, expiry, 'd:' .. key, payload, 'm:' .. key, meta)
 pair_expire(h, x, e, target, false)
+if log then
+  ev_expired(log, ARGV, 'v', dead)
+  ev_write(log, ARGV, 'incr', 'v', key, string.sub(meta, 18), vtype, payload)
+  ev_done(log, ARGV)
+end
 return {meta, payload}

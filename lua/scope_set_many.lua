@@ -1,16 +1,20 @@
 -- scope_set_many: store several values in a scope, all or nothing.
--- KEYS[1] H  KEYS[2] X
+-- KEYS[1] H  KEYS[2] X  KEYS[3] the scope's change log (only when the call logs events)
 -- ARGV[1] ttl in ms (0: never expires)  ARGV[2] max keys in the scope
 -- ARGV[3..] triples: key, type ("m"|"i"|"f"), payload (distinct keys; count and bytes
--- capped by the client)
+-- capped by the client); with KEYS[3], then the log's cap, retention (ms) and "1" to log
+-- values (the last three ARGV)
 -- Reply: number of keys written. Errors: PM_FULL (nothing written).
+-- Events: "expire" for each key purged, then "set" for each key, in order.
 -- Cost: O(n log N + E): one HMGET, ZADD and HSET for all n keys (per 1000 items), as
--- scope_set otherwise.
+-- scope_set otherwise. With events: XADD per event, one PEXPIRE.
 -- Flags: idempotent
-local h, x = KEYS[1], KEYS[2]
+local h, x, log = KEYS[1], KEYS[2], KEYS[3]
 local ttl_ms = tonumber(ARGV[1])
 local now, now_us = clock()
-local n = (#ARGV - 2) / 3
+local last = #ARGV
+if log then last = last - 3 end
+local n = (last - 2) / 3
 if n < 1 then return 0 end
 local wanted = {}
 for j = 1, n do wanted[j] = 'm:' .. ARGV[3 * j] end
@@ -26,7 +30,7 @@ if extra > 0 then
   local err = scope_full(x, now, extra, tonumber(ARGV[2]))
   if err then return err end
 end
-local e, low = scope_settle(h, x, olds[n + 1], olds[n + 2], now, true)
+local e, low, dead = scope_settle(h, x, olds[n + 1], olds[n + 2], now, true, log ~= nil)
 local expiry = write_expiry(now, ttl_ms, '0', nil)
 local stamp = fmt_int(expiry)
 local fields, index, lowered = {}, {}, false
@@ -56,4 +60,12 @@ if not olds[n + 2] or low ~= olds[n + 2] + 0 then
 end
 pair_call('HSET', h, fields)
 pair_expire(h, x, e, target, false)
+if log then
+  ev_expired(log, ARGV, 'v', dead)
+  for j = 1, n do  -- fields[4j]: the j-th key's meta
+    ev_write(log, ARGV, 'set', 'v', ARGV[3 * j], string.sub(fields[4 * j], 18), ARGV[3 * j + 1],
+      ARGV[3 * j + 2])
+  end
+  ev_done(log, ARGV)
+end
 return n

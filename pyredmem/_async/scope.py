@@ -9,9 +9,11 @@ from typing import Any
 from .._config import Config
 from .._errors import ConflictError
 from .._keys import ScopeRef
+from .._ops import events as events_ops
 from .._ops import history as history_ops
 from .._ops import scope as ops
 from .._ops._call import Target
+from .._ops.events import Event
 from .._ops.history import ThreadInfo, TokenCounter
 from ._runner import AsyncRunner
 from ._sleep import sleep
@@ -116,6 +118,21 @@ class AsyncScope:
         raise ConflictError(
             f"gave up after {t.cfg.update_retries} conflicting writes", key=key, scope=t.label
         )
+
+    async def changes(
+        self, since: object = None, *, limit: int = 100, values: bool = False
+    ) -> list[Event]:
+        """The changes logged for this scope (its values and threads), oldest first: at most
+        `limit` (up to 1,000) after `since`, an event id (the last one you handled), a
+        datetime or seconds since the epoch (None: from the oldest the log keeps). With
+        `values`, each event's `value` is the value its writer logged (with
+        `events="values"`; else NOT_LOGGED). Events are logged by Memories opened with
+        `events=True` or `"values"`, whatever this one's setting."""
+        t = self._t
+        call = events_ops.events_read(
+            t.cfg, t.log, since, limit=limit, values=values, scope=t.label
+        )
+        return await self._runner.run(call)
 
     def history(
         self,

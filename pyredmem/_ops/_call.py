@@ -6,8 +6,9 @@ from typing import Any, Generic, TypeVar
 from .._config import Config
 from .._keys import ScopeRef
 from .._scripts import SCRIPTS, Script
+from .events import event_args, log_key
 
-__all__ = ["Call", "Target", "is_one", "nothing", "script"]
+__all__ = ["Arg", "Call", "Target", "events_for", "is_one", "nothing", "script"]
 
 T = TypeVar("T")
 
@@ -56,15 +57,31 @@ class Call(Generic[T]):
 
 
 class Target:
-    """A scope instance resolved once: its config, keys and label (for errors)."""
+    """A scope instance resolved once: its config, keys and label (for errors).
 
-    __slots__ = ("cfg", "keys", "label", "ref")
+    `log` is the scope's change log. A write sends `write_keys` as its KEYS (H, X, then the
+    log when this Memory logs change events) and `events_args` after its own ARGV
+    (`event_args(cfg)`, or nothing): see events.py.
+    """
+
+    __slots__ = ("cfg", "events_args", "keys", "label", "log", "ref", "write_keys")
 
     def __init__(self, cfg: Config, ref: ScopeRef) -> None:
         self.cfg = cfg
         self.ref = ref
         self.keys = cfg.keyspace.scope_keys(ref)
         self.label = str(ref)
+        self.log = log_key(cfg.keyspace.prefix(ref))
+        extra, self.events_args = events_for(cfg, self.log)
+        self.write_keys = self.keys + extra
+
+
+def events_for(cfg: Config, log: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What a write adds to its KEYS and ARGV to log its events in `log`: the log and
+    `event_args(cfg)` when `cfg.events` is on, else nothing."""
+    if not cfg.events:
+        return (), ()
+    return (log,), event_args(cfg)
 
 
 def script(name: str) -> Script:

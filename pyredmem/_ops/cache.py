@@ -10,7 +10,10 @@ cluster slot), and an entry lives in its bucket's structures:
     <ns>:{<tenant>:cache:<name>:<scope>:<bucket>}:x        zset: the bucket's index
     <ns>:{<tenant>:cache:<name>:<scope>:<bucket>}:w:<key>  list: wake-ups for its waiters
 
-Scripts receive every key they touch in KEYS (see lua/_prelude.lua for the fields).
+    <ns>:{<tenant>:cache:<name>:<scope>:<bucket>}:ev       stream: its change log (events.py)
+
+Scripts receive every key they touch in KEYS (see lua/_prelude.lua for the fields); writes
+send the bucket's change log too when the Memory logs change events.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from .._codec import decode_value, encode_value
 from .._config import MAX_TTL, Config, positive_int, ttl_to_ms
 from .._errors import InvalidValueError, SerializationError, ValidationError
 from .._keys import key_slot, scope_ref_of, validate_key, validate_name
-from ._call import Call, is_one, nothing, script
+from ._call import Arg, Call, is_one, nothing, script
+from .events import event_args, log_key
 
 __all__ = [
     "HIT",
@@ -136,6 +140,7 @@ class CacheTarget:
         "cap",
         "cfg",
         "count",
+        "events_args",
         "label",
         "log_label",
         "lease_ms",
@@ -183,11 +188,23 @@ class CacheTarget:
             f"{ks.namespace}:{{{ks.tenant or ''}:cache:{name}:{scope_label}:{b}}}:"
             for b in range(self.buckets)
         )
+        #: what a write sends after its own ARGV: event_args(cfg) when events are on
+        self.events_args = event_args(cfg) if cfg.events else ()
+
+    def _prefix(self, key: str) -> str:
+        return self.prefixes[zlib.crc32(key.encode("utf-8", "surrogatepass")) % self.buckets]
 
     def entry_keys(self, key: str) -> tuple[str, str, str]:
         """H, X (the bucket hash and index) and W (the wake-up list) of `key`."""
-        p = self.prefixes[zlib.crc32(key.encode("utf-8", "surrogatepass")) % self.buckets]
+        p = self._prefix(key)
         return f"{p}h", f"{p}x", f"{p}w:{key}"
+
+    def write_keys(self, key: str, *, wake: bool = True) -> tuple[str, ...]:
+        """A write's KEYS: H, X, W (unless not `wake`), then the bucket's change log when
+        events are on."""
+        p = self._prefix(key)
+        keys: tuple[str, ...] = (f"{p}h", f"{p}x", f"{p}w:{key}") if wake else (f"{p}h", f"{p}x")
+        return (*keys, log_key(p)) if self.events_args else keys
 
     def ttl(self, ttl: float | None, key: str) -> int:
         return self.ttl_ms if ttl is None else ttl_to_ms(ttl, key=key, scope=self.label)
@@ -206,10 +223,12 @@ class CacheTarget:
         return decode_value(self.cfg.codec, vtype, payload, key=key)
 
     def bucket_groups(self, per_slot: bool) -> list[tuple[str, ...]]:
-        """Every bucket's H and X, grouped into one tuple per script call."""
+        """Every bucket's H and X (and its change log when events are on), grouped into
+        one tuple per script call."""
         groups: dict[int, list[str]] = {}
         for p in self.prefixes:
-            groups.setdefault(key_slot(p) if per_slot else 0, []).extend((f"{p}h", f"{p}x"))
+            keys = (f"{p}h", f"{p}x", log_key(p)) if self.events_args else (f"{p}h", f"{p}x")
+            groups.setdefault(key_slot(p) if per_slot else 0, []).extend(keys)
         return [tuple(g) for g in groups.values()]
 
 
@@ -258,8 +277,9 @@ def cache_fetch(t: CacheTarget, key: str, *, serve_stale: bool, draw: float) -> 
         return Fetch(kind, lease=CacheLease(key, reply[1].decode()))
 
     stale = "1" if serve_stale else "0"
-    args = (key, t.lease_ms, stale, repr(t.beta), repr(draw), t.cap, t.count, attempt)
-    return Call(_FETCH, t.entry_keys(key)[:2], args, parse, key, t.label)
+    args: tuple[Arg, ...] = (key, t.lease_ms, stale, repr(t.beta), repr(draw), t.cap, t.count)
+    args += (attempt, *t.events_args)
+    return Call(_FETCH, t.write_keys(key, wake=False), args, parse, key, t.label)
 
 
 def cache_peek(t: CacheTarget, key: str, *, serve_stale: bool, draw: float) -> Call[Fetch | None]:
@@ -294,34 +314,35 @@ def cache_fill(
     )
     ttl_ms = t.ttl(ttl, key)
     vtype, payload = t.payload(key, value)
-    args = (key, lease.token, vtype, payload, ttl_ms, t.stale_ms, compute_ms, t.count)
-    return Call(_FILL, t.entry_keys(key), args, is_one, key, t.label)
+    args: tuple[Arg, ...] = (key, lease.token, vtype, payload, ttl_ms, t.stale_ms, compute_ms)
+    args += (t.count, *t.events_args)
+    return Call(_FILL, t.write_keys(key), args, is_one, key, t.label)
 
 
 def cache_release(t: CacheTarget, lease: CacheLease) -> Call[bool]:
     """Give `lease` back unused; False when it was no longer the entry's lease."""
     key = _lease(t, lease).key
-    args = (key, lease.token, t.count)
-    return Call(script("cache_release"), t.entry_keys(key), args, is_one, key, t.label)
+    args = (key, lease.token, t.count, *t.events_args)
+    return Call(script("cache_release"), t.write_keys(key), args, is_one, key, t.label)
 
 
 def cache_set(t: CacheTarget, key: str, value: Any, ttl: float | None) -> Call[None]:
     key = _key(t, key)
     vtype, payload = t.payload(key, value)
-    args = (key, vtype, payload, t.ttl(ttl, key), t.stale_ms, t.cap, t.count)
-    return Call(script("cache_set"), t.entry_keys(key), args, nothing, key, t.label)
+    args = (key, vtype, payload, t.ttl(ttl, key), t.stale_ms, t.cap, t.count, *t.events_args)
+    return Call(script("cache_set"), t.write_keys(key), args, nothing, key, t.label)
 
 
 def cache_delete(t: CacheTarget, key: str) -> Call[bool]:
     key = _key(t, key)
-    args = (key, t.count)
-    return Call(script("cache_delete"), t.entry_keys(key), args, is_one, key, t.label)
+    args = (key, t.count, *t.events_args)
+    return Call(script("cache_delete"), t.write_keys(key), args, is_one, key, t.label)
 
 
 def cache_clear(t: CacheTarget, per_slot: bool) -> list[Call[int]]:
     """The calls that clear the cache: one on a single server, one per slot on a cluster."""
     return [
-        Call(script("cache_clear"), keys, (t.count,), int, None, t.label)
+        Call(script("cache_clear"), keys, (t.count, *t.events_args), int, None, t.label)
         for keys in t.bucket_groups(per_slot)
     ]
 

@@ -34,12 +34,15 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._codec import decode_value
 from .._config import Config
 from .._errors import InvalidValueError
 from .._keys import KINDS, Keyspace, ScopeRef
+
+if TYPE_CHECKING:
+    from ._call import Call
 
 __all__ = [
     "EVENT_OPS",
@@ -47,8 +50,11 @@ __all__ = [
     "LogName",
     "Matcher",
     "NOT_LOGGED",
+    "after_id",
+    "decode_entries_of",
     "decode_event",
     "event_args",
+    "events_read",
     "log_key",
     "parse_log_key",
     "start_of",
@@ -375,3 +381,40 @@ def decode_entries_of(
 ) -> list[Event]:
     """XRANGE replies (id, fields) of one log as Events, oldest first."""
     return [decode_event(cfg, log, sid, raw, values=values) for sid, raw in entries]
+
+
+#: the most events one `changes()` call returns
+MAX_CHANGES = 1000
+
+
+def events_read(
+    cfg: Config,
+    log: str,
+    since: object,
+    *,
+    limit: object,
+    values: object,
+    scope: str | None = None,
+) -> Call[list[Event]]:
+    """The call (lua/events_read.lua) that replays the change log `log` of this Memory's
+    keyspace: at most `limit` events (1 to MAX_CHANGES) after `since` (None: from the
+    oldest; an event id, a stream id, a datetime or seconds since the epoch: see
+    `start_of`), oldest first. `values`: decode the logged values. `scope` names the scope
+    in errors."""
+    from ._call import Call, script  # _call imports this module
+
+    name = parse_log_key(cfg.keyspace, log)
+    if name is None:
+        raise InvalidValueError(f"not a change log of this keyspace: {log!r}", scope=scope)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_CHANGES:
+        raise InvalidValueError(
+            f"limit must be an integer from 1 to {MAX_CHANGES}, got {limit!r}", scope=scope
+        )
+    if not isinstance(values, bool):
+        raise InvalidValueError(f"values is True or False, not {values!r}", scope=scope)
+    start = "-" if since is None else after_id(start_of(since))
+
+    def parse(reply: Any) -> list[Event]:
+        return decode_entries_of(cfg, name, reply or (), values=values)
+
+    return Call(script("events_read"), (log,), (start, limit), parse, None, scope)

@@ -9,7 +9,7 @@ from typing import Any
 
 from .._config import MAX_CALL_BYTES, positive_int
 from .._errors import InvalidValueError, MissingKeyError
-from ._call import Call, Target, is_one, script
+from ._call import Arg, Call, Target, is_one, script
 from .message import (
     ROLES,
     Appended,
@@ -150,6 +150,8 @@ def history_append(
         sent.append(m)
         counts.append(n)
 
+    args += t.events_args
+
     def parse(reply: list[Any]) -> Appended:
         created = int(reply[0]) / 1000
         stored, skipped = [], []
@@ -175,7 +177,7 @@ def history_append(
         _set_context(out, context)
         return out
 
-    return Call(script("history_append"), t.keys, tuple(args), parse, t.id, t.label)
+    return Call(script("history_append"), t.write_keys, tuple(args), parse, t.id, t.label)
 
 
 # an Appended built from the reply (its fields are known good) skips the frozen dataclass's
@@ -255,11 +257,13 @@ def history_ttl(t: Thread) -> Call[float | None]:
 
 
 def history_clear(t: Thread) -> Call[int]:
-    return Call(script("history_clear"), t.keys, (t.id,), int, t.id, t.label)
+    args = (t.id, *t.events_args)
+    return Call(script("history_clear"), t.write_keys, args, int, t.id, t.label)
 
 
 def history_delete(t: Thread) -> Call[bool]:
-    return Call(script("history_delete"), t.keys, (t.id,), is_one, t.id, t.label)
+    args = (t.id, *t.events_args)
+    return Call(script("history_delete"), t.write_keys, args, is_one, t.id, t.label)
 
 
 def history_fork(t: Thread, new: Thread, upto: int | None) -> Call[int]:
@@ -267,8 +271,9 @@ def history_fork(t: Thread, new: Thread, upto: int | None) -> Call[int]:
     n = 0 if upto is None else positive_int("upto", upto, most=MAX_TURNS_LIMIT, scope=t.label)
     if new.id == t.id:
         raise t.error(InvalidValueError, "a thread cannot be forked into itself")
-    keys = (t.keys[0], *new.keys)
-    args = (new.id, n, new.ttl_ms, t.cfg.max_keys_per_scope)
+    keys = (t.keys[0], *new.write_keys)  # the log, when there is one, is the scope's
+    args: tuple[Arg, ...] = (new.id, n, new.ttl_ms, t.cfg.max_keys_per_scope, t.id)
+    args += new.events_args
     return Call(script("history_fork"), keys, args, int, new.id, t.label)
 
 
@@ -316,13 +321,14 @@ def history_compact(t: Thread, older: Sequence[Message], summary: Message) -> Ca
         raise t.error(InvalidValueError, "the summary needs an id of its own")
     args: list[Any] = [t.id, t.ttl_ms, MAX_THREAD_BYTES, summary.id, n, entry_tail(t, summary, n)]
     args.extend(m.id for m in older)
+    args.extend(t.events_args)
 
     def parse(reply: list[int]) -> Message | None:
         if reply[1] == 0:
             return None
         return as_stored(summary, int(reply[0]) / 1000, n)
 
-    return Call(script("history_compact"), t.keys, tuple(args), parse, t.id, t.label)
+    return Call(script("history_compact"), t.write_keys, tuple(args), parse, t.id, t.label)
 
 
 def history_threads(s: Target, offset: int, limit: int) -> Call[list[ThreadInfo]]:

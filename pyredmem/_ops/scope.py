@@ -2,7 +2,8 @@
 
 Each takes a `Target` (the scope instance) and returns a `Call`. Stored entries come back
 as (meta, payload); meta is "<type><16-digit expiry ms><version>" (lua/_prelude.lua). Reads
-send only the scope's hash (H): they never touch its index.
+send only the scope's hash (H): they never touch its index. Writes send `Target.write_keys`
+and `Target.events_args`: the scope's change log too when the Memory logs change events.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from .._codec import FLOAT, INT, INT64_MAX, INT64_MIN, decode_value, encode_valu
 from .._config import MAX_CALL_BYTES
 from .._errors import InvalidValueError, MissingKeyError
 from .._keys import validate_key
-from ._call import Call, Target, is_one, nothing, script
+from ._call import Arg, Call, Target, is_one, nothing, script
 
 __all__ = [
     "CasResult",
@@ -155,8 +156,8 @@ def scope_set(t: Target, key: str, value: Any, ttl: float | None) -> Call[None]:
     key = validate_key(key, scope=t.label)
     vtype, payload = _payload(t, key, value)
     ttl_ms = t.cfg.ttl_ms(ttl, key=key, scope=t.label)
-    args = (key, vtype, payload, ttl_ms, t.cfg.max_keys_per_scope)
-    return Call(_SCOPE_SET, t.keys, args, nothing, key, t.label)
+    args: tuple[Arg, ...] = (key, vtype, payload, ttl_ms, t.cfg.max_keys_per_scope, *t.events_args)
+    return Call(_SCOPE_SET, t.write_keys, args, nothing, key, t.label)
 
 
 def scope_set_many(t: Target, mapping: Mapping[str, Any], ttl: float | None) -> Call[int]:
@@ -177,16 +178,18 @@ def scope_set_many(t: Target, mapping: Mapping[str, Any], ttl: float | None) -> 
                 scope=t.label,
             )
         args.extend((key, vtype, payload))
-    return Call(script("scope_set_many"), t.keys, tuple(args), int, None, t.label)
+    args.extend(t.events_args)
+    return Call(script("scope_set_many"), t.write_keys, tuple(args), int, None, t.label)
 
 
 def scope_delete(t: Target, key: str) -> Call[bool]:
     key = validate_key(key, scope=t.label)
-    return Call(script("scope_delete"), t.keys, (key,), is_one, key, t.label)
+    args = (key, *t.events_args)
+    return Call(script("scope_delete"), t.write_keys, args, is_one, key, t.label)
 
 
 def scope_clear(t: Target) -> Call[int]:
-    return Call(script("scope_clear"), t.keys, (), int, None, t.label)
+    return Call(script("scope_clear"), t.write_keys, t.events_args, int, None, t.label)
 
 
 def scope_keys(t: Target) -> Call[list[str]]:
@@ -215,8 +218,8 @@ def scope_incr(t: Target, key: str, amount: int | float, ttl: float | None) -> C
     def parse(reply: list[bytes]) -> int | float:
         return int(reply[1]) if reply[0][:1] == b"i" else float(reply[1])
 
-    args = (key, atype, text, ttl_ms, t.cfg.max_keys_per_scope)
-    return Call(script("scope_incr"), t.keys, args, parse, key, t.label)
+    args: tuple[Arg, ...] = (key, atype, text, ttl_ms, t.cfg.max_keys_per_scope, *t.events_args)
+    return Call(script("scope_incr"), t.write_keys, args, parse, key, t.label)
 
 
 def scope_cas(
@@ -235,8 +238,17 @@ def scope_cas(
         current = decode_entry(t, reply[1], reply[2], key) if len(reply) > 1 else None
         return CasResult(False, current)
 
-    args = (key, expected or "0", vtype, payload, ttl_ms, keep, t.cfg.max_keys_per_scope)
-    return Call(script("scope_cas"), t.keys, args, parse, key, t.label)
+    args: tuple[Arg, ...] = (
+        key,
+        expected or "0",
+        vtype,
+        payload,
+        ttl_ms,
+        keep,
+        t.cfg.max_keys_per_scope,
+        *t.events_args,
+    )
+    return Call(script("scope_cas"), t.write_keys, args, parse, key, t.label)
 
 
 def check_update_fn(t: Target, key: str, fn: object) -> None:

@@ -17,6 +17,8 @@ from .._codec import MsgpackCodec
 from .._config import MAX_CALL_BYTES, Config, positive_int
 from .._errors import InvalidValueError, SerializationError
 from .._keys import ScopeRef, validate_id
+from ._call import events_for
+from .events import log_key
 from .message import Message, TokenCounter, estimate_tokens, is_token_count
 
 __all__ = [
@@ -59,6 +61,7 @@ class Thread:
     __slots__ = (
         "cfg",
         "counter",
+        "events_args",
         "id",
         "index",
         "keys",
@@ -68,6 +71,7 @@ class Thread:
         "ref",
         "sliding",
         "ttl_ms",
+        "write_keys",
     )
 
     def __init__(
@@ -89,6 +93,9 @@ class Thread:
         p = cfg.keyspace.prefix(ref)
         self.index = (f"{p}:ta", f"{p}:tx")
         self.keys = (f"{p}:t:{thread_id}:l", f"{p}:t:{thread_id}:i", *self.index)
+        # a write's KEYS and extra ARGV: the scope's change log when events are on
+        extra, self.events_args = events_for(cfg, log_key(p))
+        self.write_keys = self.keys + extra
         self.max_turns = (
             DEFAULT_MAX_TURNS
             if max_turns is None

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from .._codec import Codec, MsgpackCodec
-from .._config import Config
+from .._config import MAX_TTL, Config, ttl_to_ms
+from .._errors import ConfigurationError, InvalidValueError
 from .._keys import KINDS, Keyspace, ScopeRef, scope_ref_of
 from .._ops.history import TokenCounter
 from .._ops.limiter import MultiDecision
@@ -31,6 +32,11 @@ class Memory:
     redis-py client used as is. `tenant` partitions everything: two tenants never see each
     other's data. `read_from_replicas` (cluster or sentinel): read-only operations go to
     replicas (which may lag behind their primary), writes to the primaries.
+
+    `events`: every write also logs what it changed, in the same atomic call, to the change
+    log of the scope (or cache bucket) it writes, which `scope.changes()` replays: True logs
+    the changes, "values" logs the new values with them. A log keeps about `events_max`
+    entries (the oldest are trimmed) and expires `events_ttl` seconds after its last event.
     """
 
     def __init__(
@@ -45,7 +51,17 @@ class Memory:
         max_value_bytes: int = 1024 * 1024,
         update_retries: int = 100,
         read_from_replicas: bool = False,
+        events: bool | Literal["values"] = False,
+        events_max: int = 10_000,
+        events_ttl: float = 86400,
     ) -> None:
+        try:
+            events_ttl_ms = ttl_to_ms(events_ttl)
+        except InvalidValueError as exc:
+            raise ConfigurationError(
+                f"events_ttl must be a positive number of seconds up to {MAX_TTL}, "
+                f"got {events_ttl!r}"
+            ) from exc
         self._cfg = Config(
             keyspace=Keyspace(namespace, tenant),
             codec=codec if codec is not None else MsgpackCodec(),
@@ -53,6 +69,9 @@ class Memory:
             max_keys_per_scope=max_keys_per_scope,
             max_value_bytes=max_value_bytes,
             update_retries=update_retries,
+            events=events,
+            events_max=events_max,
+            events_ttl_ms=events_ttl_ms,
         )
         self._runner = Runner(url_or_client, read_from_replicas=read_from_replicas)
 
