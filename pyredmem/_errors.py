@@ -15,6 +15,7 @@
     ├── RateLimitedError                  a rate limit denied a call (carries the Decision)
     ├── ConcurrencyLimitError             every slot of a semaphore stayed taken
     ├── ConfigurationError                an unusable client, URL or option
+    │   └── EventsConfigError             keyspace notifications are off and may not be set
     └── BackendError                      the server failed or could not be reached
         ├── BackendUnavailableError (ConnectionError)  nothing was done: refused, timed out
         │   │                                 before sending, cluster down, LOADING, BUSY
@@ -41,6 +42,7 @@ __all__ = [
     "ConcurrencyLimitError",
     "ConflictError",
     "CrossSlotError",
+    "EventsConfigError",
     "InvalidKeyError",
     "InvalidScopeError",
     "InvalidValueError",
@@ -146,6 +148,17 @@ class ConcurrencyLimitError(PyRedMemError):
 
 class ConfigurationError(PyRedMemError):
     """An unusable URL, client or option."""
+
+
+class EventsConfigError(ConfigurationError):
+    """A watcher needs keyspace notifications (`notify-keyspace-events` with the flags K,
+    E, t and x) and the server refused to show or change that setting (CONFIG refused by
+    an ACL, renamed or disabled, as on many managed services). `value` is what to set it
+    to: the flags it has now (when it would tell) plus the missing ones."""
+
+    def __init__(self, message: str, value: str, *, key: str | None = None):
+        super().__init__(message, key=key)
+        self.value = value
 
 
 class BackendError(PyRedMemError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from redis.exceptions import (
     ClusterDownError,
@@ -48,9 +48,16 @@ _NOT_RUN = (ClusterDownError, TryAgainError, MaxConnectionsError)
 _MAYBE_RUN = (RedisConnectionError, RedisTimeoutError)
 
 
+class AsyncClosable(Protocol):
+    """What the runner closes before its client: watches and their background handles."""
+
+    async def aclose(self) -> None: ...
+
+
 class AsyncRunner:
     """Owns the client; every operation goes through `run` (or `run_all` for a batch that
-    Redis Cluster must split across nodes, sent as one pipeline)."""
+    Redis Cluster must split across nodes, sent as one pipeline). Watchers reach the
+    server's nodes, pub/sub and logs through the methods at the end."""
 
     def __init__(
         self, target: Any, *, read_from_replicas: bool = False, functions: bool = True
@@ -75,6 +82,7 @@ class AsyncRunner:
         # (node, "" for the library or a script's name for the EVALSHA fallback), for what
         # a server is known to hold; bounded by nodes x scripts
         self._ran: set[tuple[str, str]] = set()
+        self._handles: set[AsyncClosable] = set()  # closed first by aclose
 
     @property
     def client(self) -> Any:
@@ -318,7 +326,107 @@ class AsyncRunner:
         finally:
             self._waiting -= 1
 
+    # -- what watchers (pyredmem/_async/watch.py) need: nodes, pub/sub, pipelined reads --
+
+    @property
+    def db(self) -> int:
+        """The database number keyspace notifications name (always 0 on a cluster)."""
+        if self.cluster:
+            return 0
+        kwargs = getattr(getattr(self.client, "connection_pool", None), "connection_kwargs", {})
+        return int(kwargs.get("db") or 0)
+
+    async def primaries(self, *, refresh: bool = False) -> dict[str, Any]:
+        """The primaries by name: {"": None} (the one server) outside a cluster. `refresh`:
+        ask the cluster for its topology first."""
+        if not self.cluster:
+            return {"": None}
+        try:
+            if not self._prepared:
+                await self._prepare()
+            if refresh:
+                await self.client.nodes_manager.initialize()
+            return {node.name: node for node in self.client.get_primaries()}
+        except _FAILURES as exc:
+            raise translate(exc, key=None, scope=None) from exc
+
+    async def on_node(self, node: Any, *command: Any) -> Any:
+        """The reply to one plain command sent to `node` (None: the one server)."""
+        options = {} if node is None else {"target_nodes": node}
+        try:
+            return await self.client.execute_command(*command, **options)
+        except _FAILURES as exc:
+            raise translate(exc, key=None, scope=None) from exc
+
+    async def pipelined(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """The replies to plain commands sent together (on a cluster, routed by their first
+        key): each reply, or the PyRedMemError it was."""
+        if not commands:
+            return []
+        try:
+            pipe = self.client.pipeline() if self.cluster else self.client.pipeline(False)
+            for command in commands:
+                pipe.execute_command(*command)
+            if self._gate is None:
+                replies = await pipe.execute(raise_on_error=False)
+            else:
+                async with self._gate:
+                    replies = await pipe.execute(raise_on_error=False)
+        except _FAILURES as exc:
+            raise translate(exc, key=None, scope=None) from exc
+        return [
+            translate(reply, key=None, scope=None) if isinstance(reply, Exception) else reply
+            for reply in replies
+        ]
+
+    def pubsub(self, node: Any) -> Any:
+        """A pub/sub connection to `node` (None: the one server), not yet subscribed."""
+        return self.client.pubsub() if node is None else self.client.pubsub(node=node)
+
+    async def subscribe(
+        self, pubsub: Any, patterns: Sequence[str], channels: Sequence[str]
+    ) -> None:
+        try:
+            if patterns:
+                await pubsub.psubscribe(*patterns)
+            if channels:
+                await pubsub.subscribe(*channels)
+        except _FAILURES as exc:
+            raise translate(exc, key=None, scope=None) from exc
+
+    async def listen(self, pubsub: Any, timeout: float) -> Any:
+        """The next message of `pubsub` (confirmations and pongs too), or None after
+        `timeout` seconds (0: only one already received)."""
+        try:
+            return await pubsub.get_message(timeout=timeout)
+        except (*_FAILURES, OSError) as exc:
+            raise translate(exc, key=None, scope=None) from exc
+
+    async def ping(self, pubsub: Any) -> None:
+        """Ask `pubsub`'s server for a pong (a message `listen` returns)."""
+        try:
+            await pubsub.ping()
+        except (*_FAILURES, OSError) as exc:
+            raise translate(exc, key=None, scope=None) from exc
+
+    async def close_pubsub(self, pubsub: Any) -> None:
+        """Close `pubsub`, whatever state its connection is in."""
+        try:
+            await pubsub.aclose()
+        except (*_FAILURES, OSError):
+            pass  # already broken: nothing left to release
+
+    def keep(self, handle: AsyncClosable) -> None:
+        """Close `handle` (a watch, a background handler) when the runner closes."""
+        self._handles.add(handle)
+
+    def forget(self, handle: AsyncClosable) -> None:
+        self._handles.discard(handle)
+
     async def aclose(self) -> None:
+        for handle in list(self._handles):
+            await handle.aclose()
+        self._handles.clear()
         if self._lane is not None:
             await self._lane.aclose()
         if self._reader is not None:

@@ -1,0 +1,613 @@
+"""AsyncWatch: the change events of a memory's scopes and caches, delivered as they are
+logged; `on_change` runs one in the background and calls a function for each event.
+
+How a watcher learns of changes: every write of a memory opened with `events=True` adds
+its events to the change log of its scope (a stream, see pyredmem/_ops/events.py), and the
+server announces each addition as a keyspace notification. The watcher subscribes, on
+every primary, to the notifications of the logs its pattern may match and reads a log when
+it grows, from the last entry it delivered of that log. It asks each primary for the
+notifications it needs (`notify-keyspace-events` with K, E, t and x, added to whatever the
+server already has) unless told not to.
+
+What it guarantees: within one live watcher, every logged event it matches is delivered
+exactly once, and the events of one scope (one log) in their order; a batch read together
+is delivered in time order. Across a reconnect, a failover, or a new watcher resuming with
+`after=<an event id>`, delivery is at least once: the logs are read again from a few
+seconds (MARGIN_MS) before the cursor, so some events may come twice; deduplicate by
+`Event.id`. `expire` events for a whole scope, thread or cache bucket that expired as a
+key are made up by the watcher when the server announces the expiry: they are live only
+(no log holds them, a resumed watcher does not see them again) and their id
+("<local ms>-0.x<digest>") resumes from its time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from time import monotonic, time
+from types import TracebackType
+from typing import Any
+
+from .._background import AsyncBackground, call_async, logger
+from .._config import Config
+from .._errors import (
+    BackendError,
+    BackendUnavailableError,
+    EventsConfigError,
+    InvalidValueError,
+    PermissionDeniedError,
+    PyRedMemError,
+)
+from .._ops.events import Event, Matcher, decode_entries_of, parse_log_key
+from .._watching import (
+    NOTIFY_FLAGS,
+    READ_COUNT,
+    ExpiryPoll,
+    Positions,
+    Resume,
+    expired_event,
+    notify_value,
+    polled_keys,
+    scan_reply,
+    text,
+)
+from ._runner import AsyncRunner
+from ._sleep import sleep
+
+__all__ = ["AsyncChangeHandler", "AsyncWatch", "on_change"]
+
+# the longest a watcher blocks at once (s): how soon it sees a stop asked by another thread
+SLICE = 0.5
+# with several primaries, how long it listens to one before looking at the next (s)
+NODE_SLICE = 0.05
+# how often the embedded store's keys are polled for expiry (s)
+EXPIRY_POLL = 0.25
+# how often a cluster's primaries are looked up, and every connection pinged (s)
+REFRESH = 5.0
+# a connection that has not answered for this long (s) is made anew (and caught up)
+SILENCE = 3 * REFRESH
+# how long subscribing waits for the server's confirmations (s)
+CONFIRM = 5.0
+# most messages taken from one connection before the others get their turn
+DRAIN = 10_000
+
+
+class _Node:
+    """One primary the watcher listens to, and the state of its subscription."""
+
+    __slots__ = ("confirmed", "failures", "heard", "name", "node", "pubsub", "retry_at")
+
+    def __init__(self, name: str, node: Any) -> None:
+        self.name = name
+        self.node = node  # the cluster node (None: the one server)
+        self.pubsub: Any = None  # subscribed and confirmed, or None (down: see retry_at)
+        self.confirmed = 0  # confirmations received on the current connection
+        self.heard = monotonic()
+        self.failures = 0
+        self.retry_at = 0.0
+
+
+class AsyncWatch:
+    """The change events of the scopes (or caches) a pattern matches, as they happen.
+
+    `async for event in watch` (or `async with watch:` first, so that it is listening before
+    the block's writes). `after`: also deliver the events logged after this cursor (an
+    event id, e.g. an earlier watcher's `cursor`, a datetime, or seconds since the epoch);
+    by default only those logged from when it starts. `values`: decode the values the
+    writer logged (`events="values"`). `timeout`: seconds to wait for the next event,
+    after which iteration ends (None: wait forever). `configure`: turn on the keyspace
+    notifications it needs where the server has them off (EventsConfigError if the server
+    refuses; pass False where they are set by other means). Delivery guarantees: see the
+    module docstring.
+    """
+
+    def __init__(
+        self,
+        runner: AsyncRunner,
+        cfg: Config,
+        matcher: Matcher,
+        *,
+        after: object = None,
+        values: bool = False,
+        timeout: float | None = None,
+        configure: bool = True,
+    ) -> None:
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
+            raise InvalidValueError(f"timeout is a positive number of seconds, not {timeout!r}")
+        self._runner = runner
+        self._cfg = cfg
+        self._matcher = matcher
+        self._resume = None if after is None else Resume.of(after)
+        self._values = bool(values)
+        self._timeout = timeout
+        self._configure = configure
+        db = runner.db
+        self._channel_head = f"__keyspace@{db}__:"
+        self._patterns = [self._channel_head + p for p in matcher.key_patterns()]
+        self._expired_channel = f"__keyevent@{db}__:expired"
+        # where logs first seen are read from: the resume floor, else the start time
+        self._floor = (0, -1) if self._resume is None else self._resume.floor
+        self._positions = Positions()
+        self._poll = ExpiryPoll() if runner.embedded else None
+        self._nodes: dict[str, _Node] = {}
+        self._signalled: set[str] = set()  # logs to read
+        self._catch_up: set[str] = set()  # nodes whose logs to look for (SCAN)
+        self._expired: list[Event] = []  # made up, delivered after the next read
+        self._ready: deque[Event] = deque()
+        self._cursor: str | None = None
+        self._turn = 0
+        self._refresh_at = 0.0
+        self._poll_at = 0.0
+        self._started = False
+        self._stopped = False
+        self._busy = False  # inside __anext__ (a stop asked meanwhile is seen there)
+
+    @property
+    def cursor(self) -> str | None:
+        """The id of the last event delivered (None before the first): pass it as `after`
+        to a new watcher to resume from it."""
+        return self._cursor
+
+    def __repr__(self) -> str:
+        m = self._matcher
+        return f"<{type(self).__name__} {m.kind}:{m.name} cursor={self._cursor!r}>"
+
+    async def start(self) -> AsyncWatch:
+        """Subscribe on every primary (waiting for the server's confirmations, so that every
+        write made after this returns is seen) and, with `after`, look for the logs to
+        catch up on. Iterating starts the watch if this was not called."""
+        if self._started:
+            return self
+        if self._stopped:
+            raise InvalidValueError("this watch is closed")
+        self._started = True
+        self._runner.keep(self)
+        try:
+            primaries = await self._runner.primaries()
+            if self._resume is None:  # from the earliest primary clock, before subscribing
+                self._floor = (min([await self._server_ms(n) for n in primaries.values()]), -1)
+            for name, node in primaries.items():
+                n = self._nodes[name] = _Node(name, node)
+                await self._subscribe(n)
+                if self._resume is not None:
+                    self._catch_up.add(name)
+            self._refresh_at = monotonic() + REFRESH
+        except BaseException:
+            self._stopped = True
+            await self._release()
+            raise
+        return self
+
+    async def __aenter__(self) -> AsyncWatch:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AsyncWatch:
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._stopped:
+            await self._release()
+            raise StopAsyncIteration
+        await self.start()
+        self._busy = True
+        try:
+            deadline = None if self._timeout is None else monotonic() + self._timeout
+            while not self._ready:
+                if self._stopped:
+                    raise StopAsyncIteration
+                now = monotonic()
+                if deadline is not None and now >= deadline:
+                    self._stopped = True
+                    raise StopAsyncIteration
+                await self._step(SLICE if deadline is None else min(SLICE, deadline - now))
+            if self._stopped:
+                raise StopAsyncIteration
+            event = self._ready.popleft()
+            self._cursor = event.id
+            return event
+        except StopAsyncIteration:
+            self._busy = False
+            await self._release()
+            raise
+        finally:
+            self._busy = False
+
+    async def aclose(self) -> None:
+        """Stop watching and release the connections. Iteration in progress elsewhere (a
+        task, a thread) ends within half a second."""
+        self._stopped = True
+        if not self._busy:
+            await self._release()
+
+    async def _release(self) -> None:
+        nodes, self._nodes = list(self._nodes.values()), {}
+        for n in nodes:
+            if n.pubsub is not None:
+                pubsub, n.pubsub = n.pubsub, None
+                await self._runner.close_pubsub(pubsub)
+        self._runner.forget(self)
+
+    # -- one round: keep the connections up, listen, read what was signalled --
+
+    async def _step(self, wait: float) -> None:
+        now = monotonic()
+        await self._maintain(now)
+        if self._poll is not None and len(self._poll):
+            wait = min(wait, max(0.0, self._poll_at - now))
+        await self._listen(wait)
+        for name in list(self._catch_up):
+            n = self._nodes.get(name)
+            if n is None or n.pubsub is None:
+                self._catch_up.discard(name)
+            elif await self._look_for_logs(n):
+                self._catch_up.discard(name)
+        if self._signalled:
+            await self._read()
+        if self._expired:
+            self._ready.extend(self._expired)
+            self._expired = []
+
+    async def _listen(self, wait: float) -> None:
+        """Take every message already received, else wait up to `wait` seconds for one."""
+        live = [n for n in self._nodes.values() if n.pubsub is not None]
+        if not live:
+            await sleep(max(0.0, min(wait, 0.1)))
+            return
+        got = False
+        for n in live:
+            got = await self._drain(n) or got
+        if got or wait <= 0:
+            return
+        n = live[self._turn % len(live)]
+        self._turn += 1
+        message = await self._get(n, wait if len(live) == 1 else min(wait, NODE_SLICE))
+        if message is not None:
+            self._take(n, message)
+            await self._drain(n)
+
+    async def _drain(self, n: _Node) -> bool:
+        got = False
+        for _ in range(DRAIN):
+            message = await self._get(n, 0)
+            if message is None:
+                break
+            self._take(n, message)
+            got = True
+        return got
+
+    async def _get(self, n: _Node, timeout: float) -> Any:
+        if n.pubsub is None:
+            return None
+        try:
+            message = await self._runner.listen(n.pubsub, timeout)
+        except BackendError as exc:
+            await self._lost(n, exc)
+            return None
+        if message is not None:
+            n.heard = monotonic()
+        return message
+
+    def _take(self, n: _Node, message: Any) -> None:
+        """One pub/sub message: a log grew, a key expired, or a (re)subscription."""
+        kind = message.get("type")
+        if kind == "pmessage":
+            if message.get("data") == b"xadd":
+                channel = text(message.get("channel"))
+                self._signalled.add(channel[len(self._channel_head) :])
+        elif kind == "message":
+            if text(message.get("channel")) == self._expired_channel:
+                key = text(message.get("data"))
+                event = expired_event(self._cfg.keyspace, self._matcher, key, int(time() * 1000))
+                if event is not None:
+                    self._expired.append(event)
+        elif kind in ("psubscribe", "subscribe"):
+            n.confirmed += 1
+            if n.confirmed > len(self._patterns) + 1:
+                # the client reconnected and subscribed again by itself: notifications
+                # were lost meanwhile, and the server may have restarted without them
+                n.confirmed = len(self._patterns) + 1
+                self._catch_up.add(n.name)
+
+    # -- the connections: subscribe, reconnect, follow the cluster's primaries --
+
+    async def _subscribe(self, n: _Node) -> None:
+        """Subscribe on `n` (after making sure it sends notifications) and wait for the
+        confirmations; raises if that fails."""
+        if self._configure and not self._runner.embedded:
+            await self._configure_node(n.node)
+        pubsub = self._runner.pubsub(n.node)
+        n.confirmed = 0
+        try:
+            await self._runner.subscribe(pubsub, self._patterns, [self._expired_channel])
+            deadline = monotonic() + CONFIRM
+            while n.confirmed < len(self._patterns) + 1:
+                left = deadline - monotonic()
+                if left <= 0:
+                    raise BackendUnavailableError(
+                        f"the server did not confirm the subscriptions in {CONFIRM:g} s"
+                    )
+                message = await self._runner.listen(pubsub, min(left, SLICE))
+                if message is not None:
+                    self._take(n, message)
+        except BaseException:
+            await self._runner.close_pubsub(pubsub)
+            raise
+        n.pubsub = pubsub
+        n.heard = monotonic()
+        n.failures = 0
+
+    async def _configure_node(self, node: Any) -> None:
+        """Add the notification flags a watcher needs to `node`'s setting, if missing."""
+        try:
+            reply = await self._runner.on_node(node, "CONFIG", "GET", "notify-keyspace-events")
+        except BackendError as exc:
+            if not _refused(exc):
+                raise
+            raise _config_error(NOTIFY_FLAGS, exc) from exc
+        if isinstance(reply, dict):
+            current = text(next(iter(reply.values()), b""))
+        else:
+            current = text(reply[1]) if len(reply) > 1 else ""
+        value = notify_value(current)
+        if value is None:
+            return
+        try:
+            await self._runner.on_node(node, "CONFIG", "SET", "notify-keyspace-events", value)
+        except BackendError as exc:
+            if not _refused(exc):
+                raise
+            raise _config_error(value, exc) from exc
+
+    async def _server_ms(self, node: Any) -> int:
+        seconds, micros = await self._runner.on_node(node, "TIME")
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    async def _lost(self, n: _Node, why: BaseException) -> None:
+        """`n`'s connection failed: drop it, try again later (with backoff), then catch up."""
+        logger.warning("pyredmem: a watcher lost its connection to %s: %s", n.name or "Redis", why)
+        if n.pubsub is not None:
+            pubsub, n.pubsub = n.pubsub, None
+            await self._runner.close_pubsub(pubsub)
+        n.failures += 1
+        n.retry_at = monotonic() + min(2.0, 0.05 * 2**n.failures)
+        if self._runner.cluster:
+            self._refresh_at = 0.0  # the node may have failed over: look again now
+
+    async def _maintain(self, now: float) -> None:
+        if now >= self._refresh_at:
+            self._refresh_at = now + REFRESH
+            if self._runner.cluster:
+                await self._follow_primaries()
+            for n in list(self._nodes.values()):
+                if n.pubsub is None or self._runner.embedded:
+                    continue
+                if now - n.heard > SILENCE:
+                    await self._lost(n, BackendUnavailableError("no answer to pings"))
+                    continue
+                try:
+                    await self._runner.ping(n.pubsub)
+                except BackendError as exc:
+                    await self._lost(n, exc)
+        for n in list(self._nodes.values()):
+            if n.pubsub is None and now >= n.retry_at:
+                try:
+                    await self._subscribe(n)
+                except EventsConfigError:
+                    raise
+                except PyRedMemError as exc:
+                    await self._lost(n, exc)
+                else:
+                    self._catch_up.add(n.name)
+        if self._poll is not None and now >= self._poll_at:
+            self._poll_at = now + EXPIRY_POLL
+            await self._poll_expiry()
+
+    async def _follow_primaries(self) -> None:
+        """Subscribe to new primaries (a failover, a node added) and drop former ones."""
+        try:
+            primaries = await self._runner.primaries(refresh=True)
+        except PyRedMemError as exc:
+            logger.warning("pyredmem: a watcher could not look up the cluster's nodes: %s", exc)
+            return
+        for name in list(self._nodes):
+            if name not in primaries:
+                n = self._nodes.pop(name)
+                self._catch_up.discard(name)
+                if n.pubsub is not None:
+                    await self._runner.close_pubsub(n.pubsub)
+        for name, node in primaries.items():
+            if name in self._nodes:
+                self._nodes[name].node = node
+            else:  # subscribed (and caught up) in this round
+                self._nodes[name] = _Node(name, node)
+
+    # -- reading the logs --
+
+    async def _look_for_logs(self, n: _Node) -> bool:
+        """Every log on `n` the pattern may match, to read from where it was left (SCAN:
+        after a reconnect, a failover, or to resume). False if `n` failed meanwhile."""
+        found: set[str] = set()
+        try:
+            if self._configure and not self._runner.embedded:
+                await self._configure_node(n.node)  # the server may have restarted without
+            for pattern in self._matcher.key_patterns():
+                cursor = 0
+                while True:
+                    reply = await self._runner.on_node(
+                        n.node,
+                        "SCAN",
+                        cursor,
+                        "MATCH",
+                        pattern,
+                        "COUNT",
+                        READ_COUNT,
+                        "TYPE",
+                        "stream",
+                    )
+                    cursor, keys = scan_reply(reply)
+                    found.update(keys)
+                    if cursor == 0:
+                        break
+        except EventsConfigError:
+            raise
+        except PyRedMemError as exc:
+            await self._lost(n, exc)
+            return False
+        self._signalled |= found
+        return True
+
+    async def _read(self) -> None:
+        """Read every signalled log from its position; queue what the matcher wants."""
+        keys = set(self._signalled)
+        ks = self._cfg.keyspace
+        logs = {}
+        for key in keys:
+            log = parse_log_key(ks, key)
+            if log is not None and self._matcher.wants_log(log):
+                logs[key] = log
+        while logs:
+            starts = {key: self._start(key) for key in logs}
+            try:
+                replies = await self._runner.pipelined(
+                    [
+                        ("XRANGE", key, start, "+", "COUNT", READ_COUNT)
+                        for key, start in starts.items()
+                    ]
+                )
+            except PyRedMemError as exc:  # read again in the next round
+                logger.warning("pyredmem: a watcher could not read the change logs: %s", exc)
+                await sleep(0.05)
+                return
+            batch: list[Event] = []
+            more = {}
+            for (key, log), reply in zip(logs.items(), replies, strict=True):
+                if isinstance(reply, PyRedMemError):
+                    logger.warning("pyredmem: a watcher could not read a change log: %s", reply)
+                    if isinstance(reply, BackendUnavailableError):
+                        keys.discard(key)  # read again in the next round
+                    continue
+                if not reply:
+                    continue
+                events = decode_entries_of(self._cfg, log, reply, values=self._values)
+                self._positions.set(key, events[-1].position)
+                if self._poll is not None:
+                    self._poll.add(polled_keys(log, events))
+                batch += [e for e in events if self._matcher.wants(e)]
+                if len(reply) >= READ_COUNT:
+                    more[key] = log
+            batch.sort(key=_order)
+            self._ready.extend(batch)
+            logs = more
+        self._signalled -= keys
+
+    def _start(self, key: str) -> str:
+        if self._positions.get(key) is None and self._resume is not None:
+            return self._positions.start(key, self._resume.start(key))
+        return self._positions.start(key, self._floor)
+
+    async def _poll_expiry(self) -> None:
+        """The embedded store announces no expiry: look at the keys of the scopes, threads
+        and cache buckets read so far, and make up `expire` events for those gone."""
+        assert self._poll is not None
+        keys = self._poll.keys()
+        if not keys:
+            return
+        try:
+            replies = await self._runner.pipelined([("PTTL", key) for key in keys])
+        except PyRedMemError:
+            return
+        now_ms = int(time() * 1000)
+        for key in self._poll.update(keys, replies, monotonic()):
+            event = expired_event(self._cfg.keyspace, self._matcher, key, now_ms)
+            if event is not None:
+                self._expired.append(event)
+
+
+def _order(event: Event) -> tuple[int, int]:
+    return event.position
+
+
+def _refused(exc: BackendError) -> bool:
+    """CONFIG refused: by an ACL, or unknown (renamed or disabled), as opposed to the
+    server being unreachable."""
+    return isinstance(exc, PermissionDeniedError) or type(exc) is BackendError
+
+
+def _config_error(value: str, cause: BackendError) -> EventsConfigError:
+    return EventsConfigError(
+        "watching needs keyspace notifications, and the server refused CONFIG "
+        f"({cause.message}): set notify-keyspace-events to {value!r} on every primary "
+        f"(e.g. CONFIG SET notify-keyspace-events {value}, or the service's parameter "
+        "group), then watch with configure=False if CONFIG stays refused",
+        value,
+    )
+
+
+class AsyncChangeHandler:
+    """A watch running in the background (an asyncio task with the asyncio API, a daemon
+    thread with the sync one), calling `callback(event)` for each event. A callback that
+    raises is logged (logger "pyredmem") and counted in `errors`; the next events still
+    come. `aclose()` stops it; closing the memory does too."""
+
+    def __init__(self, watch: AsyncWatch, callback: Callable[[Event], Any]) -> None:
+        runner = watch._runner
+        self._runner = runner
+        self._watch = watch
+        self._callback = callback
+        self.errors = 0  # callbacks that raised
+        self.delivered = 0  # events passed to the callback
+        self.failure: BaseException | None = None  # why the watch stopped, if it failed
+        self._background = AsyncBackground(self._pump, name=f"pyredmem-on-change-{id(self):x}")
+        runner.keep(self)
+
+    @property
+    def running(self) -> bool:
+        return self._background.running
+
+    @property
+    def cursor(self) -> str | None:
+        """The id of the last event passed to the callback."""
+        return self._watch.cursor
+
+    async def _pump(self) -> None:
+        try:
+            async for event in self._watch:
+                self.delivered += 1
+                try:
+                    await call_async(self._callback, event)
+                except Exception:
+                    self.errors += 1
+                    logger.exception("pyredmem: an on_change callback raised (event %s)", event.id)
+        except Exception as exc:
+            self.failure = exc
+            logger.exception("pyredmem: an on_change watch stopped")
+        finally:
+            await self._watch.aclose()
+
+    async def aclose(self) -> None:
+        """Stop: no callback runs after this returns (unless called from a callback)."""
+        self._runner.forget(self)
+        await self._watch.aclose()
+        await self._background.aclose()
+        await self._watch.aclose()
+
+
+async def on_change(watch: AsyncWatch, callback: Callable[[Event], Any]) -> AsyncChangeHandler:
+    """Start `watch` (listening when this returns) and run it in the background, calling
+    `callback(event)` for each event (awaited if it returns an awaitable)."""
+    await watch.start()
+    return AsyncChangeHandler(watch, callback)

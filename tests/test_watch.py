@@ -1,0 +1,488 @@
+"""Watchers: change events delivered live (sync and asyncio), filtered by pattern, keys and
+operations, never across tenants, resumed from a cursor without loss, run in the background
+with `on_change`, ended by a timeout, told of whole scopes expiring, and on a cluster from
+every primary. The bookkeeping (pyredmem/_watching.py) is tested first, with no server."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from pyredmem import AsyncMemory, EventsConfigError, InvalidValueError, Memory, Message
+from pyredmem._async.watch import AsyncChangeHandler, AsyncWatch
+from pyredmem._async.watch import on_change as on_change_async
+from pyredmem._keys import Keyspace, key_slot
+from pyredmem._ops.events import Event, Matcher, log_key
+from pyredmem._sync.watch import ChangeHandler, Watch, on_change
+from pyredmem._watching import (
+    MARGIN_MS,
+    ExpiryPoll,
+    Positions,
+    Resume,
+    expired_event,
+    log_digest,
+    notify_value,
+    scan_reply,
+)
+from tests.engines import Engine, Server
+
+# --- the bookkeeping, without a server ----------------------------------------------------
+
+
+def test_notify_value_adds_the_missing_flags_and_never_removes_one() -> None:
+    assert notify_value("") == "KEtx"
+    assert notify_value("xtKE") is None
+    assert notify_value("AKE") is None  # A covers t and x
+    assert notify_value("Eg") == "EgKtx"
+    assert notify_value("KA") == "KAE"
+    assert notify_value("Kl$") == "Kl$Etx"
+
+
+def test_a_resume_cursor_reads_its_own_log_exactly_and_the_others_from_a_margin() -> None:
+    key = "pm:{:user:a}:ev"
+    r = Resume.of(f"1700000000123-4.{log_digest(key)}")
+    assert r.start(key) == (1700000000123, 4)
+    assert r.start("pm:{:user:b}:ev") == (1700000000123 - MARGIN_MS, -1)
+    assert Resume.of(1700000000.5).start(key) == (1700000000500, -1)
+    moment = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    assert Resume.of(moment).start(key) == (int(moment.timestamp() * 1000), -1)
+    # a made-up expire event's id resumes from its time, with the margin, in every log
+    assert Resume.of(f"1700000000123-0.x{log_digest('k')}").start(key) == (
+        1700000000123 - MARGIN_MS,
+        -1,
+    )
+    with pytest.raises(InvalidValueError):
+        Resume.of("yesterday")
+
+
+def test_positions_forget_the_least_recently_read_logs() -> None:
+    p = Positions(most=2)
+    p.set("a", (1, 0))
+    p.set("b", (2, 0))
+    p.set("a", (3, 0))
+    p.set("c", (4, 0))
+    assert p.get("b") is None and p.get("a") == (3, 0) and len(p) == 2
+    assert p.start("a", (0, -1)) == "(3-0"
+    assert p.start("z", (10, -1)) == "10-0"
+
+
+def test_expired_keys_become_expire_events_of_what_the_matcher_wants() -> None:
+    ks = Keyspace("pm", "t1")
+    every = Matcher.of(ks, "*")
+    scope = expired_event(ks, every, "pm:{t1:user:alice}:h", 1000)
+    assert scope is not None
+    assert (scope.kind, scope.scope, scope.target, scope.op, scope.key) == (
+        "user",
+        "alice",
+        "scope",
+        "expire",
+        None,
+    )
+    assert scope.id.startswith("1000-0.x") and scope.at == 1.0
+    thread = expired_event(ks, every, "pm:{t1:session:s:1}:t:chat:main:l", 5)
+    assert thread is not None
+    assert (thread.scope, thread.target, thread.key) == ("s:1", "thread", "chat:main")
+    bucket = expired_event(ks, Matcher.of(ks, "cache:pages"), "pm:{t1:cache:pages::3}:h", 5)
+    assert bucket is not None and (bucket.kind, bucket.scope, bucket.target) == (
+        "cache",
+        "pages",
+        "scope",
+    )
+    assert expired_event(ks, every, "pm:{t2:user:alice}:h", 5) is None  # another tenant
+    assert expired_event(ks, every, "pm:{t1:user:alice}:x", 5) is None  # not a whole scope
+    assert expired_event(ks, Matcher.of(ks, "session:*"), "pm:{t1:user:a}:h", 5) is None
+    assert expired_event(ks, Matcher.of(ks, "*", ops=["set"]), "pm:{t1:user:a}:h", 5) is None
+
+
+def test_the_embedded_poll_tells_an_expiry_from_a_delete() -> None:
+    poll = ExpiryPoll()
+    poll.add(["gone", "deleted", "kept"])
+    poll.update(["gone", "deleted", "kept"], [100, -1, 5000], now=10.0)
+    assert poll.update(["gone", "deleted", "kept"], [-2, -2, 4900], now=10.1) == ["gone"]
+    assert poll.keys() == ["kept"]
+
+
+def test_scan_replies_of_a_server_and_of_a_cluster_node() -> None:
+    assert scan_reply((0, [b"a"])) == (0, ["a"])
+    assert scan_reply(({"127.0.0.1:7000": 12}, [b"b"])) == (12, ["b"])
+
+
+# --- behaviour, on every engine -------------------------------------------------------------
+
+
+def watch(mem: Memory, pattern: str = "*", *, keys: str | None = None, **options: Any) -> Watch:
+    ops = options.pop("ops", None)
+    matcher = Matcher.of(mem._cfg.keyspace, pattern, keys=keys, ops=ops)
+    return Watch(mem._runner, mem._cfg, matcher, **options)
+
+
+def awatch(mem: AsyncMemory, pattern: str = "*", **options: Any) -> AsyncWatch:
+    keys, ops = options.pop("keys", None), options.pop("ops", None)
+    matcher = Matcher.of(mem._cfg.keyspace, pattern, keys=keys, ops=ops)
+    return AsyncWatch(mem._runner, mem._cfg, matcher, **options)
+
+
+def take(w: Watch, n: int) -> list[Event]:
+    """The next `n` events (fewer if the watch's timeout ends it first)."""
+    out: list[Event] = []
+    if n:
+        for ev in w:
+            out.append(ev)
+            if len(out) == n:
+                break
+    return out
+
+
+def summary(events: list[Event]) -> list[tuple[str, str, str, str | None]]:
+    return [(f"{e.kind}:{e.scope}", e.target, e.op, e.key) for e in events]
+
+
+def test_live_events_arrive_in_order(url: str) -> None:
+    with Memory(url, events=True) as mem, watch(mem, "user:*", timeout=5) as w:
+        alice, bob = mem.user("alice"), mem.user("bob")
+        alice.set("a", 1)
+        bob.set("b", 1)
+        alice.incr("n")
+        alice.update("a", lambda v: v + 1)
+        alice.history("chat").append(Message.user("hi"))
+        alice.delete("a")
+        mem.session("s").set("x", 1)  # not a user scope
+        got = take(w, 6)
+    per_scope: dict[str, list[tuple[str, str, str | None]]] = {}
+    for scope, target, op, key in summary(got):
+        per_scope.setdefault(scope, []).append((target, op, key))
+    assert per_scope == {
+        "user:alice": [
+            ("value", "set", "a"),
+            ("value", "incr", "n"),
+            ("value", "update", "a"),
+            ("thread", "append", "chat"),
+            ("value", "delete", "a"),
+        ],
+        "user:bob": [("value", "set", "b")],
+    }
+    assert len({e.id for e in got}) == 6
+    assert w.cursor == got[-1].id
+
+
+def test_values_are_decoded_when_logged_and_asked_for(url: str) -> None:
+    with Memory(url, events="values") as mem, watch(mem, "user", values=True, timeout=5) as w:
+        mem.user("a").set("k", {"deep": [1, 2]})
+        mem.user("a").history("t").append(Message.user("hello"))
+        got = take(w, 2)
+    assert got[0].value == {"deep": [1, 2]}
+    assert isinstance(got[1].value, Message) and got[1].value.content == "hello"
+
+
+def test_pattern_keys_and_ops_filter_events(url: str) -> None:
+    with (
+        Memory(url, events=True) as mem,
+        watch(mem, "user:a*", keys="pref*", ops=["set", "delete"], timeout=5) as w,
+    ):
+        mem.user("alice").set("prefs", 1)
+        mem.user("alice").set("other", 1)  # key filtered out
+        mem.user("alice").incr("prefs.n")  # op filtered out
+        mem.user("bob").set("prefs", 1)  # scope filtered out
+        mem.user("anna").delete("prefs")  # nothing to delete: nothing logged
+        mem.user("anna").set("prefs", 2)
+        mem.user("anna").delete("prefs")
+        got = take(w, 3)
+    assert summary(got) == [
+        ("user:alice", "value", "set", "prefs"),
+        ("user:anna", "value", "set", "prefs"),
+        ("user:anna", "value", "delete", "prefs"),
+    ]
+
+
+def test_cache_events_are_watched_by_cache_name(url: str) -> None:
+    with Memory(url, events=True) as mem, watch(mem, "cache:pages", timeout=5) as w:
+        pages, other = mem.cache("pages", ttl=60), mem.cache("other", ttl=60)
+        other.set("x", 1)
+        pages.set("home", "<html>")
+        pages.delete("home")
+        got = take(w, 2)
+    assert summary(got) == [
+        ("cache:pages", "cache", "set", "home"),
+        ("cache:pages", "cache", "invalidate", "home"),
+    ]
+
+
+def test_a_watcher_never_sees_another_tenants_events(url: str) -> None:
+    with (
+        Memory(url, events=True, tenant="t1") as t1,
+        Memory(url, events=True, tenant="t10") as t10,
+        Memory(url, events=True) as untenanted,
+        watch(t1, "*", timeout=1) as w,
+        watch(untenanted, "*", timeout=1) as plain,
+    ):
+        t10.user("a").set("k", "t10")
+        untenanted.user("a").set("k", "none")
+        t10.global_scope.set("k", "t10")
+        t1.user("a").set("k", "t1")
+        mine = list(w)
+        theirs = list(plain)
+    assert summary(mine) == [("user:a", "value", "set", "k")]
+    assert summary(theirs) == [("user:a", "value", "set", "k")]
+    assert mine[0].id != theirs[0].id
+
+
+def test_resuming_from_a_cursor_misses_nothing(url: str) -> None:
+    with Memory(url, events=True) as mem:
+        scopes = [mem.user(f"u{i}") for i in range(3)]
+        with watch(mem, "user:*", timeout=5) as first:
+            for i in range(6):
+                scopes[i % 3].set("k", i)
+            seen = take(first, 4)  # two are left unread
+        for i in range(6, 12):  # while nobody watches
+            scopes[i % 3].incr("n")
+        with watch(mem, "user:*", after=first.cursor, timeout=0.5) as second:
+            resumed = list(second)
+        logged = {e.id for s in scopes for e in s.changes()}
+    assert len(logged) == 12
+    # everything after the cursor came again, each once; older ones only within the margin
+    assert {e.id for e in seen} | {e.id for e in resumed} == logged
+    assert len({e.id for e in resumed}) == len(resumed)
+    assert first.cursor not in {e.id for e in resumed}
+    with watch(mem_again := Memory(url), "user:*", after=time.time() - 60, timeout=0.5) as w:
+        assert {e.id for e in w} == logged
+    mem_again.close()
+
+
+def test_iteration_ends_after_timeout_seconds_without_events(url: str) -> None:
+    with Memory(url, events=True) as mem:
+        w = watch(mem, "*", timeout=0.3)
+        started = time.monotonic()
+        assert list(w) == []
+        took = time.monotonic() - started
+    assert 0.29 <= took < 2.0
+
+
+def test_on_change_calls_back_for_each_event_and_survives_a_raising_callback(url: str) -> None:
+    seen: list[str] = []
+    done = threading.Event()
+
+    def fragile(ev: Event) -> None:
+        if ev.key == "boom":
+            raise RuntimeError("callback failure")
+
+    def steady(ev: Event) -> None:
+        seen.append(ev.key or "")
+        if ev.key == "last":
+            done.set()
+
+    with Memory(url, events=True) as mem:
+        h1 = on_change(watch(mem, "user:*"), fragile)
+        h2 = on_change(watch(mem, "user:*"), steady)
+        assert isinstance(h1, ChangeHandler)
+        for key in ("a", "boom", "b", "boom", "last"):
+            mem.user("x").set(key, 1)
+        assert done.wait(10)
+        deadline = time.monotonic() + 5
+        while h1.delivered < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (h1.delivered, h1.errors) == (5, 2)
+        assert seen == ["a", "boom", "b", "boom", "last"] and h2.errors == 0
+        h1.close()
+        assert not h1.running
+        mem.user("x").set("after", 1)
+        assert not h1.running and h1.delivered == 5
+        started = time.monotonic()
+    # closing the memory stopped the other handler
+    assert not h2.running and time.monotonic() - started < 2
+
+
+def test_a_whole_scope_expiring_gives_an_expire_event(url: str) -> None:
+    with Memory(url, events=True) as mem, watch(mem, "user:*", timeout=5) as w:
+        mem.user("a").set("k", 1, ttl=0.3)
+        mem.user("a").history("chat", ttl=0.3).append(Message.user("hi"))
+        written = time.monotonic()
+        got = take(w, 2)  # the set and the append
+        expired = [e for e in take(w, 2) if e.op == "expire"]
+        took = time.monotonic() - written
+    assert {(e.target, e.key) for e in expired} == {("scope", None), ("thread", "chat")}
+    assert all(".x" in e.id for e in expired)
+    assert [e.op for e in got] == ["set", "append"]
+    assert took < 3.0, f"expire events came {took:.2f} s after the writes"
+
+
+@pytest.mark.real_server
+def test_a_watcher_turns_keyspace_notifications_on_without_removing_flags(
+    engine: Engine, url: str
+) -> None:
+    admin = engine.raw_client()
+    admin.config_set("notify-keyspace-events", "Eg")
+    try:
+        with Memory(url, events=True) as mem, watch(mem, timeout=5) as w:
+            mem.user("a").set("k", 1)
+            assert len(take(w, 1)) == 1
+        flags = admin.config_get("notify-keyspace-events")["notify-keyspace-events"]
+        assert set(flags) >= set("KEtxg")
+    finally:
+        for server in engine.servers:
+            engine.admin(server).config_set("notify-keyspace-events", "")
+
+
+@pytest.mark.real_server
+@pytest.mark.standalone
+def test_a_server_that_restarts_is_subscribed_again_and_caught_up(server: Server) -> None:
+    url = f"redis://127.0.0.1:{server.port}"
+    with Memory(url, events=True) as mem, watch(mem, "user:*", timeout=10) as w:
+        mem.user("a").set("before", 1)
+        assert summary(take(w, 1)) == [("user:a", "value", "set", "before")]
+        server.stop()
+        server.start()  # same port, empty, notifications off again
+        admin = redis.Redis(port=server.port)
+        admin.config_set("notify-keyspace-events", "")
+        mem.user("a").set("meanwhile", 1)  # before the watcher is back: found by catch-up
+        got = take(w, 1)
+        mem.user("a").set("after", 1)
+        got += take(w, 1)
+        admin.close()
+    assert [e.key for e in got] == ["meanwhile", "after"]
+
+
+@pytest.mark.real_server
+@pytest.mark.standalone
+def test_config_refused_says_what_to_set(server: Server) -> None:
+    admin = redis.Redis(port=server.port)
+    admin.execute_command("ACL", "SETUSER", "noconf", "on", ">pw", "~*", "&*", "+@all", "-config")
+    admin.execute_command(
+        "ACL", "SETUSER", "getonly", "on", ">pw", "~*", "&*", "+@all", "-config|set"
+    )
+    admin.config_set("notify-keyspace-events", "Eg")
+    base = f"127.0.0.1:{server.port}"
+    with Memory(f"redis://noconf:pw@{base}") as mem:
+        with pytest.raises(EventsConfigError) as refused:
+            watch(mem).start()
+        assert refused.value.value == "KEtx" and "'KEtx'" in str(refused.value)
+    with Memory(f"redis://getonly:pw@{base}") as mem:
+        with pytest.raises(EventsConfigError) as refused:
+            watch(mem).start()
+        value = refused.value.value
+        assert set(value) == set("EgKtx") and value.startswith("gE")  # what it had, first
+        # set by other means, and not checked
+        admin.config_set("notify-keyspace-events", value)
+        with Memory(f"redis://getonly:pw@{base}", events=True) as writer:
+            with watch(mem, configure=False, timeout=5) as w:
+                writer.user("a").set("k", 1)
+                assert len(take(w, 1)) == 1
+    admin.close()
+
+
+@pytest.mark.real_server
+def test_one_watcher_hears_every_cluster_primary(engine: Engine, url: str) -> None:
+    with Memory(url, events=True) as mem, watch(mem, "user:*", timeout=5) as w:
+        names = [f"u{i}" for i in range(24)]
+        if engine.cluster:
+            logs = [log_key(mem._cfg.keyspace.prefix(mem.user(n).ref)) for n in names]
+            nodes = {mem.client.get_node_from_key(k).name for k in logs}
+            assert len(nodes) == 3, "the scopes should span every primary"
+        for n in names:
+            mem.user(n).set("k", n)
+        got = take(w, len(names))
+    assert sorted(e.scope for e in got) == sorted(names)
+    assert len({key_slot(f"{{:user:{n}}}") for n in names}) > 3
+
+
+# --- asyncio --------------------------------------------------------------------------------
+
+
+def test_async_live_events_resume_and_on_change(url: str) -> None:
+    async def main() -> None:
+        async with AsyncMemory(url, events=True) as mem:
+            async with awatch(mem, "user:*", timeout=5) as w:
+                await mem.user("a").set("k", 1)
+                await mem.user("b").incr("n")
+                got = []
+                async for ev in w:
+                    got.append(ev)
+                    if len(got) == 2:
+                        break
+            assert sorted((e.scope, e.op) for e in got) == [("a", "set"), ("b", "incr")]
+            await mem.user("a").set("k", 2)
+            async with awatch(mem, "user:*", after=w.cursor, timeout=0.5) as again:
+                later = [ev async for ev in again]
+            assert ("a", "set") in {(e.scope, e.op) for e in later}
+            assert {e.id for e in later} >= {e.id for e in await mem.user("a").changes()} - {
+                e.id for e in got
+            }
+
+            seen: list[str] = []
+            arrived = asyncio.Event()
+
+            async def record(ev: Event) -> None:
+                seen.append(ev.key or "")
+                if ev.key == "last":
+                    arrived.set()
+
+            def explode(ev: Event) -> None:
+                raise ValueError("no")
+
+            handler = await on_change_async(awatch(mem, "user:*"), record)
+            failing = await on_change_async(awatch(mem, "user:*"), explode)
+            assert isinstance(handler, AsyncChangeHandler)
+            await mem.user("c").set("first", 1)
+            await mem.user("c").set("last", 1)
+            await asyncio.wait_for(arrived.wait(), 10)
+            assert seen == ["first", "last"]
+            for _ in range(500):
+                if failing.errors == 2:
+                    break
+                await asyncio.sleep(0.01)
+            assert failing.errors == 2 and failing.running
+            await handler.aclose()
+            assert not handler.running
+        assert not failing.running  # closed with the memory
+
+    asyncio.run(main())
+
+
+def test_async_timeout_and_scope_expiry(url: str) -> None:
+    async def main() -> float:
+        async with AsyncMemory(url, events=True) as mem:
+            async with awatch(mem, "session", ops=["expire"], timeout=5) as w:
+                await mem.session("s").set("k", 1, ttl=0.3)
+                written = time.monotonic()
+                ev = await w.__anext__()
+                assert (ev.kind, ev.scope, ev.target, ev.op) == ("session", "s", "scope", "expire")
+                return time.monotonic() - written
+
+    assert asyncio.run(main()) < 3.0
+
+
+@pytest.fixture
+def quiet_threads() -> Iterator[None]:
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        extra = [t for t in threading.enumerate() if t not in before and t.name.startswith("pyr")]
+        if not extra:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"handler threads left running: {extra}")
+
+
+def test_closing_a_handler_from_its_own_callback(url: str, quiet_threads: None) -> None:
+    with Memory(url, events=True) as mem:
+        closed = threading.Event()
+        handler: list[ChangeHandler] = []
+
+        def stop_at_once(ev: Event) -> None:
+            handler[0].close()
+            closed.set()
+
+        handler.append(on_change(watch(mem, "user:*"), stop_at_once))
+        mem.user("a").set("k", 1)
+        assert closed.wait(10)
+        deadline = time.monotonic() + 2
+        while handler[0].running and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not handler[0].running and handler[0].delivered == 1
