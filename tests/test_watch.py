@@ -7,15 +7,25 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
-from pyredmem import AsyncMemory, EventsConfigError, InvalidValueError, Memory, Message
+from pyredmem import (
+    AsyncMemory,
+    EventsConfigError,
+    InvalidValueError,
+    Memory,
+    Message,
+    PyRedMemError,
+)
 from pyredmem._async.watch import AsyncChangeHandler, AsyncWatch
 from pyredmem._async.watch import on_change as on_change_async
 from pyredmem._keys import Keyspace, key_slot
@@ -31,7 +41,7 @@ from pyredmem._watching import (
     notify_value,
     scan_reply,
 )
-from tests.engines import Engine, Server
+from tests.engines import Engine, Server, start_cluster
 
 # --- the bookkeeping, without a server ----------------------------------------------------
 
@@ -486,3 +496,101 @@ def test_closing_a_handler_from_its_own_callback(url: str, quiet_threads: None) 
         while handler[0].running and time.monotonic() < deadline:
             time.sleep(0.01)
         assert not handler[0].running and handler[0].delivered == 1
+
+
+# --- failover ---------------------------------------------------------------------------------
+
+
+def _first_seen_per_scope(events: list[Event]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    for e in events:
+        if e.id not in seen:
+            seen.add(e.id)
+            out.setdefault(e.scope, []).append(e.id)
+    return out
+
+
+def _failed_over(probe: redis.Redis, victim: int) -> bool:
+    """Has a replica taken over from the primary on port `victim`?"""
+    if probe.cluster("INFO").get("cluster_state") != "ok":
+        return False
+    nodes = probe.cluster("NODES")
+    healthy = [a for a, n in nodes.items() if "master" in n["flags"] and "fail" not in n["flags"]]
+    return len(healthy) == 3 and not any(a.endswith(f":{victim}") for a in healthy)
+
+
+def _logged(mem: Memory, sid: str) -> list[str]:
+    """The ids a scope's log holds, oldest first."""
+    ids: list[str] = []
+    since = None
+    while True:
+        page = mem.user(sid).changes(since=since, limit=1000)
+        ids += [e.id for e in page]
+        if len(page) < 1000:
+            return ids
+        since = page[-1].id
+
+
+@pytest.mark.slow
+def test_a_cluster_failover_loses_no_logged_event(tmp_path: Path) -> None:
+    servers = start_cluster(tmp_path / "cluster", masters=3, replicas=1)
+    try:
+        probe = redis.Redis(port=servers[0].port)
+        deadline = time.monotonic() + 30  # replicas sync, then the slot map lists them
+        while any(len(r) < 4 for r in probe.execute_command("CLUSTER", "SLOTS")):
+            assert time.monotonic() < deadline, "the slot map lists no replica"
+            time.sleep(0.2)
+        victim = next(s for s in servers[:3] if s.port != servers[0].port)
+        url = f"redis+cluster://127.0.0.1:{servers[0].port}"
+        scopes = [f"u{i}" for i in range(30)]
+        delivered: list[Event] = []
+        stop = threading.Event()
+        failures = 0
+
+        def write() -> None:
+            nonlocal failures
+            with Memory(url, events=True) as mem:
+                i = 0
+                while not stop.is_set():
+                    i += 1
+                    try:
+                        mem.user(scopes[i % len(scopes)]).set("k", i)
+                    except PyRedMemError:
+                        failures += 1
+                        time.sleep(0.05)
+                    time.sleep(0.002)
+
+        with Memory(url) as reader:
+            w = watch(reader, "user:*")
+            w.start()
+            listener = threading.Thread(target=lambda: delivered.extend(w))
+            listener.start()
+            writer = threading.Thread(target=write)
+            writer.start()
+            time.sleep(1.0)
+            os.kill(victim.proc.pid if victim.proc else 0, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while not _failed_over(probe, victim.port):
+                assert time.monotonic() < deadline, "no failover"
+                time.sleep(0.2)
+            time.sleep(2.0)  # writes to the promoted replica
+            stop.set()
+            writer.join(30)
+            truth = {sid: _logged(reader, sid) for sid in scopes}
+            deadline = time.monotonic() + 15
+            while not set().union(*truth.values()) <= {e.id for e in list(delivered)}:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            w.close()
+            listener.join(5)
+            assert not listener.is_alive()
+        assert failures > 0, "the kill should have interrupted the writes"
+        seen = _first_seen_per_scope(delivered)
+        for sid, ids in truth.items():
+            got = [i for i in seen.get(sid, []) if i in set(ids)]
+            assert got == ids, f"user:{sid}: {len(ids) - len(got)} logged events not delivered"
+    finally:
+        for s in servers:
+            s.stop()

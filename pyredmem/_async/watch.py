@@ -65,8 +65,12 @@ NODE_SLICE = 0.05
 EXPIRY_POLL = 0.25
 # how often a cluster's primaries are looked up, and every connection pinged (s)
 REFRESH = 5.0
+# after a connection failed, how soon the cluster's primaries are looked up again (s)
+RELOOK = 0.5
 # a connection that has not answered for this long (s) is made anew (and caught up)
 SILENCE = 3 * REFRESH
+# a failure of one kind is logged at most once in this many seconds
+WARN_EVERY = 5.0
 # how long subscribing waits for the server's confirmations (s)
 CONFIRM = 5.0
 # most messages taken from one connection before the others get their turn
@@ -143,7 +147,9 @@ class AsyncWatch:
         self._cursor: str | None = None
         self._turn = 0
         self._refresh_at = 0.0
+        self._refreshed = 0.0
         self._poll_at = 0.0
+        self._warned: dict[str, float] = {}  # kind of failure -> when to log it again
         self._started = False
         self._stopped = False
         self._busy = False  # inside __anext__ (a stop asked meanwhile is seen there)
@@ -372,24 +378,33 @@ class AsyncWatch:
                 raise
             raise _config_error(value, exc) from exc
 
+    def _warn(self, what: str, *args: object) -> None:
+        """Log a failure, at most once per WARN_EVERY seconds for each kind (a cluster
+        failing over fails every round until it is done)."""
+        now = monotonic()
+        if now >= self._warned.get(what, 0.0):
+            self._warned[what] = now + WARN_EVERY
+            logger.warning("pyredmem: a watcher " + what, *args)
+
     async def _server_ms(self, node: Any) -> int:
         seconds, micros = await self._runner.on_node(node, "TIME")
         return int(seconds) * 1000 + int(micros) // 1000
 
     async def _lost(self, n: _Node, why: BaseException) -> None:
         """`n`'s connection failed: drop it, try again later (with backoff), then catch up."""
-        logger.warning("pyredmem: a watcher lost its connection to %s: %s", n.name or "Redis", why)
+        self._warn("lost its connection to %s: %s", n.name or "the server", why)
         if n.pubsub is not None:
             pubsub, n.pubsub = n.pubsub, None
             await self._runner.close_pubsub(pubsub)
         n.failures += 1
         n.retry_at = monotonic() + min(2.0, 0.05 * 2**n.failures)
-        if self._runner.cluster:
-            self._refresh_at = 0.0  # the node may have failed over: look again now
+        if self._runner.cluster:  # the node may have failed over: look again soon
+            self._refresh_at = min(self._refresh_at, self._refreshed + RELOOK)
 
     async def _maintain(self, now: float) -> None:
         if now >= self._refresh_at:
             self._refresh_at = now + REFRESH
+            self._refreshed = now
             if self._runner.cluster:
                 await self._follow_primaries()
             for n in list(self._nodes.values()):
@@ -421,7 +436,7 @@ class AsyncWatch:
         try:
             primaries = await self._runner.primaries(refresh=True)
         except PyRedMemError as exc:
-            logger.warning("pyredmem: a watcher could not look up the cluster's nodes: %s", exc)
+            self._warn("could not look up the cluster's nodes: %s", exc)
             return
         for name in list(self._nodes):
             if name not in primaries:
@@ -480,23 +495,22 @@ class AsyncWatch:
             if log is not None and self._matcher.wants_log(log):
                 logs[key] = log
         while logs:
-            starts = {key: self._start(key) for key in logs}
+            # at most READ_COUNT logs per pipeline, those with more to read again after
+            chunk = dict(list(logs.items())[:READ_COUNT])
             try:
                 replies = await self._runner.pipelined(
-                    [
-                        ("XRANGE", key, start, "+", "COUNT", READ_COUNT)
-                        for key, start in starts.items()
-                    ]
+                    [("XRANGE", key, self._start(key), "+", "COUNT", READ_COUNT) for key in chunk]
                 )
             except PyRedMemError as exc:  # read again in the next round
-                logger.warning("pyredmem: a watcher could not read the change logs: %s", exc)
+                self._warn("could not read the change logs: %s", exc)
                 await sleep(0.05)
                 return
             batch: list[Event] = []
-            more = {}
-            for (key, log), reply in zip(logs.items(), replies, strict=True):
+            for key in chunk:
+                del logs[key]
+            for (key, log), reply in zip(chunk.items(), replies, strict=True):
                 if isinstance(reply, PyRedMemError):
-                    logger.warning("pyredmem: a watcher could not read a change log: %s", reply)
+                    self._warn("could not read a change log: %s", reply)
                     if isinstance(reply, BackendUnavailableError):
                         keys.discard(key)  # read again in the next round
                     continue
@@ -508,10 +522,9 @@ class AsyncWatch:
                     self._poll.add(polled_keys(log, events))
                 batch += [e for e in events if self._matcher.wants(e)]
                 if len(reply) >= READ_COUNT:
-                    more[key] = log
+                    logs[key] = log
             batch.sort(key=_order)
             self._ready.extend(batch)
-            logs = more
         self._signalled -= keys
 
     def _start(self, key: str) -> str:

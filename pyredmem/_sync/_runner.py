@@ -360,12 +360,33 @@ class Runner:
             raise translate(exc, key=None, scope=None) from exc
 
     def pipelined(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-        """The replies to plain commands sent together (on a cluster, routed by their first
-        key): each reply, or the PyRedMemError it was."""
+        """The replies to plain commands of one key each (its first argument), sent
+        together: each reply, or the PyRedMemError it was. On a cluster, one pipeline per
+        node, so that a node failing fails only its own commands."""
+        if not self.cluster:
+            return self._pipeline(self.client.pipeline(False), commands)
+        by_node: dict[str, list[int]] = {}
+        try:
+            for i, command in enumerate(commands):
+                by_node.setdefault(self.client.get_node_from_key(command[1]).name, []).append(i)
+        except _FAILURES as exc:
+            raise translate(exc, key=None, scope=None) from exc
+        out: list[Any] = [None] * len(commands)
+        for indexes in by_node.values():
+            try:
+                replies = self._pipeline(
+                    self.client.pipeline(), [commands[i] for i in indexes]
+                )
+            except PyRedMemError as exc:
+                replies = [exc] * len(indexes)
+            for i, reply in zip(indexes, replies, strict=True):
+                out[i] = reply
+        return out
+
+    def _pipeline(self, pipe: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         if not commands:
             return []
         try:
-            pipe = self.client.pipeline() if self.cluster else self.client.pipeline(False)
             for command in commands:
                 pipe.execute_command(*command)
             if self._gate is None:
