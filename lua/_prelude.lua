@@ -11,6 +11,8 @@
 --            "e" -> when H and X expire (ms; NOEXP: never): X's highest score
 --            "n" -> a lower bound of X's lowest score (ms): no entry has expired before it
 --              (absent: unknown; see scope_settle)
+--            "r" -> with change events, when the expiry of the scope's change log is next due
+--              to be re-armed (ms; absent: unknown; see ev_scope_done)
 --   X  zset  <key> -> expiry, the index that lists keys and finds expired ones
 -- A key is live while its expiry is > now. H and X form a pair (pair_* below): every write
 -- first removes the expired entries (pair_settle), and both keys expire exactly with their
@@ -338,6 +340,8 @@ end
 --                   sent again gets the same lease)
 --                 "e" -> when h and x expire (a pair: see pair_settle)
 --                 "b" -> the cache's bucket count, which every handle must share
+--                 "r" -> with change events, when the bucket's change log is next due for a
+--                   re-arm of its expiry (see ev_scope_done)
 --   P.."x"  zset  key -> when the entry's last field expires (the later of keep and the
 --                 lease's end): the bucket's index, capped
 --   P.."w:"..key  list  wake-ups for the entry's waiters, one element each (TTL CACHE_WAKE_MS)
@@ -646,16 +650,36 @@ end
 -- and runs none of these), and as its last three ARGV the log's cap (entries, trimmed
 -- approximately), its retention (ms) and "1" to log values. A script logs after its own
 -- writes (its first write stays the one a server at maxmemory refuses), only what it
--- changed, and then calls ev_done once. `argv` is the script's ARGV.
+-- changed, then re-arms the log's retention once (ev_done, or ev_scope_done). `argv` is
+-- the script's ARGV.
 
--- one event: `...` its fields, flat, in the format's order (o, w, k, v, m, f, y, p)
+-- one event: `...` its fields, flat, in the format's order (o, w, k, v, m, f, y, p).
+-- Returns true when the log was absent (this created it, without an expiry yet). Cost: one
+-- XADD (NOMKSTREAM: it says whether the log was there), a second one when it was not.
 local function ev_add(log, argv, ...)
-  redis.call('XADD', log, 'MAXLEN', '~', argv[#argv - 2], '*', ...)
+  local cap = argv[#argv - 2]
+  if redis.call('XADD', log, 'NOMKSTREAM', 'MAXLEN', '~', cap, '*', ...) then return false end
+  redis.call('XADD', log, 'MAXLEN', '~', cap, '*', ...)
+  return true
 end
 
--- after a call's events: the log expires its retention after its last event
+-- after a call's events: the log expires its retention after them
 local function ev_done(log, argv)
   redis.call('PEXPIRE', log, argv[#argv - 1])
+end
+
+-- ev_done for a write that leaves its scope's (or cache bucket's) H in place (set,
+-- set_many, incr, update; a cache's set and fill), re-arming the log's retention only when
+-- due, as a thread's expiry is: H's field "r" (`due`, the text read; nil: unknown) says
+-- when the last re-arm will have run down by 1/REARM_SLACK of the retention (ms). Until
+-- then, unless `created` (ev_add's reply) says the log was just made, a write adds only its
+-- XADD: the log expires between 99% and 100% of the retention after its last event.
+-- Cost: 0 calls, or PEXPIREAT and HSET.
+local function ev_scope_done(h, log, argv, due, now, created)
+  if due and not created and due + 0 > now then return end
+  local ttl = argv[#argv - 1] + 0
+  redis.call('PEXPIREAT', log, fmt_int(now + ttl))
+  redis.call('HSET', h, 'r', fmt_int(now + math.floor(ttl / REARM_SLACK)))
 end
 
 -- whether the events carry values
@@ -664,28 +688,29 @@ local function ev_values(argv)
 end
 
 -- an "expire" event about each of `gone` (keys purged or evicted, nil: none), which are
--- `what` ("v" values, "c" cache entries, "t" threads). Returns how many it logged.
+-- `what` ("v" values, "c" cache entries, "t" threads). Returns how many it logged, and
+-- whether the first created the log.
 local function ev_expired(log, argv, what, gone)
-  if not gone then return 0 end
-  for i = 1, #gone do ev_add(log, argv, 'o', 'expire', 'w', what, 'k', gone[i]) end
-  return #gone
+  if not gone or #gone == 0 then return 0, false end
+  local created = ev_add(log, argv, 'o', 'expire', 'w', what, 'k', gone[1])
+  for i = 2, #gone do ev_add(log, argv, 'o', 'expire', 'w', what, 'k', gone[i]) end
+  return #gone, created
 end
 
 -- the event of a write of a value (`what` "v") or cache entry ("c") under `key`: `op`, the
 -- value's version (nil: none) and, when the events carry values, its type and payload (nil:
--- none, as for a delete)
+-- none, as for a delete). Returns ev_add's reply.
 local function ev_write(log, argv, op, what, key, version, vtype, payload)
   if vtype and argv[#argv] == '1' then
     if version then
-      ev_add(log, argv, 'o', op, 'w', what, 'k', key, 'v', version, 'y', vtype, 'p', payload)
-    else
-      ev_add(log, argv, 'o', op, 'w', what, 'k', key, 'y', vtype, 'p', payload)
+      return ev_add(log, argv, 'o', op, 'w', what, 'k', key, 'v', version, 'y', vtype, 'p',
+        payload)
     end
+    return ev_add(log, argv, 'o', op, 'w', what, 'k', key, 'y', vtype, 'p', payload)
   elseif version then
-    ev_add(log, argv, 'o', op, 'w', what, 'k', key, 'v', version)
-  else
-    ev_add(log, argv, 'o', op, 'w', what, 'k', key)
+    return ev_add(log, argv, 'o', op, 'w', what, 'k', key, 'v', version)
   end
+  return ev_add(log, argv, 'o', op, 'w', what, 'k', key)
 end
 
 -- Rate limits (lua/limiter_*.lua). Times are whole us of the server clock; fixed and sliding

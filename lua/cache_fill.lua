@@ -14,12 +14,18 @@
 -- Events (when stored, not when sent again): "expire" for each dead entry dropped, then
 -- "fill" (k; y, p with values).
 -- Cost: O(log M + waiters), waiters <= 1000. (The entry holds its place in the bucket since
--- its lease was taken, so nothing is evicted.) With events: XADD per event, one PEXPIRE.
+-- its lease was taken, so nothing is evicted.) With events: XADD per event, and the log's
+-- retention as cache_set's.
 -- Flags: idempotent
 local h, x, w, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local key, token = ARGV[1], ARGV[2]
 local now = clock()
-local r = redis.call('HMGET', h, 'l:' .. key, 'm:' .. key, 'e', 'b')
+local r
+if log then
+  r = redis.call('HMGET', h, 'l:' .. key, 'm:' .. key, 'e', 'b', 'r')
+else
+  r = redis.call('HMGET', h, 'l:' .. key, 'm:' .. key, 'e', 'b')
+end
 local err = cache_buckets(r[4], ARGV[8])
 if err then return err end
 local ends, holder, waiters = cache_lease(r[1])
@@ -49,8 +55,8 @@ redis.call('HDEL', h, 'l:' .. key)
 cache_wake(w, waiters)
 pair_expire(h, x, e, target, false)
 if log then
-  ev_expired(log, ARGV, 'c', dead)
-  ev_write(log, ARGV, 'fill', 'c', key, nil, ARGV[3], ARGV[4])
-  ev_done(log, ARGV)
+  local _, created = ev_expired(log, ARGV, 'c', dead)
+  created = ev_write(log, ARGV, 'fill', 'c', key, nil, ARGV[3], ARGV[4]) or created
+  ev_scope_done(h, log, ARGV, r[5], now, created)
 end
 return 1

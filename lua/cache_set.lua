@@ -10,12 +10,18 @@
 -- Events: "expire" for each entry dropped (dead, or evicted to make room), then "set" (k;
 -- y, p with values).
 -- Cost: O(log M + E + waiters) (E dead or evicted entries dropped, E <= M <= cap;
--- waiters <= 1000). With events: XADD per event, one PEXPIRE.
+-- waiters <= 1000). With events: XADD per event (H's field "r" read too), and PEXPIREAT and
+-- HSET "r" when the log's retention is due (ev_scope_done).
 -- Flags: idempotent
 local h, x, w, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local key = ARGV[1]
 local now, now_us = clock()
-local r = redis.call('HMGET', h, 'm:' .. key, 'l:' .. key, 'e', 'b')
+local r
+if log then
+  r = redis.call('HMGET', h, 'm:' .. key, 'l:' .. key, 'e', 'b', 'r')
+else
+  r = redis.call('HMGET', h, 'm:' .. key, 'l:' .. key, 'e', 'b')
+end
 local err = cache_buckets(r[4], ARGV[7])
 if err then return err end
 local _, _, old_keep, _, last = cache_meta(r[1])
@@ -47,9 +53,9 @@ if r[2] then redis.call('HDEL', h, 'l:' .. key) end
 if ends and ends > now then cache_wake(w, waiters) end
 pair_expire(h, x, e, target, false)
 if log then
-  ev_expired(log, ARGV, 'c', dead)
-  ev_expired(log, ARGV, 'c', evicted)
-  ev_write(log, ARGV, 'set', 'c', key, nil, ARGV[2], ARGV[3])
-  ev_done(log, ARGV)
+  local _, created = ev_expired(log, ARGV, 'c', dead)
+  local _, made = ev_expired(log, ARGV, 'c', evicted)
+  created = ev_write(log, ARGV, 'set', 'c', key, nil, ARGV[2], ARGV[3]) or created or made
+  ev_scope_done(h, log, ARGV, e and r[5], now, created)
 end
 return 1

@@ -8,13 +8,18 @@
 -- Reply: {1, meta} when stored; {0, meta, payload} with the current entry when the version
 -- moved on ({0} when the key is now absent). Errors: PM_FULL.
 -- Events (when stored): "expire" for each key purged, then "update" (k, v; y, p).
--- Cost: O(log N), as scope_set; a conflict reads only (and logs nothing). With events:
--- XADD per event, one PEXPIRE.
+-- Cost: O(log N), as scope_set; a conflict reads only (and logs nothing). With events: as
+-- scope_set.
 -- Flags: once
 local h, x, log = KEYS[1], KEYS[2], KEYS[3]
 local key, expected, vtype, payload = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, now_us = clock()
-local r = redis.call('HMGET', h, 'm:' .. key, 'e', 'n')
+local r
+if log then
+  r = redis.call('HMGET', h, 'm:' .. key, 'e', 'n', 'r')
+else
+  r = redis.call('HMGET', h, 'm:' .. key, 'e', 'n')
+end
 local old = r[1]
 local live = live_meta(old, now)
 local actual, current = '0', nil
@@ -38,8 +43,9 @@ local target = pair_target(x, e, expiry, was and was == e and expiry < was)
 scope_hset(h, e, target, r[3], low, expiry, 'd:' .. key, payload, 'm:' .. key, meta)
 pair_expire(h, x, e, target, false)
 if log then
-  ev_expired(log, ARGV, 'v', dead)
-  ev_write(log, ARGV, 'update', 'v', key, string.sub(meta, 18), vtype, payload)
-  ev_done(log, ARGV)
+  local _, created = ev_expired(log, ARGV, 'v', dead)
+  created = ev_write(log, ARGV, 'update', 'v', key, string.sub(meta, 18), vtype, payload)
+    or created
+  ev_scope_done(h, log, ARGV, r[4], now, created)
 end
 return {1, meta}

@@ -7,13 +7,18 @@
 -- Reply: {meta, payload} of the new value. Errors: PM_WRONGTYPE, PM_OVERFLOW, PM_FULL.
 -- Events: "expire" for each key purged, then "incr" (k, v; y, p: the new value).
 -- Cost: O(log N), as scope_set (an existing key keeps its expiry: 4 calls). With events:
--- XADD per event, one PEXPIRE.
+-- as scope_set.
 -- Flags: once
 local h, x, log = KEYS[1], KEYS[2], KEYS[3]
 local key, atype, amount = ARGV[1], ARGV[2], ARGV[3]
 local ttl_ms = tonumber(ARGV[4])
 local now, now_us = clock()
-local r = redis.call('HMGET', h, 'm:' .. key, 'd:' .. key, 'e', 'n')
+local r
+if log then
+  r = redis.call('HMGET', h, 'm:' .. key, 'd:' .. key, 'e', 'n', 'r')
+else
+  r = redis.call('HMGET', h, 'm:' .. key, 'd:' .. key, 'e', 'n')
+end
 local old = r[1]
 local live = live_meta(old, now)
 local ctype, current = nil, nil
@@ -67,8 +72,8 @@ local target = pair_target(x, e, expiry, false)  -- a live key keeps its expiry
 scope_hset(h, e, target, r[4], low, expiry, 'd:' .. key, payload, 'm:' .. key, meta)
 pair_expire(h, x, e, target, false)
 if log then
-  ev_expired(log, ARGV, 'v', dead)
-  ev_write(log, ARGV, 'incr', 'v', key, string.sub(meta, 18), vtype, payload)
-  ev_done(log, ARGV)
+  local _, created = ev_expired(log, ARGV, 'v', dead)
+  created = ev_write(log, ARGV, 'incr', 'v', key, string.sub(meta, 18), vtype, payload) or created
+  ev_scope_done(h, log, ARGV, r[5], now, created)
 end
 return {meta, payload}

@@ -8,13 +8,19 @@
 -- Cost: O(log N): 4 calls to overwrite a key whose expiry stays (TIME, HMGET, EXISTS, HSET:
 -- a ZRANGE instead of the EXISTS once an entry may have expired), up to 8 when the expiry
 -- moves the scope's own; plus O(E) for E expired entries purged (E <= cap) and O(N) to
--- repair a scope that lost H or X to eviction. With events: XADD per event, one PEXPIRE.
+-- repair a scope that lost H or X to eviction. With events: XADD per event (H's field "r"
+-- read too), and PEXPIREAT and HSET "r" when the log's retention is due (ev_scope_done).
 -- Flags: idempotent
 local h, x, log = KEYS[1], KEYS[2], KEYS[3]
 local key, vtype, payload = ARGV[1], ARGV[2], ARGV[3]
 local ttl_ms = tonumber(ARGV[4])
 local now, now_us = clock()
-local r = redis.call('HMGET', h, 'm:' .. key, 'e', 'n')
+local r
+if log then
+  r = redis.call('HMGET', h, 'm:' .. key, 'e', 'n', 'r')
+else
+  r = redis.call('HMGET', h, 'm:' .. key, 'e', 'n')
+end
 local old = r[1]
 local live = live_meta(old, now)
 if not live then
@@ -29,8 +35,8 @@ local target = pair_target(x, e, expiry, was and was == e and expiry < was)
 scope_hset(h, e, target, r[3], low, expiry, 'd:' .. key, payload, 'm:' .. key, meta)
 pair_expire(h, x, e, target, false)
 if log then
-  ev_expired(log, ARGV, 'v', dead)
-  ev_write(log, ARGV, 'set', 'v', key, string.sub(meta, 18), vtype, payload)
-  ev_done(log, ARGV)
+  local _, created = ev_expired(log, ARGV, 'v', dead)
+  created = ev_write(log, ARGV, 'set', 'v', key, string.sub(meta, 18), vtype, payload) or created
+  ev_scope_done(h, log, ARGV, r[4], now, created)
 end
 return meta

@@ -7,7 +7,7 @@
 -- Reply: number of keys written. Errors: PM_FULL (nothing written).
 -- Events: "expire" for each key purged, then "set" for each key, in order.
 -- Cost: O(n log N + E): one HMGET, ZADD and HSET for all n keys (per 1000 items), as
--- scope_set otherwise. With events: XADD per event, one PEXPIRE.
+-- scope_set otherwise. With events: XADD per event, and the log's retention as scope_set.
 -- Flags: idempotent
 local h, x, log = KEYS[1], KEYS[2], KEYS[3]
 local ttl_ms = tonumber(ARGV[1])
@@ -20,6 +20,7 @@ local wanted = {}
 for j = 1, n do wanted[j] = 'm:' .. ARGV[3 * j] end
 wanted[n + 1] = 'e'
 wanted[n + 2] = 'n'
+if log then wanted[n + 3] = 'r' end
 local olds = pair_call('HMGET', h, wanted)
 local lives, extra = {}, 0
 for j = 1, n do
@@ -61,11 +62,11 @@ end
 pair_call('HSET', h, fields)
 pair_expire(h, x, e, target, false)
 if log then
-  ev_expired(log, ARGV, 'v', dead)
+  local _, created = ev_expired(log, ARGV, 'v', dead)
   for j = 1, n do  -- fields[4j]: the j-th key's meta
-    ev_write(log, ARGV, 'set', 'v', ARGV[3 * j], string.sub(fields[4 * j], 18), ARGV[3 * j + 1],
-      ARGV[3 * j + 2])
+    created = ev_write(log, ARGV, 'set', 'v', ARGV[3 * j], string.sub(fields[4 * j], 18),
+      ARGV[3 * j + 1], ARGV[3 * j + 2]) or created
   end
-  ev_done(log, ARGV)
+  ev_scope_done(h, log, ARGV, olds[n + 3], now, created)
 end
 return n

@@ -16,14 +16,27 @@ this order (absent fields are left out):
        (or cache bucket: `clear`)
     k  the value's key, the thread's id, or the cache entry's key (absent when w is "s")
     v  the value's new version (values: set, incr, update)
-    m  the message id (threads: append, delete)
-    f  the thread forked from (threads: fork)
+    m  the message id (threads: append; delete of one turn, dropped by the caps; compact:
+       the summary's; fork: the newest turn copied). A thread's delete without m removes
+       the whole thread.
+    f  the thread forked from (threads: fork, logged on the new thread)
     y  p  with `events="values"`: the value's type ("m" | "i" | "f") and payload, or for
-       an append, "e" and the stored entry (header and body, as the thread holds it)
+       an append (and a compact's summary), "e" and the stored entry (header and body, as
+       the thread holds it)
+
+A write logs only what it changed (nothing for a message id already in the thread, a delete
+of an absent key, a lost compare-and-set, a fill that lost its lease, a refused write), in
+the order it happened: first an "expire" for each entry its purge removed (values and cache
+entries past their expiry, cache entries evicted by max_entries, expired threads dropped
+from the scope's thread list), then its own events. Expiry is logged when a later write
+purges the entry; a scope, thread or cache bucket whose keys the server expires whole logs
+nothing.
 
 A script logging events gets the log as its last KEY and `event_args(cfg)` as its last three
-ARGV: the log's cap (entries, trimmed approximately), its retention (ms, re-armed by every
-event: the log expires that long after its scope's last event) and "1" to log values.
+ARGV: the log's cap (entries, trimmed approximately), its retention (ms: the log expires that
+long after its scope's last event, give or take 1%: writes that keep their scope's hash
+re-arm it only once 1% of it has run down, and note when in the hash's field "r") and "1" to
+log values. (cache_clear, whose KEYS are every bucket's, takes (H, X, log) triples.)
 """
 
 from __future__ import annotations
