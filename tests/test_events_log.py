@@ -448,6 +448,22 @@ def test_changes_since_an_event_returns_exactly_the_later_ones(ev: Memory) -> No
     assert s.changes(since=0) == got
 
 
+def test_a_batch_logs_each_write_and_replays_in_order(ev: Memory) -> None:
+    with ev.batch() as b:
+        s = b.user("alice")
+        s.set("a", 1)
+        s.incr("n", 2)
+        s.history("t").append(Message.user("x", id="m1"))
+        s.delete("absent")
+        replay = s.changes(values=True)  # queued after the writes: sees them
+    assert [(e.op, e.key, e.message_id, e.value) for e in replay.value][:2] == [
+        ("set", "a", None, 1),
+        ("incr", "n", None, 2),
+    ]
+    assert [(e.op, e.key, e.message_id) for e in replay.value][2:] == [("append", "t", "m1")]
+    assert replay.value == ev.user("alice").changes()
+
+
 @pytest.mark.parametrize("bad", [0, -1, 1001, True, "10", 2.5])
 def test_changes_checks_its_limit(ev: Memory, bad: Any) -> None:
     with pytest.raises(InvalidValueError):

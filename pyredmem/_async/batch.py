@@ -30,7 +30,7 @@ BATCHABLE: dict[type, frozenset[str]] = {
     AsyncScope: frozenset(
         {
             *("set", "get", "exists", "delete", "clear", "keys", "ttl"),
-            *("get_many", "set_many", "incr", "threads", "thread_count"),
+            *("get_many", "set_many", "incr", "threads", "thread_count", "changes"),
         }
     ),
     AsyncContext: frozenset({"get", "resolve", "exists", "set"}),

@@ -8,7 +8,7 @@ from .._keys import ScopeRef
 from .._scripts import SCRIPTS, Script
 from .events import event_args, log_key
 
-__all__ = ["Arg", "Call", "Target", "events_for", "is_one", "nothing", "script"]
+__all__ = ["Arg", "Call", "Target", "is_one", "nothing", "script"]
 
 T = TypeVar("T")
 
@@ -59,29 +59,28 @@ class Call(Generic[T]):
 class Target:
     """A scope instance resolved once: its config, keys and label (for errors).
 
-    `log` is the scope's change log. A write sends `write_keys` as its KEYS (H, X, then the
-    log when this Memory logs change events) and `events_args` after its own ARGV
-    (`event_args(cfg)`, or nothing): see events.py.
+    A write sends `write_keys` as its KEYS (H, X, then the scope's change log when this
+    Memory logs change events) and `events_args` after its own ARGV (`event_args(cfg)`, or
+    nothing): see events.py.
     """
 
-    __slots__ = ("cfg", "events_args", "keys", "label", "log", "ref", "write_keys")
+    __slots__ = ("cfg", "events_args", "keys", "label", "ref", "write_keys")
 
     def __init__(self, cfg: Config, ref: ScopeRef) -> None:
         self.cfg = cfg
         self.ref = ref
         self.keys = cfg.keyspace.scope_keys(ref)
+        self.write_keys: tuple[str, ...] = self.keys
         self.label = str(ref)
-        self.log = log_key(cfg.keyspace.prefix(ref))
-        extra, self.events_args = events_for(cfg, self.log)
-        self.write_keys = self.keys + extra
+        self.events_args: tuple[str, ...] = ()
+        if cfg.events:
+            self.write_keys = (*self.keys, self.log)
+            self.events_args = event_args(cfg)
 
-
-def events_for(cfg: Config, log: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """What a write adds to its KEYS and ARGV to log its events in `log`: the log and
-    `event_args(cfg)` when `cfg.events` is on, else nothing."""
-    if not cfg.events:
-        return (), ()
-    return (log,), event_args(cfg)
+    @property
+    def log(self) -> str:
+        """The scope's change log."""
+        return log_key(self.cfg.keyspace.prefix(self.ref))
 
 
 def script(name: str) -> Script:

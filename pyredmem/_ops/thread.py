@@ -17,8 +17,7 @@ from .._codec import MsgpackCodec
 from .._config import MAX_CALL_BYTES, Config, positive_int
 from .._errors import InvalidValueError, SerializationError
 from .._keys import ScopeRef, validate_id
-from ._call import events_for
-from .events import log_key
+from .events import event_args, log_key
 from .message import Message, TokenCounter, estimate_tokens, is_token_count
 
 __all__ = [
@@ -94,8 +93,11 @@ class Thread:
         self.index = (f"{p}:ta", f"{p}:tx")
         self.keys = (f"{p}:t:{thread_id}:l", f"{p}:t:{thread_id}:i", *self.index)
         # a write's KEYS and extra ARGV: the scope's change log when events are on
-        extra, self.events_args = events_for(cfg, log_key(p))
-        self.write_keys = self.keys + extra
+        self.write_keys: tuple[str, ...] = self.keys
+        self.events_args: tuple[str, ...] = ()
+        if cfg.events:
+            self.write_keys = (*self.keys, log_key(p))
+            self.events_args = event_args(cfg)
         self.max_turns = (
             DEFAULT_MAX_TURNS
             if max_turns is None

@@ -31,7 +31,7 @@ BATCHABLE: dict[type, frozenset[str]] = {
     Scope: frozenset(
         {
             *("set", "get", "exists", "delete", "clear", "keys", "ttl"),
-            *("get_many", "set_many", "incr", "threads", "thread_count"),
+            *("get_many", "set_many", "incr", "threads", "thread_count", "changes"),
         }
     ),
     Context: frozenset({"get", "resolve", "exists", "set"}),
