@@ -340,6 +340,31 @@ def test_cache_entries_evicted_by_the_cap_log_expire(ev: Memory) -> None:
     ]
 
 
+def test_a_lease_that_evicts_logs_expire_and_its_fill(ev: Memory) -> None:
+    c = ev.cache("one", ttl=60, buckets=1, max_entries=1)
+    c.set("a", 1)
+    assert c.get_or_compute("b", lambda: 2) == 2  # the lease on b evicts a
+    assert _ops(_cache_events(ev, c._t.prefixes[0])) == [
+        ("set", "cache", "a"),
+        ("expire", "cache", "a"),
+        ("fill", "cache", "b"),
+    ]
+
+
+def test_a_release_that_drops_a_dead_value_logs_expire(ev: Memory) -> None:
+    c = ev.cache("stale", ttl=0.2, stale=0.2, buckets=1, lease=30)
+    c.set("k", 1)
+    time.sleep(0.3)  # stale: served while one caller refreshes it
+    found = c.fetch("k")
+    assert found.kind == "refresh" and found.lease is not None
+    time.sleep(0.2)  # the stale window ended too; the lease keeps the entry
+    assert c.release(found.lease) is True
+    assert _ops(_cache_events(ev, c._t.prefixes[0])) == [
+        ("set", "cache", "k"),
+        ("expire", "cache", "k"),
+    ]
+
+
 def test_expired_threads_purged_from_the_index_log_expire(ev: Memory) -> None:
     s = ev.user("alice")
     s.history("keep").append(Message.user("x", id="k"))
