@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import inspect
 import os
 import signal
 import threading
@@ -41,7 +42,7 @@ from pyredmem._watching import (
     notify_value,
     scan_reply,
 )
-from tests.engines import Engine, Server, start_cluster
+from tests.engines import Engine, Server, redis_server_binary, start_cluster
 
 # --- the bookkeeping, without a server ----------------------------------------------------
 
@@ -124,6 +125,33 @@ def test_scan_replies_of_a_server_and_of_a_cluster_node() -> None:
     assert scan_reply(({"127.0.0.1:7000": 12}, [b"b"])) == (12, ["b"])
 
 
+@pytest.mark.parametrize(
+    ("sync_obj", "async_obj"),
+    [(Watch, AsyncWatch), (ChangeHandler, AsyncChangeHandler), (on_change, on_change_async)],
+    ids=["Watch", "ChangeHandler", "on_change"],
+)
+def test_the_sync_twins_match_the_async_ones(sync_obj: Any, async_obj: Any) -> None:
+    def public(obj: Any) -> dict[str, Any]:
+        if not isinstance(obj, type):
+            return {"__call__": obj}
+        names = [n for n in dir(obj) if not n.startswith("_") or n in ("__init__",)]
+        return {n: getattr(obj, n) for n in names}
+
+    rename = {"aclose": "close", "__aiter__": "__iter__", "__anext__": "__next__"}
+    sync_api, async_api = public(sync_obj), public(async_obj)
+    assert set(sync_api) == {rename.get(n, n) for n in async_api}
+    for name, member in async_api.items():
+        twin = sync_api[rename.get(name, name)]
+        assert (inspect.getdoc(member) or "").replace("Async", "") == (
+            inspect.getdoc(twin) or ""
+        ).replace("Async", ""), name
+        if callable(member):
+            assert str(inspect.signature(member)).replace("Async", "") == str(
+                inspect.signature(twin)
+            ), name
+            assert not inspect.iscoroutinefunction(twin), name
+
+
 # --- behaviour, on every engine -------------------------------------------------------------
 
 
@@ -204,7 +232,8 @@ def test_pattern_keys_and_ops_filter_events(url: str) -> None:
         mem.user("anna").set("prefs", 2)
         mem.user("anna").delete("prefs")
         got = take(w, 3)
-    assert summary(got) == [
+    # ordered within each scope (across scopes, events of one millisecond may swap)
+    assert sorted(summary(got), key=lambda s: s[0]) == [
         ("user:alice", "value", "set", "prefs"),
         ("user:anna", "value", "set", "prefs"),
         ("user:anna", "value", "delete", "prefs"),
@@ -594,3 +623,63 @@ def test_a_cluster_failover_loses_no_logged_event(tmp_path: Path) -> None:
     finally:
         for s in servers:
             s.stop()
+
+
+@pytest.mark.slow
+def test_a_watcher_through_sentinel_follows_the_primary_after_a_failover(tmp_path: Path) -> None:
+    from tests.test_replicas import _sentinel
+
+    binary, fast_sync = redis_server_binary(), ("--repl-diskless-sync-delay", "0")
+    primary = Server(binary, tmp_path / "primary", fast_sync).start()
+    replica = Server(binary, tmp_path / "replica", fast_sync).start()
+    proc = None
+    try:
+        follower = redis.Redis(port=replica.port)
+        follower.replicaof("127.0.0.1", primary.port)
+        deadline = time.monotonic() + 20
+        while follower.info("replication").get("master_link_status") != "up":
+            assert time.monotonic() < deadline, "the replica did not sync"
+            time.sleep(0.1)
+        proc, port = _sentinel(tmp_path, primary.port)
+        url = f"redis+sentinel://127.0.0.1:{port}/main"
+        with Memory(url, events=True) as mem, watch(mem, "user:*", timeout=10) as w:
+            mem.user("a").set("before", 1)
+            assert [e.key for e in take(w, 1)] == ["before"]
+            old = mem._runner.pubsub(None)
+            old.subscribe("probe")
+            assert mem._runner.on_primary(old)
+            deadline = time.monotonic() + 20
+            while True:  # until the Sentinel has judged the replica fit
+                try:
+                    redis.Redis(port=port).execute_command("SENTINEL", "FAILOVER", "main")
+                    break
+                except redis.ResponseError:
+                    assert time.monotonic() < deadline, "the Sentinel refuses to fail over"
+                    time.sleep(0.2)
+            sentinel = redis.Redis(port=port)
+            while sentinel.sentinel_masters()["main"]["port"] != replica.port:
+                assert time.monotonic() < deadline, "no failover"
+                time.sleep(0.1)
+            assert not mem._runner.on_primary(old)  # still pointing at the former primary
+            old.close()
+            written = []
+            for i in range(40):  # through the failover, then on the new primary
+                try:
+                    mem.user("a").set(f"k{i}", i)
+                    written.append(f"k{i}")
+                except PyRedMemError:
+                    time.sleep(0.1)
+            assert written, "no write reached the new primary"
+            got = take(w, len(written))
+            # only the primary announces expiries: the watcher must have moved to it
+            mem.user("b").set("k", 1, ttl=0.3)
+            got += take(w, 2)
+        keys = [e.key for e in got]
+        assert [k for k in keys if k in written] == written
+        assert ("b", "expire") in {(e.scope, e.op) for e in got}
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(5)
+        replica.stop()
+        primary.stop()

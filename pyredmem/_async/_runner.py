@@ -430,6 +430,20 @@ class AsyncRunner:
         except (*_FAILURES, OSError) as exc:
             raise translate(exc, key=None, scope=None) from exc
 
+    async def on_primary(self, pubsub: Any) -> bool:
+        """False when `pubsub` is connected to a server a Sentinel no longer names as the
+        primary (demoted by a failover, it still announces the writes it replicates, but
+        not the keys that expire)."""
+        locate = getattr(getattr(self.client, "connection_pool", None), "get_master_address", None)
+        conn = getattr(pubsub, "connection", None)
+        if locate is None or conn is None or not hasattr(conn, "host"):
+            return True
+        try:
+            host, port = await locate()
+        except _FAILURES:
+            return True  # no Sentinel answers: keep what works
+        return (str(conn.host), int(conn.port)) == (str(host), int(port))
+
     async def close_pubsub(self, pubsub: Any) -> None:
         """Close `pubsub`, whatever state its connection is in."""
         try:

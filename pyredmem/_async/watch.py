@@ -415,8 +415,12 @@ class AsyncWatch:
                     continue
                 try:
                     await self._runner.ping(n.pubsub)
+                    moved = not self._runner.cluster and not await self._runner.on_primary(n.pubsub)
                 except BackendError as exc:
                     await self._lost(n, exc)
+                    continue
+                if moved:
+                    await self._lost(n, BackendUnavailableError("the primary moved"))
         for n in list(self._nodes.values()):
             if n.pubsub is None and now >= n.retry_at:
                 try:

@@ -416,8 +416,12 @@ class Watch:
                     continue
                 try:
                     self._runner.ping(n.pubsub)
+                    moved = not self._runner.cluster and not self._runner.on_primary(n.pubsub)
                 except BackendError as exc:
                     self._lost(n, exc)
+                    continue
+                if moved:
+                    self._lost(n, BackendUnavailableError("the primary moved"))
         for n in list(self._nodes.values()):
             if n.pubsub is None and now >= n.retry_at:
                 try:
