@@ -14,6 +14,7 @@ from ._async.limiter import AsyncLimiter
 from ._async.memory import AsyncMemory
 from ._async.scope import AsyncScope
 from ._async.semaphore import AsyncHold, AsyncSemaphore
+from ._async.watch import AsyncChangeHandler, AsyncWatch
 from ._codec import Codec, MsgpackCodec
 from ._errors import (
     BackendError,
@@ -44,6 +45,7 @@ from ._keys import KINDS, ScopeRef
 from ._ops.batch import Pending
 from ._ops.cache import CacheLease, Fetch
 from ._ops.context import Resolved
+from ._ops.events import NOT_LOGGED, Event
 from ._ops.limiter import Decision, MultiDecision
 from ._ops.message import Appended, Message, estimate_tokens
 from ._ops.semaphore import SemaphoreLease
@@ -56,15 +58,18 @@ from ._sync.limiter import Limiter
 from ._sync.memory import Memory
 from ._sync.scope import Scope
 from ._sync.semaphore import Hold, Semaphore
+from ._sync.watch import ChangeHandler, Watch
 
 __version__ = "0.1.0"
 
 __all__ = [
     "KINDS",
+    "NOT_LOGGED",
     "Appended",
     "AsyncBatch",
     "AsyncBatched",
     "AsyncCache",
+    "AsyncChangeHandler",
     "AsyncContext",
     "AsyncHistory",
     "AsyncHold",
@@ -72,6 +77,7 @@ __all__ = [
     "AsyncMemory",
     "AsyncScope",
     "AsyncSemaphore",
+    "AsyncWatch",
     "BackendError",
     "BackendUnavailableError",
     "Batch",
@@ -80,6 +86,7 @@ __all__ = [
     "CacheLease",
     "CacheTimeoutError",
     "CapacityError",
+    "ChangeHandler",
     "Codec",
     "ConcurrencyLimitError",
     "ConfigurationError",
@@ -87,6 +94,7 @@ __all__ = [
     "Context",
     "CrossSlotError",
     "Decision",
+    "Event",
     "EventsConfigError",
     "Fetch",
     "History",
@@ -116,6 +124,7 @@ __all__ = [
     "SerializationError",
     "ThreadInfo",
     "ValidationError",
+    "Watch",
     "WrongTypeError",
     "estimate_tokens",
     "__version__",

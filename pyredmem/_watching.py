@@ -48,7 +48,7 @@ READ_COUNT = 1000
 #: logs whose position a watcher remembers (the least recently read are forgotten)
 MAX_LOGS = 100_000
 #: keys the embedded store's watcher polls for expiry
-MAX_POLLED = 10_000
+MAX_POLLED = 1_000
 
 
 def text(raw: Any) -> str:

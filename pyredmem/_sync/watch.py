@@ -10,15 +10,24 @@ it grows, from the last entry it delivered of that log. It asks each primary for
 notifications it needs (`notify-keyspace-events` with K, E, t and x, added to whatever the
 server already has) unless told not to.
 
-What it guarantees: within one live watcher, every logged event it matches is delivered
-exactly once, and the events of one scope (one log) in their order; a batch read together
-is delivered in time order. Across a reconnect, a failover, or a new watcher resuming with
-`after=<an event id>`, delivery is at least once: the logs are read again from a few
-seconds (MARGIN_MS) before the cursor, so some events may come twice; deduplicate by
-`Event.id`. `expire` events for a whole scope, thread or cache bucket that expired as a
-key are made up by the watcher when the server announces the expiry: they are live only
-(no log holds them, a resumed watcher does not see them again) and their id
-("<local ms>-0.x<digest>") resumes from its time.
+What it guarantees: one watcher delivers every logged event it matches once, and the
+events of one scope (one log) in their order, also across reconnects and failovers: it
+then looks for the logs (SCAN) and reads each from the last entry it delivered of it (it
+remembers the 100,000 logs read last; one forgotten is read again from the watcher's
+start, or its `after`). After a failover, that is what the new primary holds (a write its
+old primary acknowledged but never replicated is lost to the logs too). Events read
+together are delivered in time order. A new watcher resuming with `after=<an event id>`
+reads the cursor's own log from right after it and every other log from MARGIN_MS (5 s)
+before it, since events of different logs are not ordered: across watchers, delivery is
+at least once; deduplicate by `Event.id`. A log keeps its last `events_max` entries for
+`events_ttl` after its scope's last event: resuming from further back misses what it no
+longer holds.
+
+`expire` events for a whole scope, thread or cache bucket that expired as a key are made
+up by the watcher when the server announces the expiry (the embedded store announces
+none: there, the watcher polls the keys of the scopes it has read events of): they are
+live only (no log holds them; a resumed watcher does not see them again), and their id,
+"<local ms>-0.x<digest of the key>", resumes from its time.
 """
 
 from __future__ import annotations
