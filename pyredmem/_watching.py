@@ -199,13 +199,17 @@ class ExpiryPoll:
     def __len__(self) -> int:
         return len(self._keys)
 
-    def add(self, keys: Iterable[str]) -> None:
+    def add(self, keys: Iterable[str]) -> bool:
+        """Poll `keys` too; whether any is new."""
+        new = False
         for key in keys:
             if key not in self._keys:
                 self._keys[key] = None
+                new = True
             self._keys.move_to_end(key)
         while len(self._keys) > self._most:
             self._keys.popitem(last=False)
+        return new
 
     def keys(self) -> list[str]:
         return list(self._keys)

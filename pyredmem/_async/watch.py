@@ -261,7 +261,9 @@ class AsyncWatch:
     async def _step(self, wait: float) -> None:
         now = monotonic()
         await self._maintain(now)
-        if self._poll is not None and len(self._poll):
+        if self._expired or self._catch_up or self._signalled:
+            wait = 0.0  # work to do: take what has come, without waiting
+        elif self._poll is not None and len(self._poll):
             wait = min(wait, max(0.0, self._poll_at - now))
         await self._listen(wait)
         for name in list(self._catch_up):
@@ -531,8 +533,8 @@ class AsyncWatch:
                     continue
                 events = decode_entries_of(self._cfg, log, reply, values=self._values)
                 self._positions.set(key, events[-1].position)
-                if self._poll is not None:
-                    self._poll.add(polled_keys(log, events))
+                if self._poll is not None and self._poll.add(polled_keys(log, events)):
+                    self._poll_at = 0.0  # learn their expiry before it passes
                 batch += [e for e in events if self._matcher.wants(e)]
                 if len(reply) >= READ_COUNT:
                     logs[key] = log
