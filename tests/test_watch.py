@@ -387,6 +387,23 @@ def test_a_server_that_restarts_is_subscribed_again_and_caught_up(server: Server
     assert [e.key for e in got] == ["meanwhile", "after"]
 
 
+def test_an_async_watcher_survives_a_server_restart(server: Server) -> None:
+    async def main() -> list[str | None]:
+        url = f"redis://127.0.0.1:{server.port}"
+        async with AsyncMemory(url, events=True) as mem, awatch(mem, "user:*", timeout=10) as w:
+            await mem.user("a").set("before", 1)
+            got = [(await w.__anext__()).key]
+            server.stop()
+            server.start()  # same port, empty, notifications off again
+            await mem.user("a").set("meanwhile", 1)
+            got.append((await w.__anext__()).key)
+            await mem.user("a").set("after", 1)
+            got.append((await w.__anext__()).key)
+            return got
+
+    assert asyncio.run(main()) == ["before", "meanwhile", "after"]
+
+
 @pytest.mark.real_server
 @pytest.mark.standalone
 def test_config_refused_says_what_to_set(server: Server) -> None:
