@@ -636,6 +636,7 @@ class AsyncChangeHandler:
 
 async def on_change(watch: AsyncWatch, callback: Callable[[Event], Any]) -> AsyncChangeHandler:
     """Start `watch` (listening when this returns) and run it in the background, calling
-    `callback(event)` for each event (awaited if it returns an awaitable)."""
+    `callback(event)` for each event (with the asyncio API, what it returns is awaited if
+    awaitable: a coroutine function works too)."""
     await watch.start()
     return AsyncChangeHandler(watch, callback)

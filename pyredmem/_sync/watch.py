@@ -637,6 +637,7 @@ class ChangeHandler:
 
 def on_change(watch: Watch, callback: Callable[[Event], Any]) -> ChangeHandler:
     """Start `watch` (listening when this returns) and run it in the background, calling
-    `callback(event)` for each event (awaited if it returns an awaitable)."""
+    `callback(event)` for each event (with the asyncio API, what it returns is awaited if
+    awaitable: a coroutine function works too)."""
     watch.start()
     return ChangeHandler(watch, callback)
