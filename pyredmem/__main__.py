@@ -1,10 +1,12 @@
-"""Command line: `pyredmem demo [--url URL]`, `pyredmem load-functions URL`,
-`pyredmem --version`."""
+"""Command line: `pyredmem demo [--url URL]`, `pyredmem watch PATTERN [--url URL]`,
+`pyredmem load-functions URL`, `pyredmem --version`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from typing import Any
 
 from . import __version__
 
@@ -27,7 +29,25 @@ def main(argv: list[str] | None = None) -> int:
         "where they may.",
     )
     load.add_argument("url", help="e.g. redis://admin:secret@host:6379 or redis+cluster://...")
+    watch = commands.add_parser(
+        "watch",
+        help="print change events live, one line each (writers need Memory(events=True))",
+        description="Print the change events of the scopes or caches PATTERN names, as they "
+        "happen: 'workflow:refund-*', 'user:alice', 'cache:prices', 'user' (every user) or "
+        "'*' (everything of the tenant). Ctrl-C stops; the last line's id resumes (--after).",
+    )
+    watch.add_argument("pattern")
+    watch.add_argument("--url", default="memory://", help="default: the embedded store")
+    watch.add_argument("--tenant", default=None)
+    watch.add_argument("--namespace", default="pm")
+    watch.add_argument("--keys", default=None, help="glob over keys, thread ids or cache keys")
+    watch.add_argument("--after", default=None, help="an event id: replay from there first")
+    watch.add_argument("--values", action="store_true", help="show the new values, if logged")
+    watch.add_argument("--json", action="store_true", help="one JSON object per line")
+    watch.add_argument("--timeout", type=float, default=None, help="stop after idle seconds")
     args = parser.parse_args(argv)
+    if args.command == "watch":
+        return _watch(args)
     if args.command == "demo":
         from ._demo import run_demo
 
@@ -61,6 +81,53 @@ def _load_functions(url: str) -> int:
         if client is not None:
             client.close()
     print(f"library {LIBRARY.name} ({len(LIBRARY.source):,} bytes) loaded on {servers} server(s)")
+    return 0
+
+
+def _event_line(ev: Any, as_json: bool, values: bool) -> str:
+    fields: dict[str, Any] = {
+        "id": ev.id,
+        "at": ev.when.isoformat(timespec="milliseconds"),
+        "scope": f"{ev.kind}:{ev.scope}" if ev.scope or ev.kind != "global" else ev.kind,
+        "target": ev.target,
+        "op": ev.op,
+        "key": ev.key,
+    }
+    for name in ("version", "message_id", "source"):
+        if getattr(ev, name) is not None:
+            fields[name] = getattr(ev, name)
+    from ._ops.events import NOT_LOGGED
+
+    if values and ev.value is not NOT_LOGGED:
+        fields["value"] = ev.value.to_dict() if hasattr(ev.value, "to_dict") else ev.value
+    if as_json:
+        return json.dumps(fields, default=str, ensure_ascii=False)
+    extra = " ".join(
+        f"{k}={fields[k]!r}" for k in ("version", "message_id", "source", "value") if k in fields
+    )
+    key = "" if ev.key is None else f" {ev.key}"
+    return f"{fields['at']} {ev.id} {fields['scope']} {ev.target}{key} {ev.op} {extra}".rstrip()
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from . import Memory
+    from ._errors import PyRedMemError
+
+    try:
+        with Memory(args.url, tenant=args.tenant, namespace=args.namespace) as mem:
+            for ev in mem.watch(
+                args.pattern,
+                keys=args.keys,
+                after=args.after,
+                values=args.values,
+                timeout=args.timeout,
+            ):
+                print(_event_line(ev, args.json, args.values), flush=True)
+    except KeyboardInterrupt:
+        return 130
+    except PyRedMemError as exc:
+        print(f"pyredmem: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -10,6 +10,7 @@ from .._codec import Codec, MsgpackCodec
 from .._config import MAX_TTL, Config, ttl_to_ms
 from .._errors import ConfigurationError, InvalidValueError
 from .._keys import KINDS, Keyspace, ScopeRef, scope_ref_of
+from .._ops.events import Event, Matcher
 from .._ops.history import TokenCounter
 from .._ops.limiter import MultiDecision
 from ._runner import AsyncRunner
@@ -20,6 +21,7 @@ from .history import AsyncHistory
 from .limiter import AsyncLimiter, close_guards, hit_many
 from .scope import AsyncScope
 from .semaphore import AsyncSemaphore
+from .watch import AsyncChangeHandler, AsyncWatch, on_change
 
 
 class AsyncMemory:
@@ -291,6 +293,63 @@ class AsyncMemory:
         `on_error` of the limiters applies.
         """
         return await hit_many(self._runner, checks, group)
+
+    def watch(
+        self,
+        pattern: str,
+        *,
+        keys: str | None = None,
+        ops: Iterable[str] | None = None,
+        after: object = None,
+        values: bool = False,
+        timeout: float | None = None,
+        configure: bool = True,
+    ) -> AsyncWatch:
+        """The change events of the scopes or caches `pattern` names, as they are logged
+        (writers need `events=True`): `async for event in amem.watch("workflow:refund-*")`.
+
+        `pattern`: "<kind>:<id glob>" ("user:alice", "workflow:refund-*"), "<kind>" (every
+        scope of that kind), "global", "cache:<name glob>", or "*" (everything of this
+        memory's tenant: never another tenant's). `keys`: a glob over the event's key
+        (value key, thread id or cache key). `ops`: the operations wanted ("set",
+        "append", ...). `after`: a cursor (an event id, e.g. a previous watch's `cursor`;
+        a datetime; seconds since the epoch) to replay the logged events since then first.
+        `values`: decode the values the writers logged (`events="values"`). `timeout`:
+        stop after this many seconds without an event. `configure`: turn on the keyspace
+        notifications the watch needs (EventsConfigError, naming the setting, where the
+        server refuses). `async with` it to be listening before the block's writes."""
+        matcher = Matcher.of(self._cfg.keyspace, pattern, keys=keys, ops=ops)
+        return AsyncWatch(
+            self._runner,
+            self._cfg,
+            matcher,
+            after=after,
+            values=values,
+            timeout=timeout,
+            configure=configure,
+        )
+
+    async def on_change(
+        self,
+        pattern: str,
+        callback: Callable[[Event], Any],
+        *,
+        keys: str | None = None,
+        ops: Iterable[str] | None = None,
+        after: object = None,
+        values: bool = False,
+        configure: bool = True,
+    ) -> AsyncChangeHandler:
+        """Call `callback(event)` for every change `pattern` names, in the background (a
+        task of AsyncMemory's event loop, which awaits a coroutine callback; a daemon
+        thread for Memory); listening when this returns. A callback
+        that raises is logged and counted (`handler.errors`); the next events still come.
+        `await handler.aclose()` stops it, as closing this memory does. The options are
+        those of `watch`."""
+        watch = self.watch(
+            pattern, keys=keys, ops=ops, after=after, values=values, configure=configure
+        )
+        return await on_change(watch, callback)
 
     def batch(self) -> AsyncBatch:
         """Queue operations of any handles (`b.user("alice").get("k")`, `b.on(limiter)`)
