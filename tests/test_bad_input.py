@@ -740,7 +740,8 @@ def cache_case(op: str, g: Gen, mem: Memory, store: Store) -> None:
             lambda: cache().get_or_compute(key, fn, **kw),
         )
     else:  # fill / release: take a lease with a valid fetch first (the set-up)
-        handle = mem.cache("llm", ttl=60)
+        # a cache no generated case opens (a case's other bucket count would break the set-up)
+        handle = mem.cache("fill.setup", ttl=60)
         lease = None
         if g.bad() and g.r.random() < 0.3:
             bad_lease: Any = g.choice(
