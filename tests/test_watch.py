@@ -155,16 +155,12 @@ def test_the_sync_twins_match_the_async_ones(sync_obj: Any, async_obj: Any) -> N
 # --- behaviour, on every engine -------------------------------------------------------------
 
 
-def watch(mem: Memory, pattern: str = "*", *, keys: str | None = None, **options: Any) -> Watch:
-    ops = options.pop("ops", None)
-    matcher = Matcher.of(mem._cfg.keyspace, pattern, keys=keys, ops=ops)
-    return Watch(mem._runner, mem._cfg, matcher, **options)
+def watch(mem: Memory, pattern: str = "*", **options: Any) -> Watch:
+    return mem.watch(pattern, **options)
 
 
 def awatch(mem: AsyncMemory, pattern: str = "*", **options: Any) -> AsyncWatch:
-    keys, ops = options.pop("keys", None), options.pop("ops", None)
-    matcher = Matcher.of(mem._cfg.keyspace, pattern, keys=keys, ops=ops)
-    return AsyncWatch(mem._runner, mem._cfg, matcher, **options)
+    return mem.watch(pattern, **options)
 
 
 def take(w: Watch, n: int) -> list[Event]:
@@ -317,7 +313,7 @@ def test_on_change_calls_back_for_each_event_and_survives_a_raising_callback(url
             done.set()
 
     with Memory(url, events=True) as mem:
-        h1 = on_change(watch(mem, "user:*"), fragile)
+        h1 = mem.on_change("user:*", fragile)
         h2 = on_change(watch(mem, "user:*"), steady)
         assert isinstance(h1, ChangeHandler)
         for key in ("a", "boom", "b", "boom", "last"):
@@ -481,7 +477,7 @@ def test_async_live_events_resume_and_on_change(url: str) -> None:
             def explode(ev: Event) -> None:
                 raise ValueError("no")
 
-            handler = await on_change_async(awatch(mem, "user:*"), record)
+            handler = await mem.on_change("user:*", record)
             failing = await on_change_async(awatch(mem, "user:*"), explode)
             assert isinstance(handler, AsyncChangeHandler)
             await mem.user("c").set("first", 1)
