@@ -25,7 +25,7 @@ import os
 import random
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .._codec import decode_value, encode_value
@@ -34,6 +34,7 @@ from .._errors import InvalidValueError, SerializationError, ValidationError
 from .._keys import key_slot, scope_ref_of, validate_key, validate_name
 from ._call import Arg, Call, is_one, nothing, script
 from .events import event_args, log_key
+from .near import meta_expiry
 
 __all__ = [
     "HIT",
@@ -52,6 +53,7 @@ __all__ = [
     "cache_fetch",
     "cache_fill",
     "cache_get",
+    "cache_get_entry",
     "cache_peek",
     "cache_release",
     "cache_set",
@@ -96,6 +98,10 @@ class Fetch:
     value: Any = None
     lease: CacheLease | None = None
     wait: float = 0.0
+    #: a hit's expiry (server ms since the epoch) and its (type, payload), when the reply
+    #: had them (a near cache keeps them)
+    expiry_ms: int | None = field(default=None, compare=False, repr=False)
+    raw: tuple[bytes, bytes] | None = field(default=None, compare=False, repr=False)
 
 
 #: the largest `beta` (early-refresh eagerness): far beyond any useful value, and small
@@ -258,6 +264,20 @@ def cache_get(t: CacheTarget, key: str, default: Any = None) -> Call[Any]:
     return Call(_GET, t.entry_keys(key)[:1], (key, t.count), parse, key, t.label)
 
 
+def cache_get_entry(t: CacheTarget, key: str) -> Call[tuple[bytes, bytes, int | None] | None]:
+    """The fresh value undecoded (type, payload) with its expiry (server ms), or None:
+    `cache_get` for a near cache, which keeps the payload until then (decoding it for each
+    hit, so that no caller can change another's value)."""
+    key = _key(t, key)
+
+    def parse(reply: Any) -> tuple[bytes, bytes, int | None] | None:
+        if reply is None:
+            return None
+        return reply[0][:1], reply[1], meta_expiry(reply[0])
+
+    return Call(_GET, t.entry_keys(key)[:1], (key, t.count), parse, key, t.label)
+
+
 def cache_fetch(t: CacheTarget, key: str, *, serve_stale: bool, draw: float) -> Call[Fetch]:
     """The value, a lease, or how long to wait. `draw` is uniform in (0, 1]: the early-refresh
     (XFetch) lottery ticket.
@@ -291,7 +311,12 @@ def cache_peek(t: CacheTarget, key: str, *, serve_stale: bool, draw: float) -> C
     def parse(reply: Any) -> Fetch | None:
         if not reply:
             return None
-        return Fetch(_KINDS[reply[0]], t.decode(reply[1][:1], reply[2], key))  # meta, payload
+        kind = _KINDS[reply[0]]
+        meta, payload = reply[1], reply[2]
+        value = t.decode(meta[:1], payload, key)
+        if kind != HIT:
+            return Fetch(kind, value)
+        return Fetch(kind, value, expiry_ms=meta_expiry(meta), raw=(meta[:1], payload))
 
     args = (key, t.count, "1" if serve_stale else "0", repr(t.beta), repr(draw))
     return Call(_PEEK, t.entry_keys(key)[:1], args, parse, key, t.label)

@@ -9,11 +9,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .._config import Config
-from .._errors import CacheTimeoutError, ValidationError
+from .._config import Config, positive_int
+from .._errors import CacheTimeoutError, ConfigurationError, ValidationError
 from .._ops import cache as ops
 from .._ops.cache import CacheLease, Fetch
+from .._ops.events import Matcher
+from .._ops.near import NearStore
 from ._runner import Runner
+from .watch import Watch, on_change
 
 log = logging.getLogger("pyredmem.cache")
 
@@ -27,11 +30,33 @@ class Cache:
     or blocks on a wake-up list until the value lands (then one call to read it).
     """
 
-    __slots__ = ("_runner", "_t")
+    __slots__ = ("_near", "_near_handler", "_runner", "_t")
 
-    def __init__(self, runner: Runner, cfg: Config, name: str, **options: Any) -> None:
+    def __init__(
+        self,
+        runner: Runner,
+        cfg: Config,
+        name: str,
+        *,
+        near: bool = False,
+        near_max: int = 10_000,
+        **options: Any,
+    ) -> None:
         self._runner = runner
         self._t = ops.CacheTarget(cfg, name, **options)
+        self._near: NearStore | None = None
+        self._near_handler: Any = None  # ChangeHandler, _STARTING, or None
+        if not isinstance(near, bool):
+            raise ValidationError(f"near is True or False, not {near!r}", scope=self._t.label)
+        if near:
+            if not cfg.events:
+                raise ConfigurationError(
+                    "a near cache needs change events: open the memory with events=True "
+                    "(every process that writes this cache too)",
+                    scope=self._t.label,
+                )
+            limit = positive_int("near_max", near_max, scope=self._t.label)
+            self._near = NearStore(self._t.label[len("cache:") :], limit)
 
     @property
     def name(self) -> str:
@@ -41,18 +66,37 @@ class Cache:
         return f"<{type(self).__name__} {self._t.label}>"
 
     def get(self, key: str, default: Any = None) -> Any:
-        """The fresh value under `key`, or `default` (stale values are not returned)."""
-        return self._runner.run(ops.cache_get(self._t, key, default))
+        """The fresh value under `key`, or `default` (stale values are not returned). A near
+        cache answers from its copy when it has one (no round trip)."""
+        near = self._near
+        if near is None:
+            return self._runner.run(ops.cache_get(self._t, key, default))
+        epoch = self._near_epoch()
+        hit, raw = near.lookup(key, epoch)
+        if hit:
+            return self._t.decode(raw[0], raw[1], key)
+        ticket = near.ticket(epoch)
+        found = self._runner.run(ops.cache_get_entry(self._t, key))
+        if found is None:
+            return default
+        vtype, payload, expiry = found
+        near.offer(key, (vtype, payload), expiry, ticket, self._live_epoch())
+        return self._t.decode(vtype, payload, key)
 
     def set(self, key: str, value: Any, *, ttl: float | None = None) -> None:
         """Store `value` for `ttl` seconds (default: the cache's ttl). A computation in
         flight for `key` loses its lease: its result will not overwrite this value."""
         self._runner.run(ops.cache_set(self._t, key, value, ttl))
+        if self._near is not None:
+            self._near.drop(key)
 
     def delete(self, key: str) -> bool:
         """Remove `key`; True when it held a fresh value. A computation in flight for it
         loses its lease (its result is not stored) and its waiters retry."""
-        return self._runner.run(ops.cache_delete(self._t, key))
+        deleted = self._runner.run(ops.cache_delete(self._t, key))
+        if self._near is not None:
+            self._near.drop(key)
+        return deleted
 
     def clear(self) -> int:
         """Remove every entry; returns how many values (stale ones included) were removed.
@@ -60,7 +104,10 @@ class Cache:
         but ask again within 2 s. One script call on a single server; on Redis Cluster one
         per slot, pipelined, each atomic on its own."""
         calls = ops.cache_clear(self._t, per_slot=self._runner.cluster)
-        return sum(self._runner.run_all(calls))
+        removed = sum(self._runner.run_all(calls))
+        if self._near is not None:
+            self._near.drop(None)
+        return removed
 
     def fetch(self, key: str) -> Fetch:
         """The building block of `get_or_compute`: in one call, the value, or a lease to
@@ -78,7 +125,10 @@ class Cache:
         stores nothing, when the lease is no longer the entry's (it expired and another
         caller took over, or `set`/`delete`/`clear` ran since). `compute_time` (seconds)
         drives early refresh."""
-        return self._runner.run(ops.cache_fill(self._t, lease, value, ttl, compute_time))
+        stored = self._runner.run(ops.cache_fill(self._t, lease, value, ttl, compute_time))
+        if self._near is not None:
+            self._near.drop(lease.key)
+        return stored
 
     def release(self, lease: CacheLease) -> bool:
         """Give `lease` back without a value, so that a waiter can take it at once."""
@@ -107,11 +157,21 @@ class Cache:
         """
         ops.Shell.check(fn)
         t = self._t
+        near = self._near
+        held = None
+        if near is not None:
+            epoch = self._near_epoch()
+            hit_near, raw = near.lookup(key, epoch)
+            if hit_near:
+                return t.decode(raw[0], raw[1], key)
+            held = near.ticket(epoch)
         stale, ticket = t.stale_ms > 0, ops.draw()
         # a read first (FCALL_RO: a hit passes write pauses and may run on a replica); on
         # anything but a hit, the writing fetch decides again with the same ticket
         hit = self._runner.run(ops.cache_peek(t, key, serve_stale=stale, draw=ticket))
         if hit is not None:
+            if near is not None and held is not None and hit.raw is not None:
+                near.offer(key, hit.raw, hit.expiry_ms, held, self._live_epoch())
             return hit.value
         deadline: float | None = None
         while True:
@@ -166,6 +226,31 @@ class Cache:
         """Block until the holder wakes us (or `seconds` pass)."""
         wake = self._t.entry_keys(key)[2]
         self._runner.blpop(wake, seconds, about=key, scope=self._t.label)
+
+    def near_stats(self) -> dict[str, int] | None:
+        """A near cache's counters (None for a plain cache): `size` (copies held),
+        `hits` (answered from a copy), `misses` (asked the shared cache)."""
+        return None if self._near is None else self._near.stats()
+
+    def _near_epoch(self) -> int | None:
+        """Start the near cache's watcher on first use; its live epoch (None: not live,
+        so nothing is served from copies)."""
+        assert self._near is not None
+        if self._near_handler is None and self._near.claim_start():
+            try:
+                watch = Watch(
+                    self._runner,
+                    self._t.cfg,
+                    Matcher.of(self._t.cfg.keyspace, f"cache:{self._t.name}"),
+                )
+                self._near_handler = on_change(watch, self._near.on_event)
+            finally:
+                self._near.started()
+        return self._live_epoch()
+
+    def _live_epoch(self) -> int | None:
+        handler = self._near_handler
+        return None if handler is None else handler.live_epoch
 
     def key_for(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> str:
         """The key `cached` derives for calling `fn(*args, **kwargs)`."""

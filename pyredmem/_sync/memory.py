@@ -155,6 +155,8 @@ class Memory:
         beta: float = 1.0,
         buckets: int = 16,
         max_entries: int = 100_000,
+        near: bool = False,
+        near_max: int = 10_000,
     ) -> Cache:
         """A cache shared by every process that opens the same `name` (and scope).
 
@@ -165,6 +167,10 @@ class Memory:
         be served while one caller refreshes it (0: never). `beta`: eagerness of early
         refresh (XFetch; 0: off). `buckets`: how many hash tags (cluster slots) the entries
         spread over. `max_entries`: beyond it, the entries that expire soonest are evicted.
+        `near`: also keep up to `near_max` values in this process, served with no round
+        trip and dropped as soon as any process writes, deletes or invalidates them (the
+        memory needs `events=True`, as do the other writers; see the README's "Near
+        cache").
         """
         return Cache(
             self._runner,
@@ -178,6 +184,8 @@ class Memory:
             beta=beta,
             buckets=buckets,
             max_entries=max_entries,
+            near=near,
+            near_max=near_max,
         )
 
     def cached(

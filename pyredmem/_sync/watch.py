@@ -163,12 +163,25 @@ class Watch:
         self._started = False
         self._stopped = False
         self._busy = False  # inside __next__ (a stop asked meanwhile is seen there)
+        self._losses = 0  # subscriptions lost so far (see `live_epoch`)
 
     @property
     def cursor(self) -> str | None:
         """The id of the last event delivered (None before the first): pass it as `after`
         to a new watcher to resume from it."""
         return self._cursor
+
+    @property
+    def live_epoch(self) -> int | None:
+        """None unless the watch is listening on every primary with nothing to catch up on;
+        then a number that changes whenever a subscription was lost since (events may have
+        been missed until the catch-up): what a near cache checks before serving a copy."""
+        if not self._started or self._stopped or self._catch_up:
+            return None
+        nodes = self._nodes
+        if not nodes or any(n.pubsub is None for n in nodes.values()):
+            return None
+        return self._losses
 
     def __repr__(self) -> str:
         m = self._matcher
@@ -339,6 +352,7 @@ class Watch:
                 # were lost meanwhile, and the server may have restarted without them
                 n.confirmed = len(self._patterns) + 1
                 self._catch_up.add(n.name)
+                self._losses += 1
 
     # -- the connections: subscribe, reconnect, follow the cluster's primaries --
 
@@ -454,6 +468,8 @@ class Watch:
         except PyRedMemError as exc:
             self._warn("could not look up the cluster's nodes: %s", exc)
             return
+        if set(primaries) != set(self._nodes):
+            self._losses += 1  # a failover or a new node: events may have been missed
         for name in list(self._nodes):
             if name not in primaries:
                 n = self._nodes.pop(name)
@@ -606,6 +622,11 @@ class ChangeHandler:
     @property
     def running(self) -> bool:
         return self._background.running
+
+    @property
+    def live_epoch(self) -> int | None:
+        """The watch's `live_epoch` while it runs, else None."""
+        return self._watch.live_epoch if self.running else None
 
     @property
     def cursor(self) -> str | None:
