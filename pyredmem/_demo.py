@@ -94,6 +94,28 @@ def run_demo(url: str = "memory://demo") -> None:
             turns = b.on(chat).count()
         _show("batch: prefs, bob's flag, turns", (prefs.result(), flag.result(), turns.result()))
 
+    print("\n8. Change events: one agent watches another's writes, and a near cache")
+    with Memory(url, namespace="demo", tenant="acme", events=True) as mem:
+        refund = mem.workflow("refund-123")
+        with mem.watch("workflow:refund-*", keys="status", timeout=5) as updates:
+            refund.set("status", "approved")  # the executor (any process)
+            event = next(iter(updates))  # the planner hears of it
+            _show("planner's watch: scope, key, op", (event.scope, event.key, event.op))
+        replica = Memory(url, namespace="demo", tenant="acme", events=True)
+        with replica:
+            here = mem.cache("prices", ttl=60, near=True)
+            there = replica.cache("prices", ttl=60, near=True)
+            here.set("EUR", 1.08)
+            there.get("EUR")  # fetched once
+            _show("the other replica's near cache: EUR", there.get("EUR"))
+            here.set("EUR", 1.09)  # the event drops the other replica's copy
+            deadline = time.monotonic() + 2
+            while there.get("EUR") != 1.09 and time.monotonic() < deadline:
+                time.sleep(0.001)
+            _show("after a reprice elsewhere: EUR", there.get("EUR"))
+            _show("served from the process (hits)", (there.near_stats() or {}).get("hits"))
+        _show("replay: workflow:refund-123 changes", [e.op for e in refund.changes()][-2:])
+
     print("\nDone. Each operation above was one call of a function inside the store (update:")
     print("a read, then a compare-and-set). The same code runs on Redis, Valkey or a cluster:")
     print("Memory('redis://localhost:6379'), or pyredmem demo --url redis://localhost:6379")
