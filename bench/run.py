@@ -10,7 +10,8 @@ runs each row against raw redis-py (hiredis) in the same run, a few through asyn
 same operations on the embedded default (memory://, fakeredis + lupa), for reference. Then,
 on the same server, the sections after the latency table: the server's own µs per call
 beside its floors (bench/server_cost.py), bytes per stored item (bench/memory_usage.py) and
-calls per second in pipelines (bench/throughput.py).
+calls per second in pipelines (bench/throughput.py), and what change events cost and
+how fast they arrive (bench/events.py).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from pyredmem import AsyncMemory, Memory  # noqa: E402
 from tests.engines import Server, redis_server_binary  # noqa: E402
 
 MODULES = ["rows_scope", "rows_cache", "rows_history", "rows_limiter"]
-SECTIONS = ["server_cost", "memory_usage", "throughput"]  # after the latency table
+SECTIONS = ["server_cost", "memory_usage", "throughput", "events"]  # after the latency table
 
 
 def collect(mem: Memory, raw: redis.Redis, only: str | None) -> list[Row]:
@@ -87,6 +88,9 @@ def main() -> int:
             section = importlib.import_module(f"bench.{name}")
             if name == "memory_usage":
                 print(section.run(url, args.n))
+                continue
+            if name == "events":
+                print(section.run(url, raw, args.n))
                 continue
             with Memory(url) as mem:
                 print(section.run(mem, raw, args.n))

@@ -44,7 +44,7 @@ class AsyncCache:
         self._runner = runner
         self._t = ops.CacheTarget(cfg, name, **options)
         self._near: NearStore | None = None
-        self._near_handler: Any = None  # AsyncChangeHandler, _STARTING, or None
+        self._near_handler: Any = None  # the AsyncChangeHandler once started
         if not isinstance(near, bool):
             raise ValidationError(f"near is True or False, not {near!r}", scope=self._t.label)
         if near:
@@ -70,7 +70,8 @@ class AsyncCache:
         near = self._near
         if near is None:
             return await self._runner.run(ops.cache_get(self._t, key, default))
-        epoch = await self._near_epoch()
+        handler = self._near_handler
+        epoch = handler.live_epoch if handler is not None else await self._near_epoch()
         hit, raw = near.lookup(key, epoch)
         if hit:
             return self._t.decode(raw[0], raw[1], key)

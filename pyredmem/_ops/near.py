@@ -5,7 +5,7 @@ A copy is kept only when it is safe to: the watcher was live (subscribed on ever
 nothing to catch up on) from before the read that fetched it until the copy is stored, and
 no event about its key arrived meanwhile (a read that raced a write could otherwise keep
 the older value for good). Copies also end at the entry's own expiry (the server's, read
-with the value) and the store holds at most `max_entries` (least recently used dropped).
+with the value) and the store holds at most `max_entries` (the oldest copies dropped first).
 """
 
 from __future__ import annotations
@@ -84,24 +84,20 @@ class NearStore:
 
     def lookup(self, key: str, epoch: object) -> tuple[bool, Any]:
         """(True, value) for a copy still valid under the watcher connection `epoch` (None:
-        the watcher is not live), else (False, None)."""
-        with self._lock:
-            self._misses += 1  # until found
-            if epoch is None or epoch != self._epoch:
-                if self._copies:
+        the watcher is not live), else (False, None). A hit takes no lock: a drop racing
+        with it is as if it had come a moment later."""
+        if epoch is None or epoch != self._epoch:
+            if self._copies:
+                with self._lock:
                     self._copies.clear()
-                return False, None
-            found = self._copies.get(key)
-            if found is None:
-                return False, None
-            value, expiry = found
-            if time.time() >= expiry:
-                del self._copies[key]
-                return False, None
-            self._copies.move_to_end(key)
-            self._misses -= 1
-            self._hits += 1
-            return True, value
+            self._misses += 1
+            return False, None
+        found = self._copies.get(key)
+        if found is None or time.time() >= found[1]:
+            self._misses += 1
+            return False, None
+        self._hits += 1
+        return True, found[0]
 
     def ticket(self, epoch: object) -> tuple[int, object]:
         """Taken before the read whose value `offer` may keep."""

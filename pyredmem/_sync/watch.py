@@ -164,6 +164,7 @@ class Watch:
         self._stopped = False
         self._busy = False  # inside __next__ (a stop asked meanwhile is seen there)
         self._losses = 0  # subscriptions lost so far (see `live_epoch`)
+        self._live: int | None = None  # see `live_epoch`
 
     @property
     def cursor(self) -> str | None:
@@ -175,13 +176,24 @@ class Watch:
     def live_epoch(self) -> int | None:
         """None unless the watch is listening on every primary with nothing to catch up on;
         then a number that changes whenever a subscription was lost since (events may have
-        been missed until the catch-up): what a near cache checks before serving a copy."""
-        if not self._started or self._stopped or self._catch_up:
-            return None
+        been missed until the catch-up): what a near cache checks before serving a copy.
+        Kept up to date by the watch itself (None as soon as it loses a connection), so
+        that reading it costs an attribute lookup."""
+        return self._live
+
+    def _relive(self) -> None:
+        """Work `live_epoch` out again (after a round of the watch)."""
         nodes = self._nodes
-        if not nodes or any(n.pubsub is None for n in nodes.values()):
-            return None
-        return self._losses
+        if (
+            not self._started
+            or self._stopped
+            or self._catch_up
+            or not nodes
+            or any(n.pubsub is None for n in nodes.values())
+        ):
+            self._live = None
+        else:
+            self._live = self._losses
 
     def __repr__(self) -> str:
         m = self._matcher
@@ -207,6 +219,7 @@ class Watch:
                 if self._resume is not None:
                     self._catch_up.add(name)
             self._refresh_at = monotonic() + REFRESH
+            self._relive()
         except BaseException:
             self._stopped = True
             self._release()
@@ -259,6 +272,7 @@ class Watch:
         """Stop watching and release the connections. Iteration in progress elsewhere (a
         task, a thread) ends within half a second."""
         self._stopped = True
+        self._live = None
         if not self._busy:
             self._release()
 
@@ -291,6 +305,7 @@ class Watch:
         if self._expired:
             self._ready.extend(self._expired)
             self._expired = []
+        self._relive()
 
     def _listen(self, wait: float) -> None:
         """Take every message already received, else wait up to `wait` seconds for one."""
@@ -353,6 +368,7 @@ class Watch:
                 n.confirmed = len(self._patterns) + 1
                 self._catch_up.add(n.name)
                 self._losses += 1
+                self._live = None
 
     # -- the connections: subscribe, reconnect, follow the cluster's primaries --
 
@@ -419,6 +435,8 @@ class Watch:
     def _lost(self, n: _Node, why: BaseException) -> None:
         """`n`'s connection failed: drop it, try again later (with backoff), then catch up."""
         self._warn("lost its connection to %s: %s", n.name or "the server", why)
+        self._losses += 1
+        self._live = None
         if n.pubsub is not None:
             pubsub, n.pubsub = n.pubsub, None
             self._runner.close_pubsub(pubsub)
@@ -470,6 +488,7 @@ class Watch:
             return
         if set(primaries) != set(self._nodes):
             self._losses += 1  # a failover or a new node: events may have been missed
+            self._live = None
         for name in list(self._nodes):
             if name not in primaries:
                 n = self._nodes.pop(name)
@@ -625,8 +644,9 @@ class ChangeHandler:
 
     @property
     def live_epoch(self) -> int | None:
-        """The watch's `live_epoch` while it runs, else None."""
-        return self._watch.live_epoch if self.running else None
+        """The watch's `live_epoch` (None once it stopped: the watch is closed when the
+        handler's task or thread ends, whatever ended it)."""
+        return self._watch.live_epoch
 
     @property
     def cursor(self) -> str | None:
