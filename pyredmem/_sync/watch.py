@@ -69,8 +69,9 @@ __all__ = ["ChangeHandler", "Watch", "on_change"]
 
 # the longest a watcher blocks at once (s): how soon it sees a stop asked by another thread
 SLICE = 0.5
-# with several primaries, how long it listens to one before looking at the next (s)
-NODE_SLICE = 0.05
+# with several primaries, how long it listens to one before looking at the next (s): what
+# an event may wait on a cluster at worst (a few ms; idle, 200 short waits a second)
+NODE_SLICE = 0.005
 # how often the embedded store's keys are polled for expiry (s)
 EXPIRY_POLL = 0.25
 # how often a cluster's primaries are looked up, and every connection pinged (s)
