@@ -852,3 +852,390 @@ local function rl_log(log, now, total, cost, px, gone)
   redis.call('PEXPIRE', log, px)
   return n - gone
 end
+
+-- Facts layout (lua/facts_*.lua): a scope's bi-temporal claims (subject, predicate, object)
+-- live in two keys under its hash tag. A version is one claim as recorded: valid over the
+-- world times [vf, vt), believed from its recording time rf until it is superseded (rt).
+-- Versions are never changed but for their end, and never removed but with the whole store.
+--   F  hash  "n" -> the last version id given  "t" -> the last recording time (us; strictly
+--              increasing per scope)  "c" -> versions held  "x" -> "1" while the keys have
+--              a time to live  "r" -> with change events, when the log's retention is next
+--              due to be re-armed (ev_scope_done)
+--            "h:<s>\0<p>" -> the pair's head "<cardinality> <versions> <last change (us)>",
+--              cardinality "1" (one object valid at a time) or "n" (many)
+--            "d:<id>" -> the object (its type char, then payload) of the claim version `id`
+--              made; "s:<id>" its source, "q:<id>" its confidence (text), when given. The
+--              versions cut from that claim later keep pointing at it (their did).
+--            "e:<id>" -> rt: when version `id` was superseded (us), once it is
+--   I  zset  every score 0, read by lex range (so members sort by their text):
+--            "v\0<s>\0<p>\0<vf: 17 digits>\0<id> <vt> <did> <od> <card> <rf>" each believed
+--              version (not superseded), by pair and start
+--            "r\0<s>\0<p>\0<id> <vf> <vt> <rf> <did> <od> <card>" every version, by pair and
+--              recording order
+--            "o\0<p>\0<od>\0<s>" the pair (s, p) has held a version of object digest od
+-- Ids are 12-digit text, so that text order is number order; od is the client's digest of
+-- the object's type and payload. World times travel and are kept as us since the epoch plus
+-- 2^52 (all positive, and below 2^53: exact in a Lua number; the client keeps them within
+-- the years 1828 to 2112); FACT_OPEN (2^53) is an open end. Names hold no control characters
+-- (the client checks), so "\0" separates them and sorts first.
+local FACT_OPEN = 9007199254740992
+
+-- world time offset: a world time is us since the epoch + FACT_OFF
+local FACT_OFF = 4503599627370496
+
+-- a world time as the fixed-width text "v" members sort by
+local function fact_w(t)
+  return string.format('%017d', t)
+end
+
+-- the believed versions (parsed "v" members) of the pair whose member prefix is `pre`
+-- between the lex bounds lo and hi (hi first when `rev`), at most `limit` (nil: all). Each
+-- {vf, id, vt, did, od, card, rf, m = the member}; numbers but ids.
+local function fact_list(i, pre, lo, hi, rev, limit)
+  local r
+  if rev and limit then
+    r = redis.call('ZRANGE', i, hi, lo, 'BYLEX', 'REV', 'LIMIT', 0, limit)
+  elseif rev then
+    r = redis.call('ZRANGE', i, hi, lo, 'BYLEX', 'REV')
+  elseif limit then
+    r = redis.call('ZRANGE', i, lo, hi, 'BYLEX', 'LIMIT', 0, limit)
+  else
+    r = redis.call('ZRANGE', i, lo, hi, 'BYLEX')
+  end
+  local n = #pre
+  for j = 1, #r do
+    local m = r[j]
+    local id, vt, did, od, card, rf =
+      string.match(string.sub(m, n + 19), '^(%d+) (%d+) (%d+) (%x+) (%w) (%d+)$')
+    r[j] = {vf = string.sub(m, n + 1, n + 17) + 0, id = id, vt = vt + 0, did = did, od = od,
+      card = card, rf = rf + 0, m = m}
+  end
+  return r
+end
+
+-- the believed versions of pair `pre` starting at or before world time t, latest first
+-- (at most `limit`; nil: all). O(log N + returned).
+local function fact_before(i, pre, t, limit)
+  return fact_list(i, pre, '[' .. pre, '[' .. pre .. fact_w(t) .. '\1', true, limit)
+end
+
+-- the believed versions of pair `pre` starting after world time t and before u, earliest
+-- first (at most `limit`; nil: all). O(log N + returned).
+local function fact_after(i, pre, t, u, limit)
+  return fact_list(i, pre, '[' .. pre .. fact_w(t) .. '\1', '(' .. pre .. fact_w(u), false, limit)
+end
+
+-- the versions of pair (s, p) valid at world time a as believed at recording time k, from
+-- the pair's "r" members and the ends in F, earliest start first: every version recorded
+-- up to k is read, so O(log N + V) for the V versions of the pair (V <= its cap).
+local function fact_past(f, i, s, p, a, k)
+  local pre = 'r\0' .. s .. '\0' .. p .. '\0'
+  local all = redis.call('ZRANGE', i, '[' .. pre, '[' .. pre .. '\255', 'BYLEX')
+  local found, ends = {}, {}
+  for j = 1, #all do
+    local id, vf, vt, rf, did, od, card = string.match(string.sub(all[j], #pre + 1),
+      '^(%d+) (%d+) (%d+) (%d+) (%d+) (%x+) (%w)$')
+    if rf + 0 > k then break end  -- ids follow recording order: the rest came later
+    if vf + 0 <= a and vt + 0 > a then
+      found[#found + 1] = {vf = vf + 0, id = id, vt = vt + 0, did = did, od = od, card = card,
+        rf = rf + 0}
+      ends[#ends + 1] = 'e:' .. id
+    end
+  end
+  if #found == 0 then return found end
+  local rt = pair_call('HMGET', f, ends)
+  local out = {}
+  for j = 1, #found do
+    if not rt[j] or rt[j] + 0 > k then out[#out + 1] = found[j] end
+  end
+  table.sort(out, function(x, y)
+    if x.vf ~= y.vf then return x.vf < y.vf end
+    return x.id < y.id
+  end)
+  return out
+end
+
+-- The versions of pair (s, p) valid at world time a, as believed at recording time k (nil:
+-- now), earliest start first, and the pair's cardinality (nil when unknown). Believed now
+-- (k nil, or after the pair's last change): one lookup of the latest start at or before a,
+-- O(log N), for a single-valued pair; O(log N + S) for a many-valued one with S believed
+-- versions starting at or before a. Earlier: fact_past.
+local function fact_valid(f, i, s, p, a, k)
+  if k then
+    local head = redis.call('HGET', f, 'h:' .. s .. '\0' .. p)
+    if not head then return {}, nil end
+    local card, last = string.match(head, '^(%w) %d+ (%d+)$')
+    if k < last + 0 then return fact_past(f, i, s, p, a, k), card end
+  end
+  local pre = 'v\0' .. s .. '\0' .. p .. '\0'
+  local got = fact_before(i, pre, a, 1)
+  if #got == 0 then return got, nil end
+  if got[1].card == '1' then
+    if got[1].vt > a then return got, '1' end
+    return {}, '1'
+  end
+  local all = fact_before(i, pre, a, nil)
+  local out = {}
+  for j = #all, 1, -1 do
+    if all[j].vt > a then out[#out + 1] = all[j] end
+  end
+  return out, 'n'
+end
+
+-- a read's world time a (ARGV text, "": now) and recording time k ("": now, nil)
+local function fact_when(as_of, known_at)
+  local a, k = tonumber(as_of), tonumber(known_at)
+  if not a then
+    local t = redis.call('TIME')
+    a = t[1] * 1000000 + t[2] + FACT_OFF
+  end
+  return a, k
+end
+
+-- the objects of versions `found` (their claims' "d:" fields), in order; nil for one whose
+-- F lost it (eviction)
+local function fact_objects(f, found)
+  local fields = {}
+  for j = 1, #found do fields[j] = 'd:' .. found[j].did end
+  return pair_call('HMGET', f, fields)
+end
+
+-- Before a write: whether F and I lost one another (eviction: F's "n" without I, or I
+-- without "n"), in which case both are dropped, after a write a server at maxmemory refuses
+-- (see pair_guard), and the store starts empty. One EXISTS.
+local function fact_lost(f, i, n)
+  local indexed = redis.call('EXISTS', i) == 1
+  if n and not indexed then
+    redis.call('HSET', f, 'n', n)
+    redis.call('DEL', f)
+    return true
+  end
+  if indexed and not n then
+    local first = redis.call('ZRANGE', i, 0, 0)
+    redis.call('ZADD', i, 'XX', 0, first[1])
+    redis.call('DEL', i, f)
+    return true
+  end
+  return false
+end
+
+-- an error reply when adding `added` versions passes a cap: `count` the pair's versions,
+-- `held` F's "c" (text or nil), the caps as ARGV text
+local function fact_room(count, held, added, max_versions, max_facts)
+  if count + added > max_versions + 0 then
+    return redis.error_reply('PM_FULL the subject and predicate hold ' .. count ..
+      ' versions; this write needs ' .. added .. ' more and the cap is ' .. max_versions)
+  end
+  if (tonumber(held) or 0) + added > max_facts + 0 then
+    return redis.error_reply('PM_FULL the scope holds ' .. (held or 0) .. ' fact versions;' ..
+      ' this write needs ' .. added .. ' more and the cap is ' .. max_facts)
+  end
+  return nil
+end
+
+-- Commit a fact write: supersede the versions `cut` at recording time rf, add the versions
+-- `pieces` (the parts of cut versions the write leaves believed) and the new claim `new`
+-- (nil for a retract) with its fields `data` (F fields and values: its object, source,
+-- confidence), and set the keys' time to live (`ttl` ms text; "0": none). `st` is what the
+-- write read of F (fact_state's HMGET: head, n, t, c, r, x). Its first write is an HSET that
+-- grows F (which a server at maxmemory refuses). Returns the new claim's id.
+-- Cost: HSET, ZREM (when anything is cut), ZADD, and the two keys' expiry.
+local function fact_commit(f, i, s, p, card, count, rf, st, cut, pieces, new, data, ttl)
+  local next_id = tonumber(st[2]) or 0
+  local made = {}
+  if new then made[1] = new end
+  for j = 1, #pieces do made[#made + 1] = pieces[j] end
+  local fields = {}
+  for j = 1, #made do
+    next_id = next_id + 1
+    made[j].id = string.format('%012d', next_id)
+  end
+  if new then
+    new.did = new.id
+    for j = 1, #data, 2 do
+      fields[#fields + 1] = data[j] .. new.id
+      fields[#fields + 1] = data[j + 1]
+    end
+  end
+  for j = 1, #cut do
+    fields[#fields + 1] = 'e:' .. cut[j].id
+    fields[#fields + 1] = fmt_int(rf)
+  end
+  local pair = s .. '\0' .. p
+  local n = fmt_int(count + #made)
+  fields[#fields + 1] = 'h:' .. pair
+  fields[#fields + 1] = card .. ' ' .. n .. ' ' .. fmt_int(rf)
+  fields[#fields + 1] = 'n'
+  fields[#fields + 1] = fmt_int(next_id)
+  fields[#fields + 1] = 't'
+  fields[#fields + 1] = fmt_int(rf)
+  fields[#fields + 1] = 'c'
+  fields[#fields + 1] = fmt_int((tonumber(st[4]) or 0) + #made)
+  local timed = ttl ~= '0'
+  if timed and not st[6] then
+    fields[#fields + 1] = 'x'
+    fields[#fields + 1] = '1'
+  end
+  pair_call('HSET', f, fields)
+  if #cut > 0 then
+    local gone = {}
+    for j = 1, #cut do gone[j] = cut[j].m end
+    pair_call('ZREM', i, gone)
+  end
+  local pre, rpre = 'v\0' .. pair .. '\0', 'r\0' .. pair .. '\0'
+  local members = {}
+  for j = 1, #made do
+    local c = made[j]
+    local vt, rfs = fmt_int(c.vt), fmt_int(rf)
+    members[#members + 1] = '0'
+    members[#members + 1] = pre .. fact_w(c.vf) .. '\0' .. c.id .. ' ' .. vt .. ' ' .. c.did ..
+      ' ' .. c.od .. ' ' .. card .. ' ' .. rfs
+    members[#members + 1] = '0'
+    members[#members + 1] = rpre .. c.id .. ' ' .. fmt_int(c.vf) .. ' ' .. vt .. ' ' .. rfs ..
+      ' ' .. c.did .. ' ' .. c.od .. ' ' .. card
+  end
+  if new then
+    members[#members + 1] = '0'
+    members[#members + 1] = 'o\0' .. p .. '\0' .. new.od .. '\0' .. s
+  end
+  pair_call('ZADD', i, members)
+  if timed then
+    redis.call('PEXPIRE', f, ttl)
+    redis.call('PEXPIRE', i, ttl)
+  elseif st[6] then
+    redis.call('HDEL', f, 'x')
+    redis.call('PERSIST', f)
+    redis.call('PERSIST', i)
+  end
+  if new then return new.id end
+  return nil
+end
+
+-- Before a fact write: what it reads of F (head of the pair, n, t, c, r, x; all nil when
+-- the store was lost, see fact_lost), the pair's cardinality and versions, and the
+-- recording time rf (the server clock in us, after F's "t"). Also the clock's ms.
+local function fact_state(f, i, s, p)
+  local now, now_us = clock()
+  local st = redis.call('HMGET', f, 'h:' .. s .. '\0' .. p, 'n', 't', 'c', 'r', 'x')
+  if fact_lost(f, i, st[2]) then st = {} end
+  local card, count = nil, 0
+  if st[1] then
+    local c, n = string.match(st[1], '^(%w) (%d+)')
+    card, count = c, n + 0
+  end
+  local rf = now_us
+  if st[3] and rf <= st[3] + 0 then rf = st[3] + 1 end
+  return st, card, count, rf, now
+end
+
+-- Record a claim (facts_add, facts_correct; `mode` is their name, and the ARGV layout they
+-- share is in their headers). Works out the claim's interval, the believed versions it
+-- cuts (`rival`s: every object's for a single-valued pair; for a many-valued one the same
+-- object's, and a correct's replaced object), the parts of them left standing, then
+-- checks the caps and commits. Returns the reply {id, vf, vt, rf, "1"} or, when an
+-- identical claim is already believed over the whole interval, that claim's with "0".
+-- Cost: O(log N) for a single-valued pair, plus O(C) for C versions cut; a many-valued
+-- pair reads its believed versions starting before the claim's end. Plus fact_commit.
+local function fact_write(f, i, log, argv, mode)
+  local s, p, od = argv[1], argv[2], argv[7]
+  local st, card, count, rf, now = fact_state(f, i, s, p)
+  local asked = argv[5]
+  if asked ~= '' and card and asked ~= card then
+    return redis.error_reply('PM_INVALID this subject and predicate were recorded with ' ..
+      'cardinality "' .. (card == '1' and 'one' or 'many') .. '"')
+  end
+  card = card or (asked ~= '' and asked or '1')
+  local one = card == '1'
+  local rd = argv[6]  -- correct: the object digest it replaces ("": any)
+  local function rival(c)
+    if one then return true end
+    if mode == 'add' then return c.od == od end
+    return rd == '' or c.od == rd or c.od == od
+  end
+  local pre = 'v\0' .. s .. '\0' .. p .. '\0'
+  local world = rf + FACT_OFF
+  local vf, vt = tonumber(argv[3]), tonumber(argv[4])
+  local given_vf, given_vt = vf ~= nil, vt ~= nil
+  if mode == 'correct' then
+    -- the versions replaced: those believed valid at valid_from (default: now), of the
+    -- replaced object if named; the claim takes their interval unless given one
+    local t0 = vf or world
+    local hit = {}
+    local before = fact_before(i, pre, t0, one and 1 or nil)
+    for j = 1, #before do
+      local c = before[j]
+      if c.vt > t0 and (rd == '' or c.od == rd) then hit[#hit + 1] = c end
+    end
+    if rd ~= '' and #hit == 0 then
+      return redis.error_reply('PM_MISSING no version of the object to replace is valid then')
+    end
+    for j = 1, #hit do
+      if not given_vf and (not vf or hit[j].vf < vf) then vf = hit[j].vf end
+      if not given_vt and (not vt or hit[j].vt > vt) then vt = hit[j].vt end
+    end
+  end
+  vf = vf or world
+  if not vt then
+    -- until the next believed change: the earliest rival starting after vf
+    vt = FACT_OPEN
+    local later = fact_after(i, pre, vf, FACT_OPEN, one and 1 or nil)
+    for j = 1, #later do
+      if rival(later[j]) then
+        vt = later[j].vf
+        break
+      end
+    end
+  end
+  if vf >= vt then
+    return redis.error_reply('PM_INVALID valid_to must be after valid_from')
+  end
+  -- the rivals believed over [vf, vt)
+  local cut, span = {}, nil
+  if one then  -- believed versions are disjoint: the one holding vf, then those after it
+    span = fact_before(i, pre, vf, 1)
+    for _, c in ipairs(fact_after(i, pre, vf, vt, nil)) do span[#span + 1] = c end
+  else
+    span = fact_list(i, pre, '[' .. pre, '(' .. pre .. fact_w(vt), false, nil)
+  end
+  for j = 1, #span do
+    local c = span[j]
+    if c.vt > vf and c.vf < vt and rival(c) then cut[#cut + 1] = c end
+  end
+  local payload = argv[8] .. argv[9]
+  if #cut == 1 and cut[1].od == od and cut[1].vf <= vf and cut[1].vt >= vt then
+    local c = cut[1]
+    local d = redis.call('HMGET', f, 'd:' .. c.did, 's:' .. c.did, 'q:' .. c.did)
+    if d[1] == payload and (d[2] or '') == argv[10] and (d[3] or '') == argv[11] then
+      return {c.id, fmt_int(c.vf), fmt_int(c.vt), fmt_int(c.rf), '0'}
+    end
+  end
+  local pieces = {}
+  for j = 1, #cut do
+    local c = cut[j]
+    if c.vf < vf then pieces[#pieces + 1] = {vf = c.vf, vt = vf, did = c.did, od = c.od} end
+    if c.vt > vt then pieces[#pieces + 1] = {vf = vt, vt = c.vt, did = c.did, od = c.od} end
+  end
+  local err = fact_room(count, st[4], 1 + #pieces, argv[13], argv[14])
+  if err then return err end
+  local data = {'d:', payload}
+  if argv[10] ~= '' then
+    data[3], data[4] = 's:', argv[10]
+  end
+  if argv[11] ~= '' then
+    data[#data + 1], data[#data + 2] = 'q:', argv[11]
+  end
+  local new = {vf = vf, vt = vt, od = od}
+  local id = fact_commit(f, i, s, p, card, count, rf, st, cut, pieces, new, data, argv[12])
+  if log then
+    local version = fmt_int(id + 0)
+    local created
+    if ev_values(argv) then
+      created = ev_add(log, argv, 'o', mode, 'w', 'f', 'k', s, 'a', p, 'v', version,
+        'y', argv[8], 'p', argv[9])
+    else
+      created = ev_add(log, argv, 'o', mode, 'w', 'f', 'k', s, 'a', p, 'v', version)
+    end
+    ev_scope_done(f, log, argv, st[5], now, created)
+  end
+  return {id, fmt_int(vf), fmt_int(vt), fmt_int(rf), '1'}
+end

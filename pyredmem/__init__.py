@@ -6,9 +6,11 @@ on Redis 7+, Valkey 8, Redis Cluster, or in-process (`memory://`).
 
 from __future__ import annotations
 
+from ._ambient import current
 from ._async.batch import AsyncBatch, AsyncBatched
 from ._async.cache import AsyncCache
 from ._async.context import AsyncContext
+from ._async.facts import AsyncContextFacts, AsyncFacts
 from ._async.history import AsyncHistory
 from ._async.limiter import AsyncLimiter
 from ._async.memory import AsyncMemory
@@ -30,6 +32,7 @@ from ._errors import (
     InvalidScopeError,
     InvalidValueError,
     MissingKeyError,
+    NoContextError,
     OutcomeUnknownError,
     OutOfMemoryError,
     PermissionDeniedError,
@@ -46,6 +49,7 @@ from ._ops.batch import Pending
 from ._ops.cache import CacheLease, Fetch
 from ._ops.context import Resolved
 from ._ops.events import NOT_LOGGED, Event
+from ._ops.facts import Fact
 from ._ops.limiter import Decision, MultiDecision
 from ._ops.message import Appended, Message, estimate_tokens
 from ._ops.semaphore import SemaphoreLease
@@ -53,6 +57,7 @@ from ._ops.thread import ThreadInfo
 from ._sync.batch import Batch, Batched
 from ._sync.cache import Cache
 from ._sync.context import Context
+from ._sync.facts import ContextFacts, Facts
 from ._sync.history import History
 from ._sync.limiter import Limiter
 from ._sync.memory import Memory
@@ -71,6 +76,8 @@ __all__ = [
     "AsyncCache",
     "AsyncChangeHandler",
     "AsyncContext",
+    "AsyncContextFacts",
+    "AsyncFacts",
     "AsyncHistory",
     "AsyncHold",
     "AsyncLimiter",
@@ -92,10 +99,13 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "Context",
+    "ContextFacts",
     "CrossSlotError",
     "Decision",
     "Event",
     "EventsConfigError",
+    "Fact",
+    "Facts",
     "Fetch",
     "History",
     "Hold",
@@ -108,6 +118,7 @@ __all__ = [
     "MissingKeyError",
     "MsgpackCodec",
     "MultiDecision",
+    "NoContextError",
     "OutOfMemoryError",
     "OutcomeUnknownError",
     "Pending",
@@ -126,6 +137,7 @@ __all__ = [
     "ValidationError",
     "Watch",
     "WrongTypeError",
+    "current",
     "estimate_tokens",
     "__version__",
 ]

@@ -10,6 +10,7 @@
     ├── WrongTypeError (TypeError)        the stored value is of the wrong kind for the call
     ├── CapacityError                     a cap was reached (keys per scope, result too big)
     ├── MissingKeyError (KeyError)        the key is absent or expired
+    ├── NoContextError (LookupError)      `current()` outside any `bind()`
     ├── ConflictError                     a compare-and-set kept losing to other writers
     ├── CacheTimeoutError (TimeoutError)  waited too long for another caller's computation
     ├── RateLimitedError                  a rate limit denied a call (carries the Decision)
@@ -47,6 +48,7 @@ __all__ = [
     "InvalidScopeError",
     "InvalidValueError",
     "MissingKeyError",
+    "NoContextError",
     "OutOfMemoryError",
     "OutcomeUnknownError",
     "PermissionDeniedError",
@@ -112,6 +114,11 @@ class MissingKeyError(PyRedMemError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return PyRedMemError.__str__(self)
+
+
+class NoContextError(PyRedMemError, LookupError):
+    """`pyredmem.current()` was called where no context is bound: outside every
+    `with mem.bind(...)` / `async with amem.bind(...)` block of this thread or task."""
 
 
 class ConflictError(PyRedMemError):
@@ -203,6 +210,7 @@ _PREFIXES: dict[str, type[PyRedMemError]] = {
     "PM_INVALID": InvalidValueError,
     "PM_CONFLICT": ConflictError,
     "PM_CONFIG": ConfigurationError,
+    "PM_MISSING": MissingKeyError,
 }
 
 

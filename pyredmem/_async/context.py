@@ -11,7 +11,9 @@ from .._ops import context as ops
 from .._ops import scope as scope_ops
 from .._ops._call import Target
 from .._ops.context import Resolved
+from .._ops.facts import FactStore
 from ._runner import AsyncRunner
+from .facts import AsyncContextFacts
 
 
 class AsyncContext:
@@ -29,6 +31,14 @@ class AsyncContext:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {' > '.join(map(str, self.scopes))}>"
+
+    @property
+    def facts(self) -> AsyncContextFacts:
+        """The facts of the bound scopes: reads answer from the most specific scope that
+        has an answer (one script call on a single server, one per slot on a cluster);
+        writes go to the most specific bound scope unless `scope=` names another kind."""
+        stores = tuple(FactStore(t.cfg, t.ref) for t in self._targets)
+        return AsyncContextFacts(self._runner, stores)
 
     async def _lookup(self, what: str, key: str, default: Any = None) -> Any:
         calls, answer = ops.context_lookup(

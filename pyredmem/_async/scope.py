@@ -14,9 +14,11 @@ from .._ops import history as history_ops
 from .._ops import scope as ops
 from .._ops._call import Target
 from .._ops.events import Event
+from .._ops.facts import FactStore
 from .._ops.history import ThreadInfo, TokenCounter
 from ._runner import AsyncRunner
 from ._sleep import sleep
+from .facts import AsyncFacts
 from .history import AsyncHistory
 
 
@@ -133,6 +135,12 @@ class AsyncScope:
             t.cfg, t.log, since, limit=limit, values=values, scope=t.label
         )
         return await self._runner.run(call)
+
+    @property
+    def facts(self) -> AsyncFacts:
+        """This scope's facts (subject, predicate, object claims over time), with the
+        default caps; `mem.facts(scope=..., ...)` chooses others."""
+        return AsyncFacts(self._runner, (FactStore(self._t.cfg, self.ref),))
 
     def history(
         self,

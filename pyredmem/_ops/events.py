@@ -8,14 +8,18 @@ the scope (or cache bucket) it writes, in the same call, under the same hash tag
     <ns>:{<tenant>:cache:<name>:<scope>:<bucket>}:ev  stream: one cache bucket's entries
 
 Each log entry (XADD MAXLEN ~ cap, id "*": the server clock) has these fields, flat, in
-this order (absent fields are left out):
+this order (absent fields are left out; "a" comes after "k"):
 
     o  the operation: set incr update delete clear expire (values), append delete clear
-       compact fork expire (threads), set fill invalidate clear expire (cache entries)
-    w  what it is about: "v" a value, "t" a thread, "c" a cache entry, "s" the whole scope
-       (or cache bucket: `clear`)
-    k  the value's key, the thread's id, or the cache entry's key (absent when w is "s")
-    v  the value's new version (values: set, incr, update)
+       compact fork expire (threads), set fill invalidate clear expire (cache entries),
+       add correct retract clear (facts)
+    w  what it is about: "v" a value, "t" a thread, "c" a cache entry, "f" a fact, "s" the
+       whole scope (or cache bucket: `clear`)
+    k  the value's key, the thread's id, the cache entry's key, or the fact's subject
+       (absent when w is "s", and for a clear of the facts)
+    a  the fact's predicate (facts: add, correct, retract)
+    v  the value's new version (values: set, incr, update); a fact's version id (add,
+       correct: the one recorded; retract: each one ended)
     m  the message id (threads: append; delete of one turn, dropped by the caps; compact:
        the summary's; fork: the newest turn copied). A thread's delete without m removes
        the whole thread.
@@ -87,10 +91,13 @@ EVENT_OPS = frozenset(
         "fork",
         "fill",
         "invalidate",
+        "add",
+        "correct",
+        "retract",
     }
 )
 
-_TARGETS = {b"v": "value", b"t": "thread", b"c": "cache", b"s": "scope"}
+_TARGETS = {b"v": "value", b"t": "thread", b"c": "cache", b"f": "fact", b"s": "scope"}
 
 
 class _NotLogged:
@@ -172,10 +179,11 @@ class Event:
     `id` is unique across scopes ("<ms>-<seq>.<log digest>") and is the cursor to resume
     from (`watch(after=...)`, `changes(since=...)`). `kind` is the scope kind or "cache";
     `scope` the scope id ("" for global) or the cache name; `target` "value", "thread",
-    "cache" or "scope"; `key` the value's key, thread id or cache key (None for a whole-scope
-    `clear`); `at` the server time (seconds since the epoch). `value` is the new value (a
-    Message for an append) when the writer logged values and the watcher asked for them,
-    else NOT_LOGGED.
+    "cache", "fact" or "scope"; `key` the value's key, thread id, cache key or fact's
+    subject (None for a whole-scope `clear`); `at` the server time (seconds since the
+    epoch). `value` is the new value (a Message for an append, a fact's object for an add
+    or correct) when the writer logged values and the watcher asked for them, else
+    NOT_LOGGED. `predicate`: a fact event's predicate.
     """
 
     id: str
@@ -189,6 +197,7 @@ class Event:
     message_id: str | None = None
     source: str | None = None
     value: Any = field(default=NOT_LOGGED, compare=False)
+    predicate: str | None = None
 
     @property
     def position(self) -> tuple[int, int]:
@@ -243,6 +252,7 @@ def decode_event(
         message_id=_text(f.get(b"m")),
         source=_text(f.get(b"f")),
         value=value,
+        predicate=_text(f.get(b"a")),
     )
 
 

@@ -12,7 +12,9 @@ from .._ops import context as ops
 from .._ops import scope as scope_ops
 from .._ops._call import Target
 from .._ops.context import Resolved
+from .._ops.facts import FactStore
 from ._runner import Runner
+from .facts import ContextFacts
 
 
 class Context:
@@ -30,6 +32,14 @@ class Context:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {' > '.join(map(str, self.scopes))}>"
+
+    @property
+    def facts(self) -> ContextFacts:
+        """The facts of the bound scopes: reads answer from the most specific scope that
+        has an answer (one script call on a single server, one per slot on a cluster);
+        writes go to the most specific bound scope unless `scope=` names another kind."""
+        stores = tuple(FactStore(t.cfg, t.ref) for t in self._targets)
+        return ContextFacts(self._runner, stores)
 
     def _lookup(self, what: str, key: str, default: Any = None) -> Any:
         calls, answer = ops.context_lookup(

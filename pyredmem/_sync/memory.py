@@ -7,17 +7,20 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Literal
 
+from .._ambient import Binding
 from .._codec import Codec, MsgpackCodec
 from .._config import MAX_TTL, Config, ttl_to_ms
 from .._errors import ConfigurationError, InvalidValueError
 from .._keys import KINDS, Keyspace, ScopeRef, scope_ref_of
 from .._ops.events import Event, Matcher
+from .._ops.facts import DEFAULT_MAX_FACTS, DEFAULT_MAX_VERSIONS, FactStore
 from .._ops.history import TokenCounter
 from .._ops.limiter import MultiDecision
 from ._runner import Runner
 from .batch import Batch
 from .cache import Cache
 from .context import Context
+from .facts import Facts
 from .history import History
 from .limiter import Limiter, close_guards, hit_many
 from .scope import Scope
@@ -142,6 +145,50 @@ class Memory:
         )
         refs = tuple(ScopeRef.of(k, ids[k]) for k in KINDS[:-1] if ids[k] is not None)
         return Context(self._runner, self._cfg, (*refs, ScopeRef.of("global")))
+
+    def bind(
+        self,
+        *,
+        step: str | None = None,
+        run: str | None = None,
+        workflow: str | None = None,
+        session: str | None = None,
+        user: str | None = None,
+        actor: str | None = None,
+        organization: str | None = None,
+    ) -> Binding[Context]:
+        """A context manager (`with`; for Memory, `async` or not): inside
+        `bind(user="alice", session="s1")`, `pyredmem.current()` returns that context (as
+        `context(...)` builds it; also the block's target) anywhere below, in this thread or
+        task and the tasks it creates, never in others. Bindings nest."""
+        return Binding(
+            self.context(
+                step=step,
+                run=run,
+                workflow=workflow,
+                session=session,
+                user=user,
+                actor=actor,
+                organization=organization,
+            )
+        )
+
+    def facts(
+        self,
+        *,
+        scope: Scope | ScopeRef | None = None,
+        ttl: float | None = None,
+        max_versions: int = DEFAULT_MAX_VERSIONS,
+        max_facts: int = DEFAULT_MAX_FACTS,
+    ) -> Facts:
+        """The facts of `scope` (a scope handle or ScopeRef; default: the global scope).
+        `ttl`: seconds the scope's facts live after their last write (None: the memory's
+        default_ttl; by default they never expire). `max_versions`: versions one subject
+        and predicate may hold; `max_facts`: versions the scope may hold (past either, a
+        write raises CapacityError and writes nothing)."""
+        ref = scope_ref_of(scope) or ScopeRef.of("global")
+        store = FactStore(self._cfg, ref, ttl=ttl, max_versions=max_versions, max_facts=max_facts)
+        return Facts(self._runner, (store,))
 
     def cache(
         self,
@@ -315,7 +362,7 @@ class Memory:
         configure: bool = True,
     ) -> Watch:
         """The change events of the scopes or caches `pattern` names, as they are logged
-        (writers need `events=True`): `for event in amem.watch("workflow:refund-*")`.
+        (writers need `events=True`), as an iterator of Events (asynchronous with Memory).
 
         `pattern`: "<kind>:<id glob>" ("user:alice", "workflow:refund-*"), "<kind>" (every
         scope of that kind), "global", "cache:<name glob>", or "*" (everything of this
@@ -326,7 +373,8 @@ class Memory:
         `values`: decode the values the writers logged (`events="values"`). `timeout`:
         stop after this many seconds without an event. `configure`: turn on the keyspace
         notifications the watch needs (EventsConfigError, naming the setting, where the
-        server refuses). `with` it to be listening before the block's writes."""
+        server refuses). Enter it as a context manager to be listening before the block's
+        writes."""
         matcher = Matcher.of(self._cfg.keyspace, pattern, keys=keys, ops=ops)
         return Watch(
             self._runner,
@@ -350,11 +398,10 @@ class Memory:
         configure: bool = True,
     ) -> ChangeHandler:
         """Call `callback(event)` for every change `pattern` names, in the background (a
-        task of Memory's event loop, which awaits a coroutine callback; a daemon
-        thread for Memory); listening when this returns. A callback
-        that raises is logged and counted (`handler.errors`); the next events still come.
-        `handler.close()` stops it, as closing this memory does. The options are
-        those of `watch`."""
+        task of the event loop with Memory, which awaits a coroutine callback; a daemon
+        thread with Memory); listening when this returns. A callback that raises is logged
+        and counted (`handler.errors`); the next events still come. Closing the handler
+        stops it, as closing this memory does. The options are those of `watch`."""
         watch = self.watch(
             pattern, keys=keys, ops=ops, after=after, values=values, configure=configure
         )

@@ -15,9 +15,11 @@ from .._ops import history as history_ops
 from .._ops import scope as ops
 from .._ops._call import Target
 from .._ops.events import Event
+from .._ops.facts import FactStore
 from .._ops.history import ThreadInfo, TokenCounter
 from ._runner import Runner
 from ._sleep import sleep
+from .facts import Facts
 from .history import History
 
 
@@ -134,6 +136,12 @@ class Scope:
             t.cfg, t.log, since, limit=limit, values=values, scope=t.label
         )
         return self._runner.run(call)
+
+    @property
+    def facts(self) -> Facts:
+        """This scope's facts (subject, predicate, object claims over time), with the
+        default caps; `mem.facts(scope=..., ...)` chooses others."""
+        return Facts(self._runner, (FactStore(self._t.cfg, self.ref),))
 
     def history(
         self,

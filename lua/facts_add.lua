@@ -1,0 +1,28 @@
+-- facts_add: record a claim (subject, predicate, object) valid over the world times
+-- [valid_from, valid_to), recorded now (the server clock, strictly increasing per scope).
+-- The believed versions it overlaps (every object's for a single-valued pair, the same
+-- object's for a many-valued one) are superseded, and the parts of them outside the claim's
+-- interval recorded again as versions of their own: so a new object closes the open one
+-- where it starts, and earlier beliefs stay answerable ("known at" a past time).
+-- KEYS[1] F  KEYS[2] I  (see the facts layout in _prelude.lua)
+-- KEYS[3] the scope's change log (only when the call logs events)
+-- ARGV[1] subject  ARGV[2] predicate  ARGV[3] valid_from (world us + 2^52; "": the
+-- recording time)  ARGV[4] valid_to (world us + 2^52; "": the next believed change of the
+-- pair after valid_from, else open)  ARGV[5] cardinality ("1" one, "n" many; "": the
+-- pair's, "1" for a new pair)  ARGV[6] "" (facts_correct's replaced object)
+-- ARGV[7] object digest (hex)  ARGV[8] object type  ARGV[9] object payload
+-- ARGV[10] source ("": none)  ARGV[11] confidence (text; "": none)
+-- ARGV[12] time to live of the facts' keys, ms ("0": none)  ARGV[13] max versions of one
+-- subject and predicate  ARGV[14] max versions in the scope
+-- ARGV[15..17] with KEYS[3]: the log's cap, retention (ms) and "1" to log values
+-- Reply: {id, valid_from, valid_to, recorded_from, "1"} (times as ARGV sends them; valid_to
+-- 2^53: open), or the identical claim already believed over the whole interval, with "0"
+-- (then nothing is written). Errors: PM_INVALID (a cardinality other than the pair's, or
+-- an interval that ends before it starts), PM_FULL (a cap): nothing written.
+-- Events: "add" (w "f", k subject, a predicate, v the version id; y, p with values).
+-- Cost: O(log N) for a single-valued pair (about 8 calls: TIME, HMGET, EXISTS, two lex
+-- lookups, HSET, ZREM, ZADD), plus O(C) for C versions cut and the keys' expiry (2 calls
+-- with a time to live); a many-valued pair reads its believed versions that start before
+-- the claim ends. With events: one XADD, and the log's re-arm when due.
+-- Flags: idempotent
+return fact_write(KEYS[1], KEYS[2], KEYS[3], ARGV, 'add')

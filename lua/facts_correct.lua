@@ -1,0 +1,17 @@
+-- facts_correct: replace what was recorded about (subject, predicate) by a claim of
+-- `object` over [valid_from, valid_to), recorded now. The versions replaced are those
+-- believed valid at valid_from (default: now), of the replaced object when one is named;
+-- without an interval the claim takes theirs. As facts_add, it supersedes the rivals it
+-- overlaps (for a many-valued pair: the replaced object's, or every object's when none is
+-- named), so queries known at an earlier recording time still return the old belief.
+-- KEYS[1] F  KEYS[2] I  KEYS[3] the scope's change log (only when the call logs events)
+-- ARGV as facts_add's, but: ARGV[3] valid_from ("": the replaced versions' earliest start,
+-- else now)  ARGV[4] valid_to ("": their latest end, else as facts_add)  ARGV[5] ""
+-- ARGV[6] the replaced object's digest ("": any)
+-- Reply: as facts_add's. Errors: PM_MISSING (a replaced object named, and none of it
+-- valid at valid_from), PM_INVALID, PM_FULL: nothing written.
+-- Events: "correct" (w "f", k subject, a predicate, v the version id; y, p with values).
+-- Cost: as facts_add's, plus one lex lookup (O(log N); a many-valued pair reads its
+-- believed versions starting before valid_from).
+-- Flags: idempotent
+return fact_write(KEYS[1], KEYS[2], KEYS[3], ARGV, 'correct')
