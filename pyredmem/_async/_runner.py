@@ -25,7 +25,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .._connect import Lost, made, open_async, prepare_async, translate
-from .._dialect import Dialect, Refused, is_missing, is_refusal
+from .._dialect import LOAD, Dialect, Refused, is_missing, is_refusal
 from .._errors import BackendUnavailableError, PyRedMemError
 from .._ops._call import Call
 from ._gate import gate_for
@@ -148,6 +148,10 @@ class AsyncRunner:
         key = call.keys[0]
 
         async def execute(command: tuple[Any, ...]) -> Any:
+            if command is LOAD:
+                # on every primary at once: a later call to another node (a read during a
+                # write pause, which FUNCTION LOAD would wait out) finds it there
+                return await client.execute_command(*command, target_nodes=client.PRIMARIES)
             # the node is looked up for each command: a MOVED reply to the first updates the
             # slot map, and the library must then be loaded where the slot went
             node = client.get_node_from_key(key)

@@ -232,13 +232,6 @@ def exchange(
             raise Refused(str(error)) from error
         if not is_missing(error) or not load:
             raise
-        if call.readonly:
-            # a read never loads the library (FUNCTION LOAD waits out a write pause, which
-            # reads pass): it runs as a script this time; the next write loads the library
-            try:
-                return execute(dialect.command(call, False))
-            except NoScriptError:
-                return execute(dialect.source_command(call))
     try:  # the server lacks the library: load it, then send the call again (it did not run)
         execute(LOAD)
     except ResponseError as error:

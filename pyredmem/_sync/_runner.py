@@ -26,7 +26,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .._connect import Lost, made, open_sync, prepare_sync, translate
-from .._dialect import Dialect, Refused, is_missing, is_refusal
+from .._dialect import LOAD, Dialect, Refused, is_missing, is_refusal
 from .._errors import BackendUnavailableError, PyRedMemError
 from .._ops._call import Call
 from ._gate import gate_for
@@ -149,6 +149,10 @@ class Runner:
         key = call.keys[0]
 
         def execute(command: tuple[Any, ...]) -> Any:
+            if command is LOAD:
+                # on every primary at once: a later call to another node (a read during a
+                # write pause, which FUNCTION LOAD would wait out) finds it there
+                return client.execute_command(*command, target_nodes=client.PRIMARIES)
             # the node is looked up for each command: a MOVED reply to the first updates the
             # slot map, and the library must then be loaded where the slot went
             node = client.get_node_from_key(key)
