@@ -857,28 +857,43 @@ end
 -- live in two keys under its hash tag. A version is one claim as recorded: valid over the
 -- world times [vf, vt), believed from its recording time rf until it is superseded (rt).
 -- Versions are never changed but for their end, and never removed but with the whole store.
---   F  hash  "n" -> the last version id given  "t" -> the last recording time (us; strictly
---              increasing per scope)  "c" -> versions held  "x" -> "1" while the keys have
---              a time to live  "r" -> with change events, when the log's retention is next
---              due to be re-armed (ev_scope_done)
---            "h:<s>\0<p>" -> the pair's head "<cardinality> <versions> <last change (us)>",
---              cardinality "1" (one object valid at a time) or "n" (many)
+--   F  hash  "c" -> versions held, which is also the last version id given (versions go
+--              only all at once)  "t" -> the last recording time (us; strictly increasing
+--              per scope)  "x" -> "1" while the keys have a time to live  "r" -> with
+--              change events, when the log's retention is next due to be re-armed
+--              (ev_scope_done)
+--            "h:<s>\0<p>" -> the pair's head "<cardinality> <versions> <last change (us)>
+--              <top>", cardinality "1" (one object valid at a time) or "n" (many), top the
+--              latest start any version of the pair was given (so no believed one starts
+--              after it)
 --            "d:<id>" -> the object (its type char, then payload) of the claim version `id`
 --              made; "s:<id>" its source, "q:<id>" its confidence (text), when given. The
 --              versions cut from that claim later keep pointing at it (their did).
+--            "m:<s>\0<p>\0<k>" -> the pair's k-th version (k from 1, in recording order):
+--              "<vf>\0<id> <vt> <did> <od> <card> <rf>", as its "v" member after the pair
 --            "e:<id>" -> rt: when version `id` was superseded (us), once it is
 --   I  zset  every score 0, read by lex range (so members sort by their text):
---            "v\0<s>\0<p>\0<vf: 17 digits>\0<id> <vt> <did> <od> <card> <rf>" each believed
---              version (not superseded), by pair and start
---            "r\0<s>\0<p>\0<id> <vf> <vt> <rf> <did> <od> <card>" every version, by pair and
---              recording order
+--            "v\0<s>\0<p>\0<vf>\0<id> <vt> <did> <od> <card> <rf>" each believed version
+--              (not superseded), by pair and start (vf and vt in 17 digits)
+--            "p\0<s>\0<p>" each pair (a subject's predicates, for facts_about)
 --            "o\0<p>\0<od>\0<s>" the pair (s, p) has held a version of object digest od
+-- A write adds two members per version at most (its "v" member, and "p" or "o" when new):
+-- zset members this long cost a few us each to insert, hash fields far less.
 -- Ids are 12-digit text, so that text order is number order; od is the client's digest of
 -- the object's type and payload. World times travel and are kept as us since the epoch plus
 -- 2^52 (all positive, and below 2^53: exact in a Lua number; the client keeps them within
 -- the years 1828 to 2112); FACT_OPEN (2^53) is an open end. Names hold no control characters
 -- (the client checks), so "\0" separates them and sorts first.
 local FACT_OPEN = 9007199254740992
+
+-- redis.call(cmd, key, items...) (nothing when there are none): at once when they are few,
+-- else in chunks (pair_call)
+local function fact_call(cmd, key, items)
+  local n = #items
+  if n == 0 then return {} end
+  if n <= 1000 then return redis.call(cmd, key, unpack(items)) end
+  return pair_call(cmd, key, items)
+end
 
 -- world time offset: a world time is us since the epoch + FACT_OFF
 local FACT_OFF = 4503599627370496
@@ -890,7 +905,7 @@ end
 
 -- the believed versions (parsed "v" members) of the pair whose member prefix is `pre`
 -- between the lex bounds lo and hi (hi first when `rev`), at most `limit` (nil: all). Each
--- {vf, id, vt, did, od, card, rf, m = the member}; numbers but ids.
+-- {vf, id, vt, did, od, card, rf, m = the member, w = vf's text}; numbers but ids.
 local function fact_list(i, pre, lo, hi, rev, limit)
   local r
   if rev and limit then
@@ -906,9 +921,10 @@ local function fact_list(i, pre, lo, hi, rev, limit)
   for j = 1, #r do
     local m = r[j]
     local id, vt, did, od, card, rf =
-      string.match(string.sub(m, n + 19), '^(%d+) (%d+) (%d+) (%x+) (%w) (%d+)$')
-    r[j] = {vf = string.sub(m, n + 1, n + 17) + 0, id = id, vt = vt + 0, did = did, od = od,
-      card = card, rf = rf + 0, m = m}
+      string.match(m, '^(%d+) (%d+) (%d+) (%x+) (%w) (%d+)$', n + 19)
+    local w = string.sub(m, n + 1, n + 17)
+    r[j] = {vf = w + 0, w = w, id = id, vt = vt + 0, did = did, od = od, card = card,
+      rf = rf + 0, m = m}
   end
   return r
 end
@@ -925,21 +941,35 @@ local function fact_after(i, pre, t, u, limit)
   return fact_list(i, pre, '[' .. pre .. fact_w(t) .. '\1', '(' .. pre .. fact_w(u), false, limit)
 end
 
--- the versions of pair (s, p) valid at world time a as believed at recording time k, from
--- the pair's "r" members and the ends in F, earliest start first: every version recorded
--- up to k is read, so O(log N + V) for the V versions of the pair (V <= its cap).
-local function fact_past(f, i, s, p, a, k)
-  local pre = 'r\0' .. s .. '\0' .. p .. '\0'
-  local all = redis.call('ZRANGE', i, '[' .. pre, '[' .. pre .. '\255', 'BYLEX')
-  local found, ends = {}, {}
+-- the `count` versions of pair (s, p), in recording order, from F's "m:" fields: each
+-- {id, vf, vt, rf, did, od} (numbers but ids). O(count), count <= the pair's cap.
+local function fact_versions(f, s, p, count)
+  local pre = 'm:' .. s .. '\0' .. p .. '\0'
+  local fields = {}
+  for j = 1, count do fields[j] = pre .. j end
+  local all = pair_call('HMGET', f, fields)
+  local out = {}
   for j = 1, #all do
-    local id, vf, vt, rf, did, od, card = string.match(string.sub(all[j], #pre + 1),
-      '^(%d+) (%d+) (%d+) (%d+) (%d+) (%x+) (%w)$')
-    if rf + 0 > k then break end  -- ids follow recording order: the rest came later
-    if vf + 0 <= a and vt + 0 > a then
-      found[#found + 1] = {vf = vf + 0, id = id, vt = vt + 0, did = did, od = od, card = card,
-        rf = rf + 0}
-      ends[#ends + 1] = 'e:' .. id
+    local m = all[j]
+    if m then
+      local id, vt, did, od, card, rf = string.match(m, '^(%d+) (%d+) (%d+) (%x+) (%w) (%d+)$', 19)
+      out[#out + 1] = {vf = string.sub(m, 1, 17) + 0, id = id, vt = vt + 0, did = did, od = od,
+        card = card, rf = rf + 0}
+    end
+  end
+  return out
+end
+
+-- the versions of pair (s, p) (`count` of them) valid at world time a as believed at
+-- recording time k, from its "m:" fields and the ends in F, earliest start first: every
+-- version is read, so O(V) for the V versions of the pair (V <= its cap).
+local function fact_past(f, s, p, count, a, k)
+  local found, ends = {}, {}
+  for _, c in ipairs(fact_versions(f, s, p, count)) do
+    if c.rf > k then break end  -- recording order: the rest came later
+    if c.vf <= a and c.vt > a then
+      found[#found + 1] = c
+      ends[#ends + 1] = 'e:' .. c.id
     end
   end
   if #found == 0 then return found end
@@ -964,8 +994,8 @@ local function fact_valid(f, i, s, p, a, k)
   if k then
     local head = redis.call('HGET', f, 'h:' .. s .. '\0' .. p)
     if not head then return {}, nil end
-    local card, last = string.match(head, '^(%w) %d+ (%d+)$')
-    if k < last + 0 then return fact_past(f, i, s, p, a, k), card end
+    local card, count, last = string.match(head, '^(%w) (%d+) (%d+)')
+    if k < last + 0 then return fact_past(f, s, p, count + 0, a, k), card end
   end
   local pre = 'v\0' .. s .. '\0' .. p .. '\0'
   local got = fact_before(i, pre, a, 1)
@@ -997,16 +1027,16 @@ end
 local function fact_objects(f, found)
   local fields = {}
   for j = 1, #found do fields[j] = 'd:' .. found[j].did end
-  return pair_call('HMGET', f, fields)
+  return fact_call('HMGET', f, fields)
 end
 
--- Before a write: whether F and I lost one another (eviction: F's "n" without I, or I
--- without "n"), in which case both are dropped, after a write a server at maxmemory refuses
+-- Before a write: whether F and I lost one another (eviction: F's "c" without I, or I
+-- without "c"), in which case both are dropped, after a write a server at maxmemory refuses
 -- (see pair_guard), and the store starts empty. One EXISTS.
 local function fact_lost(f, i, n)
   local indexed = redis.call('EXISTS', i) == 1
   if n and not indexed then
-    redis.call('HSET', f, 'n', n)
+    redis.call('HSET', f, 'c', n)
     redis.call('DEL', f)
     return true
   end
@@ -1037,10 +1067,12 @@ end
 -- `pieces` (the parts of cut versions the write leaves believed) and the new claim `new`
 -- (nil for a retract) with its fields `data` (F fields and values: its object, source,
 -- confidence), and set the keys' time to live (`ttl` ms text; "0": none). `st` is what the
--- write read of F (fact_state's HMGET: head, n, t, c, r, x). Its first write is an HSET that
--- grows F (which a server at maxmemory refuses). Returns the new claim's id.
+-- write read of F (fact_state's HMGET: head, c, t, r, x). Its first write is an HSET that
+-- grows F (which a server at maxmemory refuses). `indexed`: the pair already lists the new
+-- claim's object (in an "o" member). Returns the new claim's id.
 -- Cost: HSET, ZREM (when anything is cut), ZADD, and the two keys' expiry.
-local function fact_commit(f, i, s, p, card, count, rf, st, cut, pieces, new, data, ttl)
+local function fact_commit(f, i, s, p, card, count, rf, st, cut, pieces, new, data, ttl,
+    indexed)
   local next_id = tonumber(st[2]) or 0
   local made = {}
   if new then made[1] = new end
@@ -1057,52 +1089,60 @@ local function fact_commit(f, i, s, p, card, count, rf, st, cut, pieces, new, da
       fields[#fields + 1] = data[j + 1]
     end
   end
+  local rfs = string.format('%d', rf)
   for j = 1, #cut do
     fields[#fields + 1] = 'e:' .. cut[j].id
-    fields[#fields + 1] = fmt_int(rf)
+    fields[#fields + 1] = rfs
   end
   local pair = s .. '\0' .. p
-  local n = fmt_int(count + #made)
+  local pre = 'v\0' .. pair .. '\0'
+  local members = {}
+  for j = 1, #made do
+    -- one text for both: the version's "m:" field, and after "\0" its "v" member's tail
+    local c = made[j]
+    local vt = fact_w(c.vt)
+    local tail = c.id .. ' ' .. vt .. ' ' .. c.did .. ' ' .. c.od .. ' ' .. card .. ' ' .. rfs
+    local vf = c.w or fact_w(c.vf)
+    fields[#fields + 1] = 'm:' .. pair .. '\0' .. (count + j)
+    fields[#fields + 1] = vf .. '\0' .. tail
+    members[#members + 1] = '0'
+    members[#members + 1] = pre .. vf .. '\0' .. tail
+  end
+  local top = tonumber(st[1] and string.match(st[1], ' (%d+)$')) or 0
+  for j = 1, #made do
+    if made[j].vf > top then top = made[j].vf end
+  end
   fields[#fields + 1] = 'h:' .. pair
-  fields[#fields + 1] = card .. ' ' .. n .. ' ' .. fmt_int(rf)
-  fields[#fields + 1] = 'n'
-  fields[#fields + 1] = fmt_int(next_id)
+  fields[#fields + 1] = card .. ' ' .. (count + #made) .. ' ' .. rfs .. ' ' ..
+    string.format('%d', top)
   fields[#fields + 1] = 't'
-  fields[#fields + 1] = fmt_int(rf)
+  fields[#fields + 1] = rfs
   fields[#fields + 1] = 'c'
-  fields[#fields + 1] = fmt_int((tonumber(st[4]) or 0) + #made)
+  fields[#fields + 1] = next_id
   local timed = ttl ~= '0'
-  if timed and not st[6] then
+  if timed and not st[5] then
     fields[#fields + 1] = 'x'
     fields[#fields + 1] = '1'
   end
-  pair_call('HSET', f, fields)
+  fact_call('HSET', f, fields)
   if #cut > 0 then
     local gone = {}
     for j = 1, #cut do gone[j] = cut[j].m end
-    pair_call('ZREM', i, gone)
+    fact_call('ZREM', i, gone)
   end
-  local pre, rpre = 'v\0' .. pair .. '\0', 'r\0' .. pair .. '\0'
-  local members = {}
-  for j = 1, #made do
-    local c = made[j]
-    local vt, rfs = fmt_int(c.vt), fmt_int(rf)
+  if count == 0 then
     members[#members + 1] = '0'
-    members[#members + 1] = pre .. fact_w(c.vf) .. '\0' .. c.id .. ' ' .. vt .. ' ' .. c.did ..
-      ' ' .. c.od .. ' ' .. card .. ' ' .. rfs
-    members[#members + 1] = '0'
-    members[#members + 1] = rpre .. c.id .. ' ' .. fmt_int(c.vf) .. ' ' .. vt .. ' ' .. rfs ..
-      ' ' .. c.did .. ' ' .. c.od .. ' ' .. card
+    members[#members + 1] = 'p\0' .. pair
   end
-  if new then
+  if new and not indexed then
     members[#members + 1] = '0'
     members[#members + 1] = 'o\0' .. p .. '\0' .. new.od .. '\0' .. s
   end
-  pair_call('ZADD', i, members)
+  fact_call('ZADD', i, members)
   if timed then
     redis.call('PEXPIRE', f, ttl)
     redis.call('PEXPIRE', i, ttl)
-  elseif st[6] then
+  elseif st[5] then
     redis.call('HDEL', f, 'x')
     redis.call('PERSIST', f)
     redis.call('PERSIST', i)
@@ -1111,21 +1151,22 @@ local function fact_commit(f, i, s, p, card, count, rf, st, cut, pieces, new, da
   return nil
 end
 
--- Before a fact write: what it reads of F (head of the pair, n, t, c, r, x; all nil when
--- the store was lost, see fact_lost), the pair's cardinality and versions, and the
--- recording time rf (the server clock in us, after F's "t"). Also the clock's ms.
+-- Before a fact write: what it reads of F (head of the pair, c, t, r, x; all nil when the
+-- store was lost, see fact_lost), the pair's cardinality, versions and top (nil when new;
+-- see the layout), and the recording time rf (the server clock in us, after F's "t"). Also
+-- the clock's ms.
 local function fact_state(f, i, s, p)
   local now, now_us = clock()
-  local st = redis.call('HMGET', f, 'h:' .. s .. '\0' .. p, 'n', 't', 'c', 'r', 'x')
+  local st = redis.call('HMGET', f, 'h:' .. s .. '\0' .. p, 'c', 't', 'r', 'x')
   if fact_lost(f, i, st[2]) then st = {} end
-  local card, count = nil, 0
+  local card, count, top = nil, 0, nil
   if st[1] then
-    local c, n = string.match(st[1], '^(%w) (%d+)')
-    card, count = c, n + 0
+    local c, n, u = string.match(st[1], '^(%w) (%d+) %d+ (%d+)$')
+    card, count, top = c, n + 0, u + 0
   end
   local rf = now_us
   if st[3] and rf <= st[3] + 0 then rf = st[3] + 1 end
-  return st, card, count, rf, now
+  return st, card, count, rf, now, top
 end
 
 -- Record a claim (facts_add, facts_correct; `mode` is their name, and the ARGV layout they
@@ -1138,7 +1179,7 @@ end
 -- pair reads its believed versions starting before the claim's end. Plus fact_commit.
 local function fact_write(f, i, log, argv, mode)
   local s, p, od = argv[1], argv[2], argv[7]
-  local st, card, count, rf, now = fact_state(f, i, s, p)
+  local st, card, count, rf, now, top = fact_state(f, i, s, p)
   local asked = argv[5]
   if asked ~= '' and card and asked ~= card then
     return redis.error_reply('PM_INVALID this subject and predicate were recorded with ' ..
@@ -1175,10 +1216,12 @@ local function fact_write(f, i, log, argv, mode)
     end
   end
   vf = vf or world
+  local next_start = false  -- vt is where the next rival starts (or open, none does)
   if not vt then
     -- until the next believed change: the earliest rival starting after vf
-    vt = FACT_OPEN
-    local later = fact_after(i, pre, vf, FACT_OPEN, one and 1 or nil)
+    vt, next_start = FACT_OPEN, true
+    local later = {}
+    if top and top > vf then later = fact_after(i, pre, vf, FACT_OPEN, one and 1 or nil) end
     for j = 1, #later do
       if rival(later[j]) then
         vt = later[j].vf
@@ -1193,7 +1236,9 @@ local function fact_write(f, i, log, argv, mode)
   local cut, span = {}, nil
   if one then  -- believed versions are disjoint: the one holding vf, then those after it
     span = fact_before(i, pre, vf, 1)
-    for _, c in ipairs(fact_after(i, pre, vf, vt, nil)) do span[#span + 1] = c end
+    if not next_start then  -- (else none starts between vf and vt)
+      for _, c in ipairs(fact_after(i, pre, vf, vt, nil)) do span[#span + 1] = c end
+    end
   else
     span = fact_list(i, pre, '[' .. pre, '(' .. pre .. fact_w(vt), false, nil)
   end
@@ -1206,17 +1251,23 @@ local function fact_write(f, i, log, argv, mode)
     local c = cut[1]
     local d = redis.call('HMGET', f, 'd:' .. c.did, 's:' .. c.did, 'q:' .. c.did)
     if d[1] == payload and (d[2] or '') == argv[10] and (d[3] or '') == argv[11] then
-      return {c.id, fmt_int(c.vf), fmt_int(c.vt), fmt_int(c.rf), '0'}
+      return {c.id, c.vf, c.vt, c.rf, '0'}
     end
   end
   local pieces = {}
   for j = 1, #cut do
     local c = cut[j]
-    if c.vf < vf then pieces[#pieces + 1] = {vf = c.vf, vt = vf, did = c.did, od = c.od} end
+    if c.vf < vf then
+      pieces[#pieces + 1] = {vf = c.vf, w = c.w, vt = vf, did = c.did, od = c.od}
+    end
     if c.vt > vt then pieces[#pieces + 1] = {vf = vt, vt = c.vt, did = c.did, od = c.od} end
   end
-  local err = fact_room(count, st[4], 1 + #pieces, argv[13], argv[14])
+  local err = fact_room(count, st[2], 1 + #pieces, argv[13], argv[14])
   if err then return err end
+  local indexed = false
+  for j = 1, #cut do
+    if cut[j].od == od then indexed = true end
+  end
   local data = {'d:', payload}
   if argv[10] ~= '' then
     data[3], data[4] = 's:', argv[10]
@@ -1225,7 +1276,8 @@ local function fact_write(f, i, log, argv, mode)
     data[#data + 1], data[#data + 2] = 'q:', argv[11]
   end
   local new = {vf = vf, vt = vt, od = od}
-  local id = fact_commit(f, i, s, p, card, count, rf, st, cut, pieces, new, data, argv[12])
+  local id = fact_commit(f, i, s, p, card, count, rf, st, cut, pieces, new, data, argv[12],
+    indexed)
   if log then
     local version = fmt_int(id + 0)
     local created
@@ -1235,7 +1287,7 @@ local function fact_write(f, i, log, argv, mode)
     else
       created = ev_add(log, argv, 'o', mode, 'w', 'f', 'k', s, 'a', p, 'v', version)
     end
-    ev_scope_done(f, log, argv, st[5], now, created)
+    ev_scope_done(f, log, argv, st[4], now, created)
   end
-  return {id, fmt_int(vf), fmt_int(vt), fmt_int(rf), '1'}
+  return {id, vf, vt, rf, '1'}
 end

@@ -25,19 +25,21 @@ for j = #before, 1, -1 do  -- earliest start first
   local c = before[j]
   if c.vt > at and (od == '' or c.od == od) then
     cut[#cut + 1] = c
-    if c.vf < at then pieces[#pieces + 1] = {vf = c.vf, vt = at, did = c.did, od = c.od} end
+    if c.vf < at then
+      pieces[#pieces + 1] = {vf = c.vf, w = c.w, vt = at, did = c.did, od = c.od}
+    end
   end
 end
 if #cut == 0 then return {0, ''} end
-local err = fact_room(count, st[4], #pieces, ARGV[6], ARGV[7])
+local err = fact_room(count, st[2], #pieces, ARGV[6], ARGV[7])
 if err then return err end
-fact_commit(f, i, s, p, card, count, rf, st, cut, pieces, nil, {}, ARGV[5])
+fact_commit(f, i, s, p, card, count, rf, st, cut, pieces, nil, {}, ARGV[5], true)
 if log then
   local created = false
   for j = 1, #cut do
     created = ev_add(log, ARGV, 'o', 'retract', 'w', 'f', 'k', s, 'a', p, 'v',
       fmt_int(cut[j].id + 0)) or created
   end
-  ev_scope_done(f, log, ARGV, st[5], now, created)
+  ev_scope_done(f, log, ARGV, st[4], now, created)
 end
 return {#cut, fmt_int(rf)}
