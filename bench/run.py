@@ -33,7 +33,7 @@ from bench.harness import Result, Row, measure, measure_async, render  # noqa: E
 from pyredmem import AsyncMemory, Memory  # noqa: E402
 from tests.engines import Server, redis_server_binary  # noqa: E402
 
-MODULES = ["rows_scope", "rows_cache", "rows_history", "rows_limiter"]
+MODULES = ["rows_scope", "rows_cache", "rows_history", "rows_limiter", "rows_facts"]
 SECTIONS = ["server_cost", "memory_usage", "throughput", "events"]  # after the latency table
 
 

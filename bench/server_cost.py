@@ -34,6 +34,12 @@ The floors, measured in the same run:
                               + LINDEX -1 (the running total) + RPUSH + PEXPIRE
    semaphore acquire+release  acquire: TIME + ZCOUNT (live leases) + ZADD + PEXPIREAT;
                               release: ZREM (two calls, as pyredmem makes)
+   facts.add (closes the      TIME + HMGET the pair's head and the scope's count (ids, caps)
+   open claim)                + ZRANGE BYLEX REV LIMIT 1 (the claim holding valid_from) +
+                              HSET object, version, end, head + ZREM the claim cut + ZADD
+                              the new claim and what stands of the old one
+   facts.get (now)            TIME (as_of: now) + ZRANGE BYLEX REV LIMIT 1 (the claim
+                              starting last by then) + HGET its object
 
 Targets (issue "server cost"): every operation within 1.3x its own floor; scope.get and
 scope.exists, limiter.hit (each algorithm) and cache.get within 3x the no-op.
@@ -144,6 +150,29 @@ local function semaphore_release(keys, args)
   return redis.call('ZREM', keys[1], args[1])
 end
 
+local function facts_add(keys, args)
+  local t = redis.call('TIME')
+  local pair = args[1] .. '\0' .. args[2]
+  local pre = 'v\0' .. pair .. '\0'
+  local head = redis.call('HMGET', keys[1], 'h:' .. pair, 'c')
+  local cut = redis.call('ZRANGE', keys[2], '[' .. pre .. '~', '[' .. pre, 'BYLEX', 'REV',
+    'LIMIT', 0, 1)
+  local n = (tonumber(head[2]) or 0) + 1
+  local now = t[1] .. t[2]
+  redis.call('HSET', keys[1], 'd:' .. n, args[3], 'm:' .. n, now, 'e:' .. n, now,
+    'h:' .. pair, now, 'c', n)
+  if cut[1] then redis.call('ZREM', keys[2], cut[1]) end
+  redis.call('ZADD', keys[2], 0, pre .. now .. '\0' .. n, 0, pre .. now .. '\0' .. n .. 'p')
+  return n
+end
+
+local function facts_get(keys, args)
+  redis.call('TIME')
+  local pre = 'v\0' .. args[1] .. '\0' .. args[2] .. '\0'
+  redis.call('ZRANGE', keys[2], '[' .. pre .. '~', '[' .. pre, 'BYLEX', 'REV', 'LIMIT', 0, 1)
+  return redis.call('HGET', keys[1], 'd:' .. args[3])
+end
+
 local RO = {'no-writes'}
 redis.register_function{function_name='pmbench_noop', callback=noop}
 redis.register_function{function_name='pmbench_noop_ro', callback=noop, flags=RO}
@@ -160,6 +189,8 @@ redis.register_function{function_name='pmbench_limiter_fixed', callback=limiter_
 redis.register_function{function_name='pmbench_limiter_sliding', callback=limiter_sliding}
 redis.register_function{function_name='pmbench_semaphore_acquire', callback=semaphore_acquire}
 redis.register_function{function_name='pmbench_semaphore_release', callback=semaphore_release}
+redis.register_function{function_name='pmbench_facts_add', callback=facts_add}
+redis.register_function{function_name='pmbench_facts_get', callback=facts_get, flags=RO}
 """
 
 FUNCTION_ROWS = ("cmdstat_fcall", "cmdstat_fcall_ro")
@@ -257,7 +288,9 @@ def plan(mem: Memory, raw: Any) -> tuple[list[Op], list[Measure], list[Measure]]
     LRANGE = r("LRANGE -20 -1", "lrange", "LRANGE", "raw:list", -20, -1)
     HMGET = r("HMGET (2 fields)", "hmget", "HMGET", "raw:h", "m:k", "d:k")
     SETGET = r("SET PX GET", "set", "SET", "raw:t", "1", "PX", 60000, "GET")
-    raws = [GET, SET, INCR, EXISTS, RPUSH, LTRIM, LRANGE, HMGET, SETGET]
+    HSET = r("HSET", "hset", "HSET", "raw:h", "d:k", payload)
+    HGET = r("HGET", "hget", "HGET", "raw:h", "d:k")
+    raws = [GET, SET, INCR, EXISTS, RPUSH, LTRIM, LRANGE, HMGET, SETGET, HSET, HGET]
 
     ops: list[Op] = []
 
@@ -438,6 +471,64 @@ def plan(mem: Memory, raw: Any) -> tuple[list[Op], list[Measure], list[Measure]]
             (INCR, INCR),
         )
     )
+
+    # facts: adds cycling over 1,000 subjects, each closing its subject's open claim (the
+    # floor writes a twin store); a get of the claim valid now
+    facts = mem.facts(scope=mem.user("bench-cost"), max_facts=10_000_000)
+    facts.clear()
+    twin_facts = mem.user("bench-cost-floor").facts
+    twin_facts.clear()
+    for n in range(1000):
+        facts.add(f"s{n}", "lives_in", "city 0")
+    adds = itertools.count(1000)
+
+    def add() -> Any:
+        n = next(adds)
+        return facts.add(f"s{n % 1000}", "lives_in", f"city {n // 1000}")
+
+    city = codec.encode("city 0")
+    floor_keys = twin_facts._stores[0].keys
+    floor_adds = itertools.count()
+    add_floor = raw.connection_pool.get_connection()
+
+    def floor_add() -> Any:
+        n = next(floor_adds)
+        add_floor.send_command(
+            "FCALL", "pmbench_facts_add", 2, *floor_keys, f"s{n % 1000}", "lives_in", city
+        )
+        return add_floor.read_response()
+
+    facts.add("alice", "lives_in", "Tokyo")
+    first = facts.history("alice", "lives_in")[0].id
+    ops += [
+        Op(
+            "facts.add (closes the open claim)",
+            Measure("", add),
+            Measure("", floor_add),
+            "TIME HMGET ZRANGE HSET ZREM ZADD",
+            noop,
+            (HSET,),
+        ),
+        Op(
+            "facts.get (now)",
+            Measure("", lambda: facts.get("alice", "lives_in")),
+            Measure(
+                "",
+                fcall(
+                    raw,
+                    "pmbench_facts_get",
+                    facts._stores[0].keys,
+                    "alice",
+                    "lives_in",
+                    f"{first:012d}",
+                    ro=True,
+                ),
+            ),
+            "TIME ZRANGE HGET",
+            noop_ro,
+            (HGET,),
+        ),
+    ]
     return ops, [noop, noop_ro], raws
 
 

@@ -856,34 +856,31 @@ end
 -- Facts layout (lua/facts_*.lua): a scope's bi-temporal claims (subject, predicate, object)
 -- live in two keys under its hash tag. A version is one claim as recorded: valid over the
 -- world times [vf, vt), believed from its recording time rf until it is superseded (rt).
--- Versions are never changed but for their end, and never removed but with the whole store.
---   F  hash  "c" -> versions held, which is also the last version id given (versions go
---              only all at once)  "t" -> the last recording time (us; strictly increasing
---              per scope)  "x" -> "1" while the keys have a time to live  "r" -> with
---              change events, when the log's retention is next due to be re-armed
---              (ev_scope_done)
---            "h:<s>\0<p>" -> the pair's head "<cardinality> <versions> <last change (us)>
---              <top>", cardinality "1" (one object valid at a time) or "n" (many), top the
---              latest start any version of the pair was given (so no believed one starts
---              after it)
+-- Versions never change but for their end, and go only with the whole store.
+--   F  hash  "c" -> versions held, which is also the last version id given  "x" -> "1"
+--              while the keys have a time to live  "r" -> with change events, when the
+--              log's retention is next due to be re-armed (ev_scope_done)
+--            "h:<s>\0<p>" -> the pair's head "<cardinality> <versions> <superseded> <last
+--              recording time (us)> <top>": cardinality "1" (one object valid at a time) or
+--              "n" (many); top the latest start any version of the pair was given (no
+--              believed one starts after it)
 --            "d:<id>" -> the object (its type char, then payload) of the claim version `id`
 --              made; "s:<id>" its source, "q:<id>" its confidence (text), when given. The
---              versions cut from that claim later keep pointing at it (their did).
---            "m:<s>\0<p>\0<k>" -> the pair's k-th version (k from 1, in recording order):
---              "<vf>\0<id> <vt> <did> <od> <card> <rf>", as its "v" member after the pair
---            "e:<id>" -> rt: when version `id` was superseded (us), once it is
+--              versions cut from that claim later point at it too (their did)
+--            "m:<s>\0<p>\0<k>" -> the pair's k-th superseded version (k from 1): its "v"
+--              member after the pair's prefix, then " <rt>"
 --   I  zset  every score 0, read by lex range (so members sort by their text):
---            "v\0<s>\0<p>\0<vf>\0<id> <vt> <did> <od> <card> <rf>" each believed version
---              (not superseded), by pair and start (vf and vt in 17 digits)
+--            "v\0<s>\0<p>\0<vf>\0<id> <vt> <did> <od> <card> <rf>" each believed version,
+--              by pair and start (vf and vt in 17 digits, ids in 12)
 --            "p\0<s>\0<p>" each pair (a subject's predicates, for facts_about)
 --            "o\0<p>\0<od>\0<s>" the pair (s, p) has held a version of object digest od
--- A write adds two members per version at most (its "v" member, and "p" or "o" when new):
--- zset members this long cost a few us each to insert, hash fields far less.
--- Ids are 12-digit text, so that text order is number order; od is the client's digest of
--- the object's type and payload. World times travel and are kept as us since the epoch plus
--- 2^52 (all positive, and below 2^53: exact in a Lua number; the client keeps them within
--- the years 1828 to 2112); FACT_OPEN (2^53) is an open end. Names hold no control characters
--- (the client checks), so "\0" separates them and sorts first.
+-- So a write that closes the open claim adds one hash field for what it supersedes and one
+-- member for each version it records (zset members this long cost a few us each to insert,
+-- hash fields far less). od is the client's digest of the object's type and payload. World
+-- times travel and are kept as us since the epoch plus 2^52 (all positive, and below 2^53:
+-- exact in a Lua number; the client keeps them within the years 1828 to 2112); FACT_OPEN
+-- (2^53) is an open end. Names hold no control characters (the client checks), so "\0"
+-- separates them and sorts first. Recording times strictly increase per pair.
 local FACT_OPEN = 9007199254740992
 
 -- redis.call(cmd, key, items...) (nothing when there are none): at once when they are few,
@@ -903,9 +900,18 @@ local function fact_w(t)
   return string.format('%017d', t)
 end
 
--- the believed versions (parsed "v" members) of the pair whose member prefix is `pre`
--- between the lex bounds lo and hi (hi first when `rev`), at most `limit` (nil: all). Each
--- {vf, id, vt, did, od, card, rf, m = the member, w = vf's text}; numbers but ids.
+-- a version from its text `m` (a "v" member, or an "m:" field's value) after its first n
+-- bytes: {vf, w = vf's text, id, vt, did, od, card, rf, rt (nil: believed), m}
+local function fact_parse(m, n)
+  local id, vt, did, od, card, rf, rt =
+    string.match(m, '^(%d+) (%d+) (%d+) (%x+) (%w) (%d+) ?(%d*)$', n + 19)
+  local w = string.sub(m, n + 1, n + 17)
+  return {vf = w + 0, w = w, id = id, vt = vt + 0, did = did, od = od, card = card,
+    rf = rf + 0, rt = tonumber(rt), m = m}
+end
+
+-- the believed versions of the pair whose member prefix is `pre` between the lex bounds lo
+-- and hi (hi first when `rev`), at most `limit` (nil: all), parsed (fact_parse)
 local function fact_list(i, pre, lo, hi, rev, limit)
   local r
   if rev and limit then
@@ -918,14 +924,7 @@ local function fact_list(i, pre, lo, hi, rev, limit)
     r = redis.call('ZRANGE', i, lo, hi, 'BYLEX')
   end
   local n = #pre
-  for j = 1, #r do
-    local m = r[j]
-    local id, vt, did, od, card, rf =
-      string.match(m, '^(%d+) (%d+) (%d+) (%x+) (%w) (%d+)$', n + 19)
-    local w = string.sub(m, n + 1, n + 17)
-    r[j] = {vf = w + 0, w = w, id = id, vt = vt + 0, did = did, od = od, card = card,
-      rf = rf + 0, m = m}
-  end
+  for j = 1, #r do r[j] = fact_parse(r[j], n) end
   return r
 end
 
@@ -941,42 +940,30 @@ local function fact_after(i, pre, t, u, limit)
   return fact_list(i, pre, '[' .. pre .. fact_w(t) .. '\1', '(' .. pre .. fact_w(u), false, limit)
 end
 
--- the `count` versions of pair (s, p), in recording order, from F's "m:" fields: each
--- {id, vf, vt, rf, did, od} (numbers but ids). O(count), count <= the pair's cap.
-local function fact_versions(f, s, p, count)
-  local pre = 'm:' .. s .. '\0' .. p .. '\0'
+-- every version of pair (s, p), `ended` of them superseded: the believed ones from I, the
+-- others from F's "m:" fields, in no order. O(log N + V), V <= the pair's cap.
+local function fact_versions(f, i, s, p, ended)
+  local pre = 'v\0' .. s .. '\0' .. p .. '\0'
+  local out = fact_list(i, pre, '[' .. pre, '[' .. pre .. '\255', false, nil)
   local fields = {}
-  for j = 1, count do fields[j] = pre .. j end
-  local all = pair_call('HMGET', f, fields)
-  local out = {}
-  for j = 1, #all do
-    local m = all[j]
-    if m then
-      local id, vt, did, od, card, rf = string.match(m, '^(%d+) (%d+) (%d+) (%x+) (%w) (%d+)$', 19)
-      out[#out + 1] = {vf = string.sub(m, 1, 17) + 0, id = id, vt = vt + 0, did = did, od = od,
-        card = card, rf = rf + 0}
-    end
+  local name = 'm:' .. s .. '\0' .. p .. '\0'
+  for j = 1, ended do fields[j] = name .. j end
+  local old = fact_call('HMGET', f, fields)
+  for j = 1, #old do
+    if old[j] then out[#out + 1] = fact_parse(old[j], 0) end
   end
   return out
 end
 
--- the versions of pair (s, p) (`count` of them) valid at world time a as believed at
--- recording time k, from its "m:" fields and the ends in F, earliest start first: every
--- version is read, so O(V) for the V versions of the pair (V <= its cap).
-local function fact_past(f, s, p, count, a, k)
-  local found, ends = {}, {}
-  for _, c in ipairs(fact_versions(f, s, p, count)) do
-    if c.rf > k then break end  -- recording order: the rest came later
-    if c.vf <= a and c.vt > a then
-      found[#found + 1] = c
-      ends[#ends + 1] = 'e:' .. c.id
-    end
-  end
-  if #found == 0 then return found end
-  local rt = pair_call('HMGET', f, ends)
+-- the versions of pair (s, p) (`ended` of them superseded) valid at world time a as
+-- believed at recording time k, earliest start first: every version is read, so O(log N +
+-- V) for the V versions of the pair (V <= its cap).
+local function fact_past(f, i, s, p, ended, a, k)
   local out = {}
-  for j = 1, #found do
-    if not rt[j] or rt[j] + 0 > k then out[#out + 1] = found[j] end
+  for _, c in ipairs(fact_versions(f, i, s, p, ended)) do
+    if c.rf <= k and (not c.rt or c.rt > k) and c.vf <= a and c.vt > a then
+      out[#out + 1] = c
+    end
   end
   table.sort(out, function(x, y)
     if x.vf ~= y.vf then return x.vf < y.vf end
@@ -994,8 +981,8 @@ local function fact_valid(f, i, s, p, a, k)
   if k then
     local head = redis.call('HGET', f, 'h:' .. s .. '\0' .. p)
     if not head then return {}, nil end
-    local card, count, last = string.match(head, '^(%w) (%d+) (%d+)')
-    if k < last + 0 then return fact_past(f, s, p, count + 0, a, k), card end
+    local card, ended, last = string.match(head, '^(%w) %d+ (%d+) (%d+)')
+    if k < last + 0 then return fact_past(f, i, s, p, ended + 0, a, k), card end
   end
   local pre = 'v\0' .. s .. '\0' .. p .. '\0'
   local got = fact_before(i, pre, a, 1)
@@ -1063,25 +1050,43 @@ local function fact_room(count, held, added, max_versions, max_facts)
   return nil
 end
 
+-- Before a fact write: what it reads of F (st: the pair's head, c, r, x; all nil when the
+-- store was lost, see fact_lost), the pair's head parsed ({card, count, ended, top}: nil,
+-- 0, 0, nil for a new pair), the recording time rf (the server clock in us, after the
+-- pair's last) and the clock's ms.
+local function fact_state(f, i, s, p)
+  local now, now_us = clock()
+  local st = redis.call('HMGET', f, 'h:' .. s .. '\0' .. p, 'c', 'r', 'x')
+  if fact_lost(f, i, st[2]) then st = {} end
+  local head = {count = 0, ended = 0}
+  local rf = now_us
+  if st[1] then
+    local card, count, ended, last, top = string.match(st[1], '^(%w) (%d+) (%d+) (%d+) (%d+)$')
+    head = {card = card, count = count + 0, ended = ended + 0, top = top + 0}
+    if rf <= last + 0 then rf = last + 1 end
+  end
+  return st, head, rf, now
+end
+
 -- Commit a fact write: supersede the versions `cut` at recording time rf, add the versions
 -- `pieces` (the parts of cut versions the write leaves believed) and the new claim `new`
 -- (nil for a retract) with its fields `data` (F fields and values: its object, source,
--- confidence), and set the keys' time to live (`ttl` ms text; "0": none). `st` is what the
--- write read of F (fact_state's HMGET: head, c, t, r, x). Its first write is an HSET that
--- grows F (which a server at maxmemory refuses). `indexed`: the pair already lists the new
--- claim's object (in an "o" member). Returns the new claim's id.
--- Cost: HSET, ZREM (when anything is cut), ZADD, and the two keys' expiry.
-local function fact_commit(f, i, s, p, card, count, rf, st, cut, pieces, new, data, ttl,
+-- confidence), and set the keys' time to live (`ttl` ms text; "0": none). `st` and `head`
+-- are fact_state's. Its first write is an HSET that grows F (which a server at maxmemory
+-- refuses). `indexed`: the pair already lists the new claim's object (an "o" member).
+-- Returns the new claim's id. Cost: HSET, ZREM (when anything is cut), ZADD, and the two
+-- keys' expiry when they have a time to live.
+local function fact_commit(f, i, s, p, card, head, rf, st, cut, pieces, new, data, ttl,
     indexed)
   local next_id = tonumber(st[2]) or 0
   local made = {}
   if new then made[1] = new end
   for j = 1, #pieces do made[#made + 1] = pieces[j] end
-  local fields = {}
   for j = 1, #made do
     next_id = next_id + 1
     made[j].id = string.format('%012d', next_id)
   end
+  local fields = {}
   if new then
     new.did = new.id
     for j = 1, #data, 2 do
@@ -1090,47 +1095,36 @@ local function fact_commit(f, i, s, p, card, count, rf, st, cut, pieces, new, da
     end
   end
   local rfs = string.format('%d', rf)
-  for j = 1, #cut do
-    fields[#fields + 1] = 'e:' .. cut[j].id
-    fields[#fields + 1] = rfs
-  end
   local pair = s .. '\0' .. p
   local pre = 'v\0' .. pair .. '\0'
-  local members = {}
-  for j = 1, #made do
-    -- one text for both: the version's "m:" field, and after "\0" its "v" member's tail
-    local c = made[j]
-    local vt = fact_w(c.vt)
-    local tail = c.id .. ' ' .. vt .. ' ' .. c.did .. ' ' .. c.od .. ' ' .. card .. ' ' .. rfs
-    local vf = c.w or fact_w(c.vf)
-    fields[#fields + 1] = 'm:' .. pair .. '\0' .. (count + j)
-    fields[#fields + 1] = vf .. '\0' .. tail
-    members[#members + 1] = '0'
-    members[#members + 1] = pre .. vf .. '\0' .. tail
+  local name = 'm:' .. pair .. '\0'
+  local gone, n = {}, #pre
+  for j = 1, #cut do
+    gone[j] = cut[j].m
+    fields[#fields + 1] = name .. (head.ended + j)
+    fields[#fields + 1] = string.sub(cut[j].m, n + 1) .. ' ' .. rfs
   end
-  local top = tonumber(st[1] and string.match(st[1], ' (%d+)$')) or 0
+  local top, members = head.top or 0, {}
   for j = 1, #made do
-    if made[j].vf > top then top = made[j].vf end
+    local c = made[j]
+    if c.vf > top then top = c.vf end
+    members[#members + 1] = '0'
+    members[#members + 1] = pre .. (c.w or fact_w(c.vf)) .. '\0' .. c.id .. ' ' ..
+      fact_w(c.vt) .. ' ' .. c.did .. ' ' .. c.od .. ' ' .. card .. ' ' .. rfs
   end
   fields[#fields + 1] = 'h:' .. pair
-  fields[#fields + 1] = card .. ' ' .. (count + #made) .. ' ' .. rfs .. ' ' ..
-    string.format('%d', top)
-  fields[#fields + 1] = 't'
-  fields[#fields + 1] = rfs
+  fields[#fields + 1] = card .. ' ' .. (head.count + #made) .. ' ' .. (head.ended + #cut) ..
+    ' ' .. rfs .. ' ' .. string.format('%d', top)
   fields[#fields + 1] = 'c'
   fields[#fields + 1] = next_id
   local timed = ttl ~= '0'
-  if timed and not st[5] then
+  if timed and not st[4] then
     fields[#fields + 1] = 'x'
     fields[#fields + 1] = '1'
   end
   fact_call('HSET', f, fields)
-  if #cut > 0 then
-    local gone = {}
-    for j = 1, #cut do gone[j] = cut[j].m end
-    fact_call('ZREM', i, gone)
-  end
-  if count == 0 then
+  fact_call('ZREM', i, gone)
+  if head.count == 0 then
     members[#members + 1] = '0'
     members[#members + 1] = 'p\0' .. pair
   end
@@ -1142,31 +1136,13 @@ local function fact_commit(f, i, s, p, card, count, rf, st, cut, pieces, new, da
   if timed then
     redis.call('PEXPIRE', f, ttl)
     redis.call('PEXPIRE', i, ttl)
-  elseif st[5] then
+  elseif st[4] then
     redis.call('HDEL', f, 'x')
     redis.call('PERSIST', f)
     redis.call('PERSIST', i)
   end
   if new then return new.id end
   return nil
-end
-
--- Before a fact write: what it reads of F (head of the pair, c, t, r, x; all nil when the
--- store was lost, see fact_lost), the pair's cardinality, versions and top (nil when new;
--- see the layout), and the recording time rf (the server clock in us, after F's "t"). Also
--- the clock's ms.
-local function fact_state(f, i, s, p)
-  local now, now_us = clock()
-  local st = redis.call('HMGET', f, 'h:' .. s .. '\0' .. p, 'c', 't', 'r', 'x')
-  if fact_lost(f, i, st[2]) then st = {} end
-  local card, count, top = nil, 0, nil
-  if st[1] then
-    local c, n, u = string.match(st[1], '^(%w) (%d+) %d+ (%d+)$')
-    card, count, top = c, n + 0, u + 0
-  end
-  local rf = now_us
-  if st[3] and rf <= st[3] + 0 then rf = st[3] + 1 end
-  return st, card, count, rf, now, top
 end
 
 -- Record a claim (facts_add, facts_correct; `mode` is their name, and the ARGV layout they
@@ -1176,11 +1152,11 @@ end
 -- checks the caps and commits. Returns the reply {id, vf, vt, rf, "1"} or, when an
 -- identical claim is already believed over the whole interval, that claim's with "0".
 -- Cost: O(log N) for a single-valued pair, plus O(C) for C versions cut; a many-valued
--- pair reads its believed versions starting before the claim's end. Plus fact_commit.
+-- pair reads its believed versions that start before the claim ends. Plus fact_commit.
 local function fact_write(f, i, log, argv, mode)
   local s, p, od = argv[1], argv[2], argv[7]
-  local st, card, count, rf, now, top = fact_state(f, i, s, p)
-  local asked = argv[5]
+  local st, head, rf, now = fact_state(f, i, s, p)
+  local card, asked = head.card, argv[5]
   if asked ~= '' and card and asked ~= card then
     return redis.error_reply('PM_INVALID this subject and predicate were recorded with ' ..
       'cardinality "' .. (card == '1' and 'one' or 'many') .. '"')
@@ -1221,7 +1197,9 @@ local function fact_write(f, i, log, argv, mode)
     -- until the next believed change: the earliest rival starting after vf
     vt, next_start = FACT_OPEN, true
     local later = {}
-    if top and top > vf then later = fact_after(i, pre, vf, FACT_OPEN, one and 1 or nil) end
+    if head.top and head.top > vf then
+      later = fact_after(i, pre, vf, FACT_OPEN, one and 1 or nil)
+    end
     for j = 1, #later do
       if rival(later[j]) then
         vt = later[j].vf
@@ -1262,7 +1240,7 @@ local function fact_write(f, i, log, argv, mode)
     end
     if c.vt > vt then pieces[#pieces + 1] = {vf = vt, vt = c.vt, did = c.did, od = c.od} end
   end
-  local err = fact_room(count, st[2], 1 + #pieces, argv[13], argv[14])
+  local err = fact_room(head.count, st[2], 1 + #pieces, argv[13], argv[14])
   if err then return err end
   local indexed = false
   for j = 1, #cut do
@@ -1276,7 +1254,7 @@ local function fact_write(f, i, log, argv, mode)
     data[#data + 1], data[#data + 2] = 'q:', argv[11]
   end
   local new = {vf = vf, vt = vt, od = od}
-  local id = fact_commit(f, i, s, p, card, count, rf, st, cut, pieces, new, data, argv[12],
+  local id = fact_commit(f, i, s, p, card, head, rf, st, cut, pieces, new, data, argv[12],
     indexed)
   if log then
     local version = fmt_int(id + 0)
@@ -1287,7 +1265,7 @@ local function fact_write(f, i, log, argv, mode)
     else
       created = ev_add(log, argv, 'o', mode, 'w', 'f', 'k', s, 'a', p, 'v', version)
     end
-    ev_scope_done(f, log, argv, st[4], now, created)
+    ev_scope_done(f, log, argv, st[3], now, created)
   end
   return {id, vf, vt, rf, '1'}
 end

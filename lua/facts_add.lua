@@ -1,5 +1,5 @@
 -- facts_add: record a claim (subject, predicate, object) valid over the world times
--- [valid_from, valid_to), recorded now (the server clock, strictly increasing per scope).
+-- [valid_from, valid_to), recorded now (the server clock, strictly increasing per pair).
 -- The believed versions it overlaps (every object's for a single-valued pair, the same
 -- object's for a many-valued one) are superseded, and the parts of them outside the claim's
 -- interval recorded again as versions of their own: so a new object closes the open one
@@ -20,9 +20,10 @@
 -- (then nothing is written). Errors: PM_INVALID (a cardinality other than the pair's, or
 -- an interval that ends before it starts), PM_FULL (a cap): nothing written.
 -- Events: "add" (w "f", k subject, a predicate, v the version id; y, p with values).
--- Cost: O(log N) for a single-valued pair (about 8 calls: TIME, HMGET, EXISTS, two lex
--- lookups, HSET, ZREM, ZADD), plus O(C) for C versions cut and the keys' expiry (2 calls
--- with a time to live); a many-valued pair reads its believed versions that start before
--- the claim ends. With events: one XADD, and the log's re-arm when due.
+-- Cost: O(log N) for a single-valued pair: 7 calls for a claim starting after every other
+-- (TIME, HMGET, EXISTS, a lex lookup of the claim it cuts, HSET, ZREM, ZADD), one lex
+-- lookup more for one starting earlier, plus O(C) for C versions cut and the keys' expiry
+-- (2 calls with a time to live); a many-valued pair reads its believed versions that
+-- start before the claim ends. With events: one XADD, and the log's re-arm when due.
 -- Flags: idempotent
 return fact_write(KEYS[1], KEYS[2], KEYS[3], ARGV, 'add')

@@ -4,29 +4,25 @@
 -- Reply: {versions, claims}: versions flat {id, valid_from, valid_to, recorded_from,
 -- recorded_to ("": still believed), claim id, ...}; claims flat {claim id, object, source,
 -- confidence, ...} ("" when absent) for each claim the versions point at.
--- Cost: O(V) for the V versions of the pair (V <= its cap): three HMGETs. Read only.
+-- Cost: O(log N + V) for the V versions of the pair (V <= its cap): a lex range and two
+-- HMGETs. Read only.
 -- Flags: no-writes
-local f = KEYS[1]
+local f, i = KEYS[1], KEYS[2]
 local s, p = ARGV[1], ARGV[2]
 local head = redis.call('HGET', f, 'h:' .. s .. '\0' .. p)
 if not head then return {{}, {}} end
-local all = fact_versions(f, s, p, string.match(head, '^%w (%d+)') + 0)
-local versions, ends, seen, claims = {}, {}, {}, {}
+local all = fact_versions(f, i, s, p, string.match(head, '^%w %d+ (%d+)') + 0)
+table.sort(all, function(x, y) return x.id < y.id end)
+local versions, seen, claims = {}, {}, {}
 for j = 1, #all do
   local c = all[j]
   local n = #versions
-  versions[n + 1], versions[n + 2], versions[n + 3] = c.id, fmt_int(c.vf), fmt_int(c.vt)
-  versions[n + 4], versions[n + 5], versions[n + 6] = fmt_int(c.rf), '', c.did
-  ends[j] = 'e:' .. c.id
+  versions[n + 1], versions[n + 2], versions[n + 3] = c.id, c.vf, c.vt
+  versions[n + 4], versions[n + 5], versions[n + 6] = c.rf, c.rt or '', c.did
   if not seen[c.did] then
     seen[c.did] = true
     claims[#claims + 1] = c.did
   end
-end
-if #all == 0 then return {{}, {}} end
-local rt = pair_call('HMGET', f, ends)
-for j = 1, #all do
-  if rt[j] then versions[6 * j - 1] = rt[j] end
 end
 local fields = {}
 for j = 1, #claims do
@@ -34,7 +30,7 @@ for j = 1, #claims do
   fields[#fields + 1], fields[#fields + 2], fields[#fields + 3] = 'd:' .. did, 's:' .. did,
     'q:' .. did
 end
-local got = pair_call('HMGET', f, fields)
+local got = fact_call('HMGET', f, fields)
 local data = {}
 for j = 1, #claims do
   data[#data + 1] = claims[j]

@@ -6,7 +6,7 @@
 -- ARGV[4] object digest ("": every object)  ARGV[5] time to live of the facts' keys, ms
 -- ("0": none)  ARGV[6] max versions of one subject and predicate  ARGV[7] max versions in
 -- the scope  ARGV[8..10] with KEYS[3]: the log's cap, retention (ms) and "1" to log values
--- Reply: {versions ended, recording time (us; "" when none was)}.
+-- Reply: {versions ended, recording time (us, a number; "" when none was)}.
 -- Errors: PM_FULL (nothing written).
 -- Events: "retract" for each version ended (w "f", k subject, a predicate, v its id).
 -- Cost: O(log N) for a single-valued pair (TIME, HMGET, EXISTS, one lex lookup), plus
@@ -15,7 +15,8 @@
 -- Flags: idempotent
 local f, i, log = KEYS[1], KEYS[2], KEYS[3]
 local s, p, od = ARGV[1], ARGV[2], ARGV[4]
-local st, card, count, rf, now = fact_state(f, i, s, p)
+local st, head, rf, now = fact_state(f, i, s, p)
+local card = head.card
 if not card then return {0, ''} end
 local at = tonumber(ARGV[3]) or rf + FACT_OFF
 local pre = 'v\0' .. s .. '\0' .. p .. '\0'
@@ -31,15 +32,15 @@ for j = #before, 1, -1 do  -- earliest start first
   end
 end
 if #cut == 0 then return {0, ''} end
-local err = fact_room(count, st[2], #pieces, ARGV[6], ARGV[7])
+local err = fact_room(head.count, st[2], #pieces, ARGV[6], ARGV[7])
 if err then return err end
-fact_commit(f, i, s, p, card, count, rf, st, cut, pieces, nil, {}, ARGV[5], true)
+fact_commit(f, i, s, p, card, head, rf, st, cut, pieces, nil, {}, ARGV[5], true)
 if log then
   local created = false
   for j = 1, #cut do
     created = ev_add(log, ARGV, 'o', 'retract', 'w', 'f', 'k', s, 'a', p, 'v',
       fmt_int(cut[j].id + 0)) or created
   end
-  ev_scope_done(f, log, ARGV, st[4], now, created)
+  ev_scope_done(f, log, ARGV, st[3], now, created)
 end
-return {#cut, fmt_int(rf)}
+return {#cut, rf}

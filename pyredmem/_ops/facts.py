@@ -3,17 +3,19 @@ function per `lua/facts_*.lua` script.
 
 A *version* is one claim as recorded: valid over the world times [valid_from, valid_to)
 and believed over the recording times [recorded_from, recorded_to). Recording times are
-the server's clock, strictly increasing per scope. A write never changes what was recorded
-before: it supersedes the versions it contradicts (their recorded_to becomes now) and
-records again, as versions of their own, the parts of them it leaves standing. So a query
-"valid at `as_of`, as believed at `known_at`" reads the versions recorded by `known_at`
-and not superseded by then, and answers what was believed then, whatever came later.
+the server's clock, strictly increasing per subject and predicate. A write never changes
+what was recorded before: it supersedes the versions it contradicts (their recorded_to
+becomes now) and records again, as versions of their own, the parts of them it leaves
+standing. So a query "valid at `as_of`, as believed at `known_at`" reads the versions
+recorded by `known_at` and not superseded by then, and answers what was believed then,
+whatever came later.
 
 A scope's facts live in two keys under its hash tag (the layout is in lua/_prelude.lua):
 
-    <ns>:{<tenant>:<kind>:<id>}:f    hash  versions' ends, claims' objects, pair heads, counters
-    <ns>:{<tenant>:<kind>:<id>}:fi   zset  (lex) believed versions by start, every version
-                                           by recording order, (predicate, object) -> subjects
+    <ns>:{<tenant>:<kind>:<id>}:f    hash  claims' objects, superseded versions, pair heads
+    <ns>:{<tenant>:<kind>:<id>}:fi   zset  (lex) believed versions by pair and start, each
+                                           subject's predicates, (predicate, object) ->
+                                           subjects
 
 World times travel as integer microseconds since the epoch plus 2^52 (`OFFSET`), so that
 every one is positive and below 2^53, exact in a Lua number: times before 1828 or after 2112
