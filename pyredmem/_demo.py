@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ._ambient import current
 from ._ops.message import Message
 from ._sync.memory import Memory
 
@@ -29,6 +31,7 @@ def run_demo(url: str = "memory://demo") -> None:
             mem.run("run-1"),
         ):
             scope.clear()  # start clean when pointed at a real server
+            scope.facts.clear()
 
         print("1. Per-user preferences (one atomic script call each)")
         alice = mem.user("alice")
@@ -94,7 +97,18 @@ def run_demo(url: str = "memory://demo") -> None:
             turns = b.on(chat).count()
         _show("batch: prefs, bob's flag, turns", (prefs.result(), flag.result(), turns.result()))
 
-    print("\n8. Change events: one agent watches another's writes, and a near cache")
+        print("\n8. Facts that change over time, and what was believed when")
+        facts = alice.facts
+        tokyo = facts.add("alice", "lives_in", "Tokyo", valid_from=dt.date(2024, 1, 1))
+        facts.add("alice", "lives_in", "Osaka", valid_from=dt.date(2024, 6, 1), source="chat")
+        _show("lives_in now", facts.get("alice", "lives_in"))
+        _show("lives_in, as of May 2024", facts.get("alice", "lives_in", as_of=dt.date(2024, 5, 1)))
+        known = facts.get("alice", "lives_in", known_at=tokyo.recorded_from)
+        _show("lives_in now, as believed before the move", known)
+        with mem.bind(user="alice", session="s-42"):  # a tool reads the ambient context
+            _show("current().facts.about('alice')", current().facts.about("alice"))
+
+    print("\n9. Change events: one agent watches another's writes, and a near cache")
     with Memory(url, namespace="demo", tenant="acme", events=True) as mem:
         refund = mem.workflow("refund-123")
         with mem.watch("workflow:refund-*", keys="status", timeout=5) as updates:
