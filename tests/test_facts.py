@@ -652,3 +652,72 @@ def test_the_asyncio_api_is_the_same(url: str) -> None:
             assert await facts.clear() > 0
 
     asyncio.run(main())
+
+
+# ---------------------------------------------------------------------------- core (no server)
+
+
+def test_calls_encode_world_times_and_parse_canned_replies() -> None:
+    from pyredmem._config import Config
+    from pyredmem._keys import ScopeRef
+    from pyredmem._ops import facts as ops
+
+    store = ops.FactStore(Config(), ScopeRef("user", "alice"))
+    assert store.keys == ("pm:{:user:alice}:f", "pm:{:user:alice}:fi")
+    call = ops.facts_add(store, "alice", "lives_in", "Tokyo", valid_from=JAN, confidence=1)
+    jan = int(JAN.timestamp()) * 1_000_000 + ops.OFFSET
+    assert call.args[:6] == ("alice", "lives_in", str(jan), "", "", "")
+    assert call.args[7:11] == ("m", b"\xa5Tokyo", "", "1.0")
+    fact = call.parse([b"000000000007", jan, ops.OPEN, 1_700_000_000_000_001, b"1"])
+    assert fact == Fact(
+        "alice",
+        "lives_in",
+        "Tokyo",
+        JAN,
+        None,
+        dt.datetime(2023, 11, 14, 22, 13, 20, 1, tzinfo=UTC),
+        None,
+        None,
+        1.0,
+        7,
+    )
+    assert ops.facts_add(store, "a", "p", 1, cardinality="many").args[4] == "n"
+    assert ops.facts_retract(store, "a", "p", 1).args[3] == call_digest(store, 1)
+
+
+def call_digest(store: Any, value: Any) -> str:
+    from pyredmem._ops import facts as ops
+
+    return ops._object(store, value)[2]
+
+
+def test_a_cluster_find_checks_the_more_specific_slots() -> None:
+    from pyredmem._config import Config
+    from pyredmem._keys import ScopeRef
+    from pyredmem._ops import facts as ops
+
+    cfg = Config()
+    refs = [ScopeRef("session", "s1"), ScopeRef("user", "alice"), ScopeRef("global", "")]
+    stores = [ops.FactStore(cfg, r) for r in refs]
+    groups = ops.plan_groups(stores, per_slot=True)
+    assert sorted(i for g in groups for i in g.indexes) == [0, 1, 2]
+    find = ops.facts_find(stores, groups, "role", "admin", as_of=None, known_at=None)
+    assert len(find.calls()) == len(groups)
+    found = find.found([[(2, "bob"), (2, "carol")], [(1, "alice"), (1, "bob")]])
+    assert found == {"alice": 1, "bob": 1, "carol": 2}
+    checks = find.checks(found)
+    # each subject is looked for in the more specific stores of the other groups only
+    for call in checks:
+        g = next(g for g in groups if g.keys == call.keys)
+        asked = set(call.args[4:])
+        assert call.args[1] == "" and all(found[s] > g.indexes[0] for s in asked)
+        assert not asked & {s for s, i in found.items() if i in g.indexes}
+    # carol has another object in the session: shadowed; bob's session has nothing
+    assert find.subjects(found, [[(0, "carol")]]) == ["alice", "bob"]
+    assert find.subjects(found, [[(1, "carol")]]) == ["alice", "bob"]  # the user's too
+    assert find.subjects(found, [[(2, "alice")]]) == ["alice", "bob", "carol"]  # less specific
+    single = ops.plan_groups(stores, per_slot=False)
+    assert (
+        len(single) == 1
+        and ops.Find(stores, single, "role", "admin", as_of=None, known_at=None).checks(found) == []
+    )

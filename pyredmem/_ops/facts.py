@@ -36,6 +36,7 @@ from .._codec import decode_value, encode_value
 from .._config import Config, positive_int
 from .._errors import InvalidKeyError, InvalidValueError
 from .._keys import ScopeRef, key_slot
+from .._scripts import Script
 from ._call import Arg, Call, script
 from .events import event_args, log_key
 
@@ -252,9 +253,15 @@ def _time(us: int) -> _dt.datetime:
     return _EPOCH + _dt.timedelta(microseconds=us)
 
 
-def _world_time(text: bytes | str) -> _dt.datetime | None:
-    n = int(text)
+def _world_time(n: int | bytes) -> _dt.datetime | None:
+    """A world time from a script (None: open)."""
+    n = int(n)
     return None if n >= OPEN else _time(n - OFFSET)
+
+
+def _world_start(n: int | bytes) -> _dt.datetime:
+    """A world time from a script that is a start (never open)."""
+    return _time(int(n) - OFFSET)
 
 
 def _decode(store: FactStore, data: bytes, key: str) -> Any:
@@ -266,7 +273,7 @@ def _decode(store: FactStore, data: bytes, key: str) -> Any:
 
 def _claim(
     store: FactStore,
-    script_: Any,
+    script_: Script,
     subject: object,
     predicate: object,
     obj: Any,
@@ -310,7 +317,7 @@ def _claim(
             s,
             p,
             obj,
-            _world_time(reply[1]) or _time(0),
+            _world_start(reply[1]),
             _world_time(reply[2]),
             _time(int(reply[3])),
             None,
@@ -414,7 +421,7 @@ def facts_history(store: FactStore, subject: object, predicate: object) -> Call[
                     s,
                     p,
                     obj,
-                    _world_time(vf) or _time(0),
+                    _world_start(vf),
                     _world_time(vt),
                     _time(int(rf)),
                     _time(int(rt)) if rt else None,
