@@ -123,6 +123,7 @@ def test_bad_input_raises_when_queued_and_nothing_is_sent(mem: Memory) -> None:
         (lambda b: b.cache("c", ttl=1), "clear"),
         (lambda b: b.semaphore("s", limit=1, lease=1), "acquire"),
         (lambda b: b.semaphore("s", limit=1, lease=1), "hold"),
+        (lambda b: b.user("u"), "facts"),  # a handle whose operations would run at once
     ],
 )
 def test_operations_of_several_calls_are_refused_by_name(

@@ -62,6 +62,7 @@ def test_a_watcher_misses_no_acknowledged_write_across_an_aof_restart() -> None:
             assert server.proc is not None
             os.kill(server.proc.pid, signal.SIGKILL)  # no shutdown: the AOF is what survives
             server.proc.wait()
+            before = len(acked)
             time.sleep(0.3)
             server.start()  # the same port and directory: the AOF is loaded back
             late.set()
@@ -82,7 +83,9 @@ def test_a_watcher_misses_no_acknowledged_write_across_an_aof_restart() -> None:
             assert not listener.is_alive()
     finally:
         server.stop()
-    assert errors > 0, "the kill should have interrupted the writes"
+    # the writes went on across the kill (a write the kill caught either failed or was sent
+    # again by the client's retries once the server was back)
+    assert 0 < before < len(acked), "the kill should have come between writes"
     got = {(e.scope, e.key) for e in delivered}
     missing = set(acked) - got
     assert not missing, f"{len(missing)} acknowledged writes never reached the watcher"

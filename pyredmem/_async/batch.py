@@ -256,6 +256,11 @@ class AsyncBatched:
         if name in _FACTORIES.get(cls, ()):
             return lambda *args, **kwargs: self._batch.on(getattr(handle, name)(*args, **kwargs))
         attr = getattr(handle, name)
+        if hasattr(attr, "_runner"):  # another handle (scope.facts): it would not queue
+            raise ValidationError(
+                f"{cls.__name__}.{name} cannot be batched: its operations would run at once, "
+                "outside the batch"
+            )
         if callable(attr):
             raise ValidationError(
                 f"{cls.__name__}.{name} cannot be batched: a batch takes operations that are "
