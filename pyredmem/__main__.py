@@ -93,7 +93,7 @@ def _event_line(ev: Any, as_json: bool, values: bool) -> str:
         "op": ev.op,
         "key": ev.key,
     }
-    for name in ("version", "message_id", "source"):
+    for name in ("predicate", "version", "message_id", "source"):
         if getattr(ev, name) is not None:
             fields[name] = getattr(ev, name)
     from ._ops.events import NOT_LOGGED
@@ -103,7 +103,9 @@ def _event_line(ev: Any, as_json: bool, values: bool) -> str:
     if as_json:
         return json.dumps(fields, default=str, ensure_ascii=False)
     extra = " ".join(
-        f"{k}={fields[k]!r}" for k in ("version", "message_id", "source", "value") if k in fields
+        f"{k}={fields[k]!r}"
+        for k in ("predicate", "version", "message_id", "source", "value")
+        if k in fields
     )
     key = "" if ev.key is None else f" {ev.key}"
     return f"{fields['at']} {ev.id} {fields['scope']} {ev.target}{key} {ev.op} {extra}".rstrip()

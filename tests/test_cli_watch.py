@@ -36,6 +36,19 @@ def test_watch_prints_events_as_lines_and_json(
     assert scopes == {"workflow:refund-1", "workflow:other"}
 
 
+def test_watch_shows_a_fact_event_with_its_predicate(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Memory(url, events=True, tenant="cli") as mem:
+        mem.user("alice").facts.add("alice", "lives_in", "Tokyo")
+    args = ["--url", url, "--tenant", "cli", "--after", "0", "--timeout", "1", "--json"]
+    assert main(["watch", "user:alice", *args]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["target"], r["op"], r["key"], r.get("predicate")) for r in rows] == [
+        ("fact", "add", "alice", "lives_in")
+    ]
+
+
 def test_watch_rejects_a_bad_pattern(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["watch", "nokind:x", "--timeout", "0.1"]) == 1
     assert "watch pattern" in capsys.readouterr().err
