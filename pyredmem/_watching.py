@@ -16,8 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._keys import KINDS, Keyspace
-from ._ops.events import Event, LogName, Matcher, after_id, parse_log_key, start_of
-from ._ops.events import _digest as log_digest  # the digest an event id carries for its log
+from ._ops.events import (
+    Event,
+    LogName,
+    Matcher,
+    after_id,
+    log_key_digest,
+    parse_log_key,
+    start_of,
+)
 
 __all__ = [
     "MARGIN_MS",
@@ -27,7 +34,7 @@ __all__ = [
     "Positions",
     "Resume",
     "expired_event",
-    "log_digest",
+    "log_key_digest",
     "notify_value",
     "scan_reply",
     "text",
@@ -90,18 +97,19 @@ class Resume:
         if isinstance(after, Event):
             after = after.id
         if isinstance(after, str):
-            head, dot, digest = after.partition(".")
-            if dot and digest.startswith("x"):  # a made-up expire event: no log has it
-                ms, seq = start_of(head)
-                return cls((max(0, ms - MARGIN_MS), -1))
             ms, seq = start_of(after)
-            if not dot:  # a bare stream id: its log is unknown
-                return cls((max(0, ms - MARGIN_MS), -1))
+            _, dot, digest = after.partition(".")
+            if not dot or digest.startswith("x"):  # no log of its own: a bare stream id,
+                return cls((max(0, ms - MARGIN_MS), -1))  # or a made-up expire event
             return cls((max(0, ms - MARGIN_MS), -1), digest, (ms, seq))
         return cls(start_of(after))
 
     def start(self, key: str) -> tuple[int, int]:
-        if self.digest is not None and self.exact is not None and log_digest(key) == self.digest:
+        if (
+            self.digest is not None
+            and self.exact is not None
+            and log_key_digest(key) == self.digest
+        ):
             return self.exact
         return self.floor
 
@@ -162,7 +170,7 @@ def expired_event(keyspace: Keyspace, matcher: Matcher, key: str, now_ms: int) -
     if thread is not None and log.kind == "cache":
         return None
     event = Event(
-        id=f"{now_ms}-0.x{log_digest(key)}",
+        id=f"{now_ms}-0.x{log_key_digest(key)}",
         kind=log.kind,
         scope=log.name,
         target=target,

@@ -538,3 +538,13 @@ def test_event_options_reach_the_config() -> None:
         assert mem._cfg.events_max == 50 and mem._cfg.events_ttl_ms == 1500
     with Memory() as mem:
         assert mem._cfg.events is False and mem._cfg.events_ttl_ms == 86_400_000
+
+
+def test_changes_since_a_made_up_expire_event_id_reads_from_its_time(ev: Memory) -> None:
+    s = ev.user("alice")
+    s.set("a", 1)
+    first = s.changes()[0]
+    ms = first.id.partition("-")[0]
+    # a watcher makes up ids "<ms>-0.x<digest>" for expiries no log holds
+    assert s.changes(since=f"{int(ms) - 1}-0.x0123456789") == [first]
+    assert s.changes(since=f"{ms}-0.x0123456789") == []

@@ -38,7 +38,7 @@ from pyredmem._watching import (
     Positions,
     Resume,
     expired_event,
-    log_digest,
+    log_key_digest,
     notify_value,
     scan_reply,
 )
@@ -58,14 +58,14 @@ def test_notify_value_adds_the_missing_flags_and_never_removes_one() -> None:
 
 def test_a_resume_cursor_reads_its_own_log_exactly_and_the_others_from_a_margin() -> None:
     key = "pm:{:user:a}:ev"
-    r = Resume.of(f"1700000000123-4.{log_digest(key)}")
+    r = Resume.of(f"1700000000123-4.{log_key_digest(key)}")
     assert r.start(key) == (1700000000123, 4)
     assert r.start("pm:{:user:b}:ev") == (1700000000123 - MARGIN_MS, -1)
     assert Resume.of(1700000000.5).start(key) == (1700000000500, -1)
     moment = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
     assert Resume.of(moment).start(key) == (int(moment.timestamp() * 1000), -1)
     # a made-up expire event's id resumes from its time, with the margin, in every log
-    assert Resume.of(f"1700000000123-0.x{log_digest('k')}").start(key) == (
+    assert Resume.of(f"1700000000123-0.x{log_key_digest('k')}").start(key) == (
         1700000000123 - MARGIN_MS,
         -1,
     )

@@ -70,17 +70,14 @@ class AsyncCache:
         near = self._near
         if near is None:
             return await self._runner.run(ops.cache_get(self._t, key, default))
-        handler = self._near_handler
-        epoch = handler.live_epoch if handler is not None else await self._near_epoch()
-        hit, raw = near.lookup(key, epoch)
+        hit, got = await self._near_copy(near, key)
         if hit:
-            return self._t.decode(raw[0], raw[1], key)
-        ticket = near.ticket(epoch)
+            return got
         found = await self._runner.run(ops.cache_get_entry(self._t, key))
         if found is None:
             return default
         vtype, payload, expiry = found
-        near.offer(key, (vtype, payload), expiry, ticket, self._live_epoch())
+        near.offer(key, (vtype, payload), expiry, got, self._live_epoch())
         return self._t.decode(vtype, payload, key)
 
     async def set(self, key: str, value: Any, *, ttl: float | None = None) -> None:
@@ -158,13 +155,12 @@ class AsyncCache:
         ops.AsyncShell.check(fn)
         t = self._t
         near = self._near
-        held = None
+        held = None  # the near cache's ticket for the read below
         if near is not None:
-            epoch = await self._near_epoch()
-            hit_near, raw = near.lookup(key, epoch)
+            hit_near, got = await self._near_copy(near, key)
             if hit_near:
-                return t.decode(raw[0], raw[1], key)
-            held = near.ticket(epoch)
+                return got
+            held = got
         stale, ticket = t.stale_ms > 0, ops.draw()
         # a read first (FCALL_RO: a hit passes write pauses and may run on a replica); on
         # anything but a hit, the writing fetch decides again with the same ticket
@@ -231,6 +227,15 @@ class AsyncCache:
         """A near cache's counters (None for a plain cache): `size` (copies held),
         `hits` (answered from a copy), `misses` (asked the shared cache)."""
         return None if self._near is None else self._near.stats()
+
+    async def _near_copy(self, near: NearStore, key: str) -> tuple[bool, Any]:
+        """(True, the value) from this process's copy; else (False, the ticket that the
+        read of the shared cache which follows gives `near.offer`)."""
+        epoch = await self._near_epoch()
+        hit, raw = near.lookup(key, epoch)
+        if hit:
+            return True, self._t.decode(raw[0], raw[1], key)
+        return False, near.ticket(epoch)
 
     async def _near_epoch(self) -> int | None:
         """Start the near cache's watcher on first use; its live epoch (None: not live,

@@ -72,6 +72,7 @@ __all__ = [
     "decode_event",
     "event_args",
     "events_read",
+    "log_key_digest",
     "log_key",
     "parse_log_key",
     "start_of",
@@ -168,7 +169,8 @@ def parse_log_key(keyspace: Keyspace, key: str | bytes) -> LogName | None:
     return LogName(keyspace.tenant, kind, rest, text)
 
 
-def _digest(key: str) -> str:
+def log_key_digest(key: str) -> str:
+    """The short digest of a log key that event ids carry (after the dot)."""
     return hashlib.blake2b(key.encode("utf-8", "surrogateescape"), digest_size=5).hexdigest()
 
 
@@ -241,7 +243,7 @@ def decode_event(
         value = _decode_value(cfg, log, target, key, f.get(b"y", b"m"), f[b"p"])
     ms = int(sid.partition("-")[0])
     return Event(
-        id=f"{sid}.{_digest(log.key)}",
+        id=f"{sid}.{log_key_digest(log.key)}",
         kind=log.kind,
         scope=log.name,
         target=target,
@@ -268,7 +270,8 @@ def _decode_value(
     return decode_value(cfg.codec, vtype, payload, key=key)
 
 
-_ID_RE = re.compile(r"(\d{1,20})(?:-(\d{1,20}))?(?:\.[0-9a-f]+)?")
+# an event id; ".x<digest>": an expire event a watcher made up (no log holds it)
+_ID_RE = re.compile(r"(\d{1,20})(?:-(\d{1,20}))?(?:\.x?[0-9a-f]+)?")
 
 
 def start_of(cursor: object) -> tuple[int, int]:
