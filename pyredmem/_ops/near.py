@@ -62,9 +62,6 @@ class NearStore:
         self._starting = False
         self._hits = self._misses = 0
 
-    def __len__(self) -> int:
-        return len(self._copies)
-
     def claim_start(self) -> bool:
         """True for the one caller that is to start the watcher (then `started()`)."""
         with self._lock:
@@ -117,7 +114,7 @@ class NearStore:
             if epoch != self._epoch:
                 self._copies.clear()
                 self._epoch = epoch
-            if self._drops.get(key, self._floor) > seen or self._floor > seen:
+            if self._floor > seen or self._drops.get(key, 0) > seen:
                 return
             if time.time() >= expiry:
                 return
