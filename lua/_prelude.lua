@@ -5,7 +5,8 @@
 -- Scope layout (all keys of one scope share one hash tag):
 --   H  hash  "d:<key>" -> payload
 --            "m:<key>" -> meta "<type><expiry><version>"
---              type (1 char): "m" codec bytes, "i" integer text, "f" float text
+--              type (1 char): "m" codec bytes, "i" integer text, "f" float text, "s" sealed
+--                (encrypted on the client: opaque here, like "m")
 --              expiry (16 digits, zero-padded): ms since the epoch (NOEXP: never)
 --              version (digits): server-clock microseconds, strictly increasing per key
 --            "e" -> when H and X expire (ms; NOEXP: never): X's highest score
@@ -1225,10 +1226,12 @@ local function fact_write(f, i, log, argv, mode)
     if c.vt > vf and c.vf < vt and rival(c) then cut[#cut + 1] = c end
   end
   local payload = argv[8] .. argv[9]
+  -- the same object is the same digest (its payload may differ: an encrypted one is sealed
+  -- afresh by every write)
   if #cut == 1 and cut[1].od == od and cut[1].vf <= vf and cut[1].vt >= vt then
     local c = cut[1]
-    local d = redis.call('HMGET', f, 'd:' .. c.did, 's:' .. c.did, 'q:' .. c.did)
-    if d[1] == payload and (d[2] or '') == argv[10] and (d[3] or '') == argv[11] then
+    local d = redis.call('HMGET', f, 's:' .. c.did, 'q:' .. c.did)
+    if (d[1] or '') == argv[10] and (d[2] or '') == argv[11] then
       return {c.id, c.vf, c.vt, c.rf, '0'}
     end
   end

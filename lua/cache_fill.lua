@@ -3,7 +3,7 @@
 -- callers waiting for it.
 -- KEYS[1] H (the bucket hash)  KEYS[2] X (the bucket index)  KEYS[3] W (the entry's wake list)
 -- KEYS[4] the bucket's change log (only when the call logs events)
--- ARGV[1] key  ARGV[2] the lease's fencing token  ARGV[3] type ("m"|"i"|"f")
+-- ARGV[1] key  ARGV[2] the lease's fencing token  ARGV[3] type ("m"|"i"|"f"|"s")
 -- ARGV[4] payload  ARGV[5] ttl in ms (> 0)  ARGV[6] stale window in ms (>= 0)
 -- ARGV[7] compute time in ms (>= 0)  ARGV[8] the handle's bucket count
 -- ARGV[9..11] with KEYS[4]: the log's cap, retention (ms) and "1" to log values

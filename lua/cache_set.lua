@@ -2,7 +2,7 @@
 -- lease (its result would be older than this value) and the waiters are woken.
 -- KEYS[1] H (the bucket hash)  KEYS[2] X (the bucket index)  KEYS[3] W (the entry's wake list)
 -- KEYS[4] the bucket's change log (only when the call logs events)
--- ARGV[1] key  ARGV[2] type ("m"|"i"|"f")  ARGV[3] payload  ARGV[4] ttl in ms (> 0)
+-- ARGV[1] key  ARGV[2] type ("m"|"i"|"f"|"s")  ARGV[3] payload  ARGV[4] ttl in ms (> 0)
 -- ARGV[5] stale window in ms (>= 0)  ARGV[6] max entries in the bucket
 -- ARGV[7] the handle's bucket count
 -- ARGV[8..10] with KEYS[4]: the log's cap, retention (ms) and "1" to log values

@@ -4,7 +4,9 @@
 -- KEYS[6] the scope's change log (only when the call logs events)
 -- ARGV[1] new thread id  ARGV[2] upto (turns; 0: all)  ARGV[3] ttl in ms (0: never expires)
 -- ARGV[4] max threads in the scope  ARGV[5] the source thread's id
--- ARGV[6..8] with KEYS[6]: the log's cap, retention (ms) and "1" to log values
+-- ARGV[6] n: 0 copies the source's turns; else ARGV[7..6+n] are the turns to write (an
+-- encrypted thread's, sealed again by the client for the new thread; KEYS[1] is not read)
+-- ARGV[7+n..9+n] with KEYS[6]: the log's cap, retention (ms) and "1" to log values
 -- Reply: number of turns copied (0: the source is empty, nothing written).
 -- Errors: PM_CONFLICT (the new thread already holds turns), PM_FULL; nothing written.
 -- Events (when copied): "expire" for each expired thread purged from the index, then
@@ -17,7 +19,14 @@ local tid, upto, ttl_ms = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 if redis.call('EXISTS', dl) == 1 then
   return redis.error_reply('PM_CONFLICT the new thread already holds turns')
 end
-local entries = redis.call('LRANGE', sl, 0, upto - 1)
+local given = tonumber(ARGV[6])
+local entries
+if given > 0 then
+  entries = {}
+  for i = 1, given do entries[i] = ARGV[6 + i] end
+else
+  entries = redis.call('LRANGE', sl, 0, upto - 1)
+end
 if #entries == 0 then return 0 end
 local now = clock()
 local was, fresh, err, purged = thread_room(ta, tx, tid, now, tonumber(ARGV[4]))

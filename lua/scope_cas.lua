@@ -1,7 +1,7 @@
 -- scope_cas: store a value only if the key is still at the version the caller read.
 -- KEYS[1] H  KEYS[2] X  KEYS[3] the scope's change log (only when the call logs events)
 -- ARGV[1] key  ARGV[2] expected version ("0": the key must be absent)
--- ARGV[3] type ("m"|"i"|"f")  ARGV[4] payload
+-- ARGV[3] type ("m"|"i"|"f"|"s")  ARGV[4] payload
 -- ARGV[5] ttl in ms (0: never expires)  ARGV[6] keep ("1": a live key keeps its expiry)
 -- ARGV[7] max keys in the scope
 -- ARGV[8..10] with KEYS[3]: the log's cap, retention (ms) and "1" to log values

@@ -24,7 +24,7 @@ local live = live_meta(old, now)
 local ctype, current = nil, nil
 if live then
   ctype, current = string.sub(live, 1, 1), string.sub(live, 2, 17) + 0
-  if ctype == 'm' then
+  if ctype ~= 'i' and ctype ~= 'f' then  -- codec bytes, or an encrypted value
     return redis.error_reply('PM_WRONGTYPE the value is not a number')
   end
 end

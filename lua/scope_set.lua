@@ -1,6 +1,6 @@
 -- scope_set: store one value in a scope.
 -- KEYS[1] H  KEYS[2] X  KEYS[3] the scope's change log (only when the call logs events)
--- ARGV[1] key  ARGV[2] type ("m"|"i"|"f")  ARGV[3] payload
+-- ARGV[1] key  ARGV[2] type ("m"|"i"|"f"|"s")  ARGV[3] payload
 -- ARGV[4] ttl in ms (0: never expires)  ARGV[5] max keys in the scope
 -- ARGV[6..8] with KEYS[3]: the log's cap, retention (ms) and "1" to log values
 -- Reply: the new meta. Errors: PM_FULL.

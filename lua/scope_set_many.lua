@@ -1,7 +1,7 @@
 -- scope_set_many: store several values in a scope, all or nothing.
 -- KEYS[1] H  KEYS[2] X  KEYS[3] the scope's change log (only when the call logs events)
 -- ARGV[1] ttl in ms (0: never expires)  ARGV[2] max keys in the scope
--- ARGV[3..] triples: key, type ("m"|"i"|"f"), payload (distinct keys; count and bytes
+-- ARGV[3..] triples: key, type ("m"|"i"|"f"|"s"), payload (distinct keys; count and bytes
 -- capped by the client); with KEYS[3], then the log's cap, retention (ms) and "1" to log
 -- values (the last three ARGV)
 -- Reply: number of keys written. Errors: PM_FULL (nothing written).

@@ -18,6 +18,7 @@ from ._async.scope import AsyncScope
 from ._async.semaphore import AsyncHold, AsyncSemaphore
 from ._async.watch import AsyncChangeHandler, AsyncWatch
 from ._codec import Codec, MsgpackCodec
+from ._crypto import Keyring
 from ._errors import (
     BackendError,
     BackendUnavailableError,
@@ -27,6 +28,7 @@ from ._errors import (
     ConfigurationError,
     ConflictError,
     CrossSlotError,
+    DecryptionError,
     EventsConfigError,
     InvalidKeyError,
     InvalidScopeError,
@@ -48,6 +50,7 @@ from ._keys import KINDS, ScopeRef
 from ._ops.batch import Pending
 from ._ops.cache import CacheLease, Fetch
 from ._ops.context import Resolved
+from ._ops.erase import Erased
 from ._ops.events import NOT_LOGGED, Event
 from ._ops.facts import Fact
 from ._ops.limiter import Decision, MultiDecision
@@ -101,7 +104,9 @@ __all__ = [
     "Context",
     "ContextFacts",
     "CrossSlotError",
+    "DecryptionError",
     "Decision",
+    "Erased",
     "Event",
     "EventsConfigError",
     "Fact",
@@ -112,6 +117,7 @@ __all__ = [
     "InvalidKeyError",
     "InvalidScopeError",
     "InvalidValueError",
+    "Keyring",
     "Limiter",
     "Memory",
     "Message",

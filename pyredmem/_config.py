@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 from ._codec import Codec, MsgpackCodec
+from ._crypto import Crypto, scope_binding
 from ._errors import ConfigurationError, InvalidValueError, PyRedMemError
 from ._keys import Keyspace
 
@@ -76,6 +77,9 @@ class Config:
     events_max: int = 10_000
     #: how long a change log outlives its scope's last event (ms)
     events_ttl_ms: int = 86_400_000
+    #: encryption at rest: the keyring's ciphers, or None (values stored as the codec makes
+    #: them)
+    crypto: Crypto | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.codec, Codec):
@@ -90,6 +94,14 @@ class Config:
             raise ConfigurationError(f"events is False, True or 'values', not {self.events!r}")
         _positive_int("events_max", self.events_max)
         _positive_int("events_ttl_ms", self.events_ttl_ms)
+
+    def binding(self, what: str, *names: str) -> bytes | None:
+        """What the values of one place are bound to when encrypted (see
+        `_crypto.scope_binding`), or None when this Memory does not encrypt."""
+        if self.crypto is None:
+            return None
+        ks = self.keyspace
+        return scope_binding(ks.namespace, ks.tenant, what, *names)
 
     def ttl_ms(self, ttl: float | None, *, key: str | None = None, scope: str | None = None) -> int:
         """The ttl to store in ms: `ttl`, else the default, else 0 (never expires)."""

@@ -7,6 +7,8 @@
     │   ├── InvalidValueError             a value or argument out of range (ttl <= 0, ...)
     │   └── CrossSlotError                limits checked together live in different cluster slots
     ├── SerializationError (TypeError)    a value the codec cannot encode or decode
+    ├── DecryptionError                   a stored value failed to decrypt: tampered, moved,
+    │                                     under a key the keyring lacks, or not encrypted
     ├── WrongTypeError (TypeError)        the stored value is of the wrong kind for the call
     ├── CapacityError                     a cap was reached (keys per scope, result too big)
     ├── MissingKeyError (KeyError)        the key is absent or expired
@@ -43,6 +45,7 @@ __all__ = [
     "ConcurrencyLimitError",
     "ConflictError",
     "CrossSlotError",
+    "DecryptionError",
     "EventsConfigError",
     "InvalidKeyError",
     "InvalidScopeError",
@@ -99,6 +102,24 @@ class CrossSlotError(ValidationError):
 
 class SerializationError(PyRedMemError, TypeError):
     """The codec could not encode (or decode) a value."""
+
+
+class DecryptionError(PyRedMemError):
+    """A stored value could not be decrypted: it was altered, copied from another key,
+    scope, thread or tenant, sealed under a key id the keyring lacks (`key_id` names it), or
+    stored unencrypted where this Memory expects ciphertext (or the reverse). Never a wrong
+    value: the read fails."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        scope: str | None = None,
+        key_id: str | None = None,
+    ):
+        super().__init__(message, key=key, scope=scope)
+        self.key_id = key_id
 
 
 class WrongTypeError(PyRedMemError, TypeError):

@@ -61,10 +61,10 @@ class Target:
 
     A write sends `write_keys` as its KEYS (H, X, then the scope's change log when this
     Memory logs change events) and `events_args` after its own ARGV (`event_args(cfg)`, or
-    nothing): see events.py.
+    nothing): see events.py. `aad`: with encryption, what its values are bound to.
     """
 
-    __slots__ = ("cfg", "events_args", "keys", "label", "ref", "write_keys")
+    __slots__ = ("aad", "cfg", "events_args", "keys", "label", "ref", "write_keys")
 
     def __init__(self, cfg: Config, ref: ScopeRef) -> None:
         self.cfg = cfg
@@ -72,6 +72,8 @@ class Target:
         self.keys = cfg.keyspace.scope_keys(ref)
         self.write_keys: tuple[str, ...] = self.keys
         self.label = str(ref)
+        #: what its values are bound to when encrypted (None: not encrypted)
+        self.aad = cfg.binding("v", ref.kind, ref.id)
         self.events_args: tuple[str, ...] = ()
         if cfg.events:
             self.write_keys = (*self.keys, self.log)

@@ -30,8 +30,17 @@ from typing import Any
 
 from .._codec import decode_value, encode_value
 from .._config import MAX_TTL, Config, positive_int, ttl_to_ms
+from .._crypto import bind, open_value, seal_value
 from .._errors import InvalidValueError, SerializationError, ValidationError
-from .._keys import key_slot, scope_ref_of, validate_key, validate_name
+from .._keys import (
+    Keyspace,
+    ScopeRef,
+    glob_escape,
+    key_slot,
+    scope_ref_of,
+    validate_key,
+    validate_name,
+)
 from ._call import Arg, Call, is_one, nothing, script
 from .events import event_args, log_key
 from .near import meta_expiry
@@ -43,11 +52,13 @@ __all__ = [
     "STALE",
     "WAIT",
     "AsyncShell",
+    "BucketKey",
     "CacheTarget",
     "Fetch",
     "CacheLease",
     "Shell",
     "argument_key",
+    "bucket_prefix",
     "cache_clear",
     "cache_delete",
     "cache_fetch",
@@ -58,6 +69,9 @@ __all__ = [
     "cache_release",
     "cache_set",
     "log_digest",
+    "parse_bucket_key",
+    "scoped_bucket_key",
+    "scoped_cache_pattern",
     "wait_slice",
 ]
 
@@ -137,10 +151,61 @@ def _scope_label(scope: object) -> str:
     return "" if ref is None else str(ref)
 
 
+def bucket_prefix(keyspace: Keyspace, name: str, scope_label: str, bucket: int) -> str:
+    """The prefix of one bucket's keys (ending with ':', after the hash tag). `scope_label`
+    is "" for a cache of no scope, else the scope as str(ScopeRef) ("user:alice")."""
+    return f"{_bucket_head(keyspace)}{name}:{scope_label}:{bucket}}}:"
+
+
+def _bucket_head(keyspace: Keyspace) -> str:
+    return f"{keyspace.namespace}:{{{keyspace.tenant or ''}:cache:"
+
+
+def scoped_cache_pattern(keyspace: Keyspace, ref: ScopeRef) -> str:
+    """A SCAN MATCH pattern over the keys of every cache scoped to `ref`, whatever its name
+    and bucket. It matches more than that (a '*' spans ':', so the caches of session
+    "user:alice" match user "alice"'s pattern): check each key with `parse_bucket_key`."""
+    label = _scope_label(ref)
+    return f"{glob_escape(_bucket_head(keyspace))}*:{glob_escape(label)}:*}}:*"
+
+
+@dataclass(frozen=True, slots=True)
+class BucketKey:
+    """What a cache bucket's key names: the cache, its scope label ("" for none), the bucket
+    and what follows the hash tag ("h", "x", "w:<key>", "ev")."""
+
+    name: str
+    scope_label: str
+    bucket: int
+    suffix: str
+
+
+def parse_bucket_key(keyspace: Keyspace, key: str) -> BucketKey | None:
+    """The bucket `key` belongs to, or None when it is no cache bucket's key of this
+    keyspace. (Cache names hold no ':' and labels no braces, so the name ends at the first
+    ':' and the bucket number at the tag's end.)"""
+    head = _bucket_head(keyspace)
+    end = key.find("}", len(head))
+    if not key.startswith(head) or end < 0 or key[end + 1 : end + 2] != ":":
+        return None
+    name, sep, rest = key[len(head) : end].partition(":")
+    label, sep2, bucket = rest.rpartition(":")
+    if not sep or not sep2 or not bucket.isdigit() or not name:
+        return None
+    return BucketKey(name, label, int(bucket), key[end + 2 :])
+
+
+def scoped_bucket_key(keyspace: Keyspace, ref: ScopeRef, key: str) -> BucketKey | None:
+    """`key` parsed, when it is a key of a cache scoped to exactly `ref`; else None."""
+    found = parse_bucket_key(keyspace, key)
+    return found if found is not None and found.scope_label == _scope_label(ref) else None
+
+
 class CacheTarget:
     """One cache resolved once: its config, options, bucket prefixes and label."""
 
     __slots__ = (
+        "aad",
         "beta",
         "buckets",
         "cap",
@@ -189,13 +254,13 @@ class CacheTarget:
         self.count = str(self.buckets)  # sent with every call: buckets hold the count they use
         entries = positive_int("max_entries", max_entries, most=10**9, scope=self.label)
         self.cap = max(1, -(-entries // self.buckets))  # per bucket, rounded up
-        ks = cfg.keyspace
         self.prefixes = tuple(
-            f"{ks.namespace}:{{{ks.tenant or ''}:cache:{name}:{scope_label}:{b}}}:"
-            for b in range(self.buckets)
+            bucket_prefix(cfg.keyspace, name, scope_label, b) for b in range(self.buckets)
         )
         #: what a write sends after its own ARGV: event_args(cfg) when events are on
         self.events_args = event_args(cfg) if cfg.events else ()
+        #: with encryption, what its entries are bound to (their key is added)
+        self.aad = cfg.binding("c", name, scope_label)
 
     def _prefix(self, key: str) -> str:
         return self.prefixes[zlib.crc32(key.encode("utf-8", "surrogatepass")) % self.buckets]
@@ -223,10 +288,17 @@ class CacheTarget:
                 key=key,
                 scope=self.label,
             )
+        if self.aad is not None:
+            assert self.cfg.crypto is not None
+            return seal_value(self.cfg.crypto, bind(self.aad, key), vtype, payload)
         return vtype, payload
 
     def decode(self, vtype: bytes, payload: bytes, key: str) -> Any:
-        return decode_value(self.cfg.codec, vtype, payload, key=key)
+        if self.aad is None and vtype != b"s":
+            return decode_value(self.cfg.codec, vtype, payload, key=key)
+        aad = None if self.aad is None else bind(self.aad, key)
+        cfg = self.cfg
+        return open_value(cfg.crypto, cfg.codec, aad, vtype, payload, key=key, scope=self.label)
 
     def bucket_groups(self, per_slot: bool) -> list[tuple[str, ...]]:
         """Every bucket's H and X (and its change log when events are on), grouped into
@@ -395,7 +467,8 @@ def argument_key(
     fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], cfg: Config, label: str
 ) -> str:
     """`module.qualname:` + sha256 of the bound arguments (defaults applied, so `f(1)` and
-    `f(x=1)` agree; sets and dicts in any order agree) encoded with the Memory's codec."""
+    `f(x=1)` agree; sets and dicts in any order agree) encoded with the Memory's codec; with
+    encryption, a keyed hash (HMAC) of them instead."""
     name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
     try:
         bound = inspect.signature(fn).bind(*args, **kwargs)
@@ -413,6 +486,8 @@ def argument_key(
             f"cannot derive a cache key from the arguments of {name}: {exc}; pass key=...",
             scope=label,
         ) from exc
+    if cfg.crypto is not None:  # keyed: no dictionary of guessed arguments reverses it
+        return f"{name}:{cfg.crypto.digest(data)}"
     return f"{name}:{hashlib.sha256(data).hexdigest()}"
 
 

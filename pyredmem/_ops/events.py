@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._codec import decode_value
 from .._config import Config
+from .._crypto import bind, open_value
 from .._errors import InvalidValueError
 from .._keys import KINDS, Keyspace, ScopeRef
 
@@ -240,7 +241,7 @@ def decode_event(
     key = _text(f.get(b"k"))
     value: Any = NOT_LOGGED
     if values and b"p" in f:
-        value = _decode_value(cfg, log, target, key, f.get(b"y", b"m"), f[b"p"])
+        value = _decode_value(cfg, log, target, key, _text(f.get(b"a")), f.get(b"y", b"m"), f[b"p"])
     ms = int(sid.partition("-")[0])
     return Event(
         id=f"{sid}.{log_key_digest(log.key)}",
@@ -259,15 +260,36 @@ def decode_event(
 
 
 def _decode_value(
-    cfg: Config, log: LogName, target: str, key: str | None, vtype: Any, payload: Any
+    cfg: Config,
+    log: LogName,
+    target: str,
+    key: str | None,
+    predicate: str | None,
+    vtype: Any,
+    payload: Any,
 ) -> Any:
     vtype = vtype if isinstance(vtype, bytes) else str(vtype).encode()
     payload = payload if isinstance(payload, bytes) else str(payload).encode()
-    if vtype == b"e" and log.ref is not None and key is not None:
+    ref = log.ref
+    if vtype == b"e" and ref is not None and key is not None:
         from .thread import Thread, decode_entries
 
-        return decode_entries(Thread(cfg, log.ref, key), [payload])[0]
-    return decode_value(cfg.codec, vtype, payload, key=key)
+        return decode_entries(Thread(cfg, ref, key), [payload])[0]
+    if cfg.crypto is None and vtype != b"s":
+        return decode_value(cfg.codec, vtype, payload, key=key)
+    # encrypted values are bound to where they live: the scope's, cache's or fact's place
+    aad = None
+    if ref is not None and target == "value":
+        aad = cfg.binding("v", ref.kind, ref.id)
+        aad = aad and bind(aad, key or "")
+    elif ref is not None and target == "fact":
+        aad = cfg.binding("f", ref.kind, ref.id)
+        aad = aad and bind(aad, key or "", predicate or "")
+    elif ref is None and target == "cache":
+        name, _, scope = log.name.partition("@")
+        aad = cfg.binding("c", name, scope)
+        aad = aad and bind(aad, key or "")
+    return open_value(cfg.crypto, cfg.codec, aad, vtype, payload, key=key, scope=log.name)
 
 
 # an event id; ".x<digest>": an expire event a watcher made up (no log holds it)

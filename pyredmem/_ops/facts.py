@@ -34,6 +34,7 @@ from typing import Any
 
 from .._codec import decode_value, encode_value
 from .._config import Config, positive_int
+from .._crypto import bind, open_value, seal_value
 from .._errors import InvalidKeyError, InvalidValueError
 from .._keys import ScopeRef, key_slot
 from .._scripts import Script
@@ -105,6 +106,7 @@ class FactStore:
     """A scope instance's facts, resolved once: keys, caps, time to live, label."""
 
     __slots__ = (
+        "aad",
         "cfg",
         "events_args",
         "keys",
@@ -130,6 +132,8 @@ class FactStore:
         self.label = str(ref)
         p = cfg.keyspace.prefix(ref)
         self.keys = (f"{p}:f", f"{p}:fi")
+        #: with encryption, what its objects are bound to (their subject and predicate added)
+        self.aad = cfg.binding("f", ref.kind, ref.id)
         self.write_keys: tuple[str, ...] = self.keys
         self.events_args: tuple[str, ...] = ()
         if cfg.events:
@@ -232,13 +236,16 @@ def _cardinality(value: object, label: str) -> str:
 
 
 def _object(store: FactStore, value: Any) -> tuple[str, bytes, str]:
-    """(type, payload, digest) of an object."""
+    """(type, payload, digest) of an object (the payload as the codec makes it)."""
     vtype, payload = encode_value(store.cfg.codec, value, scope=store.label)
     if len(payload) > store.cfg.max_value_bytes:
         raise InvalidValueError(
             f"the encoded object is {len(payload)} bytes; the cap is {store.cfg.max_value_bytes}",
             scope=store.label,
         )
+    crypto = store.cfg.crypto
+    if crypto is not None:  # keyed, so that no dictionary of guesses reverses it
+        return vtype, payload, crypto.digest(vtype.encode() + payload)
     return vtype, payload, _digest(vtype, payload)
 
 
@@ -264,8 +271,14 @@ def _world_start(n: int | bytes) -> _dt.datetime:
     return _time(int(n) - OFFSET)
 
 
-def _decode(store: FactStore, data: bytes, key: str) -> Any:
-    return decode_value(store.cfg.codec, data[:1], data[1:], key=key)
+def _decode(store: FactStore, data: bytes, subject: str, predicate: str) -> Any:
+    """A stored object (its type tag, then its payload), opened when sealed."""
+    vtype = data[:1]
+    if store.aad is None and vtype != b"s":
+        return decode_value(store.cfg.codec, vtype, data[1:], key=subject)
+    aad = None if store.aad is None else bind(store.aad, subject, predicate)
+    cfg = store.cfg
+    return open_value(cfg.crypto, cfg.codec, aad, vtype, data[1:], key=subject, scope=store.label)
 
 
 # ---------------------------------------------------------------------------- writes
@@ -294,6 +307,9 @@ def _claim(
     src = _source(source, label)
     conf = _confidence(confidence, label)
     vtype, payload, od = _object(store, obj)
+    if store.aad is not None:
+        assert store.cfg.crypto is not None
+        vtype, payload = seal_value(store.cfg.crypto, bind(store.aad, s, p), vtype, payload)
     args: tuple[Arg, ...] = (
         s,
         p,
@@ -408,7 +424,7 @@ def facts_history(store: FactStore, subject: object, predicate: object) -> Call[
         for i in range(0, len(data), 4):
             did, obj, src, conf = data[i : i + 4]
             claims[did] = (
-                _decode(store, obj, s) if obj else None,
+                _decode(store, obj, s, p) if obj else None,
                 src.decode() if src else None,
                 float(conf) if conf else None,
             )
@@ -486,7 +502,7 @@ def facts_get(
             if reply is None:
                 return None
             i = g.indexes[int(reply[0]) - 1]
-            objects = [_decode(stores[i], d, s) for d in reply[2:]]
+            objects = [_decode(stores[i], d, s, p) for d in reply[2:]]
             return i, objects[0] if reply[1] == b"1" else objects
 
         return parse
@@ -521,8 +537,10 @@ def facts_about(
             while n < len(reply):
                 j, p, card, count = reply[n : n + 4]
                 i = g.indexes[int(j) - 1]
-                objects = [_decode(stores[i], d, s) for d in reply[n + 4 : n + 4 + int(count)]]
-                out.append((i, p.decode(), objects[0] if card == b"1" else objects))
+                pred = p.decode()
+                found = reply[n + 4 : n + 4 + int(count)]
+                objects = [_decode(stores[i], d, s, pred) for d in found]
+                out.append((i, pred, objects[0] if card == b"1" else objects))
                 n += 4 + int(count)
             return out
 

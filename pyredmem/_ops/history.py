@@ -53,6 +53,7 @@ __all__ = [
     "history_clear",
     "history_compact",
     "history_delete",
+    "history_entries",
     "history_fork",
     "history_head",
     "history_len",
@@ -266,15 +267,27 @@ def history_delete(t: Thread) -> Call[bool]:
     return Call(script("history_delete"), t.write_keys, args, is_one, t.id, t.label)
 
 
-def history_fork(t: Thread, new: Thread, upto: int | None) -> Call[int]:
-    """Copy the first `upto` turns (all when None) of `t` into the new thread `new`."""
+def history_fork(
+    t: Thread, new: Thread, upto: int | None, entries: Sequence[bytes] = ()
+) -> Call[int]:
+    """Copy the first `upto` turns (all when None) of `t` into the new thread `new`; or,
+    given `entries` (an encrypted thread's, sealed again for `new` by `reseal`), write
+    those."""
     n = 0 if upto is None else positive_int("upto", upto, most=MAX_TURNS_LIMIT, scope=t.label)
     if new.id == t.id:
         raise t.error(InvalidValueError, "a thread cannot be forked into itself")
     keys = (t.keys[0], *new.write_keys)  # the log, when there is one, is the scope's
     args: tuple[Arg, ...] = (new.id, n, new.ttl_ms, t.cfg.max_keys_per_scope, t.id)
-    args += new.events_args
+    args += (len(entries), *entries, *new.events_args)
     return Call(script("history_fork"), keys, args, int, new.id, t.label)
+
+
+def history_entries(t: Thread, upto: int | None) -> Call[list[bytes]]:
+    """The oldest `upto` turns (all when None) as stored: what an encrypted fork reads."""
+    n = 0 if upto is None else positive_int("upto", upto, most=MAX_TURNS_LIMIT, scope=t.label)
+    key = t.keys[0]  # a plain LRANGE (the script it stands for does just that)
+    command = ("LRANGE", key, 0, n - 1)
+    return Call(script("history_entries"), (key,), (n,), list, t.id, t.label, None, command)
 
 
 def history_head(t: Thread, keep_last: int) -> Call[list[Message]]:

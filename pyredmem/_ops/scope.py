@@ -15,6 +15,7 @@ from typing import Any
 
 from .._codec import FLOAT, INT, INT64_MAX, INT64_MIN, decode_value, encode_value
 from .._config import MAX_CALL_BYTES
+from .._crypto import bind, open_value, seal_value
 from .._errors import InvalidValueError, MissingKeyError
 from .._keys import validate_key
 from ._call import Arg, Call, Target, is_one, nothing, script
@@ -63,7 +64,11 @@ class CasResult:
 
 
 def decode_payload(t: Target, meta: bytes, payload: bytes, key: str) -> Any:
-    return decode_value(t.cfg.codec, meta[:1], payload, key=key)
+    vtype = meta[:1]
+    if t.aad is None and vtype != b"s":
+        return decode_value(t.cfg.codec, vtype, payload, key=key)
+    aad = None if t.aad is None else bind(t.aad, key)
+    return open_value(t.cfg.crypto, t.cfg.codec, aad, vtype, payload, key=key, scope=t.label)
 
 
 def meta_version(meta: bytes) -> str:
@@ -71,10 +76,11 @@ def meta_version(meta: bytes) -> str:
 
 
 def decode_entry(t: Target, meta: bytes, payload: bytes, key: str) -> Entry:
-    return Entry(decode_value(t.cfg.codec, meta[:1], payload, key=key), meta_version(meta))
+    return Entry(decode_payload(t, meta, payload, key), meta_version(meta))
 
 
 def _payload(t: Target, key: str, value: Any) -> tuple[str, bytes]:
+    """(type, payload) to store; with encryption, sealed (the cap applies before)."""
     vtype, payload = encode_value(t.cfg.codec, value, key=key, scope=t.label)
     if len(payload) > t.cfg.max_value_bytes:
         raise InvalidValueError(
@@ -82,6 +88,9 @@ def _payload(t: Target, key: str, value: Any) -> tuple[str, bytes]:
             key=key,
             scope=t.label,
         )
+    if t.aad is not None:
+        assert t.cfg.crypto is not None
+        return seal_value(t.cfg.crypto, bind(t.aad, key), vtype, payload)
     return vtype, payload
 
 

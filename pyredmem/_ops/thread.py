@@ -13,9 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+import msgpack
+
 from .._codec import MsgpackCodec
 from .._config import MAX_CALL_BYTES, Config, positive_int
-from .._errors import InvalidValueError, SerializationError
+from .._crypto import bind
+from .._errors import DecryptionError, InvalidValueError, SerializationError
 from .._keys import ScopeRef, validate_id
 from .events import event_args, log_key
 from .message import Message, TokenCounter, estimate_tokens, is_token_count
@@ -30,6 +33,7 @@ __all__ = [
     "ThreadInfo",
     "decode_entries",
     "decode_joined",
+    "reseal",
     "entry_tail",
     "as_stored",
     "turn_tokens",
@@ -58,6 +62,7 @@ class Thread:
     """One thread resolved once: its keys, caps and token counter."""
 
     __slots__ = (
+        "aad",
         "cfg",
         "counter",
         "events_args",
@@ -92,6 +97,9 @@ class Thread:
         p = cfg.keyspace.prefix(ref)
         self.index = (f"{p}:ta", f"{p}:tx")
         self.keys = (f"{p}:t:{thread_id}:l", f"{p}:t:{thread_id}:i", *self.index)
+        scope_aad = cfg.binding("t", ref.kind, ref.id)
+        #: with encryption, what its turns are bound to (each adds its message id)
+        self.aad = None if scope_aad is None else bind(scope_aad, thread_id)
         # a write's KEYS and extra ARGV: the scope's change log when events are on
         self.write_keys: tuple[str, ...] = self.keys
         self.events_args: tuple[str, ...] = ()
@@ -166,10 +174,19 @@ def entry_tail(t: Thread, m: Message, tokens: int) -> bytes:
             InvalidValueError,
             f"message {m.id!r} is {len(body)} bytes encoded; the cap is {t.cfg.max_value_bytes}",
         )
+    if t.aad is not None:
+        body = _sealed_body(t, m.id, body)
     mid = m.id.encode()
     size = len(mid)
     head = b"\xd9" + size.to_bytes(1, "big") if size < 256 else b"\xda" + size.to_bytes(2, "big")
     return b"\xcf" + tokens.to_bytes(8, "big") + head + mid + body
+
+
+def _sealed_body(t: Thread, mid: str, body: bytes) -> bytes:
+    """An encrypted body: a msgpack bin (so an entry stays one msgpack array whatever the
+    codec) of the body sealed under the thread and message id."""
+    assert t.cfg.crypto is not None and t.aad is not None
+    return _bin(t.cfg.crypto.seal(body, bind(t.aad, mid)))
 
 
 class _Fields:
@@ -201,12 +218,95 @@ _ABSENT = ((), (), (None,) * 4, (None,) * 3, (None,) * 2, (None,), ())
 def decode_entries(t: Thread, entries: list[bytes]) -> list[Message]:
     """Turn entries (see the module docstring) into Messages."""
     codec = t.cfg.codec
+    if t.aad is not None:
+        return _opened(t, entries)
     if type(codec) is MsgpackCodec and entries:
         try:
             return decode_joined(t, len(entries), b"".join(entries))
         except SerializationError:
             pass  # decoded one by one below, to name the culprit
     return _messages(t, [_split(t, e, codec.decode) for e in entries])
+
+
+def _opened(t: Thread, entries: list[bytes]) -> list[Message]:
+    """Encrypted turns: the entries decode as one msgpack array whatever the codec (their
+    bodies are bins), then each body is opened; with the default codec the opened bodies
+    decode at once too."""
+    crypto, codec = t.cfg.crypto, t.cfg.codec
+    assert crypto is not None and t.aad is not None
+    if not entries:
+        return []
+    try:
+        rows = msgpack.unpackb(b"\xdd" + len(entries).to_bytes(4, "big") + b"".join(entries))
+    except Exception:  # one by one, to name the culprit
+        rows = [list(_split(t, e, _unpack)) for e in entries]
+    aad, label = t.aad, t.label
+    plains = []
+    for row in rows:
+        body = row[3]
+        if type(body) is not bytes:
+            raise DecryptionError(
+                f"stored message {row[2]!r} is not encrypted (written before encryption was "
+                "turned on: mem.reencrypt() encrypts it)",
+                key=t.id,
+                scope=label,
+            )
+        plains.append(crypto.open(body, bind(aad, row[2]), key=t.id, scope=label))
+    if type(codec) is MsgpackCodec:
+        joined = b"\xdd" + len(plains).to_bytes(4, "big") + b"".join(plains)
+        try:
+            docs = codec.decode(joined)
+        except Exception as exc:
+            raise SerializationError(
+                f"cannot decode stored messages: {exc}", key=t.id, scope=label
+            ) from exc
+    else:
+        docs = []
+        for row, plain in zip(rows, plains, strict=True):
+            try:
+                docs.append(codec.decode(plain))
+            except Exception as exc:
+                raise SerializationError(
+                    f"cannot decode stored message {row[2]!r}: {exc}", key=t.id, scope=label
+                ) from exc
+    for row, doc in zip(rows, docs, strict=True):
+        row[3] = doc
+    return _messages(t, rows)
+
+
+def reseal(t: Thread, new: Thread, entries: list[bytes]) -> list[bytes]:
+    """An encrypted thread's entries, each body opened under `t` and sealed for `new` (the
+    header, with its time, tokens and id, kept): what a fork writes."""
+    crypto = t.cfg.crypto
+    assert crypto is not None and t.aad is not None
+    out = []
+    for entry in entries:
+        ms, tokens, mid, body = _split(t, entry, _unpack)
+        if type(body) is not bytes:
+            raise DecryptionError(
+                f"stored message {mid!r} is not encrypted (written before encryption was "
+                "turned on: mem.reencrypt() encrypts it)",
+                key=t.id,
+                scope=t.label,
+            )
+        plain = crypto.open(body, bind(t.aad, mid), key=t.id, scope=t.label)
+        head = len(entry) - len(_bin(body))
+        out.append(entry[:head] + _sealed_body(new, mid, plain))
+    return out
+
+
+def _bin(data: bytes) -> bytes:
+    """`data` as a msgpack bin."""
+    n = len(data)
+    if n < 256:
+        return b"\xc4" + n.to_bytes(1, "big") + data
+    if n < 65536:
+        return b"\xc5" + n.to_bytes(2, "big") + data
+    return b"\xc6" + n.to_bytes(4, "big") + data
+
+
+def _unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data)
 
 
 def decode_joined(t: Thread, count: int, joined: bytes) -> list[Message]:
@@ -243,6 +343,12 @@ def _messages(t: Thread, rows: list[Any]) -> list[Message]:
             m.__class__ = Message
             append(m)
     except Exception as exc:
+        if any(type(row[3]) is bytes for row in rows):
+            raise DecryptionError(
+                "the stored messages are encrypted, and this Memory has no encryption_key",
+                key=t.id,
+                scope=t.label,
+            ) from None
         raise SerializationError(
             f"cannot decode a stored message: {exc}", key=t.id, scope=t.label
         ) from exc

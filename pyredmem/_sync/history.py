@@ -11,6 +11,7 @@ from .._errors import ConflictError, InvalidValueError, ReadOnlyError
 from .._keys import ScopeRef
 from .._ops import history as ops
 from .._ops.history import Appended, Message
+from .._ops.thread import reseal
 from ._runner import Runner
 
 MAX_RETRIES = 100  # compactions tried by one compact() call
@@ -123,9 +124,17 @@ class History:
     def fork(self, new_thread_id: str, *, upto: int | None = None) -> History:
         """Copy this thread (all turns, or the oldest `upto`) into a new thread of the same
         scope, atomically, and return its handle (same caps and ttl). Raises ConflictError if
-        the new thread already holds turns."""
-        new = self._t.child(new_thread_id)
-        self._runner.run(ops.history_fork(self._t, new, upto))
+        the new thread already holds turns. With encryption, each turn is sealed again for
+        the new thread on the client: one read, then one atomic write of what it read."""
+        t = self._t
+        new = t.child(new_thread_id)
+        if t.aad is None:
+            self._runner.run(ops.history_fork(t, new, upto))
+        else:
+            found = self._runner.run(ops.history_entries(t, upto))
+            if found:
+                entries = reseal(t, new, found)
+                self._runner.run(ops.history_fork(t, new, upto, entries))
         return History(self._runner, new)
 
     def compact(

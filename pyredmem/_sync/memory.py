@@ -10,8 +10,10 @@ from typing import Any, Literal
 from .._ambient import Binding
 from .._codec import Codec, MsgpackCodec
 from .._config import MAX_TTL, Config, ttl_to_ms
+from .._crypto import Keyring, crypto_of
 from .._errors import ConfigurationError, InvalidValueError
 from .._keys import KINDS, Keyspace, ScopeRef, scope_ref_of
+from .._ops.erase import Erased, ErasePlan, erase_refs
 from .._ops.events import Event, Matcher
 from .._ops.facts import DEFAULT_MAX_FACTS, DEFAULT_MAX_VERSIONS, FactStore
 from .._ops.history import TokenCounter
@@ -23,7 +25,7 @@ from .context import Context
 from .facts import Facts
 from .history import History
 from .limiter import Limiter, close_guards, hit_many
-from .scope import Scope
+from .scope import Scope, erase_scopes
 from .semaphore import Semaphore
 from .watch import ChangeHandler, Watch, on_change
 
@@ -42,6 +44,13 @@ class Memory:
     log of the scope (or cache bucket) it writes, which `scope.changes()` replays: True logs
     the changes, "values" logs the new values with them. A log keeps about `events_max`
     entries (the oldest are trimmed) and expires `events_ttl` seconds after its last event.
+
+    `encryption_key`: 32 bytes, their base64 text, or a `Keyring` (for rotation). Every
+    value a user stores (scope values, turns, cache entries, fact objects, the values change
+    events carry) is then sealed with AES-256-GCM on the client, bound to where it lives;
+    a value that was altered or moved fails with DecryptionError. Counters (`incr`),
+    limiter state, turn headers and names stay readable; `encrypt_names=True` encrypts
+    scope ids, keys, thread ids and cache keys too (deterministically, so lookups work).
     """
 
     def __init__(
@@ -59,6 +68,8 @@ class Memory:
         events: bool | Literal["values"] = False,
         events_max: int = 10_000,
         events_ttl: float = 86400,
+        encryption_key: bytes | str | Keyring | None = None,
+        encrypt_names: bool = False,
     ) -> None:
         try:
             events_ttl_ms = ttl_to_ms(events_ttl)
@@ -77,6 +88,7 @@ class Memory:
             events=events,
             events_max=events_max,
             events_ttl_ms=events_ttl_ms,
+            crypto=crypto_of(encryption_key, encrypt_names),
         )
         self._runner = Runner(url_or_client, read_from_replicas=read_from_replicas)
 
@@ -406,6 +418,15 @@ class Memory:
             pattern, keys=keys, ops=ops, after=after, values=values, configure=configure
         )
         return on_change(watch, callback)
+
+    def erase(self, *scopes: Scope | ScopeRef, **ids: str | None) -> Erased:
+        """Erase several scope instances (see `Scope.erase`) and return what was
+        removed in all: scope handles or ScopeRefs, and ids by kind,
+        `erase(user="alice", session="s1")` (an id of None is left out). They are erased in
+        this memory's namespace and tenant. InvalidScopeError for an unknown kind, a bad id,
+        or no scope at all, before anything is removed."""
+        plan = ErasePlan(self._cfg.keyspace, erase_refs(scopes, ids))
+        return erase_scopes(self._runner, plan)
 
     def batch(self) -> Batch:
         """Queue operations of any handles (`b.user("alice").get("k")`, `b.on(limiter)`)

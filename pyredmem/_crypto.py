@@ -1,0 +1,305 @@
+"""Encryption at rest (no I/O): keys, the sealed format, and what each ciphertext is bound to.
+
+With `Memory(encryption_key=...)` every value a user stores (scope values, turns, cache
+entries, fact objects, and so the values change events carry) is sealed on the client with
+AES-256-GCM before it leaves the process:
+
+    0x01 | key id length (1 byte) | key id (ASCII) | nonce (12 bytes) | ciphertext | tag (16)
+
+The associated data binds the ciphertext to where it lives (namespace, tenant, scope, and
+the key, thread and message id, cache and key, or subject and predicate; see `bind`), so a
+value copied anywhere else fails to open, as does a flipped bit or a key id the keyring
+lacks: `DecryptionError`, never a wrong value.
+
+Each 32-byte key is never used directly: HKDF-SHA256 derives one subkey per purpose (values,
+names, digests), so the same key material never serves two algorithms. With
+`encrypt_names=True`, scope ids, keys, thread ids and cache keys are replaced in Redis by a
+deterministic AES-SIV encryption (base64url) under the keyring's names key, so that lookups
+still find them; digests that index values (fact objects, `@cached` arguments) are HMACs
+under it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import re
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from ._codec import Codec, decode_value
+from ._errors import ConfigurationError, DecryptionError
+
+__all__ = [
+    "SEALED",
+    "Crypto",
+    "Keyring",
+    "bind",
+    "crypto_of",
+    "key_id_of",
+    "open_value",
+    "scope_binding",
+    "seal_value",
+]
+
+KEY_BYTES = 32
+VERSION = 1
+NONCE_BYTES = 12
+TAG_BYTES = 16
+_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,32}")
+_LEN = struct.Struct(">I")
+
+
+def _key_bytes(what: str, value: object) -> bytes:
+    """32 raw bytes, or their base64 (standard or URL-safe) text."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+    elif isinstance(value, str):
+        text = value.strip().replace("-", "+").replace("_", "/")
+        try:
+            raw = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ConfigurationError(f"{what} is not valid base64") from exc
+    else:
+        raise ConfigurationError(
+            f"{what} is 32 bytes, their base64 text, or a Keyring; not {type(value).__name__}"
+        )
+    if len(raw) != KEY_BYTES:
+        raise ConfigurationError(f"{what} must be {KEY_BYTES} bytes (AES-256), got {len(raw)}")
+    return raw
+
+
+def fingerprint(key: bytes) -> str:
+    """The id a lone key gets: 'k' and 8 hex digits of a hash of it (not a secret)."""
+    return "k" + hashlib.sha256(b"pyredmem key id\0" + key).hexdigest()[:8]
+
+
+class Keyring:
+    """Named 32-byte keys: `primary` seals new writes, every key opens what it sealed.
+
+    `Keyring({"2025": old, "2026": new}, primary="2026")`. Keys are raw bytes or base64
+    text; ids are 1-32 characters from A-Z a-z 0-9 . _ -. `names` is the key that encrypts
+    names and keys digests with `encrypt_names=True`: it must stay the same for the data's
+    life (rotation rewrites values, not key names), so with several keys it must be given.
+    """
+
+    __slots__ = ("_keys", "names", "primary")
+
+    def __init__(
+        self, keys: Mapping[str, bytes | str], *, primary: str, names: str | None = None
+    ) -> None:
+        if not isinstance(keys, Mapping) or not keys:
+            raise ConfigurationError("a Keyring needs at least one key: {id: 32 bytes}")
+        parsed: dict[str, bytes] = {}
+        for kid, key in keys.items():
+            if not isinstance(kid, str) or not _ID_RE.fullmatch(kid):
+                raise ConfigurationError(
+                    f"key ids are 1-32 characters from A-Z a-z 0-9 . _ -, got {kid!r}"
+                )
+            parsed[kid] = _key_bytes(f"key {kid!r}", key)
+        if primary not in parsed:
+            raise ConfigurationError(f"the primary key id {primary!r} is not in the keyring")
+        if names is not None and names not in parsed:
+            raise ConfigurationError(f"the names key id {names!r} is not in the keyring")
+        self._keys = parsed
+        self.primary = primary
+        self.names = names
+
+    @classmethod
+    def of(cls, key: object) -> Keyring:
+        """A Keyring as given, or one of a lone key (its id: `fingerprint`)."""
+        if isinstance(key, Keyring):
+            return key
+        raw = _key_bytes("encryption_key", key)
+        kid = fingerprint(raw)
+        return cls({kid: raw}, primary=kid)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(self._keys)
+
+    def key(self, kid: str) -> bytes:
+        return self._keys[kid]
+
+    def __repr__(self) -> str:  # never the keys
+        return f"Keyring(ids={list(self._keys)!r}, primary={self.primary!r})"
+
+
+def _derive(key: bytes, purpose: bytes, length: int = KEY_BYTES) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(), length=length, salt=None, info=b"pyredmem/1 " + purpose
+    ).derive(key)
+
+
+def bind(prefix: bytes, *parts: str) -> bytes:
+    """Associated data: `prefix` (see `scope_binding`) and each part, length-prefixed so that
+    no two lists of parts give the same bytes."""
+    out = [prefix]
+    for part in parts:
+        data = part.encode("utf-8", "surrogatepass")
+        out.append(_LEN.pack(len(data)))
+        out.append(data)
+    return b"".join(out)
+
+
+def scope_binding(namespace: str, tenant: str | None, what: str, *names: str) -> bytes:
+    """What every ciphertext of one place shares: the namespace, the tenant, what it is
+    ("v" scope values, "t" turns, "c" cache entries, "f" facts) and the names of its home
+    (a scope's kind and id; a cache's name and scope)."""
+    return bind(b"pyredmem/1", namespace, tenant or "", what, *names)
+
+
+def key_id_of(blob: bytes) -> str | None:
+    """The key id a sealed value names, or None when it is not one."""
+    if len(blob) < 2 or blob[0] != VERSION:
+        return None
+    end = 2 + blob[1]
+    if len(blob) < end + NONCE_BYTES + TAG_BYTES:
+        return None
+    try:
+        return blob[2:end].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
+class Crypto:
+    """A keyring's ciphers: AES-256-GCM for values, AES-SIV for names, HMAC for digests."""
+
+    __slots__ = ("_digest_key", "_names", "_open", "_seal", "_sealer", "encrypt_names", "ring")
+
+    def __init__(self, ring: Keyring, *, encrypt_names: bool = False) -> None:
+        self.ring = ring
+        self.encrypt_names = encrypt_names
+        self._open = {kid: AESGCM(_derive(ring.key(kid), b"values")) for kid in ring.ids}
+        self._sealer = self._open[ring.primary]
+        head = ring.primary.encode("ascii")
+        self._seal = bytes([VERSION, len(head)]) + head
+        names = ring.names
+        if names is None:
+            if encrypt_names and len(ring.ids) > 1:
+                raise ConfigurationError(
+                    "with encrypt_names and several keys, name the key that encrypts names: "
+                    "Keyring(keys, primary=..., names=...)"
+                )
+            names = ring.primary
+        self._names = AESSIV(_derive(ring.key(names), b"names", 64))
+        self._digest_key = _derive(ring.key(names), b"digests")
+
+    @property
+    def primary(self) -> str:
+        return self.ring.primary
+
+    def seal(self, data: bytes, aad: bytes) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        return self._seal + nonce + self._sealer.encrypt(nonce, data, aad)
+
+    def open(
+        self, blob: bytes, aad: bytes, *, key: str | None = None, scope: str | None = None
+    ) -> bytes:
+        """The plaintext of a sealed value, or DecryptionError."""
+        kid = key_id_of(blob)
+        if kid is None:
+            raise DecryptionError("the stored value is not an encrypted one", key=key, scope=scope)
+        cipher = self._open.get(kid)
+        if cipher is None:
+            raise DecryptionError(
+                f"the stored value is encrypted under key id {kid!r}, which the keyring lacks",
+                key=key,
+                scope=scope,
+                key_id=kid,
+            )
+        start = 2 + blob[1]
+        nonce = blob[start : start + NONCE_BYTES]
+        try:
+            return cipher.decrypt(nonce, blob[start + NONCE_BYTES :], aad)
+        except InvalidTag:
+            raise DecryptionError(
+                "the stored value failed authentication: altered, or copied from another key, "
+                "scope, thread or tenant",
+                key=key,
+                scope=scope,
+                key_id=kid,
+            ) from None
+
+    def digest(self, data: bytes) -> str:
+        """A keyed digest (HMAC-SHA256, 32 hex digits): equal for equal data, and no
+        dictionary of guesses reverses it without the key."""
+        return hmac.new(self._digest_key, data, hashlib.sha256).hexdigest()[:32]
+
+    def name(self, text: str, what: str) -> str:
+        """The stored form of a name with `encrypt_names`: deterministic, base64url."""
+        data = self._names.encrypt(text.encode("utf-8", "surrogatepass"), [what.encode()])
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+    def unname(self, stored: str, what: str) -> str:
+        """The name a stored form encrypts (DecryptionError when it is not one)."""
+        try:
+            data = base64.urlsafe_b64decode(stored + "=" * (-len(stored) % 4))
+            return self._names.decrypt(data, [what.encode()]).decode("utf-8", "surrogatepass")
+        except (InvalidTag, ValueError, binascii.Error):
+            raise DecryptionError(
+                f"the stored {what} name is not one this keyring encrypted", key=stored[:64]
+            ) from None
+
+
+#: the type tag of a sealed scope value or cache entry: the plaintext is the value's own
+#: type tag and payload (see _codec), so numbers come back as numbers
+SEALED = "s"
+
+
+def seal_value(crypto: Crypto, aad: bytes, vtype: str, payload: bytes) -> tuple[str, bytes]:
+    """(SEALED, the sealed type tag and payload)."""
+    return SEALED, crypto.seal(vtype.encode() + payload, aad)
+
+
+def open_value(
+    crypto: Crypto | None,
+    codec: Codec,
+    aad: bytes | None,
+    vtype: bytes,
+    payload: bytes,
+    *,
+    key: str | None = None,
+    scope: str | None = None,
+) -> Any:
+    """A stored value: opened when sealed. A Memory with a key refuses codec payloads that are
+    not sealed (numbers stay readable: `incr` counters cannot be encrypted); one without a
+    key refuses sealed ones."""
+    if vtype == b"s":
+        if crypto is None or aad is None:
+            raise DecryptionError(
+                "the stored value is encrypted, and this Memory has no encryption_key",
+                key=key,
+                scope=scope,
+                key_id=key_id_of(payload),
+            )
+        plain = crypto.open(payload, aad, key=key, scope=scope)
+        return decode_value(codec, plain[:1], plain[1:], key=key)
+    if crypto is not None and vtype == b"m":
+        raise DecryptionError(
+            "the stored value is not encrypted (written before encryption was turned on: "
+            "mem.reencrypt() encrypts such values)",
+            key=key,
+            scope=scope,
+        )
+    return decode_value(codec, vtype, payload, key=key)
+
+
+def crypto_of(encryption_key: object, encrypt_names: object) -> Crypto | None:
+    """A Memory's ciphers from its options (None: no encryption)."""
+    if not isinstance(encrypt_names, bool):
+        raise ConfigurationError("encrypt_names is True or False")
+    if encryption_key is None:
+        if encrypt_names:
+            raise ConfigurationError("encrypt_names needs an encryption_key")
+        return None
+    return Crypto(Keyring.of(encryption_key), encrypt_names=encrypt_names)
