@@ -1,5 +1,6 @@
 """Command line: `pyredmem demo [--url URL]`, `pyredmem watch PATTERN [--url URL]`,
-`pyredmem load-functions URL`, `pyredmem --version`."""
+`pyredmem erase KIND [ID] [--url URL] [--yes]`, `pyredmem load-functions URL`,
+`pyredmem --version`."""
 
 from __future__ import annotations
 
@@ -45,9 +46,28 @@ def main(argv: list[str] | None = None) -> int:
     watch.add_argument("--values", action="store_true", help="show the new values, if logged")
     watch.add_argument("--json", action="store_true", help="one JSON object per line")
     watch.add_argument("--timeout", type=float, default=None, help="stop after idle seconds")
+    erase = commands.add_parser(
+        "erase",
+        help="remove everything stored for one scope instance (asks first)",
+        description="Remove everything stored for one scope instance: its values, "
+        "conversation threads, facts, change log and the caches scoped to it, e.g. "
+        "'pyredmem erase user alice'. Asks for confirmation on a terminal; elsewhere "
+        "it needs --yes. Keys written while it runs may survive.",
+    )
+    erase.add_argument(
+        "kind", help="step, run, workflow, session, user, actor, organization, global"
+    )
+    erase.add_argument("id", nargs="?", default=None, help="the scope's id (none for global)")
+    erase.add_argument("--url", default="memory://", help="default: the embedded store")
+    erase.add_argument("--tenant", default=None)
+    erase.add_argument("--namespace", default="pm")
+    erase.add_argument("--json", action="store_true", help="print the counts as JSON")
+    erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     args = parser.parse_args(argv)
     if args.command == "watch":
         return _watch(args)
+    if args.command == "erase":
+        return _erase(args)
     if args.command == "demo":
         from ._demo import run_demo
 
@@ -130,6 +150,42 @@ def _watch(args: argparse.Namespace) -> int:
     except PyRedMemError as exc:
         print(f"pyredmem: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _erase(args: argparse.Namespace) -> int:
+    from . import Memory
+    from ._errors import PyRedMemError
+    from ._keys import ScopeRef
+
+    try:
+        ref = ScopeRef.of(args.kind, args.id)
+        with Memory(args.url, tenant=args.tenant, namespace=args.namespace) as mem:
+            where = f"{ref}" + (f" of tenant {args.tenant}" if args.tenant else "")
+            if not args.yes:
+                if not sys.stdin.isatty():
+                    print(
+                        f"pyredmem: erasing {where} needs --yes (no terminal to ask)",
+                        file=sys.stderr,
+                    )
+                    return 2
+                answer = input(f"Erase everything stored for {where}? [y/N] ")
+                if answer.strip().lower() not in ("y", "yes"):
+                    print("nothing erased", file=sys.stderr)
+                    return 1
+            erased = mem.scope(ref.kind, ref.id or None).erase()
+    except KeyboardInterrupt:
+        return 130
+    except PyRedMemError as exc:
+        print(f"pyredmem: {exc}", file=sys.stderr)
+        return 1
+    counts = {f: getattr(erased, f) for f in erased.__dataclass_fields__}
+    if args.json:
+        print(json.dumps({"scope": str(ref), **counts}))
+    else:
+        print(
+            f"erased {ref}: " + ", ".join(f"{n} {f.replace('_', ' ')}" for f, n in counts.items())
+        )
     return 0
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "KINDS",
     "Keyspace",
     "ScopeRef",
+    "glob_escape",
     "key_slot",
     "scope_ref_of",
     "validate_key",
@@ -161,6 +162,26 @@ class Keyspace:
     def scope_keys(self, ref: ScopeRef) -> tuple[str, str]:
         p = self.prefix(ref)
         return f"{p}:h", f"{p}:x"
+
+    def scope_pattern(self, ref: ScopeRef) -> str:
+        """A SCAN MATCH pattern over every key under `ref`'s hash tag (its values, threads,
+        facts, change log, and whatever else a feature keeps there)."""
+        return f"{glob_escape(self.prefix(ref))}:*"
+
+    def scope_suffix(self, ref: ScopeRef, key: str) -> str | None:
+        """What follows `ref`'s hash tag in `key` ("h", "t:<thread>:l", ...), or None when
+        `key` is not under that tag. (Ids hold no braces, so the tag ends where the
+        prefix does: no other scope's key starts with it.)"""
+        head = self.prefix(ref) + ":"
+        return key[len(head) :] if key.startswith(head) else None
+
+
+_GLOB_SPECIAL = re.compile(r"([\\\[\]?*])")
+
+
+def glob_escape(text: str) -> str:
+    """`text` as a literal in a Redis glob (SCAN MATCH, PSUBSCRIBE): \\ [ ] ? * escaped."""
+    return _GLOB_SPECIAL.sub(r"\\\1", text)
 
 
 def _crc16_table() -> list[int]:

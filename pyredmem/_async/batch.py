@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 # What a batch takes: the operations that make exactly one script call and return its
 # parsed reply (or nothing). The others read a reply before deciding what to send next
-# (update, messages, fork, compact, get_or_compute, acquire, ...) or split by slot on a
-# cluster (cache clear): they are refused by name.
+# (update, messages, fork, compact, get_or_compute, acquire, ...), split by slot on a
+# cluster (cache clear) or look for their keys first (erase): they are refused by name.
 BATCHABLE: dict[type, frozenset[str]] = {
     AsyncScope: frozenset(
         {

@@ -14,9 +14,11 @@ from .._ops import events as events_ops
 from .._ops import history as history_ops
 from .._ops import scope as ops
 from .._ops._call import Target
+from .._ops.erase import SCAN_COUNT, Erased, ErasePlan
 from .._ops.events import Event
 from .._ops.facts import FactStore
 from .._ops.history import ThreadInfo, TokenCounter
+from .._watching import scan_reply
 from ._runner import Runner
 from ._sleep import sleep
 from .facts import Facts
@@ -68,6 +70,19 @@ class Scope:
     def clear(self) -> int:
         """Remove every key of this scope; returns how many live keys there were."""
         return self._runner.run(ops.scope_clear(self._t))
+
+    def erase(self) -> Erased:
+        """Remove everything stored for this scope instance: its values, conversation
+        threads, facts, change log, any other key under its hash tag, and the caches scoped
+        to it (`mem.cache(name, scope=...)`). Returns what was removed, by kind.
+
+        The keys are found by SCAN (on every primary of a cluster), which never blocks the
+        server but walks the whole keyspace: its cost grows with the database, not with the
+        scope. They are then removed in one call per cluster slot (512 keys at most per
+        call). Not atomic: keys that concurrent writes create after the SCAN passed them
+        survive, so stop writing to a scope before erasing it. Safe to run again (after an
+        error, say). Logs no change event: the scope's change log goes too."""
+        return erase_scopes(self._runner, ErasePlan(self._t.cfg.keyspace, (self.ref,)))
 
     def keys(self) -> list[str]:
         """The live keys of this scope, sorted."""
@@ -179,3 +194,30 @@ class Scope:
     def thread_count(self) -> int:
         """The number of this scope's live threads."""
         return self._runner.run(history_ops.history_thread_count(self._t))
+
+
+def erase_scopes(runner: Runner, plan: ErasePlan) -> Erased:
+    """Erase `plan`'s scopes: SCAN every primary for each of its patterns, then send the
+    calls that remove the keys that belong to them, a few at a time."""
+    found: set[str] = set()
+    for node in (runner.primaries()).values():
+        for pattern in plan.patterns:
+            cursor = 0
+            while True:
+                reply = runner.on_node(
+                    node, "SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT
+                )
+                cursor, keys = scan_reply(reply)
+                found.update(keys)
+                if cursor == 0:
+                    break
+    calls = plan.calls(found, per_slot=runner.cluster)
+    total = Erased()
+    for start in range(0, len(calls), _CALLS_TOGETHER):
+        for erased in runner.run_all(calls[start : start + _CALLS_TOGETHER]):
+            total += erased
+    return total
+
+
+# erase calls sent together (one pipeline per node): few round trips, bounded requests
+_CALLS_TOGETHER = 16
