@@ -190,7 +190,7 @@ class NoDecode:
 CODECS = (None, MsgpackCodec(), Opaque(), "msgpack", ReturnsText(), NoDecode())
 SCOPE_OPS = (
     ["set"] * 3
-    + ["get", "exists", "delete", "ttl", "keys", "clear", "get_many"]
+    + ["get", "exists", "delete", "ttl", "keys", "clear", "erase", "get_many"]
     + ["set_many"] * 2
     + ["incr"] * 3
     + ["update"] * 2
