@@ -57,6 +57,7 @@ NONCE_BYTES = 12
 TAG_BYTES = 16
 _ID_RE = re.compile(r"[A-Za-z0-9._-]{1,32}")
 _LEN = struct.Struct(">I")
+_MEMO_SIZE = 8192  # names remembered both ways (see Crypto._remember)
 
 
 def _key_bytes(what: str, value: object) -> bytes:
@@ -174,7 +175,16 @@ def key_id_of(blob: bytes) -> str | None:
 class Crypto:
     """A keyring's ciphers: AES-256-GCM for values, AES-SIV for names, HMAC for digests."""
 
-    __slots__ = ("_digest_key", "_names", "_open", "_seal", "_sealer", "encrypt_names", "ring")
+    __slots__ = (
+        "_digest_key",
+        "_memo",
+        "_names",
+        "_open",
+        "_seal",
+        "_sealer",
+        "encrypt_names",
+        "ring",
+    )
 
     def __init__(self, ring: Keyring, *, encrypt_names: bool = False) -> None:
         self.ring = ring
@@ -193,6 +203,7 @@ class Crypto:
             names = ring.primary
         self._names = AESSIV(_derive(ring.key(names), b"names", 64))
         self._digest_key = _derive(ring.key(names), b"digests")
+        self._memo: dict[tuple[str, str], str] = {}
 
     @property
     def primary(self) -> str:
@@ -237,18 +248,38 @@ class Crypto:
 
     def name(self, text: str, what: str) -> str:
         """The stored form of a name with `encrypt_names`: deterministic, base64url."""
+        memo = self._memo
+        found = memo.get((what, text))
+        if found is not None:
+            return found
         data = self._names.encrypt(text.encode("utf-8", "surrogatepass"), [what.encode()])
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+        stored = base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+        self._remember(what, text, stored)
+        return stored
 
     def unname(self, stored: str, what: str) -> str:
         """The name a stored form encrypts (DecryptionError when it is not one)."""
+        found = self._memo.get((what + "\0", stored))
+        if found is not None:
+            return found
         try:
             data = base64.urlsafe_b64decode(stored + "=" * (-len(stored) % 4))
-            return self._names.decrypt(data, [what.encode()]).decode("utf-8", "surrogatepass")
+            text = self._names.decrypt(data, [what.encode()]).decode("utf-8", "surrogatepass")
         except (InvalidTag, ValueError, binascii.Error):
             raise DecryptionError(
                 f"the stored {what} name is not one this keyring encrypted", key=stored[:64]
             ) from None
+        self._remember(what, text, stored)
+        return text
+
+    def _remember(self, what: str, text: str, stored: str) -> None:
+        """Names recur (a handle per request on the same user): keep the last few thousand
+        both ways, forgetting all at once when full (cheap, and bounded)."""
+        memo = self._memo
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[(what, text)] = stored
+        memo[(what + "\0", stored)] = text
 
 
 #: the type tag of a sealed scope value or cache entry: the plaintext is the value's own

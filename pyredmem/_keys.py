@@ -14,9 +14,13 @@ names can make one scope's keys collide with another's or leave its hash tag.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ._errors import InvalidKeyError, InvalidScopeError
+
+if TYPE_CHECKING:
+    from ._crypto import Crypto
 
 __all__ = [
     "KINDS",
@@ -146,18 +150,38 @@ def scope_ref_of(scope: object) -> ScopeRef | None:
 
 @dataclass(frozen=True, slots=True)
 class Keyspace:
-    """Where a Memory's keys live: a namespace and an optional tenant."""
+    """Where a Memory's keys live: a namespace and an optional tenant. With `names` (the
+    Memory's ciphers, when it encrypts names), scope ids, keys, thread ids and cache keys are
+    stored as their deterministic encryption (`stored`), read back with `plain`."""
 
     namespace: str = "pm"
     tenant: str | None = None
+    names: Crypto | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         validate_name("namespace", self.namespace)
         if self.tenant is not None:
             validate_name("tenant", self.tenant)
 
+    def stored(self, name: str, what: str) -> str:
+        """How a name is stored: itself, or with `names` its encryption. `what` is its
+        kind: "key", "thread", "cache" (a cache key), or a scope kind (a scope id)."""
+        return name if self.names is None else self.names.name(name, what)
+
+    def plain(self, stored: str, what: str) -> str:
+        """The name a stored one stands for (DecryptionError when it is not one)."""
+        return stored if self.names is None else self.names.unname(stored, what)
+
+    def stored_id(self, ref: ScopeRef) -> str:
+        """How a scope's id is stored ("" for the global scope)."""
+        return ref.id if self.names is None or not ref.id else self.names.name(ref.id, ref.kind)
+
+    def stored_label(self, ref: ScopeRef) -> str:
+        """str(ref) as stored in other keys (a scoped cache's)."""
+        return ref.kind if ref.kind == "global" else f"{ref.kind}:{self.stored_id(ref)}"
+
     def prefix(self, ref: ScopeRef) -> str:
-        return f"{self.namespace}:{{{self.tenant or ''}:{ref.kind}:{ref.id}}}"
+        return f"{self.namespace}:{{{self.tenant or ''}:{ref.kind}:{self.stored_id(ref)}}}"
 
     def scope_keys(self, ref: ScopeRef) -> tuple[str, str]:
         p = self.prefix(ref)
@@ -174,6 +198,24 @@ class Keyspace:
         prefix does: no other scope's key starts with it.)"""
         head = self.prefix(ref) + ":"
         return key[len(head) :] if key.startswith(head) else None
+
+    def tenant_pattern(self) -> str:
+        """A SCAN MATCH pattern over every key of this namespace and tenant: every scope's
+        and every cache bucket's (whose tags start "<tenant>:cache:")."""
+        return glob_escape(f"{self.namespace}:{{{self.tenant or ''}:") + "*"
+
+    def scope_key(self, key: str) -> tuple[str, str, str] | None:
+        """(kind, id as stored, what follows the hash tag) of a key under a scope's hash tag
+        of this keyspace, or None when `key` is not one (a cache bucket's key, another
+        tenant's, or no pyredmem key)."""
+        head = f"{self.namespace}:{{{self.tenant or ''}:"
+        end = key.find("}", len(head))
+        if not key.startswith(head) or end < 0 or key[end + 1 : end + 2] != ":":
+            return None
+        kind, sep, ident = key[len(head) : end].partition(":")
+        if not sep or kind not in KINDS or "{" in ident:
+            return None
+        return kind, ident, key[end + 2 :]
 
 
 _GLOB_SPECIAL = re.compile(r"([\\\[\]?*])")

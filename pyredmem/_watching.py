@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._errors import DecryptionError
 from ._keys import KINDS, Keyspace
 from ._ops.events import (
     Event,
@@ -169,6 +170,11 @@ def expired_event(keyspace: Keyspace, matcher: Matcher, key: str, now_ms: int) -
         return None
     if thread is not None and log.kind == "cache":
         return None
+    if thread is not None and keyspace.names is not None:
+        try:
+            thread = keyspace.plain(thread, "thread")
+        except DecryptionError:
+            return None
     event = Event(
         id=f"{now_ms}-0.x{log_key_digest(key)}",
         kind=log.kind,
@@ -181,13 +187,17 @@ def expired_event(keyspace: Keyspace, matcher: Matcher, key: str, now_ms: int) -
     return event if matcher.wants(event) else None
 
 
-def polled_keys(log: LogName, events: Iterable[Event]) -> list[str]:
+def polled_keys(keyspace: Keyspace, log: LogName, events: Iterable[Event]) -> list[str]:
     """The keys whose expiry the embedded store's watcher polls for, after reading `events`
     from `log`: the scope's (or cache bucket's) hash and each thread's list."""
     head = log.key[: -len("ev")]  # "<prefix>:"
     keys = [head + "h"]
     if log.kind in KINDS:
-        keys += {f"{head}t:{e.key}:l" for e in events if e.target == "thread" and e.key}
+        keys += {
+            f"{head}t:{keyspace.stored(e.key, 'thread')}:l"
+            for e in events
+            if e.target == "thread" and e.key
+        }
     return keys
 
 

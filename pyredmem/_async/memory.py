@@ -77,8 +77,10 @@ class AsyncMemory:
                 f"events_ttl must be a positive number of seconds up to {MAX_TTL}, "
                 f"got {events_ttl!r}"
             ) from exc
+        crypto = crypto_of(encryption_key, encrypt_names)
+        names = crypto if crypto is not None and crypto.encrypt_names else None
         self._cfg = Config(
-            keyspace=Keyspace(namespace, tenant),
+            keyspace=Keyspace(namespace, tenant, names),
             codec=codec if codec is not None else MsgpackCodec(),
             default_ttl=default_ttl,
             max_keys_per_scope=max_keys_per_scope,
@@ -87,7 +89,7 @@ class AsyncMemory:
             events=events,
             events_max=events_max,
             events_ttl_ms=events_ttl_ms,
-            crypto=crypto_of(encryption_key, encrypt_names),
+            crypto=crypto,
         )
         self._runner = AsyncRunner(url_or_client, read_from_replicas=read_from_replicas)
 

@@ -569,7 +569,9 @@ class AsyncWatch:
                     continue
                 events = decode_entries_of(self._cfg, log, reply, values=self._values)
                 self._positions.set(key, events[-1].position)
-                if self._poll is not None and self._poll.add(polled_keys(log, events)):
+                if self._poll is not None and self._poll.add(
+                    polled_keys(self._cfg.keyspace, log, events)
+                ):
                     self._poll_at = 0.0  # learn their expiry before it passes
                 batch += [e for e in events if self._matcher.wants(e)]
                 if len(reply) >= READ_COUNT:

@@ -153,7 +153,8 @@ def _scope_label(scope: object) -> str:
 
 def bucket_prefix(keyspace: Keyspace, name: str, scope_label: str, bucket: int) -> str:
     """The prefix of one bucket's keys (ending with ':', after the hash tag). `scope_label`
-    is "" for a cache of no scope, else the scope as str(ScopeRef) ("user:alice")."""
+    is "" for a cache of no scope, else the scope as stored (`Keyspace.stored_label`:
+    str(ScopeRef), "user:alice", unless names are encrypted)."""
     return f"{_bucket_head(keyspace)}{name}:{scope_label}:{bucket}}}:"
 
 
@@ -165,7 +166,7 @@ def scoped_cache_pattern(keyspace: Keyspace, ref: ScopeRef) -> str:
     """A SCAN MATCH pattern over the keys of every cache scoped to `ref`, whatever its name
     and bucket. It matches more than that (a '*' spans ':', so the caches of session
     "user:alice" match user "alice"'s pattern): check each key with `parse_bucket_key`."""
-    label = _scope_label(ref)
+    label = keyspace.stored_label(ref)
     return f"{glob_escape(_bucket_head(keyspace))}*:{glob_escape(label)}:*}}:*"
 
 
@@ -198,7 +199,8 @@ def parse_bucket_key(keyspace: Keyspace, key: str) -> BucketKey | None:
 def scoped_bucket_key(keyspace: Keyspace, ref: ScopeRef, key: str) -> BucketKey | None:
     """`key` parsed, when it is a key of a cache scoped to exactly `ref`; else None."""
     found = parse_bucket_key(keyspace, key)
-    return found if found is not None and found.scope_label == _scope_label(ref) else None
+    label = keyspace.stored_label(ref)
+    return found if found is not None and found.scope_label == label else None
 
 
 class CacheTarget:
@@ -238,6 +240,8 @@ class CacheTarget:
     ) -> None:
         validate_name("cache name", name)
         scope_label = _scope_label(scope)
+        ref = scope_ref_of(scope)
+        stored_label = "" if ref is None else cfg.keyspace.stored_label(ref)
         self.label = f"cache:{name}" + (f"@{scope_label}" if scope_label else "")
         # logs name the cache, never a scope id
         self.log_label = f"cache:{name}" + (f"@#{log_digest(scope_label)}" if scope_label else "")
@@ -255,26 +259,33 @@ class CacheTarget:
         entries = positive_int("max_entries", max_entries, most=10**9, scope=self.label)
         self.cap = max(1, -(-entries // self.buckets))  # per bucket, rounded up
         self.prefixes = tuple(
-            bucket_prefix(cfg.keyspace, name, scope_label, b) for b in range(self.buckets)
+            bucket_prefix(cfg.keyspace, name, stored_label, b) for b in range(self.buckets)
         )
         #: what a write sends after its own ARGV: event_args(cfg) when events are on
         self.events_args = event_args(cfg) if cfg.events else ()
         #: with encryption, what its entries are bound to (their key is added)
         self.aad = cfg.binding("c", name, scope_label)
 
-    def _prefix(self, key: str) -> str:
-        return self.prefixes[zlib.crc32(key.encode("utf-8", "surrogatepass")) % self.buckets]
+    def sk(self, key: str) -> str:
+        """A key as the bucket stores it: itself, or encrypted with encrypt_names."""
+        names = self.cfg.keyspace.names
+        return key if names is None else names.name(key, "cache")
+
+    def _prefix(self, sk: str) -> str:
+        return self.prefixes[zlib.crc32(sk.encode("utf-8", "surrogatepass")) % self.buckets]
 
     def entry_keys(self, key: str) -> tuple[str, str, str]:
         """H, X (the bucket hash and index) and W (the wake-up list) of `key`."""
-        p = self._prefix(key)
-        return f"{p}h", f"{p}x", f"{p}w:{key}"
+        sk = self.sk(key)
+        p = self._prefix(sk)
+        return f"{p}h", f"{p}x", f"{p}w:{sk}"
 
     def write_keys(self, key: str, *, wake: bool = True) -> tuple[str, ...]:
         """A write's KEYS: H, X, W (unless not `wake`), then the bucket's change log when
         events are on."""
-        p = self._prefix(key)
-        keys: tuple[str, ...] = (f"{p}h", f"{p}x", f"{p}w:{key}") if wake else (f"{p}h", f"{p}x")
+        sk = self.sk(key)
+        p = self._prefix(sk)
+        keys: tuple[str, ...] = (f"{p}h", f"{p}x", f"{p}w:{sk}") if wake else (f"{p}h", f"{p}x")
         return (*keys, log_key(p)) if self.events_args else keys
 
     def ttl(self, ttl: float | None, key: str) -> int:
@@ -333,7 +344,7 @@ def cache_get(t: CacheTarget, key: str, default: Any = None) -> Call[Any]:
     def parse(reply: Any) -> Any:
         return default if reply is None else t.decode(reply[0][:1], reply[1], key)
 
-    return Call(_GET, t.entry_keys(key)[:1], (key, t.count), parse, key, t.label)
+    return Call(_GET, t.entry_keys(key)[:1], (t.sk(key), t.count), parse, key, t.label)
 
 
 def cache_get_entry(t: CacheTarget, key: str) -> Call[tuple[bytes, bytes, int | None] | None]:
@@ -347,7 +358,7 @@ def cache_get_entry(t: CacheTarget, key: str) -> Call[tuple[bytes, bytes, int | 
             return None
         return reply[0][:1], reply[1], meta_expiry(reply[0])
 
-    return Call(_GET, t.entry_keys(key)[:1], (key, t.count), parse, key, t.label)
+    return Call(_GET, t.entry_keys(key)[:1], (t.sk(key), t.count), parse, key, t.label)
 
 
 def cache_fetch(t: CacheTarget, key: str, *, serve_stale: bool, draw: float) -> Call[Fetch]:
@@ -369,7 +380,7 @@ def cache_fetch(t: CacheTarget, key: str, *, serve_stale: bool, draw: float) -> 
         return Fetch(kind, lease=CacheLease(key, reply[1].decode()))
 
     stale = "1" if serve_stale else "0"
-    args: tuple[Arg, ...] = (key, t.lease_ms, stale, repr(t.beta), repr(draw), t.cap, t.count)
+    args: tuple[Arg, ...] = (t.sk(key), t.lease_ms, stale, repr(t.beta), repr(draw), t.cap, t.count)
     args += (attempt, *t.events_args)
     return Call(_FETCH, t.write_keys(key, wake=False), args, parse, key, t.label)
 
@@ -390,7 +401,7 @@ def cache_peek(t: CacheTarget, key: str, *, serve_stale: bool, draw: float) -> C
             return Fetch(kind, value)
         return Fetch(kind, value, expiry_ms=meta_expiry(meta), raw=(meta[:1], payload))
 
-    args = (key, t.count, "1" if serve_stale else "0", repr(t.beta), repr(draw))
+    args = (t.sk(key), t.count, "1" if serve_stale else "0", repr(t.beta), repr(draw))
     return Call(_PEEK, t.entry_keys(key)[:1], args, parse, key, t.label)
 
 
@@ -411,7 +422,7 @@ def cache_fill(
     )
     ttl_ms = t.ttl(ttl, key)
     vtype, payload = t.payload(key, value)
-    args: tuple[Arg, ...] = (key, lease.token, vtype, payload, ttl_ms, t.stale_ms, compute_ms)
+    args: tuple[Arg, ...] = (t.sk(key), lease.token, vtype, payload, ttl_ms, t.stale_ms, compute_ms)
     args += (t.count, *t.events_args)
     return Call(_FILL, t.write_keys(key), args, is_one, key, t.label)
 
@@ -419,20 +430,20 @@ def cache_fill(
 def cache_release(t: CacheTarget, lease: CacheLease) -> Call[bool]:
     """Give `lease` back unused; False when it was no longer the entry's lease."""
     key = _lease(t, lease).key
-    args = (key, lease.token, t.count, *t.events_args)
+    args = (t.sk(key), lease.token, t.count, *t.events_args)
     return Call(script("cache_release"), t.write_keys(key), args, is_one, key, t.label)
 
 
 def cache_set(t: CacheTarget, key: str, value: Any, ttl: float | None) -> Call[None]:
     key = _key(t, key)
     vtype, payload = t.payload(key, value)
-    args = (key, vtype, payload, t.ttl(ttl, key), t.stale_ms, t.cap, t.count, *t.events_args)
+    args = (t.sk(key), vtype, payload, t.ttl(ttl, key), t.stale_ms, t.cap, t.count, *t.events_args)
     return Call(script("cache_set"), t.write_keys(key), args, nothing, key, t.label)
 
 
 def cache_delete(t: CacheTarget, key: str) -> Call[bool]:
     key = _key(t, key)
-    args = (key, t.count, *t.events_args)
+    args = (t.sk(key), t.count, *t.events_args)
     return Call(script("cache_delete"), t.write_keys(key), args, is_one, key, t.label)
 
 

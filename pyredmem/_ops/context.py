@@ -57,7 +57,8 @@ def context_resolve(
 ) -> list[Call[Hit | None]]:
     """The calls that resolve `key` over `targets`."""
     key = validate_key(key)
-    args = (key, "1" if with_value else "0")
+    names = targets[0].cfg.keyspace.names
+    args = (key if names is None else names.name(key, "key"), "1" if with_value else "0")
     return [
         Call(_RESOLVE, g.keys, args, _parser(targets, g, key, with_value), key, g.label)
         for g in groups

@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 from .._codec import decode_value
 from .._config import Config
 from .._crypto import bind, open_value
-from .._errors import InvalidValueError
+from .._errors import DecryptionError, InvalidValueError
 from .._keys import KINDS, Keyspace, ScopeRef
 
 if TYPE_CHECKING:
@@ -164,10 +164,31 @@ def parse_log_key(keyspace: Keyspace, key: str | bytes) -> LogName | None:
         scope, sep2, _bucket = tail.rpartition(":")
         if not sep or not sep2:
             return None
+        if scope and keyspace.names is not None:  # "kind:<stored id>"
+            skind, _, sid = scope.partition(":")
+            plain = _plain_id(keyspace, skind, sid)
+            if plain is None:
+                return None
+            scope = f"{skind}:{plain}" if sid else skind
         return LogName(keyspace.tenant, "cache", f"{name}@{scope}" if scope else name, text)
     if kind not in KINDS or "{" in rest or "}" in rest:
         return None
+    if keyspace.names is not None and rest:
+        plain = _plain_id(keyspace, kind, rest)
+        if plain is None:
+            return None
+        rest = plain
     return LogName(keyspace.tenant, kind, rest, text)
+
+
+def _plain_id(keyspace: Keyspace, kind: str, stored: str) -> str | None:
+    """A stored scope id's plain form, or None when it is not one of these names."""
+    if not stored:
+        return stored
+    try:
+        return keyspace.plain(stored, kind)
+    except DecryptionError:
+        return None
 
 
 def log_key_digest(key: str) -> str:
@@ -230,6 +251,10 @@ def _fields(raw: Any) -> Mapping[bytes, Any]:
     return {k if isinstance(k, bytes) else str(k).encode(): v for k, v in zip(it, it, strict=False)}
 
 
+# with encrypt_names, what an event's key is: stored encrypted, under this name kind
+_NAMED = {"value": "key", "thread": "thread", "cache": "cache"}
+
+
 def decode_event(
     cfg: Config, log: LogName, stream_id: bytes | str, raw_fields: Any, *, values: bool
 ) -> Event:
@@ -239,6 +264,12 @@ def decode_event(
     target = _TARGETS.get(f.get(b"w", b"v"), "value")
     op = _text(f.get(b"o")) or "?"
     key = _text(f.get(b"k"))
+    source = _text(f.get(b"f"))
+    names = cfg.keyspace.names
+    if names is not None and key is not None and target in _NAMED:
+        key = names.unname(key, _NAMED[target])
+        if source is not None and target == "thread":
+            source = names.unname(source, "thread")
     value: Any = NOT_LOGGED
     if values and b"p" in f:
         value = _decode_value(cfg, log, target, key, _text(f.get(b"a")), f.get(b"y", b"m"), f[b"p"])
@@ -253,7 +284,7 @@ def decode_event(
         at=ms / 1000,
         version=_text(f.get(b"v")),
         message_id=_text(f.get(b"m")),
-        source=_text(f.get(b"f")),
+        source=source,
         value=value,
         predicate=_text(f.get(b"a")),
     )
@@ -402,7 +433,11 @@ class Matcher:
             return [f"{_escape(head)}*}}:ev"]
         if self.kind == "cache":
             return [f"{_escape(head)}cache:{self.name}:*}}:ev"]
-        return [f"{_escape(head)}{self.kind}:{self.name}}}:ev"]
+        name = self.name
+        if ks.names is not None and name:  # ids are stored encrypted: one exact id, or all
+            literal = not _GLOB_SPECIAL.search(name)
+            name = _escape(ks.stored_id(ScopeRef(self.kind, name))) if literal else "*"
+        return [f"{_escape(head)}{self.kind}:{name}}}:ev"]
 
     def wants_log(self, log: LogName) -> bool:
         """The exact test (globs over the parsed name), after the server's pattern match."""

@@ -117,7 +117,7 @@ def history_append(
             InvalidValueError, f"at most {t.cfg.max_batch} messages per call, got {len(messages)}"
         )
     args: list[Any] = [
-        t.id,
+        t.sid,
         t.max_turns,
         t.max_tokens,
         t.ttl_ms,
@@ -238,7 +238,7 @@ def _within(found: list[Message], budget: int) -> list[Message]:
 
 def history_touch(t: Thread) -> Call[bool]:
     """Re-arm the thread's sliding expiry, which a read reported due."""
-    return Call(script("history_touch"), t.keys, (t.id, t.ttl_ms), is_one, t.id, t.label)
+    return Call(script("history_touch"), t.keys, (t.sid, t.ttl_ms), is_one, t.id, t.label)
 
 
 def history_len(t: Thread) -> Call[int]:
@@ -258,12 +258,12 @@ def history_ttl(t: Thread) -> Call[float | None]:
 
 
 def history_clear(t: Thread) -> Call[int]:
-    args = (t.id, *t.events_args)
+    args = (t.sid, *t.events_args)
     return Call(script("history_clear"), t.write_keys, args, int, t.id, t.label)
 
 
 def history_delete(t: Thread) -> Call[bool]:
-    args = (t.id, *t.events_args)
+    args = (t.sid, *t.events_args)
     return Call(script("history_delete"), t.write_keys, args, is_one, t.id, t.label)
 
 
@@ -277,7 +277,7 @@ def history_fork(
     if new.id == t.id:
         raise t.error(InvalidValueError, "a thread cannot be forked into itself")
     keys = (t.keys[0], *new.write_keys)  # the log, when there is one, is the scope's
-    args: tuple[Arg, ...] = (new.id, n, new.ttl_ms, t.cfg.max_keys_per_scope, t.id)
+    args: tuple[Arg, ...] = (new.sid, n, new.ttl_ms, t.cfg.max_keys_per_scope, t.sid)
     args += (len(entries), *entries, *new.events_args)
     return Call(script("history_fork"), keys, args, int, new.id, t.label)
 
@@ -332,7 +332,7 @@ def history_compact(t: Thread, older: Sequence[Message], summary: Message) -> Ca
         )
     if summary.id in {m.id for m in older}:
         raise t.error(InvalidValueError, "the summary needs an id of its own")
-    args: list[Any] = [t.id, t.ttl_ms, MAX_THREAD_BYTES, summary.id, n, entry_tail(t, summary, n)]
+    args: list[Any] = [t.sid, t.ttl_ms, MAX_THREAD_BYTES, summary.id, n, entry_tail(t, summary, n)]
     args.extend(m.id for m in older)
     args.extend(t.events_args)
 
@@ -352,13 +352,15 @@ def history_threads(s: Target, offset: int, limit: int) -> Call[list[ThreadInfo]
         )
     positive_int("limit", limit, most=MAX_PAGE, scope=s.label)
 
+    keyspace = s.cfg.keyspace
+
     def parse(reply: list[bytes]) -> list[ThreadInfo]:
         out = []
         for i in range(0, len(reply), 3):
             expiry = int(float(reply[i + 2]))
             out.append(
                 ThreadInfo(
-                    reply[i].decode(),
+                    keyspace.plain(reply[i].decode(), "thread"),
                     int(float(reply[i + 1])) / 1000,
                     None if expiry >= NOEXP_MS else expiry / 1000,
                 )

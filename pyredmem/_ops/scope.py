@@ -94,6 +94,12 @@ def _payload(t: Target, key: str, value: Any) -> tuple[str, bytes]:
     return vtype, payload
 
 
+def _sk(t: Target, key: str) -> str:
+    """A key as the scope's hash stores it: itself, or encrypted with encrypt_names."""
+    names = t.cfg.keyspace.names
+    return key if names is None else names.name(key, "key")
+
+
 def _batch(t: Target, n: int) -> None:
     if n > t.cfg.max_batch:
         raise InvalidValueError(f"at most {t.cfg.max_batch} keys per call, got {n}", scope=t.label)
@@ -109,7 +115,7 @@ def scope_get(t: Target, key: str, default: Any = None) -> Call[Any]:
     def parse(reply: Any) -> Any:
         return default if reply is None else decode_payload(t, reply[0], reply[1], key)
 
-    return Call(_SCOPE_GET, t.keys[:1], (key,), parse, key, t.label)
+    return Call(_SCOPE_GET, t.keys[:1], (_sk(t, key),), parse, key, t.label)
 
 
 def scope_get_entry(t: Target, key: str) -> Call[Entry | None]:
@@ -119,12 +125,12 @@ def scope_get_entry(t: Target, key: str) -> Call[Entry | None]:
     def parse(reply: Any) -> Entry | None:
         return None if reply is None else decode_entry(t, reply[0], reply[1], key)
 
-    return Call(_SCOPE_GET, t.keys[:1], (key,), parse, key, t.label)
+    return Call(_SCOPE_GET, t.keys[:1], (_sk(t, key),), parse, key, t.label)
 
 
 def scope_exists(t: Target, key: str) -> Call[bool]:
     key = validate_key(key, scope=t.label)
-    return Call(_SCOPE_EXISTS, t.keys[:1], (key,), is_one, key, t.label)
+    return Call(_SCOPE_EXISTS, t.keys[:1], (_sk(t, key),), is_one, key, t.label)
 
 
 def scope_ttl(t: Target, key: str) -> Call[float | None]:
@@ -135,7 +141,7 @@ def scope_ttl(t: Target, key: str) -> Call[float | None]:
             raise MissingKeyError("no such key", key=key, scope=t.label)
         return None if reply == -1 else reply / 1000
 
-    return Call(script("scope_ttl"), t.keys[:1], (key,), parse, key, t.label)
+    return Call(script("scope_ttl"), t.keys[:1], (_sk(t, key),), parse, key, t.label)
 
 
 def scope_get_many(t: Target, keys: Iterable[str]) -> Call[dict[str, Any]]:
@@ -158,14 +164,22 @@ def scope_get_many(t: Target, keys: Iterable[str]) -> Call[dict[str, Any]]:
                 out[key] = decode_payload(t, meta, payload, key)
         return out
 
-    return Call(script("scope_get_many"), t.keys[:1], tuple(wanted), parse, None, t.label)
+    stored = tuple(wanted) if t.cfg.keyspace.names is None else tuple(_sk(t, k) for k in wanted)
+    return Call(script("scope_get_many"), t.keys[:1], stored, parse, None, t.label)
 
 
 def scope_set(t: Target, key: str, value: Any, ttl: float | None) -> Call[None]:
     key = validate_key(key, scope=t.label)
     vtype, payload = _payload(t, key, value)
     ttl_ms = t.cfg.ttl_ms(ttl, key=key, scope=t.label)
-    args: tuple[Arg, ...] = (key, vtype, payload, ttl_ms, t.cfg.max_keys_per_scope, *t.events_args)
+    args: tuple[Arg, ...] = (
+        _sk(t, key),
+        vtype,
+        payload,
+        ttl_ms,
+        t.cfg.max_keys_per_scope,
+        *t.events_args,
+    )
     return Call(_SCOPE_SET, t.write_keys, args, nothing, key, t.label)
 
 
@@ -186,14 +200,14 @@ def scope_set_many(t: Target, mapping: Mapping[str, Any], ttl: float | None) -> 
                 "may send: split them over several calls",
                 scope=t.label,
             )
-        args.extend((key, vtype, payload))
+        args.extend((_sk(t, key), vtype, payload))
     args.extend(t.events_args)
     return Call(script("scope_set_many"), t.write_keys, tuple(args), int, None, t.label)
 
 
 def scope_delete(t: Target, key: str) -> Call[bool]:
     key = validate_key(key, scope=t.label)
-    args = (key, *t.events_args)
+    args = (_sk(t, key), *t.events_args)
     return Call(script("scope_delete"), t.write_keys, args, is_one, key, t.label)
 
 
@@ -203,7 +217,10 @@ def scope_clear(t: Target) -> Call[int]:
 
 def scope_keys(t: Target) -> Call[list[str]]:
     def parse(reply: list[bytes]) -> list[str]:
-        return sorted(k.decode() for k in reply)
+        names = t.cfg.keyspace.names
+        if names is None:
+            return sorted(k.decode() for k in reply)
+        return sorted(names.unname(k.decode(), "key") for k in reply)
 
     return Call(script("scope_keys"), t.keys, (), parse, None, t.label)
 
@@ -227,7 +244,14 @@ def scope_incr(t: Target, key: str, amount: int | float, ttl: float | None) -> C
     def parse(reply: list[bytes]) -> int | float:
         return int(reply[1]) if reply[0][:1] == b"i" else float(reply[1])
 
-    args: tuple[Arg, ...] = (key, atype, text, ttl_ms, t.cfg.max_keys_per_scope, *t.events_args)
+    args: tuple[Arg, ...] = (
+        _sk(t, key),
+        atype,
+        text,
+        ttl_ms,
+        t.cfg.max_keys_per_scope,
+        *t.events_args,
+    )
     return Call(script("scope_incr"), t.write_keys, args, parse, key, t.label)
 
 
@@ -248,7 +272,7 @@ def scope_cas(
         return CasResult(False, current)
 
     args: tuple[Arg, ...] = (
-        key,
+        _sk(t, key),
         expected or "0",
         vtype,
         payload,

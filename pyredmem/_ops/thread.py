@@ -73,6 +73,7 @@ class Thread:
         "max_tokens",
         "max_turns",
         "ref",
+        "sid",
         "sliding",
         "ttl_ms",
         "write_keys",
@@ -96,7 +97,9 @@ class Thread:
         self.ref = ref
         p = cfg.keyspace.prefix(ref)
         self.index = (f"{p}:ta", f"{p}:tx")
-        self.keys = (f"{p}:t:{thread_id}:l", f"{p}:t:{thread_id}:i", *self.index)
+        #: the id as stored (in key names and the thread index): encrypted with encrypt_names
+        self.sid = sid = cfg.keyspace.stored(thread_id, "thread")
+        self.keys = (f"{p}:t:{sid}:l", f"{p}:t:{sid}:i", *self.index)
         scope_aad = cfg.binding("t", ref.kind, ref.id)
         #: with encryption, what its turns are bound to (each adds its message id)
         self.aad = None if scope_aad is None else bind(scope_aad, thread_id)

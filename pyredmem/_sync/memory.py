@@ -78,8 +78,10 @@ class Memory:
                 f"events_ttl must be a positive number of seconds up to {MAX_TTL}, "
                 f"got {events_ttl!r}"
             ) from exc
+        crypto = crypto_of(encryption_key, encrypt_names)
+        names = crypto if crypto is not None and crypto.encrypt_names else None
         self._cfg = Config(
-            keyspace=Keyspace(namespace, tenant),
+            keyspace=Keyspace(namespace, tenant, names),
             codec=codec if codec is not None else MsgpackCodec(),
             default_ttl=default_ttl,
             max_keys_per_scope=max_keys_per_scope,
@@ -88,7 +90,7 @@ class Memory:
             events=events,
             events_max=events_max,
             events_ttl_ms=events_ttl_ms,
-            crypto=crypto_of(encryption_key, encrypt_names),
+            crypto=crypto,
         )
         self._runner = Runner(url_or_client, read_from_replicas=read_from_replicas)
 
