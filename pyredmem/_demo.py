@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -10,6 +11,9 @@ from typing import Any
 from ._ambient import current
 from ._ops.message import Message
 from ._sync.memory import Memory
+
+
+_SECRETS = (b"hunter2", b"4242", b"carol")
 
 
 def _show(label: str, value: Any) -> None:
@@ -129,6 +133,22 @@ def run_demo(url: str = "memory://demo") -> None:
             _show("after a reprice elsewhere: EUR", there.get("EUR"))
             _show("served from the process (hits)", (there.near_stats() or {}).get("hits"))
         _show("replay: workflow:refund-123 changes", [e.op for e in refund.changes()][-2:])
+
+    print("\n10. Encryption at rest, and one call to forget a user")
+    key = os.urandom(32)  # in production: from a secret manager
+    vault = {"namespace": "demo", "tenant": "vault", "encrypt_names": True}
+    with Memory(url, encryption_key=key, **vault) as mem:
+        carol = mem.user("carol@example.com")
+        carol.set("card", "4242 4242 4242 4242")
+        carol.history("support").append(Message.user("my password is hunter2"))
+        _show("carol's card, read back", carol.get("card"))
+        raw = b"".join(
+            k + (mem.client.dump(k) or b"") for k in mem.client.scan_iter("demo:{vault:*")
+        )
+        _show("'hunter2', '4242' or 'carol' in Redis", any(w in raw for w in _SECRETS))
+        with Memory(url, encryption_key=os.urandom(32), **vault) as other:
+            _show("another key looks her up", other.user("carol@example.com").get("card"))
+        _show("carol.erase()", carol.erase())
 
     print("\nDone. Each operation above was one call of a function inside the store (update:")
     print("a read, then a compare-and-set). The same code runs on Redis, Valkey or a cluster:")
