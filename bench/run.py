@@ -10,8 +10,9 @@ runs each row against raw redis-py (hiredis) in the same run, a few through asyn
 same operations on the embedded default (memory://, fakeredis + lupa), for reference. Then,
 on the same server, the sections after the latency table: the server's own µs per call
 beside its floors (bench/server_cost.py), bytes per stored item (bench/memory_usage.py) and
-calls per second in pipelines (bench/throughput.py), and what change events cost and
-how fast they arrive (bench/events.py).
+calls per second in pipelines (bench/throughput.py), what change events cost and how
+fast they arrive (bench/events.py), and the server's µs per call with encryption on and off
+(bench/rows_crypto.py).
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from bench.harness import Result, Row, measure, measure_async, render  # noqa: E
 from pyredmem import AsyncMemory, Memory  # noqa: E402
 from tests.engines import Server, redis_server_binary  # noqa: E402
 
-MODULES = ["rows_scope", "rows_cache", "rows_history", "rows_limiter", "rows_facts"]
-SECTIONS = ["server_cost", "memory_usage", "throughput", "events"]  # after the latency table
+MODULES = ["rows_scope", "rows_cache", "rows_history", "rows_limiter", "rows_facts", "rows_crypto"]
+# after the latency table (rows_crypto: what encryption costs the server)
+SECTIONS = ["server_cost", "memory_usage", "throughput", "events", "rows_crypto"]
 
 
 def collect(mem: Memory, raw: redis.Redis, only: str | None) -> list[Row]:
