@@ -480,6 +480,15 @@ local function turn_id(entry)
   return string.sub(entry, 23, 22 + a * 256 + b)
 end
 
+-- whether a turn entry's body is sealed (a msgpack bin: encrypted on the client, bound to
+-- its thread, so only the client can copy it to another)
+local function turn_sealed(entry)
+  local kind, a, b = string.byte(entry, 20, 22)
+  local at = kind == 0xd9 and 22 + a or 23 + a * 256 + b
+  local c = string.byte(entry, at)
+  return c == 0xc4 or c == 0xc5 or c == 0xc6
+end
+
 -- a turn entry -> its token count (header bytes 12..19)
 local function turn_tokens(entry)
   local a, b, c, d, e, f, g, h = string.byte(entry, 12, 19)

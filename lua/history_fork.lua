@@ -8,7 +8,9 @@
 -- encrypted thread's, sealed again by the client for the new thread; KEYS[1] is not read)
 -- ARGV[7+n..9+n] with KEYS[6]: the log's cap, retention (ms) and "1" to log values
 -- Reply: number of turns copied (0: the source is empty, nothing written).
--- Errors: PM_CONFLICT (the new thread already holds turns), PM_FULL; nothing written.
+-- Errors: PM_CONFLICT (the new thread already holds turns), PM_FULL, PM_SEALED (copying by
+-- itself, the source's turns are encrypted: only a client with the key can fork them);
+-- nothing written.
 -- Events (when copied): "expire" for each expired thread purged from the index, then
 -- "fork" (k: the new thread, m: the newest turn copied, f: the source thread).
 -- Cost: O(N) for N turns copied (the writes cap a thread's turns and bytes). With events:
@@ -26,6 +28,9 @@ if given > 0 then
   for i = 1, given do entries[i] = ARGV[6 + i] end
 else
   entries = redis.call('LRANGE', sl, 0, upto - 1)
+  if #entries > 0 and turn_sealed(entries[1]) then
+    return redis.error_reply('PM_SEALED the turns are encrypted: fork them with the key')
+  end
 end
 if #entries == 0 then return 0 end
 local now = clock()

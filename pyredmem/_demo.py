@@ -12,8 +12,11 @@ from ._ambient import current
 from ._ops.message import Message
 from ._sync.memory import Memory
 
-
 _SECRETS = (b"hunter2", b"4242", b"carol")
+
+
+def _vault(url: str, key: bytes) -> Memory:
+    return Memory(url, namespace="demo", tenant="vault", encryption_key=key, encrypt_names=True)
 
 
 def _show(label: str, value: Any) -> None:
@@ -136,8 +139,7 @@ def run_demo(url: str = "memory://demo") -> None:
 
     print("\n10. Encryption at rest, and one call to forget a user")
     key = os.urandom(32)  # in production: from a secret manager
-    vault = {"namespace": "demo", "tenant": "vault", "encrypt_names": True}
-    with Memory(url, encryption_key=key, **vault) as mem:
+    with _vault(url, key) as mem:
         carol = mem.user("carol@example.com")
         carol.set("card", "4242 4242 4242 4242")
         carol.history("support").append(Message.user("my password is hunter2"))
@@ -146,7 +148,7 @@ def run_demo(url: str = "memory://demo") -> None:
             k + (mem.client.dump(k) or b"") for k in mem.client.scan_iter("demo:{vault:*")
         )
         _show("'hunter2', '4242' or 'carol' in Redis", any(w in raw for w in _SECRETS))
-        with Memory(url, encryption_key=os.urandom(32), **vault) as other:
+        with _vault(url, os.urandom(32)) as other:
             _show("another key looks her up", other.user("carol@example.com").get("card"))
         _show("carol.erase()", carol.erase())
 

@@ -18,7 +18,8 @@
     ├── RateLimitedError                  a rate limit denied a call (carries the Decision)
     ├── ConcurrencyLimitError             every slot of a semaphore stayed taken
     ├── ConfigurationError                an unusable client, URL or option
-    │   └── EventsConfigError             keyspace notifications are off and may not be set
+    │   ├── EventsConfigError             keyspace notifications are off and may not be set
+    │   └── EmbedderMismatchError         a recall index holds another embedder's vectors
     └── BackendError                      the server failed or could not be reached
         ├── BackendUnavailableError (ConnectionError)  nothing was done: refused, timed out
         │   │                                 before sending, cluster down, LOADING, BUSY
@@ -46,6 +47,7 @@ __all__ = [
     "ConflictError",
     "CrossSlotError",
     "DecryptionError",
+    "EmbedderMismatchError",
     "EventsConfigError",
     "InvalidKeyError",
     "InvalidScopeError",
@@ -189,6 +191,12 @@ class EventsConfigError(ConfigurationError):
         self.value = value
 
 
+class EmbedderMismatchError(ConfigurationError):
+    """A scope's recall index was filled by another embedder (name, dimension or vector
+    format): its vectors and this one's cannot be compared. The message names the one it
+    holds; `scope` the scope. Use that embedder, or `clear()` the index first."""
+
+
 class BackendError(PyRedMemError):
     """The server failed the call or could not be reached. The subclasses below say which;
     a BackendError itself is an error reply pyredmem does not know. `__cause__` holds the
@@ -232,6 +240,8 @@ _PREFIXES: dict[str, type[PyRedMemError]] = {
     "PM_CONFLICT": ConflictError,
     "PM_CONFIG": ConfigurationError,
     "PM_MISSING": MissingKeyError,
+    "PM_SEALED": DecryptionError,
+    "PM_EMBEDDER": EmbedderMismatchError,
 }
 
 

@@ -1173,8 +1173,6 @@ def test_a_memory_without_a_key_cannot_read_encrypted_data(url: str) -> None:
         write_everything(mem)
     with Memory(url) as plain:
         for name, read in reads(plain).items():
-            if name == "fork":  # see test_a_memory_without_a_key_cannot_fork_encrypted_turns
-                continue
             with pytest.raises(DecryptionError) as info:
                 read()
             assert "encrypted" in str(info.value), name
@@ -1188,10 +1186,9 @@ def test_a_memory_without_a_key_cannot_read_encrypted_data(url: str) -> None:
 
 
 def test_a_memory_without_a_key_cannot_fork_encrypted_turns(url: str) -> None:
-    # FAILS (a library bug, reported to the lead): a Memory without a key forks an encrypted
-    # thread on the server, copying each turn as it is; the copies are bound to the source
-    # thread, so the new thread can never be read, by any key. The fork should refuse
-    # (DecryptionError), as every read of those turns does, instead of writing them.
+    # a fork copies turns on the server; encrypted ones are bound to their thread, so copies
+    # could never be read, by any key: a Memory without the key is refused (as its reads
+    # are) and writes nothing
     with Memory(url, encryption_key=KEY) as mem:
         mem.user("alice").history("chat").append(Message.user("hello"))
     with Memory(url) as plain:
