@@ -58,6 +58,8 @@ TAG_BYTES = 16
 _ID_RE = re.compile(r"[A-Za-z0-9._-]{1,32}")
 _LEN = struct.Struct(">I")
 _MEMO_SIZE = 8192  # names remembered both ways (see Crypto._remember)
+_OPENED_ROWS = 4096  # turns remembered opened (see Opened)
+_OPENED_BYTES = 8 * 1024 * 1024
 
 
 def _key_bytes(what: str, value: object) -> bytes:
@@ -175,6 +177,29 @@ def key_id_of(blob: bytes) -> str | None:
         return None
 
 
+class Opened:
+    """Turns this process opened lately: (binding, stored entry) -> the entry's row with its
+    body opened. A chatbot reads the same newest turns again at every turn; a turn found
+    here is one already authenticated at that very place (its thread's binding, and the
+    exact bytes, header and message id included), so skipping its decryption returns what
+    it would, and a moved or altered turn never matches. Bounded in rows and bytes (all
+    forgotten at once when full: cheap)."""
+
+    __slots__ = ("_bytes", "rows")
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[bytes, bytes], tuple[Any, ...]] = {}
+        self._bytes = 0
+
+    def keep(self, binding: bytes, entry: bytes, row: tuple[Any, ...]) -> None:
+        size = len(entry) + len(row[3])
+        if len(self.rows) >= _OPENED_ROWS or self._bytes + size > _OPENED_BYTES:
+            self.rows.clear()
+            self._bytes = 0
+        self.rows[binding, entry] = row
+        self._bytes += size
+
+
 class Crypto:
     """A keyring's ciphers: AES-256-GCM for values, AES-SIV for names, HMAC for digests."""
 
@@ -187,6 +212,7 @@ class Crypto:
         "_seal",
         "_sealer",
         "encrypt_names",
+        "opened",
         "ring",
     )
 
@@ -214,6 +240,8 @@ class Crypto:
         self._names = AESSIV(_derive(ring.key(names), b"names", 64))
         self._digest_key = _derive(ring.key(names), b"digests")
         self._memo: dict[tuple[str, str], str] = {}
+        #: turns opened lately (see `Opened`)
+        self.opened = Opened()
 
     @property
     def primary(self) -> str:
@@ -260,6 +288,31 @@ class Crypto:
                 scope=scope,
                 key_id=kid,
             ) from None
+
+    def open_turns(self, rows: list[Any], prefix: bytes) -> list[bytes] | None:
+        """The plaintexts of turn rows ([ms, tokens, message id, sealed body]), each bound
+        to `prefix` (its thread's binding) and its message id: the hot loop of an encrypted
+        read, `open` and `bind` inlined. None when any of them fails (then `open` each, to
+        raise the error that names it)."""
+        heads, pack = self._heads, _LEN.pack
+        out: list[bytes] = []
+        append = out.append
+        head: bytes = b"\xff"
+        cipher: Any = None
+        start = 0
+        try:
+            for row in rows:
+                body = row[3]
+                if not body.startswith(head):
+                    start = 2 + body[1]
+                    head = body[:start]
+                    cipher = heads[head]
+                mid = row[2].encode("utf-8", "surrogatepass")
+                nonce, sealed = body[start : start + NONCE_BYTES], body[start + NONCE_BYTES :]
+                append(cipher.decrypt(nonce, sealed, prefix + pack(len(mid)) + mid))
+        except (InvalidTag, KeyError, IndexError, TypeError, AttributeError, ValueError):
+            return None
+        return out
 
     def digest(self, data: bytes) -> str:
         """A keyed digest (HMAC-SHA256, 32 hex digits): equal for equal data, and no

@@ -1328,3 +1328,34 @@ def test_async_events_with_values_are_opened(url: str) -> None:
 
     got = asyncio.run(main())
     assert got[0] == {"secret": 1} and isinstance(got[1], Message) and got[1].content == "hi"
+
+
+def test_turns_remembered_opened_never_serve_a_moved_or_altered_turn(url: str) -> None:
+    with Memory(url, encryption_key=KEY) as mem:
+        chat = mem.user("alice").history("chat")
+        chat.extend([Message.user(f"turn {i}") for i in range(5)])
+        assert len(chat.messages()) == 5  # opened once: now remembered
+        assert mem._cfg.crypto is not None and mem._cfg.crypto.opened.rows
+        entries = mem.client.lrange(thread_list("user", "alice", "chat"), 0, -1)
+        # the very bytes, read by this process at another thread (or tampered): not served
+        mem.client.rpush(thread_list("user", "alice", "other"), *entries)
+        with pytest.raises(DecryptionError):
+            mem.user("alice").history("other").messages()
+        flipped = entries[0][:-1] + bytes([entries[0][-1] ^ 1])
+        mem.client.lset(thread_list("user", "alice", "chat"), 0, flipped)
+        with pytest.raises(DecryptionError):
+            chat.messages()
+        assert [m.content for m in chat.messages(last=4)] == [f"turn {i}" for i in range(1, 5)]
+
+
+def test_the_memory_of_opened_turns_is_bounded() -> None:
+    from pyredmem._crypto import _OPENED_BYTES, _OPENED_ROWS, Opened
+
+    opened = Opened()
+    for i in range(_OPENED_ROWS * 2):
+        opened.keep(b"t", str(i).encode(), (0, 0, "m", b"x"))
+    assert len(opened.rows) <= _OPENED_ROWS
+    big = b"x" * (_OPENED_BYTES // 3)
+    for i in range(10):
+        opened.keep(b"t", big + bytes([i]), (0, 0, "m", big))
+    assert len(opened.rows) <= 2

@@ -233,28 +233,22 @@ def decode_entries(t: Thread, entries: list[bytes]) -> list[Message]:
 
 def _opened(t: Thread, entries: list[bytes]) -> list[Message]:
     """Encrypted turns: the entries decode as one msgpack array whatever the codec (their
-    bodies are bins), then each body is opened; with the default codec the opened bodies
-    decode at once too."""
+    bodies are bins), then each body is opened (turns opened lately are remembered: see
+    `_crypto.Opened`); with the default codec the opened bodies decode at once too."""
     crypto, codec = t.cfg.crypto, t.cfg.codec
     assert crypto is not None and t.aad is not None
-    if not entries:
-        return []
-    try:
-        rows = msgpack.unpackb(b"\xdd" + len(entries).to_bytes(4, "big") + b"".join(entries))
-    except Exception:  # one by one, to name the culprit
-        rows = [list(_split(t, e, _unpack)) for e in entries]
     aad, label = t.aad, t.label
-    plains = []
-    for row in rows:
-        body = row[3]
-        if type(body) is not bytes:
-            raise DecryptionError(
-                f"stored message {row[2]!r} is not encrypted (written before encryption was "
-                "turned on: mem.reencrypt() encrypts it)",
-                key=t.id,
-                scope=label,
-            )
-        plains.append(crypto.open(body, bind(aad, row[2]), key=t.id, scope=label))
+    seen = crypto.opened.rows
+    rows: list[Any] = []
+    for entry in entries:
+        row = seen.get((aad, entry))
+        if row is None:
+            rows = _open_rows(t, entries)
+            break
+        rows.append(row)
+    if not rows:
+        return []
+    plains = [row[3] for row in rows]
     if type(codec) is MsgpackCodec:
         joined = b"\xdd" + len(plains).to_bytes(4, "big") + b"".join(plains)
         try:
@@ -265,16 +259,45 @@ def _opened(t: Thread, entries: list[bytes]) -> list[Message]:
             ) from exc
     else:
         docs = []
-        for row, plain in zip(rows, plains, strict=True):
+        for row in rows:
             try:
-                docs.append(codec.decode(plain))
+                docs.append(codec.decode(row[3]))
             except Exception as exc:
                 raise SerializationError(
                     f"cannot decode stored message {row[2]!r}: {exc}", key=t.id, scope=label
                 ) from exc
-    for row, doc in zip(rows, docs, strict=True):
-        row[3] = doc
-    return _messages(t, rows)
+    return _messages(t, [(r[0], r[1], r[2], doc) for r, doc in zip(rows, docs, strict=True)])
+
+
+def _open_rows(t: Thread, entries: list[bytes]) -> list[tuple[Any, ...]]:
+    """Rows (ms, tokens, message id, opened body) of encrypted entries, remembered."""
+    crypto = t.cfg.crypto
+    assert crypto is not None and t.aad is not None
+    aad, label = t.aad, t.label
+    try:
+        rows = msgpack.unpackb(b"\xdd" + len(entries).to_bytes(4, "big") + b"".join(entries))
+    except Exception:  # one by one, to name the culprit
+        rows = [list(_split(t, e, _unpack)) for e in entries]
+    plains = crypto.open_turns(rows, aad)
+    if plains is None:  # one failed: open each, to raise the error that names it
+        plains = []
+        for row in rows:
+            body = row[3]
+            if type(body) is not bytes:
+                raise DecryptionError(
+                    f"stored message {row[2]!r} is not encrypted (written before encryption "
+                    "was turned on: mem.reencrypt() encrypts it)",
+                    key=t.id,
+                    scope=label,
+                )
+            plains.append(crypto.open(body, bind(aad, row[2]), key=t.id, scope=label))
+    out = []
+    keep = crypto.opened.keep
+    for entry, row, plain in zip(entries, rows, plains, strict=True):
+        opened = (row[0], row[1], row[2], plain)
+        keep(aad, entry, opened)
+        out.append(opened)
+    return out
 
 
 def reseal(t: Thread, new: Thread, entries: list[bytes]) -> list[bytes]:
