@@ -11,8 +11,8 @@ same operations on the embedded default (memory://, fakeredis + lupa), for refer
 on the same server, the sections after the latency table: the server's own µs per call
 beside its floors (bench/server_cost.py), bytes per stored item (bench/memory_usage.py) and
 calls per second in pipelines (bench/throughput.py), what change events cost and how
-fast they arrive (bench/events.py), and the server's µs per call with encryption on and off
-(bench/rows_crypto.py).
+fast they arrive (bench/events.py), the server's µs per call with encryption on and off
+(bench/rows_crypto.py), and key rotation's values per second (bench/rows_reencrypt.py).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from tests.engines import Server, redis_server_binary  # noqa: E402
 
 MODULES = ["rows_scope", "rows_cache", "rows_history", "rows_limiter", "rows_facts", "rows_crypto"]
 # after the latency table (rows_crypto: what encryption costs the server)
-SECTIONS = ["server_cost", "memory_usage", "throughput", "events", "rows_crypto"]
+SECTIONS = ["server_cost", "memory_usage", "throughput", "events", "rows_crypto", "rows_reencrypt"]
 
 
 def collect(mem: Memory, raw: redis.Redis, only: str | None) -> list[Row]:

@@ -55,6 +55,7 @@ from ._ops.events import NOT_LOGGED, Event
 from ._ops.facts import Fact
 from ._ops.limiter import Decision, MultiDecision
 from ._ops.message import Appended, Message, estimate_tokens
+from ._ops.reencrypt import Reencrypted
 from ._ops.semaphore import SemaphoreLease
 from ._ops.thread import ThreadInfo
 from ._sync.batch import Batch, Batched
@@ -133,6 +134,7 @@ __all__ = [
     "PyRedMemError",
     "RateLimitedError",
     "ReadOnlyError",
+    "Reencrypted",
     "Resolved",
     "Scope",
     "ScopeRef",

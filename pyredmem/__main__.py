@@ -1,5 +1,6 @@
 """Command line: `pyredmem demo [--url URL]`, `pyredmem watch PATTERN [--url URL]`,
-`pyredmem erase KIND [ID] [--url URL] [--yes]`, `pyredmem load-functions URL`,
+`pyredmem erase KIND [ID] [--url URL] [--yes]`, `pyredmem rotate-key --url URL --keyring
+FILE`, `pyredmem load-functions URL`,
 `pyredmem --version`."""
 
 from __future__ import annotations
@@ -63,7 +64,24 @@ def main(argv: list[str] | None = None) -> int:
     erase.add_argument("--namespace", default="pm")
     erase.add_argument("--json", action="store_true", help="print the counts as JSON")
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    rotate = commands.add_parser(
+        "rotate-key",
+        help="rewrite every stored value under the keyring's primary key (online, resumable)",
+        description="Rewrite every value of the tenant under the keyring's primary key, and "
+        "encrypt those stored before encryption was on (mem.reencrypt()). Give writers the "
+        "new keyring first. FILE (or the PYREDMEM_KEYRING variable) holds JSON: "
+        '{"primary": "id", "keys": {"id": "base64", ...}} (optional "names": the id of the '
+        "key that encrypts names and keys digests). Interrupted, it is finished by running "
+        "it again.",
+    )
+    rotate.add_argument("--url", required=True, help="e.g. redis://localhost:6379")
+    rotate.add_argument("--tenant", default=None)
+    rotate.add_argument("--namespace", default="pm")
+    rotate.add_argument("--keyring", default=None, help="default: $PYREDMEM_KEYRING")
+    rotate.add_argument("--json", action="store_true", help="print the counts as JSON")
     args = parser.parse_args(argv)
+    if args.command == "rotate-key":
+        return _rotate_key(args)
     if args.command == "watch":
         return _watch(args)
     if args.command == "erase":
@@ -187,6 +205,75 @@ def _erase(args: argparse.Namespace) -> int:
             f"erased {ref}: " + ", ".join(f"{n} {f.replace('_', ' ')}" for f, n in counts.items())
         )
     return 0
+
+
+def _keyring(args: argparse.Namespace) -> Any:
+    """The Keyring --keyring's file (or $PYREDMEM_KEYRING) describes."""
+    import os
+
+    from ._crypto import Keyring
+    from ._errors import ConfigurationError
+
+    if args.keyring is not None:
+        try:
+            with open(args.keyring, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read the keyring file: {exc}") from exc
+    else:
+        text = os.environ.get("PYREDMEM_KEYRING", "")
+        if not text:
+            raise ConfigurationError("give --keyring FILE or set PYREDMEM_KEYRING")
+    try:
+        doc = json.loads(text)
+        return Keyring(doc["keys"], primary=doc["primary"], names=doc.get("names"))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigurationError(
+            'the keyring is JSON: {"primary": "id", "keys": {"id": "base64", ...}}'
+        ) from exc
+
+
+def _rotate_key(args: argparse.Namespace) -> int:
+    from . import Memory
+    from ._errors import ConfigurationError, PyRedMemError
+
+    try:
+        ring = _keyring(args)
+    except ConfigurationError as exc:
+        print(f"pyredmem: {exc}", file=sys.stderr)
+        return 2
+    try:
+        with Memory(
+            args.url, tenant=args.tenant, namespace=args.namespace, encryption_key=ring
+        ) as mem:
+            done = mem.reencrypt(progress=True)
+    except KeyboardInterrupt:
+        print("\ninterrupted: run it again to finish", file=sys.stderr)
+        return 130
+    except PyRedMemError as exc:
+        print(f"\npyredmem: {exc}", file=sys.stderr)
+        return 1
+    counts = done.counts()
+    if args.json:
+        print(json.dumps({"primary": ring.primary, **counts}))
+    else:
+        print(
+            f"under key {ring.primary!r}: "
+            + ", ".join(f"{n} {f.replace('_', ' ')}" for f, n in counts.items())
+        )
+    if done.unmigrated_facts:
+        print(
+            f"pyredmem: {done.unmigrated_facts} fact objects were stored without encryption "
+            "and stay so: add those facts again",
+            file=sys.stderr,
+        )
+    if done.events:
+        print(
+            f"pyredmem: {done.events} change-log entries keep the key they were written "
+            "under until they expire (events_ttl): keep the old key until then",
+            file=sys.stderr,
+        )
+    return 1 if done.failed else 0
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from .._ops.events import Event, Matcher
 from .._ops.facts import DEFAULT_MAX_FACTS, DEFAULT_MAX_VERSIONS, FactStore
 from .._ops.history import TokenCounter
 from .._ops.limiter import MultiDecision
+from .._ops.reencrypt import Reencrypted, ReencryptPlan
 from ._runner import AsyncRunner
 from .batch import AsyncBatch
 from .cache import AsyncCache
@@ -24,6 +25,7 @@ from .context import AsyncContext
 from .facts import AsyncFacts
 from .history import AsyncHistory
 from .limiter import AsyncLimiter, close_guards, hit_many
+from .reencrypt import Progress, reencrypt
 from .scope import AsyncScope, erase_scopes
 from .semaphore import AsyncSemaphore
 from .watch import AsyncChangeHandler, AsyncWatch, on_change
@@ -428,6 +430,29 @@ class AsyncMemory:
         or no scope at all, before anything is removed."""
         plan = ErasePlan(self._cfg.keyspace, erase_refs(scopes, ids))
         return await erase_scopes(self._runner, plan)
+
+    async def reencrypt(self, progress: Progress = False) -> Reencrypted:
+        """Rewrite every value stored in this memory's namespace and tenant under the
+        keyring's primary key: scope values, conversation turns, cache entries (scoped or
+        not) and fact objects, whichever key of the keyring sealed them; and encrypt those
+        stored before encryption was turned on (values and turns: the migration path).
+        Give every writer the new keyring first (primary: the new key, the old one still in
+        it), then run this, then drop the old key.
+
+        Online: keys are found by SCAN on every primary, and each value is written back
+        with a compare-and-set on the bytes read, so a concurrent write always wins (its
+        value is already under the primary key). Resumable: what is under the primary key
+        already is skipped at the cost of reading it, so a run that was interrupted is
+        finished by running it again. Values do not change, so no change event is logged.
+
+        Not rewritten: numbers written by `incr` (never encrypted); fact objects stored
+        without encryption (their digests would change: counted `unmigrated_facts`; add
+        them again); change-log entries, which never change: the values they carry keep
+        their key id until they expire (`events_ttl`), so keep the old key in the keyring
+        until then. `progress`: True draws a bar on stderr and the final counts; a function
+        is called with the counts so far and the number of keys after each key (raising
+        from it stops the run). Returns the counts (`Reencrypted`)."""
+        return await reencrypt(self._runner, ReencryptPlan(self._cfg), progress)
 
     def batch(self) -> AsyncBatch:
         """Queue operations of any handles (`b.user("alice").get("k")`, `b.on(limiter)`)
