@@ -14,11 +14,13 @@ from ._async.facts import AsyncContextFacts, AsyncFacts
 from ._async.history import AsyncHistory
 from ._async.limiter import AsyncLimiter
 from ._async.memory import AsyncMemory
+from ._async.recall import AsyncRecall
 from ._async.scope import AsyncScope
 from ._async.semaphore import AsyncHold, AsyncSemaphore
 from ._async.watch import AsyncChangeHandler, AsyncWatch
 from ._codec import Codec, MsgpackCodec
 from ._crypto import Keyring
+from ._embed import Embedder, HashingEmbedder, WordLlamaEmbedder
 from ._errors import (
     BackendError,
     BackendUnavailableError,
@@ -29,6 +31,7 @@ from ._errors import (
     ConflictError,
     CrossSlotError,
     DecryptionError,
+    EmbedderMismatchError,
     EventsConfigError,
     InvalidKeyError,
     InvalidScopeError,
@@ -55,6 +58,7 @@ from ._ops.events import NOT_LOGGED, Event
 from ._ops.facts import Fact
 from ._ops.limiter import Decision, MultiDecision
 from ._ops.message import Appended, Message, estimate_tokens
+from ._ops.recall import Hit, RecallInfo, RecallItem
 from ._ops.reencrypt import Reencrypted
 from ._ops.semaphore import SemaphoreLease
 from ._ops.thread import ThreadInfo
@@ -65,6 +69,7 @@ from ._sync.facts import ContextFacts, Facts
 from ._sync.history import History
 from ._sync.limiter import Limiter
 from ._sync.memory import Memory
+from ._sync.recall import Recall
 from ._sync.scope import Scope
 from ._sync.semaphore import Hold, Semaphore
 from ._sync.watch import ChangeHandler, Watch
@@ -86,6 +91,7 @@ __all__ = [
     "AsyncHold",
     "AsyncLimiter",
     "AsyncMemory",
+    "AsyncRecall",
     "AsyncScope",
     "AsyncSemaphore",
     "AsyncWatch",
@@ -107,13 +113,17 @@ __all__ = [
     "CrossSlotError",
     "DecryptionError",
     "Decision",
+    "Embedder",
+    "EmbedderMismatchError",
     "Erased",
     "Event",
     "EventsConfigError",
     "Fact",
     "Facts",
     "Fetch",
+    "HashingEmbedder",
     "History",
+    "Hit",
     "Hold",
     "InvalidKeyError",
     "InvalidScopeError",
@@ -134,6 +144,9 @@ __all__ = [
     "PyRedMemError",
     "RateLimitedError",
     "ReadOnlyError",
+    "Recall",
+    "RecallInfo",
+    "RecallItem",
     "Reencrypted",
     "Resolved",
     "Scope",
@@ -144,6 +157,7 @@ __all__ = [
     "ThreadInfo",
     "ValidationError",
     "Watch",
+    "WordLlamaEmbedder",
     "WrongTypeError",
     "current",
     "estimate_tokens",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from ._codec import Codec, MsgpackCodec
 from ._crypto import Crypto, scope_binding
@@ -77,6 +78,10 @@ class Config:
     events_max: int = 10_000
     #: how long a change log outlives its scope's last event (ms)
     events_ttl_ms: int = 86_400_000
+    #: recall: the embedder of every index (None: the default HashingEmbedder), and the
+    #: backend ("auto", "exact"; validated by AsyncMemory)
+    embedder: Any = None
+    recall_backend: str = "exact"
     #: encryption at rest: the keyring's ciphers, or None (values stored as the codec makes
     #: them)
     crypto: Crypto | None = None

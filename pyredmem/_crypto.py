@@ -89,10 +89,12 @@ def fingerprint(key: bytes) -> str:
 class Keyring:
     """Named 32-byte keys: `primary` seals new writes, every key opens what it sealed.
 
-    `Keyring({"2025": old, "2026": new}, primary="2026")`. Keys are raw bytes or base64
-    text; ids are 1-32 characters from A-Z a-z 0-9 . _ -. `names` is the key that encrypts
-    names and keys digests with `encrypt_names=True`: it must stay the same for the data's
-    life (rotation rewrites values, not key names), so with several keys it must be given.
+    `Keyring({"2025": old, "2026": new}, primary="2026", names="2025")`. Keys are raw bytes
+    or base64 text; ids are 1-32 characters from A-Z a-z 0-9 . _ -. `names` is the key that
+    keys digests (fact objects, `@cached` arguments) and, with `encrypt_names=True`,
+    encrypts key names: rotation rewrites values, not digests or key names, so it must stay
+    the same (and stay in the ring) for the data's life; a ring of several keys must name
+    it, and a lone key is its own. Typically the first key the data was written with.
     """
 
     __slots__ = ("_keys", "names", "primary")
@@ -113,6 +115,12 @@ class Keyring:
             raise ConfigurationError(f"the primary key id {primary!r} is not in the keyring")
         if names is not None and names not in parsed:
             raise ConfigurationError(f"the names key id {names!r} is not in the keyring")
+        if names is None and len(parsed) > 1:
+            raise ConfigurationError(
+                "a keyring of several keys names the one that keys digests and encrypted "
+                "names, which must stay the same for the data's life (rotation rewrites "
+                "values, not digests or key names): Keyring(keys, primary=..., names=...)"
+            )
         self._keys = parsed
         self.primary = primary
         self.names = names
@@ -229,14 +237,7 @@ class Crypto:
         self._sealer = self._open[ring.primary]
         head = ring.primary.encode("ascii")
         self._seal = bytes([VERSION, len(head)]) + head
-        names = ring.names
-        if names is None:
-            if encrypt_names and len(ring.ids) > 1:
-                raise ConfigurationError(
-                    "with encrypt_names and several keys, name the key that encrypts names: "
-                    "Keyring(keys, primary=..., names=...)"
-                )
-            names = ring.primary
+        names = ring.names or ring.primary  # a lone key's own (see Keyring)
         self._names = AESSIV(_derive(ring.key(names), b"names", 64))
         self._digest_key = _derive(ring.key(names), b"digests")
         self._memo: dict[tuple[str, str], str] = {}

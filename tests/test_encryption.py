@@ -177,7 +177,7 @@ def test_core_every_part_of_a_place_changes_its_binding() -> None:
 
 def test_core_a_keyring_opens_what_each_of_its_keys_sealed() -> None:
     old = Crypto(Keyring({"old": KEY}, primary="old"))
-    both = Crypto(Keyring({"old": KEY, "new": OTHER}, primary="new"))
+    both = Crypto(Keyring({"old": KEY, "new": OTHER}, primary="new", names="old"))
     new_only = Crypto(Keyring({"new": OTHER}, primary="new"))
     blob = old.seal(b"x", b"a")
     assert both.open(blob, b"a") == b"x"
@@ -261,13 +261,15 @@ def test_a_bad_keyring_is_a_configuration_error(keys: Any, primary: Any, names: 
 
 def test_a_keyring_accepts_ids_of_the_allowed_characters() -> None:
     ring = Keyring(
-        {"2025-01_a.b": KEY, "x" * 32: base64.b64encode(OTHER).decode()}, primary="x" * 32
+        {"2025-01_a.b": KEY, "x" * 32: base64.b64encode(OTHER).decode()},
+        primary="x" * 32,
+        names="2025-01_a.b",
     )
     assert ring.ids == ("2025-01_a.b", "x" * 32) and ring.key("x" * 32) == OTHER
 
 
 def test_repr_never_shows_key_material(url: str) -> None:
-    ring = Keyring({"old": KEY, "new": OTHER}, primary="new")
+    ring = Keyring({"old": KEY, "new": OTHER}, primary="new", names="old")
     with Memory(url, encryption_key=ring) as m:
         shown = " ".join([repr(ring), str(ring), repr(m), repr(m.user("a")), repr(m._cfg)])
     assert "old" in repr(ring) and "new" in repr(ring)
@@ -1139,7 +1141,7 @@ def test_an_old_and_a_new_key_both_open(url: str) -> None:
     with Memory(url, encryption_key=Keyring({"2025": KEY}, primary="2025")) as old:
         old.user("alice").set("old", "sealed under 2025")
         old.user("alice").history("chat").append(Message.user("old turn"))
-    ring = Keyring({"2025": KEY, "2026": OTHER}, primary="2026")
+    ring = Keyring({"2025": KEY, "2026": OTHER}, primary="2026", names="2025")
     with Memory(url, encryption_key=ring) as mem:
         alice = mem.user("alice")
         alice.set("new", "sealed under 2026")

@@ -12,6 +12,7 @@ from .._ops import history as ops
 from .._ops.history import Appended, Message
 from .._ops.thread import reseal
 from ._runner import AsyncRunner
+from .recall import AsyncRecall
 
 MAX_RETRIES = 100  # compactions tried by one compact() call
 
@@ -30,11 +31,14 @@ class AsyncHistory:
     it.
     """
 
-    __slots__ = ("_runner", "_t")
+    __slots__ = ("_recall", "_runner", "_t")
 
-    def __init__(self, runner: AsyncRunner, thread: ops.Thread) -> None:
+    def __init__(
+        self, runner: AsyncRunner, thread: ops.Thread, recall: AsyncRecall | None = None
+    ) -> None:
         self._runner = runner
         self._t = thread
+        self._recall = recall  # indexes the turns appended (history(..., recall=True))
 
     @property
     def thread_id(self) -> str:
@@ -60,9 +64,12 @@ class AsyncHistory:
         `read_last` and/or `read_max_tokens`, the same call then reads the newest turns into
         `context`: what `messages(last=read_last, max_tokens=read_max_tokens)` would return
         right after the append."""
-        return await self._runner.run(
+        done = await self._runner.run(
             ops.history_append(self._t, [message], return_evicted, read_last, read_max_tokens)
         )
+        if self._recall is not None:
+            await self._recall.index_turns(self._t.id, done.messages)
+        return done
 
     async def extend(
         self,
@@ -81,9 +88,12 @@ class AsyncHistory:
             last, budget = ops.read_bounds(self._t, read_last, read_max_tokens)
             context = await self.messages(last=last or None, max_tokens=budget or None)
             return Appended((), (), 0, (), tuple(context))
-        return await self._runner.run(
+        done = await self._runner.run(
             ops.history_append(self._t, messages, return_evicted, read_last, read_max_tokens)
         )
+        if self._recall is not None:
+            await self._recall.index_turns(self._t.id, done.messages)
+        return done
 
     async def messages(
         self, *, last: int | None = None, max_tokens: int | None = None

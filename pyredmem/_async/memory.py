@@ -10,6 +10,7 @@ from .._ambient import Binding
 from .._codec import Codec, MsgpackCodec
 from .._config import MAX_TTL, Config, ttl_to_ms
 from .._crypto import Keyring, crypto_of
+from .._embed import check_embedder
 from .._errors import ConfigurationError, InvalidValueError
 from .._keys import KINDS, Keyspace, ScopeRef, scope_ref_of
 from .._ops.erase import Erased, ErasePlan, erase_refs
@@ -17,6 +18,7 @@ from .._ops.events import Event, Matcher
 from .._ops.facts import DEFAULT_MAX_FACTS, DEFAULT_MAX_VERSIONS, FactStore
 from .._ops.history import TokenCounter
 from .._ops.limiter import MultiDecision
+from .._ops.recall import DEFAULT_MAX_ITEMS, RecallStore, check_backend
 from .._ops.reencrypt import Reencrypted, ReencryptPlan
 from ._runner import AsyncRunner
 from .batch import AsyncBatch
@@ -25,6 +27,7 @@ from .context import AsyncContext
 from .facts import AsyncFacts
 from .history import AsyncHistory
 from .limiter import AsyncLimiter, close_guards, hit_many
+from .recall import AsyncRecall
 from .reencrypt import Progress, reencrypt
 from .scope import AsyncScope, erase_scopes
 from .semaphore import AsyncSemaphore
@@ -45,6 +48,10 @@ class AsyncMemory:
     log of the scope (or cache bucket) it writes, which `scope.changes()` replays: True logs
     the changes, "values" logs the new values with them. A log keeps about `events_max`
     entries (the oldest are trimmed) and expires `events_ttl` seconds after its last event.
+
+    `embedder`: what turns texts into vectors for every scope's `recall` (an `Embedder`;
+    None: the dependency-free `HashingEmbedder`). `recall_backend`: "auto" or "exact"
+    (vectors stored compactly under the scope's hash tag, scored on the client).
 
     `encryption_key`: 32 bytes, their base64 text, or a `Keyring` (for rotation). Every
     value a user stores (scope values, turns, cache entries, fact objects, the values change
@@ -71,6 +78,8 @@ class AsyncMemory:
         events_ttl: float = 86400,
         encryption_key: bytes | str | Keyring | None = None,
         encrypt_names: bool = False,
+        embedder: Any = None,
+        recall_backend: str = "auto",
     ) -> None:
         try:
             events_ttl_ms = ttl_to_ms(events_ttl)
@@ -92,6 +101,8 @@ class AsyncMemory:
             events_max=events_max,
             events_ttl_ms=events_ttl_ms,
             crypto=crypto,
+            embedder=None if embedder is None else check_embedder(embedder),
+            recall_backend=check_backend(recall_backend),
         )
         self._runner = AsyncRunner(url_or_client, read_from_replicas=read_from_replicas)
 
@@ -205,6 +216,33 @@ class AsyncMemory:
         store = FactStore(self._cfg, ref, ttl=ttl, max_versions=max_versions, max_facts=max_facts)
         return AsyncFacts(self._runner, (store,))
 
+    def recall(
+        self,
+        *,
+        scope: AsyncScope | ScopeRef | None = None,
+        embedder: Any = None,
+        ttl: float | None = None,
+        max_items: int = DEFAULT_MAX_ITEMS,
+        vector_format: str = "int8",
+    ) -> AsyncRecall:
+        """The recall index of `scope` (a scope handle or ScopeRef; default: the global
+        scope). `embedder`: this handle's (None: the memory's). `ttl`: seconds each item
+        lives unless its add says otherwise (None: the memory's default_ttl; by default
+        never). `max_items`: live items the index may hold (past it, an add raises
+        CapacityError and writes nothing). `vector_format`: "int8" (dimension + 4 bytes per
+        vector) or "float16" (2 bytes per dimension); an index keeps the format it was
+        filled with."""
+        ref = scope_ref_of(scope) or ScopeRef.of("global")
+        store = RecallStore(
+            self._cfg,
+            ref,
+            embedder=embedder,
+            ttl=ttl,
+            max_items=max_items,
+            vector_format=vector_format,
+        )
+        return AsyncRecall(self._runner, store)
+
     def cache(
         self,
         name: str,
@@ -282,6 +320,7 @@ class AsyncMemory:
         ttl: float | None = None,
         sliding: bool = True,
         counter: TokenCounter | None = None,
+        recall: bool = False,
     ) -> AsyncHistory:
         """A conversation thread of `scope` (a scope handle or ScopeRef; default: the global
         scope). See `AsyncScope.history` for the options."""
@@ -293,6 +332,7 @@ class AsyncMemory:
             ttl=ttl,
             sliding=sliding,
             counter=counter,
+            recall=recall,
         )
 
     def limiter(

@@ -17,11 +17,13 @@ from .._ops.erase import SCAN_COUNT, Erased, ErasePlan
 from .._ops.events import Event
 from .._ops.facts import FactStore
 from .._ops.history import ThreadInfo, TokenCounter
+from .._ops.recall import RecallStore
 from .._watching import scan_reply
 from ._runner import AsyncRunner
 from ._sleep import sleep
 from .facts import AsyncFacts
 from .history import AsyncHistory
+from .recall import AsyncRecall
 
 
 class AsyncScope:
@@ -157,6 +159,12 @@ class AsyncScope:
         default caps; `mem.facts(scope=..., ...)` chooses others."""
         return AsyncFacts(self._runner, (FactStore(self._t.cfg, self.ref),))
 
+    @property
+    def recall(self) -> AsyncRecall:
+        """This scope's recall index (texts found again by meaning), with the memory's
+        embedder and the default options; `mem.recall(scope=..., ...)` chooses others."""
+        return AsyncRecall(self._runner, RecallStore(self._t.cfg, self.ref))
+
     def history(
         self,
         thread_id: str,
@@ -166,13 +174,17 @@ class AsyncScope:
         ttl: float | None = None,
         sliding: bool = True,
         counter: TokenCounter | None = None,
+        recall: bool = False,
     ) -> AsyncHistory:
         """A conversation thread of this scope. Appends keep at most `max_turns` turns
         (default 10,000) and `max_tokens` tokens (default: no cap), dropping the oldest;
         `ttl` seconds (None: the memory's default_ttl) runs from the last write, and from the
         last read too unless `sliding=False` (give or take 1%: the expiry is re-armed once it
         has run down by more than 1% of the ttl). `counter` counts a message's tokens
-        (default: `estimate_tokens`)."""
+        (default: `estimate_tokens`). With `recall`, the turns appended are also added to
+        this scope's `recall` index (by a second call after the append's), so that search
+        finds them long after they left the thread: id "<thread>:<message id>", kind the
+        role, meta {"thread", "message"}."""
         thread = history_ops.Thread(
             self._t.cfg,
             self.ref,
@@ -183,7 +195,7 @@ class AsyncScope:
             sliding=sliding,
             counter=counter,
         )
-        return AsyncHistory(self._runner, thread)
+        return AsyncHistory(self._runner, thread, self.recall if recall else None)
 
     async def threads(self, *, limit: int = 100, offset: int = 0) -> list[ThreadInfo]:
         """This scope's live threads, most recently written first: `limit` of them (at most

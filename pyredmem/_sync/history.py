@@ -13,6 +13,7 @@ from .._ops import history as ops
 from .._ops.history import Appended, Message
 from .._ops.thread import reseal
 from ._runner import Runner
+from .recall import Recall
 
 MAX_RETRIES = 100  # compactions tried by one compact() call
 
@@ -31,11 +32,14 @@ class History:
     it.
     """
 
-    __slots__ = ("_runner", "_t")
+    __slots__ = ("_recall", "_runner", "_t")
 
-    def __init__(self, runner: Runner, thread: ops.Thread) -> None:
+    def __init__(
+        self, runner: Runner, thread: ops.Thread, recall: Recall | None = None
+    ) -> None:
         self._runner = runner
         self._t = thread
+        self._recall = recall  # indexes the turns appended (history(..., recall=True))
 
     @property
     def thread_id(self) -> str:
@@ -61,9 +65,12 @@ class History:
         `read_last` and/or `read_max_tokens`, the same call then reads the newest turns into
         `context`: what `messages(last=read_last, max_tokens=read_max_tokens)` would return
         right after the append."""
-        return self._runner.run(
+        done = self._runner.run(
             ops.history_append(self._t, [message], return_evicted, read_last, read_max_tokens)
         )
+        if self._recall is not None:
+            self._recall.index_turns(self._t.id, done.messages)
+        return done
 
     def extend(
         self,
@@ -82,9 +89,12 @@ class History:
             last, budget = ops.read_bounds(self._t, read_last, read_max_tokens)
             context = self.messages(last=last or None, max_tokens=budget or None)
             return Appended((), (), 0, (), tuple(context))
-        return self._runner.run(
+        done = self._runner.run(
             ops.history_append(self._t, messages, return_evicted, read_last, read_max_tokens)
         )
+        if self._recall is not None:
+            self._recall.index_turns(self._t.id, done.messages)
+        return done
 
     def messages(
         self, *, last: int | None = None, max_tokens: int | None = None

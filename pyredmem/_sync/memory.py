@@ -11,6 +11,7 @@ from .._ambient import Binding
 from .._codec import Codec, MsgpackCodec
 from .._config import MAX_TTL, Config, ttl_to_ms
 from .._crypto import Keyring, crypto_of
+from .._embed import check_embedder
 from .._errors import ConfigurationError, InvalidValueError
 from .._keys import KINDS, Keyspace, ScopeRef, scope_ref_of
 from .._ops.erase import Erased, ErasePlan, erase_refs
@@ -18,6 +19,7 @@ from .._ops.events import Event, Matcher
 from .._ops.facts import DEFAULT_MAX_FACTS, DEFAULT_MAX_VERSIONS, FactStore
 from .._ops.history import TokenCounter
 from .._ops.limiter import MultiDecision
+from .._ops.recall import DEFAULT_MAX_ITEMS, RecallStore, check_backend
 from .._ops.reencrypt import Reencrypted, ReencryptPlan
 from ._runner import Runner
 from .batch import Batch
@@ -26,6 +28,7 @@ from .context import Context
 from .facts import Facts
 from .history import History
 from .limiter import Limiter, close_guards, hit_many
+from .recall import Recall
 from .reencrypt import Progress, reencrypt
 from .scope import Scope, erase_scopes
 from .semaphore import Semaphore
@@ -46,6 +49,10 @@ class Memory:
     log of the scope (or cache bucket) it writes, which `scope.changes()` replays: True logs
     the changes, "values" logs the new values with them. A log keeps about `events_max`
     entries (the oldest are trimmed) and expires `events_ttl` seconds after its last event.
+
+    `embedder`: what turns texts into vectors for every scope's `recall` (an `Embedder`;
+    None: the dependency-free `HashingEmbedder`). `recall_backend`: "auto" or "exact"
+    (vectors stored compactly under the scope's hash tag, scored on the client).
 
     `encryption_key`: 32 bytes, their base64 text, or a `Keyring` (for rotation). Every
     value a user stores (scope values, turns, cache entries, fact objects, the values change
@@ -72,6 +79,8 @@ class Memory:
         events_ttl: float = 86400,
         encryption_key: bytes | str | Keyring | None = None,
         encrypt_names: bool = False,
+        embedder: Any = None,
+        recall_backend: str = "auto",
     ) -> None:
         try:
             events_ttl_ms = ttl_to_ms(events_ttl)
@@ -93,6 +102,8 @@ class Memory:
             events_max=events_max,
             events_ttl_ms=events_ttl_ms,
             crypto=crypto,
+            embedder=None if embedder is None else check_embedder(embedder),
+            recall_backend=check_backend(recall_backend),
         )
         self._runner = Runner(url_or_client, read_from_replicas=read_from_replicas)
 
@@ -206,6 +217,33 @@ class Memory:
         store = FactStore(self._cfg, ref, ttl=ttl, max_versions=max_versions, max_facts=max_facts)
         return Facts(self._runner, (store,))
 
+    def recall(
+        self,
+        *,
+        scope: Scope | ScopeRef | None = None,
+        embedder: Any = None,
+        ttl: float | None = None,
+        max_items: int = DEFAULT_MAX_ITEMS,
+        vector_format: str = "int8",
+    ) -> Recall:
+        """The recall index of `scope` (a scope handle or ScopeRef; default: the global
+        scope). `embedder`: this handle's (None: the memory's). `ttl`: seconds each item
+        lives unless its add says otherwise (None: the memory's default_ttl; by default
+        never). `max_items`: live items the index may hold (past it, an add raises
+        CapacityError and writes nothing). `vector_format`: "int8" (dimension + 4 bytes per
+        vector) or "float16" (2 bytes per dimension); an index keeps the format it was
+        filled with."""
+        ref = scope_ref_of(scope) or ScopeRef.of("global")
+        store = RecallStore(
+            self._cfg,
+            ref,
+            embedder=embedder,
+            ttl=ttl,
+            max_items=max_items,
+            vector_format=vector_format,
+        )
+        return Recall(self._runner, store)
+
     def cache(
         self,
         name: str,
@@ -283,6 +321,7 @@ class Memory:
         ttl: float | None = None,
         sliding: bool = True,
         counter: TokenCounter | None = None,
+        recall: bool = False,
     ) -> History:
         """A conversation thread of `scope` (a scope handle or ScopeRef; default: the global
         scope). See `Scope.history` for the options."""
@@ -294,6 +333,7 @@ class Memory:
             ttl=ttl,
             sliding=sliding,
             counter=counter,
+            recall=recall,
         )
 
     def limiter(

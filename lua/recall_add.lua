@@ -1,0 +1,126 @@
+-- recall_add: add (or replace) items of a scope's recall index: each an id, a vector built
+-- by the client (opaque here: only its length is checked) and a blob (kind and sealed text,
+-- opaque too), with its own expiry. First removes the items that have expired.
+-- Recall layout (all keys under the scope's hash tag <p>):
+--   R  <p>:r   hash  "v:<id>" -> vector, "d:<id>" -> "<created ms>:<blob>",
+--                    "g" -> the index version (server-clock us, strictly increasing),
+--                    "f" -> the floor: changes at or before it are no longer tracked,
+--                    "m" -> the embedder signature "<name>|<dimension>|<format>",
+--                    "e" -> when the four keys expire (ms; NOEXP: never)
+--   X  <p>:rx  zset  id -> expiry (ms; NOEXP: never)
+--   C  <p>:rc  zset  id -> version of its last write (a client's cache asks what changed)
+--   T  <p>:rt  zset  id -> version of its removal (tombstones, the newest 1,000 or so)
+-- The four keys expire with the last-expiring item. A key lost to eviction (R without X or
+-- the reverse) drops the index whole on the next write: a partial index is never served.
+-- KEYS[1] R  KEYS[2] X  KEYS[3] C  KEYS[4] T
+-- ARGV[1] embedder signature  ARGV[2] bytes of one vector  ARGV[3] max items of the scope
+-- ARGV[4..] quadruples: id, ttl in ms ("0": never expires), vector, blob (at most
+--   max_batch items and 16 MiB per call, checked by the client)
+-- Reply: the index version after the write (integer text).
+-- Errors: PM_EMBEDDER (the index holds another embedder's vectors; the message ends with
+-- its signature), PM_INVALID (a vector of the wrong length), PM_FULL (past max items):
+-- nothing written.
+-- Cost: O(n log N) for n items, plus O(E) for E expired items purged; 9-11 calls.
+-- Flags: idempotent
+local r, x, c, t = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local sig, vbytes, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local NEVER = 4503599627370496
+local now, now_us = clock()
+local st = redis.call('HMGET', r, 'g', 'm', 'e')
+local g, m, e = st[1], st[2], st[3]
+if (g ~= false) ~= (redis.call('EXISTS', x) == 1) then
+  redis.call('DEL', r, x, c, t)  -- eviction took part of the index
+  g, m, e = false, false, false
+end
+if m and m ~= sig then
+  return redis.error_reply('PM_EMBEDDER the index holds vectors of ' .. m)
+end
+local ids = {}
+for i = 4, #ARGV, 4 do
+  if #ARGV[i + 2] ~= vbytes then
+    return redis.error_reply('PM_INVALID a vector of ' .. #ARGV[i + 2] .. ' bytes, not ' .. vbytes)
+  end
+  ids[#ids + 1] = ARGV[i]
+end
+-- the cap counts live items after the write: those live now plus the new ids
+local stamp = string.format('%d', now)
+local live = redis.call('ZCOUNT', x, '(' .. stamp, '+inf')
+local known = redis.call('ZMSCORE', x, unpack(ids))
+local extra = 0
+for i = 1, #ids do
+  if not known[i] or tonumber(known[i]) <= now then extra = extra + 1 end
+end
+if live + extra > cap then
+  return redis.error_reply('PM_FULL the index holds its maximum of ' .. cap .. ' items')
+end
+local version = now_us
+if g and version <= tonumber(g) then version = tonumber(g) + 1 end
+-- purge the expired items (tombstones at `version`)
+local dead = redis.call('ZRANGEBYSCORE', x, '-inf', stamp)
+if #dead > 0 then
+  local fields, marks = {}, {}
+  for i = 1, #dead do
+    fields[#fields + 1] = 'v:' .. dead[i]
+    fields[#fields + 1] = 'd:' .. dead[i]
+    marks[#marks + 1] = string.format('%d', version)
+    marks[#marks + 1] = dead[i]
+  end
+  for i = 1, #dead, 1000 do
+    local j = math.min(i + 999, #dead)
+    redis.call('HDEL', r, unpack(fields, 2 * i - 1, 2 * j))
+    redis.call('ZREM', x, unpack(dead, i, j))
+    redis.call('ZREM', c, unpack(dead, i, j))
+    redis.call('ZADD', t, unpack(marks, 2 * i - 1, 2 * j))
+  end
+end
+-- the items, each its own version (after `floor`: a new index tracks its changes from there)
+local floor = string.format('%d', version)
+local data, expiries, versions = {}, {}, {}
+for i = 4, #ARGV, 4 do
+  local ttl = tonumber(ARGV[i + 1])
+  local expiry = NEVER
+  if ttl > 0 then expiry = now + ttl end
+  version = version + 1
+  data[#data + 1] = 'v:' .. ARGV[i]
+  data[#data + 1] = ARGV[i + 2]
+  data[#data + 1] = 'd:' .. ARGV[i]
+  data[#data + 1] = stamp .. ':' .. ARGV[i + 3]
+  expiries[#expiries + 1] = string.format('%d', expiry)
+  expiries[#expiries + 1] = ARGV[i]
+  versions[#versions + 1] = string.format('%d', version)
+  versions[#versions + 1] = ARGV[i]
+end
+local head = string.format('%d', version)
+if not g then
+  redis.call('HSET', r, 'g', head, 'f', floor, 'm', sig, unpack(data))
+else
+  redis.call('HSET', r, 'g', head, unpack(data))
+end
+redis.call('ZADD', x, unpack(expiries))
+redis.call('ZADD', c, unpack(versions))
+redis.call('ZREM', t, unpack(ids))
+-- keep the newest tombstones; a client whose cache is older than the floor reloads it
+local tombs = redis.call('ZCARD', t)
+if tombs > 1000 then
+  local old = redis.call('ZRANGE', t, 0, tombs - 501, 'WITHSCORES')
+  redis.call('ZREMRANGEBYRANK', t, 0, tombs - 501)
+  redis.call('HSET', r, 'f', old[#old])
+end
+-- the keys expire with the last-expiring item
+local last = tonumber(redis.call('ZRANGE', x, -1, -1, 'WITHSCORES')[2])
+if not e or tonumber(e) ~= last or #dead > 0 then
+  redis.call('HSET', r, 'e', string.format('%d', last))
+  if last >= NEVER then
+    redis.call('PERSIST', r)
+    redis.call('PERSIST', x)
+    redis.call('PERSIST', c)
+    redis.call('PERSIST', t)
+  else
+    local at = string.format('%d', last)
+    redis.call('PEXPIREAT', r, at)
+    redis.call('PEXPIREAT', x, at)
+    redis.call('PEXPIREAT', c, at)
+    redis.call('PEXPIREAT', t, at)
+  end
+end
+return head

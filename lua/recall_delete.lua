@@ -1,0 +1,72 @@
+-- recall_delete: remove items of a scope's recall index by id (and any that have expired).
+-- KEYS[1] R  KEYS[2] X  KEYS[3] C  KEYS[4] T  (see the recall layout in recall_add.lua)
+-- ARGV[1..] ids (at most max_batch, checked by the client)
+-- Reply: how many of them were live.
+-- Cost: O((n + E) log N) for n ids and E expired items purged; one ZRANGE more when the
+-- last-expiring item goes. When no item is left, the four keys go.
+-- Flags: idempotent allow-oom
+local r, x, c, t = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local NEVER = 4503599627370496
+local now, now_us = clock()
+local st = redis.call('HMGET', r, 'g', 'e')
+local g, e = st[1], st[2]
+if not g or redis.call('EXISTS', x) == 0 then
+  redis.call('DEL', r, x, c, t)  -- no index, or eviction took part of it
+  return 0
+end
+local stamp = string.format('%d', now)
+local known = redis.call('ZMSCORE', x, unpack(ARGV))
+local live, gone, seen = 0, {}, {}
+for i = 1, #ARGV do
+  if known[i] then
+    if tonumber(known[i]) > now then live = live + 1 end
+    gone[#gone + 1] = ARGV[i]
+    seen[ARGV[i]] = true
+  end
+end
+local dead = redis.call('ZRANGEBYSCORE', x, '-inf', stamp)
+for i = 1, #dead do
+  if not seen[dead[i]] then gone[#gone + 1] = dead[i] end
+end
+if #gone == 0 then return 0 end
+local version = now_us
+if version <= tonumber(g) then version = tonumber(g) + 1 end
+local head = string.format('%d', version)
+local fields, marks = {}, {}
+for i = 1, #gone do
+  fields[#fields + 1] = 'v:' .. gone[i]
+  fields[#fields + 1] = 'd:' .. gone[i]
+  marks[#marks + 1] = head
+  marks[#marks + 1] = gone[i]
+end
+for i = 1, #gone, 1000 do
+  local j = math.min(i + 999, #gone)
+  redis.call('HDEL', r, unpack(fields, 2 * i - 1, 2 * j))
+  redis.call('ZREM', x, unpack(gone, i, j))
+  redis.call('ZREM', c, unpack(gone, i, j))
+  redis.call('ZADD', t, unpack(marks, 2 * i - 1, 2 * j))
+end
+local last = redis.call('ZRANGE', x, -1, -1, 'WITHSCORES')
+if #last == 0 then
+  redis.call('DEL', r, x, c, t)
+  return live
+end
+redis.call('HSET', r, 'g', head)
+local tombs = redis.call('ZCARD', t)
+if tombs > 1000 then
+  local old = redis.call('ZRANGE', t, 0, tombs - 501, 'WITHSCORES')
+  redis.call('ZREMRANGEBYRANK', t, 0, tombs - 501)
+  redis.call('HSET', r, 'f', old[#old])
+end
+local at = tonumber(last[2])
+if at ~= tonumber(e) then redis.call('HSET', r, 'e', string.format('%d', at)) end
+if at >= NEVER then
+  redis.call('PERSIST', t)
+else
+  at = string.format('%d', at)
+  redis.call('PEXPIREAT', r, at)
+  redis.call('PEXPIREAT', x, at)
+  redis.call('PEXPIREAT', c, at)
+  redis.call('PEXPIREAT', t, at)
+end
+return live

@@ -1,0 +1,386 @@
+"""Recall: a scope's semantic index. Behaviour, bad input (which writes nothing), caps, the
+embedder check, time to live, the client cache (warm, deltas, pages, a reload after the
+tombstones it needs were trimmed), the plain-Python scoring path and the asyncio twin, on
+every engine."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pyredmem import (
+    AsyncMemory,
+    CapacityError,
+    ConfigurationError,
+    EmbedderMismatchError,
+    HashingEmbedder,
+    Hit,
+    InvalidKeyError,
+    InvalidValueError,
+    Memory,
+    Message,
+    Recall,
+    RecallInfo,
+    RecallItem,
+    _embed,
+)
+from pyredmem._keys import key_slot
+from pyredmem._ops import recall as ops
+from tests.counting import count_replies
+from tests.engines import Engine
+
+NOTES = [
+    "Alice is allergic to peanuts",
+    "Alice's favourite colour is green",
+    "Alice works as a nurse at the Lyon hospital",
+    "Alice has a cat called Miso",
+    "Alice plays the cello on Sundays",
+]
+
+
+def _keys(rec: Recall) -> tuple[str, ...]:
+    return rec._store.keys
+
+
+def _raw(mem: Memory, rec: Recall) -> tuple[Any, ...]:
+    c = mem.client
+    r, x, cv, t = _keys(rec)
+    return (
+        sorted(c.hgetall(r).items()),
+        c.zrange(x, 0, -1, withscores=True),
+        c.zrange(cv, 0, -1, withscores=True),
+        c.zrange(t, 0, -1, withscores=True),
+    )
+
+
+@pytest.fixture(params=["numpy", "plain"])
+def scoring(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Both scoring paths: numpy (when installed) and plain Python."""
+    if request.param == "plain":
+        monkeypatch.setattr(_embed, "NUMPY", None)
+    elif _embed.NUMPY is None:
+        pytest.skip("numpy is not installed")
+    yield request.param
+
+
+def test_add_search_get_delete_clear(mem: Memory, scoring: str) -> None:
+    rec = mem.user("alice").recall
+    ids = rec.add_many(NOTES, kind="note")
+    extra = rec.add("Alice runs a marathon every spring", kind="sport", meta={"src": "chat:7"})
+    assert len(set(ids)) == 5 and extra not in ids
+
+    hits = rec.search("which instrument does Alice play?", k=2)
+    assert [h.text for h in hits][0] == NOTES[4]
+    assert len(hits) == 2 and hits[0].score >= hits[1].score
+    assert all(isinstance(h, Hit) for h in hits)
+    top = rec.search("peanuts allergy", k=1)[0]
+    assert (top.id, top.kind, top.meta) == (ids[0], "note", None)
+    assert 0.0 < top.score <= 1.0 and top.created_at > time.time() - 60
+
+    (sport,) = rec.search("marathon", k=1, kind="sport")
+    assert (sport.id, sport.meta, sport.kind) == (extra, {"src": "chat:7"}, "sport")
+    assert rec.search("marathon", k=3, kind="missing") == []
+    assert all(h.score >= 0.3 for h in rec.search("cat Miso", k=5, min_score=0.3))
+
+    item = rec.get(ids[2])
+    assert isinstance(item, RecallItem) and item.text == NOTES[2] and item.kind == "note"
+    assert rec.get("nope") is None
+
+    info = rec.info()
+    assert info == RecallInfo("exact", 6, "pyredmem-hash-v1", 384, "int8")
+
+    # an id given again replaces its item
+    assert rec.add("Alice plays the violin", id=ids[4]) == ids[4]
+    assert rec.get(ids[4]).text == "Alice plays the violin"  # type: ignore[union-attr]
+    assert rec.search("violin", k=1)[0].id == ids[4]
+    assert rec.info().count == 6
+
+    assert rec.delete(ids[0], "nope") == 1
+    assert rec.delete(ids[0]) == 0
+    assert ids[0] not in [h.id for h in rec.search("peanuts allergy", k=10)]
+    assert rec.clear() == 5
+    assert rec.search("anything", k=3) == [] and rec.info().count == 0
+    assert not any(mem.client.exists(k) for k in _keys(rec))
+
+
+def test_keys_share_the_scope_hash_tag(mem: Memory) -> None:
+    rec = mem.user("alice").recall
+    rec.add("hello")
+    prefix = mem.user("alice")._t.cfg.keyspace.prefix(mem.user("alice").ref)
+    assert all(k.startswith(prefix + ":") for k in _keys(rec))
+    assert len({key_slot(k) for k in _keys(rec)}) == 1
+    assert len({key_slot(k) for k in (*_keys(rec), *mem.user("alice")._t.keys)}) == 1
+
+
+def test_another_embedder_is_refused_with_the_scope(mem: Memory) -> None:
+    mem.user("alice").recall.add("hello there")
+    other = mem.recall(scope=mem.user("alice"), embedder=HashingEmbedder(128))
+    with pytest.raises(EmbedderMismatchError) as err:
+        other.add("hello again")
+    assert err.value.scope == "user:alice" and "pyredmem-hash-v1|384|int8" in str(err.value)
+    with pytest.raises(EmbedderMismatchError):
+        other.search("hello")
+    f16 = mem.recall(scope=mem.user("alice"), vector_format="float16")
+    with pytest.raises(EmbedderMismatchError):
+        f16.add("hello again")
+    # another scope is another index; a cleared one takes any embedder
+    assert mem.recall(scope=mem.user("bob"), embedder=HashingEmbedder(128)).add("hi")
+    mem.user("alice").recall.clear()
+    assert other.add("hello again") and other.search("hello", k=1)[0].text == "hello again"
+
+
+class Fixed:
+    """An embedder that returns the vectors it is given."""
+
+    def __init__(self, vectors: dict[str, list[float]], dimension: int = 3) -> None:
+        self.vectors = vectors
+        self.dimension = dimension
+        self.name = "fixed"
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        return [self.vectors[t] for t in texts]
+
+
+def test_scores_are_cosine_similarities_on_both_formats(mem: Memory, scoring: str) -> None:
+    vectors = {"x": [1.0, 0.0, 0.0], "xy": [1.0, 1.0, 0.0], "z": [0.0, 0.0, 2.0], "q": [1, 0, 0]}
+    for fmt in ("int8", "float16"):
+        rec = mem.recall(scope=mem.user(fmt), embedder=Fixed(vectors), vector_format=fmt)
+        rec.add_many(["x", "xy", "z"])
+        hits = rec.search("q", k=3)
+        assert [h.text for h in hits] == ["x", "xy", "z"]
+        assert [h.score for h in hits] == pytest.approx([1.0, 0.7071, 0.0], abs=0.01)
+        assert [h.text for h in rec.search("q", k=5, min_score=0.5)] == ["x", "xy"]
+
+
+def test_bad_input_writes_nothing(mem: Memory) -> None:
+    rec = mem.user("alice").recall
+    rec.add("kept", id="a")
+    before = _raw(mem, rec)
+    for bad in ("", None, 3):
+        with pytest.raises(InvalidValueError):
+            rec.add(bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidValueError):
+        rec.add("x", kind="")
+    with pytest.raises(InvalidValueError):
+        rec.add("x", kind="a\x00b")
+    with pytest.raises(InvalidValueError):
+        rec.add("x", meta=["not", "a", "dict"])  # type: ignore[arg-type]
+    with pytest.raises(InvalidKeyError):
+        rec.add("x", id="")
+    with pytest.raises(InvalidValueError):
+        rec.add("x", ttl=0)
+    with pytest.raises(InvalidValueError):
+        rec.add_many([{"text": "a", "id": "d"}, {"text": "b", "id": "d"}])
+    with pytest.raises(InvalidValueError):
+        rec.add_many([{"text": "a", "colour": "red"}])
+    with pytest.raises(InvalidValueError):
+        rec.add_many(["x"] * 1001)
+    with pytest.raises(InvalidValueError):
+        rec.add_many([])
+    with pytest.raises(InvalidValueError):
+        rec.add("x" * (1024 * 1024 + 1))
+    for k in (0, -1, 1001, 2.0, True):
+        with pytest.raises(InvalidValueError):
+            rec.search("x", k=k)  # type: ignore[arg-type]
+    with pytest.raises(InvalidValueError):
+        rec.search("x", min_score=float("nan"))
+    with pytest.raises(InvalidValueError):
+        rec.search("")
+    with pytest.raises(InvalidValueError):
+        rec.delete()
+    assert _raw(mem, rec) == before
+
+
+def test_bad_options(url: str) -> None:
+    with pytest.raises(ConfigurationError):
+        Memory(url, recall_backend="faiss")
+    with pytest.raises(ConfigurationError, match="vset"):
+        Memory(url, recall_backend="vset")
+    with pytest.raises(ConfigurationError):
+        Memory(url, embedder="not an embedder")
+    with Memory(url, recall_backend="exact") as mem:
+        with pytest.raises(ConfigurationError):
+            mem.recall(vector_format="float64")
+        with pytest.raises(InvalidValueError):
+            mem.recall(max_items=0)
+        with pytest.raises(ConfigurationError):
+            mem.recall(embedder=Fixed({}, dimension=0))
+        wrong = mem.recall(embedder=Fixed({"a": [1.0, 2.0]}))
+        with pytest.raises(InvalidValueError, match="2 dimensions"):
+            wrong.add("a")
+        nan = mem.recall(embedder=Fixed({"a": [1.0, float("nan"), 0.0]}))
+        with pytest.raises(InvalidValueError, match="not finite"):
+            nan.add("a")
+
+
+def test_the_cap_counts_live_items_and_refuses_whole(mem: Memory) -> None:
+    rec = mem.recall(scope=mem.user("alice"), max_items=3)
+    rec.add_many(["a", "b"])
+    before = _raw(mem, rec)
+    with pytest.raises(CapacityError):
+        rec.add_many(["c", "d"])
+    assert _raw(mem, rec) == before
+    rec.add("c")
+    ids = [h.id for h in rec.search("a", k=3)]
+    rec.add("a again", id=ids[0])  # a replacement adds no item
+    rec.delete(ids[1])
+    rec.add("d")
+    assert rec.info().count == 3
+
+
+def test_items_expire_from_search_and_from_redis(mem: Memory, engine: Engine) -> None:
+    rec = mem.user("alice").recall
+    rec.add("forever", id="keep")
+    rec.add("short lived note", id="short", ttl=0.2)
+    assert {h.id for h in rec.search("short lived note", k=5)} == {"keep", "short"}
+    r, x, c, t = _keys(rec)
+    assert mem.client.pttl(r) == -1  # the keys live as long as the longest-lived item
+    time.sleep(0.3)
+    assert [h.id for h in rec.search("short lived note", k=5)] == ["keep"]
+    assert rec.get("short") is None and rec.info().count == 1
+    rec.add("another")  # the next write purges it
+    assert mem.client.hget(r, "d:short") is None and mem.client.zscore(x, "short") is None
+    assert mem.client.zscore(c, "short") is None and mem.client.zscore(t, "short") is not None
+
+    # an index of expiring items goes with its last item
+    tmp = mem.user("bob").recall
+    tmp.add("one", ttl=0.2)
+    tmp.add("two", ttl=0.4)
+    assert 0 < mem.client.pttl(_keys(tmp)[0]) <= 400
+    assert all(0 < mem.client.pttl(k) <= 400 for k in _keys(tmp)[:3])
+    time.sleep(0.25)
+    assert [h.text for h in tmp.search("one two", k=5)] == ["two"]
+    deadline = time.time() + 3
+    while any(mem.client.exists(k) for k in _keys(tmp)) and time.time() < deadline:
+        time.sleep(0.05)  # fakeredis expires keys as they are read
+    assert not any(mem.client.exists(k) for k in _keys(tmp))
+    assert tmp.search("two", k=5) == []
+
+
+def test_a_warm_search_is_one_small_call_and_sees_other_writers(url: str) -> None:
+    with Memory(url) as a, Memory(url) as b:
+        rec, other = a.user("alice").recall, b.user("alice").recall
+        rec.add_many(NOTES)
+        rec.search("cello", k=1)
+        with count_replies() as counted:
+            assert rec.search("cello", k=1)[0].text == NOTES[4]
+        assert counted.replies == 1
+        cache = ops.cache_of(a._runner, rec._store)
+        version = cache.version
+        other.add("Alice learnt the harp", id="harp")
+        assert rec.search("harp", k=1)[0].id == "harp"  # a delta of one item
+        assert cache.version != version and len(cache) == 6
+        other.delete("harp")
+        assert "harp" not in [h.id for h in rec.search("harp", k=6)]
+        assert len(cache) == 5
+        other.clear()
+        assert rec.search("cello", k=1) == [] and len(cache) == 0
+        other.add("new index")
+        assert [h.text for h in rec.search("index", k=3)] == ["new index"]
+
+
+def test_pages_and_a_reload_after_tombstones_are_trimmed(
+    mem: Memory, monkeypatch: pytest.MonkeyPatch, scoring: str
+) -> None:
+    monkeypatch.setattr(ops, "PAGE_ITEMS", 7)
+    rec = mem.user("alice").recall
+    texts = [f"note number {i} about topic {i % 13}" for i in range(1200)]
+    ids = [i for n in range(0, 1200, 400) for i in rec.add_many(texts[n : n + 400])]
+    assert rec.search("note number 17", k=1)[0].text == texts[17]
+    cache = ops.cache_of(mem._runner, rec._store)
+    assert len(cache) == 1200
+    monkeypatch.setattr(ops, "PAGE_BYTES", 1)  # one item per page
+    for n in range(0, 1100, 100):  # 1,100 tombstones: the oldest are trimmed, and the
+        rec.delete(*ids[n : n + 100])  # cache, which writes do not update, must reload
+    left = set(ids[1100:])
+    rec.add("a late note", id="late")
+    monkeypatch.setattr(ops, "PAGE_BYTES", 8 * 1024 * 1024)
+    found = {h.id for h in rec.search("note number", k=200)}
+    assert found == left | {"late"} and len(cache) == 101
+
+
+def test_the_asyncio_api_is_the_same(url: str) -> None:
+    async def main() -> None:
+        async with AsyncMemory(url) as amem:
+            rec = amem.user("alice").recall
+            ids = await rec.add_many(NOTES)
+            assert (await rec.search("cello", k=1))[0].id == ids[4]
+            assert (await rec.get(ids[0])).text == NOTES[0]  # type: ignore[union-attr]
+            assert (await rec.info()).count == 5
+            assert await rec.delete(ids[0]) == 1
+            assert await rec.clear() == 4
+
+    asyncio.run(main())
+
+
+def test_conversation_turns_are_indexed_when_asked(mem: Memory) -> None:
+    user = mem.user("alice")
+    plain = user.history("t-1")
+    plain.append(Message("user", "I adore jazz piano"))
+    assert user.recall.search("jazz", k=3) == []
+
+    chat = user.history("t-2", recall=True)
+    done = chat.extend(
+        [
+            Message("user", "My sister lives in Montreal", id="m1"),
+            Message("assistant", "Noted: your sister is in Montreal.", id="m2"),
+        ]
+    )
+    chat.append(Message("user", "My sister lives in Montreal", id="m1"))  # skipped
+    hits = user.recall.search("where does my sister live?", k=5)
+    assert {h.id for h in hits} == {"t-2:m1", "t-2:m2"}
+    turn = next(h for h in hits if h.id == "t-2:m1")
+    assert turn.kind == "user" and turn.meta == {"thread": "t-2", "message": "m1"}
+    assert turn.created_at == pytest.approx(done.messages[0].created_at, abs=1)
+    assert [h.id for h in user.recall.search("sister", k=5, kind="assistant")] == ["t-2:m2"]
+    # turns long gone from the thread are still found
+    chat.clear()
+    assert user.recall.search("Montreal", k=1)[0].id in {"t-2:m1", "t-2:m2"}
+
+
+# ---------------------------------------------------------------------------- isolation
+
+_names = itertools.count()
+_words = st.sampled_from("apple banana cherry river mountain violin piano green red".split())
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    adds=st.lists(
+        st.tuples(st.integers(0, 1), st.integers(0, 2), st.lists(_words, min_size=1, max_size=4)),
+        min_size=1,
+        max_size=12,
+    ),
+    query=st.lists(_words, min_size=1, max_size=3),
+)
+def test_no_search_returns_another_scopes_or_tenants_item(
+    url: str, adds: list[tuple[int, int, list[str]]], query: list[str]
+) -> None:
+    run = next(_names)
+    mems = [Memory(url, tenant=f"t{i}") for i in range(2)]
+    try:
+        kinds = ("user", "session", "user")
+        owned: dict[tuple[int, int], set[str]] = {}
+        for tenant, scope, words in adds:
+            s = mems[tenant].scope(kinds[scope], f"s{run}" if scope < 2 else f"u{run}")
+            item = s.recall.add(" ".join(words))
+            owned.setdefault((tenant, scope), set()).add(item)
+        for tenant in range(2):
+            for scope in range(3):
+                s = mems[tenant].scope(kinds[scope], f"s{run}" if scope < 2 else f"u{run}")
+                found = {h.id for h in s.recall.search(" ".join(query), k=50)}
+                assert found == owned.get((tenant, scope), set())
+    finally:
+        for m in mems:
+            m.close()
