@@ -34,7 +34,7 @@ BATCHABLE: dict[type, frozenset[str]] = {
         }
     ),
     AsyncContext: frozenset({"get", "resolve", "exists", "set"}),
-    AsyncHistory: frozenset({"append", "extend", "count", "clear", "delete", "ttl"}),
+    AsyncHistory: frozenset({"append", "extend", "count", "clear", "delete", "pop", "ttl"}),
     AsyncLimiter: frozenset({"hit", "peek", "reset"}),
     AsyncSemaphore: frozenset({"release", "renew"}),
     AsyncCache: frozenset({"get", "set", "delete", "fetch", "fill", "release"}),

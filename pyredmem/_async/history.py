@@ -121,6 +121,17 @@ class AsyncHistory:
         """Remove every turn; the thread stays listed in its scope. Returns the turns removed."""
         return await self._runner.run(ops.history_clear(self._t))
 
+    async def pop(self) -> Message | None:
+        """Remove the newest turn and return it, or None when the thread holds no turns:
+        one atomic call, so two callers never pop the same turn. The thread's expiry is
+        left as it is. With `recall`, the turn then leaves the recall index (a second
+        call)."""
+        popped = await self._runner.run(ops.history_pop(self._t))
+        if popped is not None and self._recall is not None:
+            # the item id index_turns gave the turn (recall's turn_items)
+            await self._recall.delete(f"{self._t.id}:{popped.id}")
+        return popped
+
     async def delete(self) -> bool:
         """Remove the thread and its place in the scope's list; True if it existed."""
         return await self._runner.run(ops.history_delete(self._t))

@@ -20,9 +20,9 @@ this order (absent fields are left out; "a" comes after "k"):
     a  the fact's predicate (facts: add, correct, retract)
     v  the value's new version (values: set, incr, update); a fact's version id (add,
        correct: the one recorded; retract: each one ended)
-    m  the message id (threads: append; delete of one turn, dropped by the caps; compact:
-       the summary's; fork: the newest turn copied). A thread's delete without m removes
-       the whole thread.
+    m  the message id (threads: append; delete of one turn, dropped by the caps or
+       popped; compact: the summary's; fork: the newest turn copied). A thread's delete
+       without m removes the whole thread.
     f  the thread forked from (threads: fork, logged on the new thread)
     y  p  with `events="values"`: the value's type ("m" | "i" | "f") and payload, or for
        an append (and a compact's summary), "e" and the stored entry (header and body, as

@@ -58,6 +58,7 @@ __all__ = [
     "history_head",
     "history_len",
     "history_messages",
+    "history_pop",
     "history_thread_count",
     "history_threads",
     "history_touch",
@@ -265,6 +266,16 @@ def history_clear(t: Thread) -> Call[int]:
 def history_delete(t: Thread) -> Call[bool]:
     args = (t.sid, *t.events_args)
     return Call(script("history_delete"), t.write_keys, args, is_one, t.id, t.label)
+
+
+def history_pop(t: Thread) -> Call[Message | None]:
+    """Remove the newest turn and return it (None when the thread holds no turns)."""
+
+    def parse(reply: bytes | None) -> Message | None:
+        return None if reply is None else decode_entries(t, [reply])[0]
+
+    args = (t.sid, *t.events_args)
+    return Call(script("history_pop"), t.write_keys, args, parse, t.id, t.label)
 
 
 def history_fork(

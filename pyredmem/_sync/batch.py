@@ -35,7 +35,7 @@ BATCHABLE: dict[type, frozenset[str]] = {
         }
     ),
     Context: frozenset({"get", "resolve", "exists", "set"}),
-    History: frozenset({"append", "extend", "count", "clear", "delete", "ttl"}),
+    History: frozenset({"append", "extend", "count", "clear", "delete", "pop", "ttl"}),
     Limiter: frozenset({"hit", "peek", "reset"}),
     Semaphore: frozenset({"release", "renew"}),
     Cache: frozenset({"get", "set", "delete", "fetch", "fill", "release"}),
