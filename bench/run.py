@@ -12,7 +12,8 @@ on the same server, the sections after the latency table: the server's own µs p
 beside its floors (bench/server_cost.py), bytes per stored item (bench/memory_usage.py) and
 calls per second in pipelines (bench/throughput.py), what change events cost and how
 fast they arrive (bench/events.py), the server's µs per call with encryption on and off
-(bench/rows_crypto.py), and key rotation's values per second (bench/rows_reencrypt.py).
+(bench/rows_crypto.py), key rotation's values per second (bench/rows_reencrypt.py), and
+recall's search latency, add throughput and bytes per item (bench/rows_recall.py).
 """
 
 from __future__ import annotations
@@ -36,7 +37,15 @@ from tests.engines import Server, redis_server_binary  # noqa: E402
 
 MODULES = ["rows_scope", "rows_cache", "rows_history", "rows_limiter", "rows_facts", "rows_crypto"]
 # after the latency table (rows_crypto: what encryption costs the server)
-SECTIONS = ["server_cost", "memory_usage", "throughput", "events", "rows_crypto", "rows_reencrypt"]
+SECTIONS = [
+    "server_cost",
+    "memory_usage",
+    "throughput",
+    "events",
+    "rows_crypto",
+    "rows_reencrypt",
+    "rows_recall",
+]
 
 
 def collect(mem: Memory, raw: redis.Redis, only: str | None) -> list[Row]:

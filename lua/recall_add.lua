@@ -2,7 +2,8 @@
 -- by the client (opaque here: only its length is checked) and a blob (kind and sealed text,
 -- opaque too), with its own expiry. First removes the items that have expired.
 -- Recall layout (all keys under the scope's hash tag <p>):
---   R  <p>:r   hash  "v:<id>" -> vector, "d:<id>" -> "<created ms>:<blob>",
+--   R  <p>:r   hash  "i:<id>" -> the item: its vector (a fixed length per index), then
+--                    its record "<created ms>:<blob>" (one field: a search reads one),
 --                    "g" -> the index version (server-clock us, strictly increasing),
 --                    "f" -> the floor: changes at or before it are no longer tracked,
 --                    "m" -> the embedder signature "<name>|<dimension>|<format>",
@@ -60,14 +61,13 @@ local dead = redis.call('ZRANGEBYSCORE', x, '-inf', stamp)
 if #dead > 0 then
   local fields, marks = {}, {}
   for i = 1, #dead do
-    fields[#fields + 1] = 'v:' .. dead[i]
-    fields[#fields + 1] = 'd:' .. dead[i]
+    fields[#fields + 1] = 'i:' .. dead[i]
     marks[#marks + 1] = string.format('%d', version)
     marks[#marks + 1] = dead[i]
   end
   for i = 1, #dead, 1000 do
     local j = math.min(i + 999, #dead)
-    redis.call('HDEL', r, unpack(fields, 2 * i - 1, 2 * j))
+    redis.call('HDEL', r, unpack(fields, i, j))
     redis.call('ZREM', x, unpack(dead, i, j))
     redis.call('ZREM', c, unpack(dead, i, j))
     redis.call('ZADD', t, unpack(marks, 2 * i - 1, 2 * j))
@@ -81,10 +81,8 @@ for i = 4, #ARGV, 4 do
   local expiry = NEVER
   if ttl > 0 then expiry = now + ttl end
   version = version + 1
-  data[#data + 1] = 'v:' .. ARGV[i]
-  data[#data + 1] = ARGV[i + 2]
-  data[#data + 1] = 'd:' .. ARGV[i]
-  data[#data + 1] = stamp .. ':' .. ARGV[i + 3]
+  data[#data + 1] = 'i:' .. ARGV[i]
+  data[#data + 1] = ARGV[i + 2] .. stamp .. ':' .. ARGV[i + 3]
   expiries[#expiries + 1] = string.format('%d', expiry)
   expiries[#expiries + 1] = ARGV[i]
   versions[#versions + 1] = string.format('%d', version)

@@ -34,14 +34,13 @@ if version <= tonumber(g) then version = tonumber(g) + 1 end
 local head = string.format('%d', version)
 local fields, marks = {}, {}
 for i = 1, #gone do
-  fields[#fields + 1] = 'v:' .. gone[i]
-  fields[#fields + 1] = 'd:' .. gone[i]
+  fields[#fields + 1] = 'i:' .. gone[i]
   marks[#marks + 1] = head
   marks[#marks + 1] = gone[i]
 end
 for i = 1, #gone, 1000 do
   local j = math.min(i + 999, #gone)
-  redis.call('HDEL', r, unpack(fields, 2 * i - 1, 2 * j))
+  redis.call('HDEL', r, unpack(fields, i, j))
   redis.call('ZREM', x, unpack(gone, i, j))
   redis.call('ZREM', c, unpack(gone, i, j))
   redis.call('ZADD', t, unpack(marks, 2 * i - 1, 2 * j))

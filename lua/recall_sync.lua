@@ -9,12 +9,12 @@
 -- the pages of a reload: the index's version when the reload began)  ARGV[4] most items
 -- per reply  ARGV[5] most bytes of vectors and blobs per reply (at least one item is sent)
 -- Reply: {version, now ms} when the client is current (version "0": no index), else
--- {version, now ms, reset, more, head, n, id x n, vector x n, record x n, k,
--- (index, expiry) x k, removed ids...}: reset "1" when the items replace the client's
+-- {version, now ms, reset, more, head, n, id x n, item x n, k, (index, expiry) x k,
+-- removed ids...}: each item its vector, then its record "<created ms>:<blob>"; reset "1" when the items replace the client's
 -- cache (else they update it), more "1" when the client must ask again from `version` (a
--- page), head the index's version now (a reload's base); records are
--- "<created ms>:<blob>"; the k pairs give the expiry (ms) of the items that have one
--- (1-based index into the n items).
+-- page), head the index's version now (a reload's base); the k pairs give the expiry (ms)
+-- of the items that have one (1-based index into the n items; none are looked up while
+-- no item of the index has an expiry).
 -- Errors: PM_EMBEDDER (the index holds another embedder's vectors).
 -- Cost: O(1) when current (HMGET, TIME); else O(log N + n) for the n items sent (at most
 -- ARGV[3], in chunks of 1,000) plus the removed ids since the version. Read only.
@@ -35,22 +35,19 @@ local reset = have == '' or tonumber(base) < tonumber(f)
 local since = '(' .. have
 if reset then since = '-inf' end
 local page = redis.call('ZRANGEBYSCORE', c, since, '+inf', 'WITHSCORES', 'LIMIT', 0, most)
-local ids, vectors, records = {}, {}, {}
+local ids, items = {}, {}
 local size, upto = 0, nil
 for i = 1, #page, 2000 do
   local j = math.min(i + 1999, #page)
   local fields = {}
-  for k = i, j, 2 do
-    fields[#fields + 1] = 'v:' .. page[k]
-    fields[#fields + 1] = 'd:' .. page[k]
-  end
+  for k = i, j, 2 do fields[#fields + 1] = 'i:' .. page[k] end
   local got = redis.call('HMGET', r, unpack(fields))
-  for k = 1, #got, 2 do
+  for k = 1, #got do
     local n = #ids + 1
-    if n > 1 and size + #got[k] + #got[k + 1] > budget then break end
-    size = size + #got[k] + #got[k + 1]
-    ids[n], vectors[n], records[n] = page[i + k - 1], got[k], got[k + 1]
-    upto = page[i + k]
+    if n > 1 and size + #got[k] > budget then break end
+    size = size + #got[k]
+    ids[n], items[n] = page[i + 2 * k - 2], got[k]
+    upto = page[i + 2 * k - 1]
   end
   if #ids * 2 < j then break end  -- the byte budget ran out
 end
@@ -58,10 +55,11 @@ local more = #ids > 0 and (#ids * 2 < #page or #page == most * 2)
 if not more then upto = g end
 local reply = {upto, now, reset and '1' or '0', more and '1' or '0', g, #ids}
 for i = 1, #ids do reply[#reply + 1] = ids[i] end
-for i = 1, #ids do reply[#reply + 1] = vectors[i] end
-for i = 1, #ids do reply[#reply + 1] = records[i] end
+for i = 1, #ids do reply[#reply + 1] = items[i] end
 local at = {}
-for i = 1, #ids, 1000 do
+local low = redis.call('ZRANGE', x, 0, 0, 'WITHSCORES')[2]
+local timed = low and tonumber(low) < 4503599627370496
+for i = 1, timed and #ids or 0, 1000 do
   local got = redis.call('ZMSCORE', x, unpack(ids, i, math.min(i + 999, #ids)))
   for j = 1, #got do at[i + j - 1] = got[j] end
 end

@@ -142,15 +142,21 @@ def decode_vector(fmt: str, data: bytes) -> list[float]:
     return [q * scale for q in array("b", data[4:])]
 
 
-def decode_matrix(fmt: str, blobs: Sequence[bytes], dim: int) -> Any:
-    """numpy only: the stored vectors `blobs` as an (n, dim) float32 array."""
+def decode_matrix(fmt: str, blobs: Sequence[bytes], dim: int, out: Any = None) -> Any:
+    """numpy only: the stored vectors `blobs` as an (n, dim) float32 array (written into
+    `out` when given)."""
     np = __getattr__("NUMPY")
+    n = len(blobs)
     raw = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+    if out is None:
+        out = np.empty((n, dim), dtype=np.float32)
     if fmt == "float16":
-        return raw.view("<f2").reshape(len(blobs), dim).astype(np.float32)
-    rows = raw.reshape(len(blobs), 4 + dim)
-    scales = rows[:, :4].copy().view("<f4").reshape(len(blobs), 1)
-    return rows[:, 4:].view(np.int8).astype(np.float32) * scales
+        out[...] = raw.view("<f2").reshape(n, dim)
+        return out
+    rows = raw.reshape(n, 4 + dim)
+    scales = rows[:, :4].copy().view("<f4").reshape(n, 1)
+    np.multiply(rows[:, 4:].view(np.int8), scales, out=out)
+    return out
 
 
 # ---------------------------------------------------------------------------- hashing

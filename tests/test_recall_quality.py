@@ -58,8 +58,7 @@ def _sync_reply(store: ops.RecallStore, items: list[tuple[str, bytes, bytes]]) -
         b"200",
         n,
         *(i.encode() for i, _, _ in items),
-        *(v for _, v, _ in items),
-        *(b"900:" + blob for _, _, blob in items),
+        *(v + b"900:" + blob for _, v, blob in items),
         0,
     ]
 
@@ -155,7 +154,7 @@ def test_canned_replies_update_a_cache() -> None:
     blob = ops._blob(store, "a", "hello", b"note", {"n": 1})
     for numpy in _numpy_modes():
         cache = ops.RecallCache("int8", 384, numpy=numpy)
-        full = [b"10", b"1000", b"1", b"0", b"10", 1, b"a", vec, b"900:" + blob, 1, 1, b"1500"]
+        full = [b"10", b"1000", b"1", b"0", b"10", 1, b"a", vec + b"900:" + blob, 1, 1, b"1500"]
         assert cache.apply("", full) is False and cache.version == "10" and len(cache) == 1
         assert cache.apply("", full) is True  # a reply to a call built at another version
         item = ops._item(store, "a", cache.records[0])
@@ -172,7 +171,7 @@ def test_canned_replies_update_a_cache() -> None:
         cache.now = 1000.0
         assert ops.rank(store, cache, q, k=3, min_score=None, kind="other") == []
         # a delta: "b" added, "a" removed; then current; then the index is gone
-        delta = [b"12", b"1000", b"0", b"0", b"12", 1, b"b", vec, b"950:" + blob, 0, b"a"]
+        delta = [b"12", b"1000", b"0", b"0", b"12", 1, b"b", vec + b"950:" + blob, 0, b"a"]
         assert cache.apply("10", delta) is False and cache.version == "12"
         assert [h.id for h in ops.rank(store, cache, q, k=3, min_score=None, kind=None)] == ["b"]
         assert cache.apply("12", [b"12", b"1001"]) is False and len(cache) == 1

@@ -56,7 +56,7 @@ DEFAULT_MAX_ITEMS = 100_000
 MAX_ITEMS_LIMIT = 1_000_000
 MAX_KIND_BYTES = 64
 #: a page of recall_sync: at most this many items, and about this many bytes
-PAGE_ITEMS = 10_000
+PAGE_ITEMS = 20_000
 PAGE_BYTES = 8 * 1024 * 1024
 #: pages one search reads before it scores what it has (a writer faster than paging)
 MAX_PAGES = 1_000
@@ -313,7 +313,8 @@ def recall_get(store: RecallStore, item_id: str) -> Call[RecallItem | None]:
     def parse(reply: Any) -> RecallItem | None:
         return None if reply is None else _item(store, i, reply)
 
-    return Call(script("recall_get"), store.keys[:2], (i,), parse, i, store.label)
+    args = (store.signature, store.vbytes, i)
+    return Call(script("recall_get"), store.keys[:2], args, parse, i, store.label)
 
 
 def recall_info(store: RecallStore) -> Call[RecallInfo]:
@@ -328,15 +329,16 @@ def recall_info(store: RecallStore) -> Call[RecallInfo]:
 
 
 class RecallCache:
-    """A client's copy of one index at `version`: rows of vectors, records, expiries and
-    kinds (numpy arrays when numpy is installed, lists otherwise). Rows of removed items are
-    reused. Thread-safe: every change and every ranking holds `lock`."""
+    """A client's copy of one index at `version`: rows of vectors, records and expiries
+    (numpy arrays when numpy is installed, lists otherwise), and their kinds when a search
+    asks for one. Rows of removed items are reused. Thread-safe: every change and every
+    ranking holds `lock`."""
 
     __slots__ = (
+        "base",
         "dim",
         "expiry",
         "fmt",
-        "base",
         "free",
         "ids",
         "kinds",
@@ -346,6 +348,7 @@ class RecallCache:
         "numpy",
         "records",
         "rows",
+        "vbytes",
         "vectors",
         "version",
     )
@@ -353,6 +356,7 @@ class RecallCache:
     def __init__(self, fmt: str, dim: int, numpy: bool | None = None) -> None:
         self.fmt = fmt
         self.dim = dim
+        self.vbytes = _embed.vector_bytes(fmt, dim)
         self.numpy = _embed.NUMPY is not None if numpy is None else numpy
         self.lock = threading.Lock()
         self.version = ""
@@ -364,7 +368,7 @@ class RecallCache:
         self.rows: dict[str, int] = {}
         self.ids: list[str | None] = []
         self.records: list[bytes] = []
-        self.kinds: list[bytes] = []
+        self.kinds: list[bytes] | None = None  # made when a search filters by kind
         self.free: list[int] = []
         self.vectors: list[list[float]] = []
         if self.numpy:
@@ -394,7 +398,6 @@ class RecallCache:
                 row = len(self.ids)
                 self.ids.append(None)
                 self.records.append(b"")
-                self.kinds.append(b"")
                 if not self.numpy:
                     self.vectors.append([])
                     self.expiry.append(-math.inf)
@@ -421,20 +424,30 @@ class RecallCache:
                 self._reset()
                 self.base = reply[4].decode()
             ids = [i.decode("utf-8", "surrogatepass") for i in reply[6 : 6 + n]]
-            vectors = reply[6 + n : 6 + 2 * n]
-            records = reply[6 + 2 * n : 6 + 3 * n]
-            at = 6 + 3 * n
+            items = reply[6 + n : 6 + 2 * n]
+            vb = self.vbytes
+            vectors = [item[:vb] for item in items]
+            records = [item[vb:] for item in items]
+            at = 6 + 2 * n
             timed = int(reply[at])
             expiries = [math.inf] * n
             for j in range(at + 1, at + 1 + 2 * timed, 2):
                 expiries[int(reply[j]) - 1] = float(reply[j + 1])
             for gone in reply[at + 1 + 2 * timed :]:
                 self._drop(gone.decode("utf-8", "surrogatepass"))
-            rows = [self._row(i) for i in ids]
-            for row, record in zip(rows, records, strict=True):
-                self.records[row] = record
-                blob = record.partition(b":")[2]
-                self.kinds[row] = blob[: blob.index(b"\x00")]
+            self.kinds = None
+            if not self.ids:  # a reload: rows in reply order
+                rows = list(range(n))
+                self.ids = list(ids)
+                self.rows = dict(zip(ids, rows, strict=True))
+                self.records = records
+                if not self.numpy:
+                    self.vectors = [[] for _ in rows]
+                    self.expiry = [-math.inf] * n
+            else:
+                rows = [self._row(i) for i in ids]
+                for row, record in zip(rows, records, strict=True):
+                    self.records[row] = record
             if self.numpy:
                 self._put_numpy(rows, vectors, expiries)
             else:
@@ -449,17 +462,32 @@ class RecallCache:
     def _put_numpy(self, rows: list[int], vectors: list[bytes], expiries: list[float]) -> None:
         np = _embed.NUMPY
         size = len(self.ids)
-        if size > len(self.matrix):
-            grown = max(size, 2 * len(self.matrix), 64)
-            matrix = np.zeros((grown, self.dim), dtype=np.float32)
-            matrix[: len(self.matrix)] = self.matrix
+        if size > len(self.matrix):  # room for a quarter more (rows past `size` unused)
+            grown = max(size + size // 4, 2 * len(self.matrix), 64)
+            matrix = np.empty((grown, self.dim), dtype=np.float32)
+            old = len(self.matrix)
+            matrix[:old] = self.matrix
             expiry = np.full(grown, -math.inf)
-            expiry[: len(self.expiry)] = self.expiry
+            expiry[:old] = self.expiry
             self.matrix, self.expiry = matrix, expiry
-        if rows:
+        if len(rows) == size and rows and rows[-1] == size - 1:  # a reload, rows in order
+            _embed.decode_matrix(self.fmt, vectors, self.dim, out=self.matrix[:size])
+            self.expiry[:size] = expiries
+        elif rows:
             index = np.asarray(rows)
             self.matrix[index] = _embed.decode_matrix(self.fmt, vectors, self.dim)
             self.expiry[index] = expiries
+
+
+def _kinds(cache: RecallCache) -> list[bytes]:
+    """Each row's kind (b"": none, or a free row), made once per change of the cache."""
+    if cache.kinds is None:
+        kinds = []
+        for record in cache.records:
+            blob = record.partition(b":")[2]
+            kinds.append(blob[: blob.find(b"\x00")])
+        cache.kinds = kinds
+    return cache.kinds
 
 
 def rank(
@@ -482,7 +510,7 @@ def rank(
             scores = cache.matrix[:n] @ np.asarray(query, dtype=np.float32)
             dead = cache.expiry[:n] <= cache.now
             if want is not None:
-                dead |= np.fromiter((kd != want for kd in cache.kinds), bool, n)
+                dead |= np.fromiter((kd != want for kd in _kinds(cache)), bool, n)
             scores[dead] = -np.inf
             if min_score is not None:
                 scores[scores < min_score] = -np.inf
@@ -492,11 +520,12 @@ def rank(
             chosen = [(int(r), float(scores[r])) for r in best if scores[r] > -np.inf]
         else:
             now = cache.now
+            kinds = _kinds(cache) if want is not None else []
             scored = []
             for row in range(n):
                 if cache.ids[row] is None or cache.expiry[row] <= now:
                     continue
-                if want is not None and cache.kinds[row] != want:
+                if want is not None and kinds[row] != want:
                     continue
                 s = sum(map(operator.mul, cache.vectors[row], query))
                 if min_score is None or s >= min_score:
