@@ -114,6 +114,12 @@ def run_demo(url: str = "memory://demo") -> None:
         _show("lives_in now, as believed before the move", known)
         with mem.bind(user="alice", session="s-42"):  # a tool reads the ambient context
             _show("current().facts.about('alice')", current().facts.about("alice"))
+        notes = alice.recall  # semantic recall: found by meaning, scored on the client
+        notes.clear()
+        notes.add_many(["Allergic to peanuts", "Plays the cello on Sundays", "Window seats"])
+        _show(
+            "recall: 'when does she play music?'", notes.search("when does she play music?")[0].text
+        )
 
     print("\n9. Change events: one agent watches another's writes, and a near cache")
     with Memory(url, namespace="demo", tenant="acme", events=True) as mem:

@@ -20,6 +20,7 @@ def test_demo_runs_on_the_embedded_store(capsys: pytest.CaptureFixture[str]) -> 
     assert "tenant globex: user:alice get prefs          -> None" in out
     assert "append + the model's context, one call       -> ['system', 'user']" in out
     assert "batch: prefs, bob's flag, turns              -> ({'language': 'fr'" in out
+    assert "recall: 'when does she play music?'          -> 'Plays the cello on Sundays'" in out
     assert "carol's card, read back                      -> '4242 4242 4242 4242'" in out
     assert "'hunter2', '4242' or 'carol' in Redis        -> False" in out
     assert "another key looks her up                     -> None" in out

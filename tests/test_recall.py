@@ -19,6 +19,7 @@ from pyredmem import (
     AsyncMemory,
     CapacityError,
     ConfigurationError,
+    DecryptionError,
     EmbedderMismatchError,
     HashingEmbedder,
     Hit,
@@ -26,6 +27,7 @@ from pyredmem import (
     InvalidValueError,
     Memory,
     Message,
+    PyRedMemError,
     Recall,
     RecallInfo,
     RecallItem,
@@ -384,3 +386,22 @@ def test_no_search_returns_another_scopes_or_tenants_item(
     finally:
         for m in mems:
             m.close()
+
+
+def test_text_and_meta_are_sealed_with_encryption(url: str) -> None:
+    key = bytes(range(32))
+    with Memory(url, encryption_key=key) as mem, Memory(url) as plain:
+        rec = mem.user("alice").recall
+        rec.add("Alice is allergic to peanuts", id="a", meta={"secret": "yes"})
+        raw = b"".join(v for v in mem.client.hgetall(_keys(rec)[0]).values())
+        assert b"peanuts" not in raw and b"secret" not in raw
+        assert rec.search("peanuts allergy", k=1)[0].meta == {"secret": "yes"}
+        assert rec.get("a").text == "Alice is allergic to peanuts"  # type: ignore[union-attr]
+        # moved to another item id: it fails to open, never reads as the other item
+        r = _keys(rec)[0]
+        mem.client.hset(r, "i:b", mem.client.hget(r, "i:a"))
+        mem.client.zadd(_keys(rec)[1], {"b": 2**52})
+        with pytest.raises(DecryptionError):
+            rec.get("b")
+        with pytest.raises(PyRedMemError):
+            plain.user("alice").recall.get("a")

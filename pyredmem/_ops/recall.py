@@ -28,6 +28,7 @@ from typing import Any
 from .. import _embed
 from .._codec import decode_value, encode_value
 from .._config import MAX_CALL_BYTES, Config, positive_int, ttl_to_ms
+from .._crypto import bind
 from .._errors import ConfigurationError, InvalidKeyError, InvalidValueError
 from .._keys import ScopeRef, validate_key
 from ._call import Arg, Call, script
@@ -119,6 +120,7 @@ class RecallStore:
     """A scope instance's recall index, resolved once: keys, embedder, format, caps."""
 
     __slots__ = (
+        "aad",
         "cfg",
         "embedder",
         "format",
@@ -148,6 +150,8 @@ class RecallStore:
         p = cfg.keyspace.prefix(ref)
         self.prefix = p
         self.keys = (f"{p}:r", f"{p}:rx", f"{p}:rc", f"{p}:rt")
+        #: with encryption, what its items' text and meta are bound to (each adds its id)
+        self.aad = cfg.binding("r", ref.kind, ref.id)
         chosen = embedder if embedder is not None else getattr(cfg, "embedder", None)
         self.embedder = _embed.check_embedder(chosen if chosen is not None else _DEFAULT_EMBEDDER)
         if vector_format not in _embed.FORMATS:
@@ -168,13 +172,20 @@ class RecallStore:
 
 
 def _seal_item(store: RecallStore, item_id: str, data: bytes) -> bytes:
-    """An item's encoded text and meta as stored (the one place to encrypt them)."""
-    return data
+    """An item's encoded text and meta as stored: sealed, bound to the scope and the item
+    id, when the Memory encrypts (the one place where they are)."""
+    crypto = store.cfg.crypto
+    if crypto is None or store.aad is None:
+        return data
+    return crypto.seal(data, bind(store.aad, item_id))
 
 
 def _open_item(store: RecallStore, item_id: str, data: bytes) -> bytes:
-    """The inverse of `_seal_item`."""
-    return data
+    """The inverse of `_seal_item` (DecryptionError for an altered or moved item)."""
+    crypto = store.cfg.crypto
+    if crypto is None or store.aad is None:
+        return data
+    return crypto.open(data, bind(store.aad, item_id), key=item_id, scope=store.label)
 
 
 def _text(value: object, label: str) -> str:
