@@ -15,6 +15,7 @@ PAIRS = [
     (pyredmem.Memory, pyredmem.AsyncMemory),
     (pyredmem.Scope, pyredmem.AsyncScope),
     (pyredmem.Context, pyredmem.AsyncContext),
+    (pyredmem.Recall, pyredmem.AsyncRecall),
 ]
 
 

@@ -405,3 +405,13 @@ def test_text_and_meta_are_sealed_with_encryption(url: str) -> None:
             rec.get("b")
         with pytest.raises(PyRedMemError):
             plain.user("alice").recall.get("a")
+
+
+def test_erasing_a_scope_removes_its_index(mem: Memory) -> None:
+    alice = mem.user("alice")
+    alice.recall.add_many(NOTES)
+    alice.recall.delete(alice.recall.search("cello", k=1)[0].id)  # a tombstone too
+    assert all(mem.client.exists(k) for k in _keys(alice.recall))
+    alice.erase()
+    assert not any(mem.client.exists(k) for k in _keys(alice.recall))
+    assert alice.recall.search("cello") == [] and alice.recall.info().count == 0
