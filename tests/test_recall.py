@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -415,3 +416,42 @@ def test_erasing_a_scope_removes_its_index(mem: Memory) -> None:
     alice.erase()
     assert not any(mem.client.exists(k) for k in _keys(alice.recall))
     assert alice.recall.search("cello") == [] and alice.recall.info().count == 0
+
+
+def test_a_memory_wide_embedder(url: str) -> None:
+    with Memory(url, embedder=HashingEmbedder(128), recall_backend="exact") as mem:
+        rec = mem.user("alice").recall
+        rec.add("hello world")
+        assert rec.info() == RecallInfo("exact", 1, "pyredmem-hash-v1", 128, "int8")
+        assert mem.recall(scope=mem.user("alice")).search("hello", k=1)[0].text == "hello world"
+
+
+def test_searches_in_threads_while_another_memory_writes(url: str) -> None:
+    with Memory(url) as reader, Memory(url) as writer:
+        rec, out = reader.user("alice").recall, writer.user("alice").recall
+        out.add_many([f"seed note {i}" for i in range(50)])
+        errors: list[BaseException] = []
+        seen: list[int] = []
+
+        def search() -> None:
+            try:
+                for _ in range(30):
+                    hits = rec.search("note", k=200)
+                    assert len({h.id for h in hits}) == len(hits)
+                    seen.append(len(hits))
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=search) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for i in range(40):
+            out.add(f"new note {i}", id=f"n{i}")
+            if i % 3 == 0:
+                out.delete(f"n{i - 1}")
+        for t in threads:
+            t.join()
+        assert not errors
+        assert min(seen) >= 50 and max(seen) <= 90
+        final = {h.id for h in rec.search("note", k=200)}
+        assert len(final) == 50 + 40 - len(range(3, 40, 3))
