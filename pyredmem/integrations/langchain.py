@@ -90,7 +90,7 @@ class PyRedMemChatMessageHistory(BaseChatMessageHistory):
         return f"<{type(self).__name__} {self.history!r}>"
 
     @property
-    def messages(self) -> list[BaseMessage]:  # type: ignore[override]  # a property there too
+    def messages(self) -> list[BaseMessage]:  # type: ignore[override]  # an attribute there
         """The newest turns within `read_last` and `read_max_tokens`, oldest first."""
         found = self._sync().messages(last=self.read_last, max_tokens=self.read_max_tokens)
         return [to_langchain(m) for m in found]
