@@ -199,6 +199,34 @@ class Keyspace:
         head = self.prefix(ref) + ":"
         return key[len(head) :] if key.startswith(head) else None
 
+    def namespace_pattern(self) -> str:
+        """A SCAN MATCH pattern over every key of this namespace, whatever its tenant (read
+        each one's with `tenant_of`)."""
+        return glob_escape(f"{self.namespace}:{{") + "*"
+
+    def tenant_of(self, key: str) -> str | None:
+        """The tenant ("" for none) of a key of this namespace, whatever this keyspace's
+        own tenant; None when `key` is no key of the namespace. (Tenants hold no ':', so
+        the tenant ends at the first one.)"""
+        head = f"{self.namespace}:{{"
+        if not key.startswith(head):
+            return None
+        tenant, sep, _ = key[len(head) :].partition(":")
+        if not sep or (tenant and not _NAME_RE.fullmatch(tenant)):
+            return None
+        return tenant
+
+    def kind_pattern(self, kind: str) -> str:
+        """A SCAN MATCH pattern over every key of the scopes of `kind` (every id), read
+        with `scope_key`."""
+        return glob_escape(f"{self.namespace}:{{{self.tenant or ''}:{kind}:") + "*"
+
+    def plain_label(self, label: str) -> str:
+        """A scope label as `stored_label` stores it, as the user named the scope
+        ("user:alice"; "" stays "", for a cache of no scope)."""
+        kind, sep, stored = label.partition(":")
+        return f"{kind}:{self.plain(stored, kind)}" if sep else label
+
     def tenant_pattern(self) -> str:
         """A SCAN MATCH pattern over every key of this namespace and tenant: every scope's
         and every cache bucket's (whose tags start "<tenant>:cache:")."""

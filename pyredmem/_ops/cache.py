@@ -65,6 +65,7 @@ __all__ = [
     "cache_fill",
     "cache_get",
     "cache_get_entry",
+    "cache_pattern",
     "cache_peek",
     "cache_release",
     "cache_set",
@@ -160,6 +161,15 @@ def bucket_prefix(keyspace: Keyspace, name: str, scope_label: str, bucket: int) 
 
 def _bucket_head(keyspace: Keyspace) -> str:
     return f"{keyspace.namespace}:{{{keyspace.tenant or ''}:cache:"
+
+
+def cache_pattern(keyspace: Keyspace, name: str | None = None) -> str:
+    """A SCAN MATCH pattern over the keys of every cache of the keyspace, or of the cache
+    `name` (every scope and bucket of it); read each with `parse_bucket_key`."""
+    head = _bucket_head(keyspace) + (
+        "" if name is None else f"{validate_name('cache name', name)}:"
+    )
+    return glob_escape(head) + "*"
 
 
 def scoped_cache_pattern(keyspace: Keyspace, ref: ScopeRef) -> str:
