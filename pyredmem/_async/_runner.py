@@ -150,8 +150,11 @@ class AsyncRunner:
         async def execute(command: tuple[Any, ...]) -> Any:
             if command is LOAD:
                 # on every primary at once: a later call to another node (a read during a
-                # write pause, which FUNCTION LOAD would wait out) finds it there
-                return await client.execute_command(*command, target_nodes=client.PRIMARIES)
+                # write pause, which FUNCTION LOAD would wait out) finds it there. The nodes
+                # are listed, not named by the PRIMARIES flag, which redis-py 8.1's asyncio
+                # client routes by the command's keys (FUNCTION LOAD has none: refused)
+                primaries = client.get_primaries()
+                return await client.execute_command(*command, target_nodes=primaries)
             # the node is looked up for each command: a MOVED reply to the first updates the
             # slot map, and the library must then be loaded where the slot went
             node = client.get_node_from_key(key)
