@@ -547,3 +547,21 @@ def test_keys_are_named_through_their_owners() -> None:
     assert found("pm:{:rl:chat:alice}:g") == ("", "limits", "pm:{:rl:chat:alice}:g", None)
     assert found("pm:{acme:user:a}:h", any_tenant=False) is None
     assert found("other:{:user:a}:h") is None
+
+
+def test_rotate_key_reads_encrypted_names(url: str, cli: Run, tmp_path: Path) -> None:
+    old, new = KEY, bytes(range(32, 64))
+    with Memory(url, encryption_key=Keyring({"k1": old}, primary="k1"), encrypt_names=True) as m:
+        m.user("alice").set("phone", "+351 912 345 678")
+    ring = {"primary": "k2", "names": "k1", "keys": {}}
+    ring["keys"] = {"k1": base64.b64encode(old).decode(), "k2": base64.b64encode(new).decode()}
+    path = tmp_path / "ring.json"
+    path.write_text(json.dumps(ring))
+    argv = ["rotate-key", "--keyring", str(path), "--json"]
+    code, out, err = cli(*argv)  # the names are not read: nothing can be opened
+    assert code == 1 and json.loads(out)["failed"] == 1 and "--encrypt-names" in err
+    code, out, _ = cli(*argv, "--encrypt-names")
+    assert code == 0 and json.loads(out)["rewritten"] == 1
+    both = Keyring({"k2": new, "k1": old}, primary="k2", names="k1")
+    with Memory(url, encryption_key=both, encrypt_names=True) as m:
+        assert m.user("alice").get("phone") == "+351 912 345 678"

@@ -109,7 +109,7 @@ def open_memory(args: argparse.Namespace, *, ring: Keyring | None = None, **opti
     from .._sync.memory import Memory
 
     names = bool(getattr(args, "encrypt_names", False))
-    if ring is None:
+    if ring is None and hasattr(args, "keyring"):  # commands that read no values have none
         try:
             ring = keyring(args, required=names)
         except ConfigurationError as exc:

@@ -228,4 +228,9 @@ def _rotate_key(args: argparse.Namespace) -> int:
             f"pyredmem: {done.events} change-log entries keep the key they were written "
             "under until they expire (events_ttl): keep the old key until then"
         )
+    if done.failed and not args.encrypt_names:
+        say(
+            f"pyredmem: {done.failed} values failed: if the memory encrypts names "
+            "(encrypt_names=True), run it with --encrypt-names"
+        )
     return 1 if done.failed else 0
