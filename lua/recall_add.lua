@@ -7,27 +7,42 @@
 --                    "g" -> the index version (server-clock us, strictly increasing),
 --                    "f" -> the floor: changes at or before it are no longer tracked,
 --                    "m" -> the embedder signature "<name>|<dimension>|<format>",
---                    "e" -> when the four keys expire (ms; NOEXP: never)
+--                    "e" -> when the four keys expire (ms; NOEXP: never),
+--                    "r" -> with change events, when the retention of the scope's log
+--                      is next due to be re-armed (ms; see ev_scope_done)
 --   X  <p>:rx  zset  id -> expiry (ms; NOEXP: never)
 --   C  <p>:rc  zset  id -> version of its last write (a client's cache asks what changed)
 --   T  <p>:rt  zset  id -> version of its removal (tombstones, the newest 1,000 or so)
 -- The four keys expire with the last-expiring item. A key lost to eviction (R without X or
 -- the reverse) drops the index whole on the next write: a partial index is never served.
+-- Item ids are stored as given, or with encrypt_names as their encryption (the client's).
 -- KEYS[1] R  KEYS[2] X  KEYS[3] C  KEYS[4] T
+-- KEYS[5] the scope's change log (only when the call logs events)
 -- ARGV[1] embedder signature  ARGV[2] bytes of one vector  ARGV[3] max items of the scope
 -- ARGV[4..] quadruples: id, ttl in ms ("0": never expires), vector, blob (at most
 --   max_batch items and 16 MiB per call, checked by the client)
+-- then, with KEYS[5], three more: the log's cap, retention (ms) and "1" to log values
 -- Reply: the index version after the write (integer text).
 -- Errors: PM_EMBEDDER (the index holds another embedder's vectors; the message ends with
 -- its signature), PM_INVALID (a vector of the wrong length), PM_FULL (past max items):
 -- nothing written.
--- Cost: O(n log N) for n items, plus O(E) for E expired items purged; 9-11 calls.
+-- Events (w "r"): "expire" for each item purged, then "add" for each item (k its id, v its
+-- version; with values, y "r" and p its record "<created ms>:<blob>").
+-- Cost: O(n log N) for n items, plus O(E) for E expired items purged; 9-11 calls. With
+-- events: XADD per event, and PEXPIREAT and HSET "r" when the log's retention is due.
 -- Flags: idempotent
-local r, x, c, t = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local r, x, c, t, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local sig, vbytes, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local last_arg = #ARGV
+if log then last_arg = last_arg - 3 end
 local NEVER = 4503599627370496
 local now, now_us = clock()
-local st = redis.call('HMGET', r, 'g', 'm', 'e')
+local st
+if log then
+  st = redis.call('HMGET', r, 'g', 'm', 'e', 'r')
+else
+  st = redis.call('HMGET', r, 'g', 'm', 'e')
+end
 local g, m, e = st[1], st[2], st[3]
 if (g ~= false) ~= (redis.call('EXISTS', x) == 1) then
   redis.call('DEL', r, x, c, t)  -- eviction took part of the index
@@ -37,7 +52,7 @@ if m and m ~= sig then
   return redis.error_reply('PM_EMBEDDER the index holds vectors of ' .. m)
 end
 local ids = {}
-for i = 4, #ARGV, 4 do
+for i = 4, last_arg, 4 do
   if #ARGV[i + 2] ~= vbytes then
     return redis.error_reply('PM_INVALID a vector of ' .. #ARGV[i + 2] .. ' bytes, not ' .. vbytes)
   end
@@ -76,7 +91,7 @@ end
 -- the items, each its own version (after `floor`: a new index tracks its changes from there)
 local floor = string.format('%d', version)
 local data, expiries, versions = {}, {}, {}
-for i = 4, #ARGV, 4 do
+for i = 4, last_arg, 4 do
   local ttl = tonumber(ARGV[i + 1])
   local expiry = NEVER
   if ttl > 0 then expiry = now + ttl end
@@ -120,5 +135,16 @@ if not e or tonumber(e) ~= last or #dead > 0 then
     redis.call('PEXPIREAT', c, at)
     redis.call('PEXPIREAT', t, at)
   end
+end
+if log then
+  local _, created = ev_expired(log, ARGV, 'r', dead)
+  local values = ev_values(ARGV)
+  for i = 2, #versions, 2 do
+    local record = nil
+    if values then record = string.sub(data[i], vbytes + 1) end
+    created = ev_write(log, ARGV, 'add', 'r', versions[i], versions[i - 1], 'r', record)
+      or created
+  end
+  ev_scope_done(r, log, ARGV, st[4], now, created)
 end
 return head

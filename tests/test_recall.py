@@ -289,6 +289,18 @@ def test_a_warm_search_is_one_small_call_and_sees_other_writers(url: str) -> Non
         assert [h.text for h in rec.search("index", k=3)] == ["new index"]
 
 
+def test_a_delta_that_replaces_every_item_in_another_order(url: str, scoring: str) -> None:
+    """A delta as long as the cache is not a reload: its items come in write order."""
+    with Memory(url) as a, Memory(url) as b:
+        rec, other = a.user("alice").recall, b.user("alice").recall
+        ids = [f"n{i}" for i in range(len(NOTES))]
+        rec.add_many([{"text": t, "id": i} for t, i in zip(NOTES, ids, strict=True)])
+        assert rec.search("cello", k=1)[0].id == "n4"
+        other.add_many([{"text": NOTES[j], "id": ids[j]} for j in (3, 1, 0, 2, 4)])
+        for j, text in enumerate(NOTES):
+            assert rec.search(text, k=1)[0].id == ids[j]
+
+
 def test_pages_and_a_reload_after_tombstones_are_trimmed(
     mem: Memory, monkeypatch: pytest.MonkeyPatch, scoring: str
 ) -> None:

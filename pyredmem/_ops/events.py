@@ -12,21 +12,24 @@ this order (absent fields are left out; "a" comes after "k"):
 
     o  the operation: set incr update delete clear expire (values), append delete clear
        compact fork expire (threads), set fill invalidate clear expire (cache entries),
-       add correct retract clear (facts)
-    w  what it is about: "v" a value, "t" a thread, "c" a cache entry, "f" a fact, "s" the
-       whole scope (or cache bucket: `clear`)
-    k  the value's key, the thread's id, the cache entry's key, or the fact's subject
-       (absent when w is "s", and for a clear of the facts)
+       add correct retract clear (facts), add delete clear expire (recall items)
+    w  what it is about: "v" a value, "t" a thread, "c" a cache entry, "f" a fact, "r" an
+       item of the scope's recall index, "s" the whole scope (or cache bucket: `clear`)
+    k  the value's key, the thread's id, the cache entry's key, the fact's subject, or the
+       recall item's id (absent when w is "s", and for a clear of the facts or of the
+       recall index)
     a  the fact's predicate (facts: add, correct, retract)
     v  the value's new version (values: set, incr, update); a fact's version id (add,
-       correct: the one recorded; retract: each one ended)
+       correct: the one recorded; retract: each one ended); a recall item's version in
+       its index (add)
     m  the message id (threads: append; delete of one turn, dropped by the caps or
        popped; compact: the summary's; fork: the newest turn copied). A thread's delete
        without m removes the whole thread.
     f  the thread forked from (threads: fork, logged on the new thread)
     y  p  with `events="values"`: the value's type ("m" | "i" | "f") and payload, or for
        an append (and a compact's summary), "e" and the stored entry (header and body, as
-       the thread holds it)
+       the thread holds it), or for a recall add, "r" and the item's record ("<created
+       ms>:<kind>\0<text and meta, sealed when the Memory encrypts>", its vector left out)
 
 A write logs only what it changed (nothing for a message id already in the thread, a delete
 of an absent key, a lost compare-and-set, a fill that lost its lease, a refused write), in
@@ -99,7 +102,14 @@ EVENT_OPS = frozenset(
     }
 )
 
-_TARGETS = {b"v": "value", b"t": "thread", b"c": "cache", b"f": "fact", b"s": "scope"}
+_TARGETS = {
+    b"v": "value",
+    b"t": "thread",
+    b"c": "cache",
+    b"f": "fact",
+    b"r": "recall",
+    b"s": "scope",
+}
 
 
 class _NotLogged:
@@ -203,11 +213,13 @@ class Event:
     `id` is unique across scopes ("<ms>-<seq>.<log digest>") and is the cursor to resume
     from (`watch(after=...)`, `changes(since=...)`). `kind` is the scope kind or "cache";
     `scope` the scope id ("" for global) or the cache name; `target` "value", "thread",
-    "cache", "fact" or "scope"; `key` the value's key, thread id, cache key or fact's
-    subject (None for a whole-scope `clear`); `at` the server time (seconds since the
-    epoch). `value` is the new value (a Message for an append, a fact's object for an add
-    or correct) when the writer logged values and the watcher asked for them, else
-    NOT_LOGGED. `predicate`: a fact event's predicate.
+    "cache", "fact", "recall" (an item of the scope's recall index) or "scope"; `key` the
+    value's key, thread id, cache key, fact's subject or recall item's id (None for a
+    whole-scope `clear`, and a clear of the facts or the recall index); `at` the server
+    time (seconds since the epoch). `value` is the new value (a Message for an append, a
+    fact's object for an add or correct, a RecallItem for a recall add) when the writer
+    logged values and the watcher asked for them, else NOT_LOGGED. `predicate`: a fact
+    event's predicate.
     """
 
     id: str
@@ -252,7 +264,7 @@ def _fields(raw: Any) -> Mapping[bytes, Any]:
 
 
 # with encrypt_names, what an event's key is: stored encrypted, under this name kind
-_NAMED = {"value": "key", "thread": "thread", "cache": "cache"}
+_NAMED = {"value": "key", "thread": "thread", "cache": "cache", "recall": "recall"}
 
 
 def decode_event(
@@ -306,6 +318,10 @@ def _decode_value(
         from .thread import Thread, decode_entries
 
         return decode_entries(Thread(cfg, ref, key), [payload])[0]
+    if target == "recall" and ref is not None and key is not None:
+        from .recall import event_item  # recall imports this module
+
+        return event_item(cfg, ref, key, payload)
     if cfg.crypto is None and vtype != b"s":
         return decode_value(cfg.codec, vtype, payload, key=key)
     # encrypted values are bound to where they live: the scope's, cache's or fact's place

@@ -10,7 +10,10 @@ items written since (all of them the first time), in pages bounded in count and 
 Scoring runs on the client, with numpy when it is installed.
 
 Text and meta go through `_seal_item` / `_open_item`, the one place where they are
-encoded and decoded (encryption at rest plugs in there).
+encoded and decoded (encryption at rest plugs in there). With `encrypt_names`, item ids are
+stored as their encryption (`RecallStore.stored`: what KEYS, fields and members hold, and
+what a client cache keys its rows by) and given back plain (`RecallStore.plain`). With
+change events, the writes log to the scope's change log (target "r": see events.py).
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ from typing import Any
 from .. import _embed
 from .._codec import decode_value, encode_value
 from .._config import MAX_CALL_BYTES, Config, positive_int, ttl_to_ms
-from .._crypto import bind
-from .._errors import ConfigurationError, InvalidKeyError, InvalidValueError
+from .._crypto import bind, key_id_of
+from .._errors import ConfigurationError, DecryptionError, InvalidKeyError, InvalidValueError
 from .._keys import ScopeRef, validate_key
 from ._call import Arg, Call, script
+from .events import event_args, log_key
 from .message import Message
 
 __all__ = [
@@ -43,13 +47,17 @@ __all__ = [
     "RecallItem",
     "RecallStore",
     "cache_of",
+    "event_item",
     "rank",
     "recall_add",
     "recall_clear",
     "recall_delete",
     "recall_get",
     "recall_info",
+    "recall_keys",
     "recall_sync",
+    "split_item",
+    "vector_bytes_of",
 ]
 
 BACKENDS = ("auto", "exact", "vset")
@@ -116,13 +124,23 @@ class RecallInfo:
     vector_format: str | None
 
 
+def recall_keys(prefix: str) -> tuple[str, str, str, str]:
+    """R, X, C and T of the index under a scope's hash-tag prefix (see lua/recall_add.lua)."""
+    return f"{prefix}:r", f"{prefix}:rx", f"{prefix}:rc", f"{prefix}:rt"
+
+
 class RecallStore:
-    """A scope instance's recall index, resolved once: keys, embedder, format, caps."""
+    """A scope instance's recall index, resolved once: keys, embedder, format, caps.
+
+    Writes send `write_keys` (R, X, C, T, then the scope's change log when this Memory logs
+    change events) and `events_args` after their own ARGV, as a scope's writes do (see
+    `_call.Target`)."""
 
     __slots__ = (
         "aad",
         "cfg",
         "embedder",
+        "events_args",
         "format",
         "keys",
         "label",
@@ -132,6 +150,7 @@ class RecallStore:
         "signature",
         "ttl_ms",
         "vbytes",
+        "write_keys",
     )
 
     def __init__(
@@ -149,7 +168,12 @@ class RecallStore:
         self.label = str(ref)
         p = cfg.keyspace.prefix(ref)
         self.prefix = p
-        self.keys = (f"{p}:r", f"{p}:rx", f"{p}:rc", f"{p}:rt")
+        self.keys = recall_keys(p)
+        self.write_keys: tuple[str, ...] = self.keys
+        self.events_args: tuple[str, ...] = ()
+        if cfg.events:
+            self.write_keys = (*self.keys, log_key(p))
+            self.events_args = event_args(cfg)
         #: with encryption, what its items' text and meta are bound to (each adds its id)
         self.aad = cfg.binding("r", ref.kind, ref.id)
         chosen = embedder if embedder is not None else getattr(cfg, "embedder", None)
@@ -167,6 +191,14 @@ class RecallStore:
             "max_items", max_items, most=MAX_ITEMS_LIMIT, scope=self.label
         )
 
+    def stored(self, item_id: str) -> str:
+        """How an item id is stored: itself, or with `encrypt_names` its encryption."""
+        return self.cfg.keyspace.stored(item_id, "recall")
+
+    def plain(self, stored: str) -> str:
+        """The item id a stored one stands for."""
+        return self.cfg.keyspace.plain(stored, "recall")
+
 
 # ---------------------------------------------------------------------------- items
 
@@ -180,12 +212,28 @@ def _seal_item(store: RecallStore, item_id: str, data: bytes) -> bytes:
     return crypto.seal(data, bind(store.aad, item_id))
 
 
-def _open_item(store: RecallStore, item_id: str, data: bytes) -> bytes:
-    """The inverse of `_seal_item` (DecryptionError for an altered or moved item)."""
-    crypto = store.cfg.crypto
-    if crypto is None or store.aad is None:
+def _open_item(cfg: Config, aad: bytes | None, label: str, item_id: str, data: bytes) -> bytes:
+    """The inverse of `_seal_item`, `aad` the index's binding (DecryptionError for an
+    altered or moved item, an item stored without encryption when the Memory encrypts, and
+    an encrypted one when it does not)."""
+    crypto = cfg.crypto
+    if crypto is None or aad is None:
+        if key_id_of(data) is not None:  # codec bytes start with their type char
+            raise DecryptionError(
+                "the stored item is encrypted, and this Memory has no encryption_key",
+                key=item_id,
+                scope=label,
+                key_id=key_id_of(data),
+            )
         return data
-    return crypto.open(data, bind(store.aad, item_id), key=item_id, scope=store.label)
+    if key_id_of(data) is None:
+        raise DecryptionError(
+            "the stored item is not encrypted (added before encryption was turned on: "
+            "mem.reencrypt() encrypts such items)",
+            key=item_id,
+            scope=label,
+        )
+    return crypto.open(data, bind(aad, item_id), key=item_id, scope=label)
 
 
 def _text(value: object, label: str) -> str:
@@ -238,14 +286,46 @@ def _blob(store: RecallStore, item_id: str, text: str, kind: bytes, meta: Any) -
 
 
 def _item(store: RecallStore, item_id: str, record: bytes) -> RecallItem:
-    """An item from its record "<created ms>:<blob>"."""
+    """An item (its plain id) from its record "<created ms>:<blob>"."""
+    return _record_item(store.cfg, store.aad, store.label, item_id, record)
+
+
+def _record_item(
+    cfg: Config, aad: bytes | None, label: str, item_id: str, record: bytes
+) -> RecallItem:
     created, _, blob = record.partition(b":")
     kind, _, sealed = blob.partition(b"\x00")
-    data = _open_item(store, item_id, sealed)
-    text, meta = decode_value(store.cfg.codec, data[:1], data[1:], key=item_id)
+    data = _open_item(cfg, aad, label, item_id, sealed)
+    text, meta = decode_value(cfg.codec, data[:1], data[1:], key=item_id)
     return RecallItem(
         item_id, text, kind.decode("utf-8", "surrogatepass") or None, meta, int(created) / 1000
     )
+
+
+def event_item(cfg: Config, ref: ScopeRef, item_id: str, record: bytes) -> RecallItem:
+    """The item an "add" event carries (`events="values"`): its record, of the index of
+    `ref`, `item_id` plain."""
+    return _record_item(cfg, cfg.binding("r", ref.kind, ref.id), str(ref), item_id, record)
+
+
+def vector_bytes_of(signature: bytes | str) -> int | None:
+    """The bytes of one vector of an index, from its embedder signature (R's "m"), or None
+    when it is not one."""
+    text = signature.decode() if isinstance(signature, bytes) else signature
+    parts = text.rsplit("|", 2)
+    if len(parts) != 3 or parts[2] not in _embed.FORMATS or not parts[1].isdigit():
+        return None
+    return _embed.vector_bytes(parts[2], int(parts[1]))
+
+
+def split_item(value: bytes, vbytes: int) -> tuple[bytes, bytes] | None:
+    """An item's field (see lua/recall_add.lua) as (what stays as it is: its vector, time
+    and kind up to the NUL; what is sealed: its text and meta), or None when it is not one."""
+    colon = value.find(b":", vbytes)
+    nul = value.find(b"\x00", colon + 1) if colon >= 0 else -1
+    if nul < 0:
+        return None
+    return value[: nul + 1], value[nul + 1 :]
 
 
 def query_vector(store: RecallStore, query: object) -> list[float]:
@@ -288,31 +368,34 @@ def recall_add(
     for (i, ttl_ms, blob), v in zip(rows, vectors, strict=True):
         vec = _embed.encode_vector(store.format, v)
         size += len(blob) + len(vec)
-        args += [i, ttl_ms, vec, blob]
+        args += [store.stored(i), ttl_ms, vec, blob]
     if size > MAX_CALL_BYTES:
         raise InvalidValueError(
             f"at most {MAX_CALL_BYTES} bytes of items per call, got {size}", scope=label
         )
+    args += store.events_args
     ids = [r[0] for r in rows]
 
     def parse(reply: Any) -> list[str]:
         return ids
 
-    return Call(script("recall_add"), store.keys, tuple(args), parse, ids[0], label)
+    return Call(script("recall_add"), store.write_keys, tuple(args), parse, ids[0], label)
 
 
 def recall_delete(store: RecallStore, ids: Iterable[str]) -> Call[int]:
     label = store.label
-    wanted = [validate_key(i, scope=label) for i in ids]
+    wanted = list(dict.fromkeys(validate_key(i, scope=label) for i in ids))
     if not wanted:
         raise InvalidValueError("no ids to delete", scope=label)
     if len(wanted) > store.cfg.max_batch or len(wanted) > 1000:
         raise InvalidValueError(f"at most 1000 ids per call, got {len(wanted)}", scope=label)
-    return Call(script("recall_delete"), store.keys, tuple(wanted), int, wanted[0], label)
+    args = (*map(store.stored, wanted), *store.events_args)
+    return Call(script("recall_delete"), store.write_keys, args, int, wanted[0], label)
 
 
 def recall_clear(store: RecallStore) -> Call[int]:
-    return Call(script("recall_clear"), store.keys, (), int, None, store.label)
+    keys, args = store.write_keys, store.events_args
+    return Call(script("recall_clear"), keys, args, int, None, store.label)
 
 
 # ---------------------------------------------------------------------------- reads
@@ -324,7 +407,7 @@ def recall_get(store: RecallStore, item_id: str) -> Call[RecallItem | None]:
     def parse(reply: Any) -> RecallItem | None:
         return None if reply is None else _item(store, i, reply)
 
-    args = (store.signature, store.vbytes, i)
+    args = (store.signature, store.vbytes, store.stored(i))
     return Call(script("recall_get"), store.keys[:2], args, parse, i, store.label)
 
 
@@ -342,8 +425,8 @@ def recall_info(store: RecallStore) -> Call[RecallInfo]:
 class RecallCache:
     """A client's copy of one index at `version`: rows of vectors, records and expiries
     (numpy arrays when numpy is installed, lists otherwise), and their kinds when a search
-    asks for one. Rows of removed items are reused. Thread-safe: every change and every
-    ranking holds `lock`."""
+    asks for one, keyed by item ids as stored (see `RecallStore.stored`). Rows of removed
+    items are reused. Thread-safe: every change and every ranking holds `lock`."""
 
     __slots__ = (
         "base",
@@ -447,7 +530,8 @@ class RecallCache:
             for gone in reply[at + 1 + 2 * timed :]:
                 self._drop(gone.decode("utf-8", "surrogatepass"))
             self.kinds = None
-            if not self.ids:  # a reload: rows in reply order
+            reload = not self.ids
+            if reload:  # rows in reply order
                 rows = list(range(n))
                 self.ids = list(ids)
                 self.rows = dict(zip(ids, rows, strict=True))
@@ -460,7 +544,7 @@ class RecallCache:
                 for row, record in zip(rows, records, strict=True):
                     self.records[row] = record
             if self.numpy:
-                self._put_numpy(rows, vectors, expiries)
+                self._put_numpy(rows, vectors, expiries, reload)
             else:
                 for row, vec, expiry in zip(rows, vectors, expiries, strict=True):
                     self.vectors[row] = _embed.decode_vector(self.fmt, vec)
@@ -470,7 +554,11 @@ class RecallCache:
                 self.base = version
             return more
 
-    def _put_numpy(self, rows: list[int], vectors: list[bytes], expiries: list[float]) -> None:
+    def _put_numpy(
+        self, rows: list[int], vectors: list[bytes], expiries: list[float], reload: bool
+    ) -> None:
+        """Put decoded vectors and expiries in `rows` (`reload`: rows 0 to n - 1, in order;
+        a delta's rows follow the items' write order, whatever its length)."""
         np = _embed.NUMPY
         size = len(self.ids)
         if size > len(self.matrix):  # room for a quarter more (rows past `size` unused)
@@ -481,7 +569,7 @@ class RecallCache:
             expiry = np.full(grown, -math.inf)
             expiry[:old] = self.expiry
             self.matrix, self.expiry = matrix, expiry
-        if len(rows) == size and rows and rows[-1] == size - 1:  # a reload, rows in order
+        if reload and len(rows) == size:
             _embed.decode_matrix(self.fmt, vectors, self.dim, out=self.matrix[:size])
             self.expiry[:size] = expiries
         elif rows:
@@ -547,7 +635,7 @@ def rank(
     hits = []
     for item_id, record, score in picked:
         assert item_id is not None
-        it = _item(store, item_id, record)
+        it = _item(store, store.plain(item_id), record)
         hits.append(Hit(it.id, it.text, round(score, 6), it.kind, it.meta, it.created_at))
     return hits
 

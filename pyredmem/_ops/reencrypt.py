@@ -20,6 +20,9 @@ What each key holds:
   bytes of a turn stored without encryption;
 - a fact store's F: "d:<id>" objects (type char, payload), bound to their subject and
   predicate, which the versions naming the object (I's "v" members, F's "m:" fields) tell;
+- a recall index's R: "i:<id>" items, whose text and meta (after the vector, time and
+  kind) are sealed, or codec bytes stored without encryption; each rewrite gives the item
+  a new version in the index, so that clients' caches of it read the item again;
 - change logs: immutable, so only counted (the values they carry keep their key id until
   they expire).
 """
@@ -41,6 +44,7 @@ from .._keys import KINDS, ScopeRef
 from ._call import Call, Target, script
 from .cache import CacheTarget, parse_bucket_key
 from .facts import FactStore
+from .recall import recall_keys, split_item, vector_bytes_of
 from .thread import Thread, _sealed_body, _split
 
 __all__ = [
@@ -68,6 +72,7 @@ MAX_MOVES = 64
 
 _FIELDS = script("reencrypt_fields")
 _TURNS = script("reencrypt_turns")
+_RECALL = script("reencrypt_recall")
 #: how a sealed turn body starts: a msgpack bin (see thread.py)
 _SEALED_BIN = (b"\xc4", b"\xc5", b"\xc6")
 
@@ -75,11 +80,13 @@ _SEALED_BIN = (b"\xc4", b"\xc5", b"\xc6")
 @dataclass(frozen=True, slots=True)
 class Reencrypted:
     """What `reencrypt` did. `keys`: Redis keys it read; `scanned`: the values (scope
-    values, turns, cache entries, fact objects) it found encrypted or encryptable; of those,
+    values, turns, cache entries, fact objects, recall items) it found encrypted or
+    encryptable; of those,
     `rewritten` (now under the primary key), `current` (already were), `lost_races` (changed
     by a concurrent write between the read and the rewrite: the writer's value stands) and
     `failed` (could not be opened: tampered, or under a key id the keyring lacks).
-    `values`, `turns`, `cache_entries`, `facts`: the rewritten by kind; `migrated`: of the
+    `values`, `turns`, `cache_entries`, `facts`, `recall_items`: the rewritten by kind
+    (`recall_items`: items of recall indexes, their text and meta); `migrated`: of the
     rewritten, those that were not encrypted before. `unmigrated_facts`: fact objects
     stored without encryption, left as they are (see `Memory.reencrypt`). `events`: change
     log entries seen (immutable: their values keep their key id until they expire)."""
@@ -94,6 +101,7 @@ class Reencrypted:
     turns: int = 0
     cache_entries: int = 0
     facts: int = 0
+    recall_items: int = 0
     migrated: int = 0
     unmigrated_facts: int = 0
     events: int = 0
@@ -217,6 +225,8 @@ class ReencryptPlan:
                 return self._values(key, target.aad, "key", "values")
             if suffix == "f":
                 return self._facts(FactStore(self.cfg, self._ref(kind, stored)))
+            if suffix == "r":
+                return self._recall(key, self._ref(kind, stored))
             if suffix.startswith("t:") and suffix.endswith(":l") and len(suffix) > 4:
                 thread = self._plain(suffix[2:-2], "thread")
                 return self._turns(Thread(self.cfg, self._ref(kind, stored), thread))
@@ -493,6 +503,63 @@ class ReencryptPlan:
                     out[text[1].split(b" ")[2]] = (_text(names[0]), _text(names[1]))
             if cursor == 0:
                 return out
+
+    def _recall(self, r_key: str, ref: ScopeRef) -> Job:
+        """A recall index's R: its vector length from the embedder signature ("m"), then
+        its "i:" items, HSCANned; each rewrite a compare-and-set that gives the item a new
+        version in the index (lua/reencrypt_recall.lua)."""
+        aad = self.cfg.binding("r", ref.kind, ref.id)
+        assert aad is not None
+        label = str(ref)
+        c_key = recall_keys(self.cfg.keyspace.prefix(ref))[2]
+        tally = _Tally()
+        tally.add("keys")
+        (sig,) = yield Reads((("HGET", r_key, "m"),))
+        vbytes = None if sig is None else vector_bytes_of(sig)
+        if vbytes is None:  # emptied since the SCAN
+            return tally.done()
+        cursor = 0
+        while True:
+            (reply,) = yield Reads((("HSCAN", r_key, cursor, "MATCH", "i:*", "COUNT", SCAN_COUNT),))
+            cursor, found = _pairs(reply)
+            items = []
+            for field, value in found:
+                tally.add("scanned")
+                parts = split_item(value, vbytes)
+                try:
+                    where = bind(aad, self._plain(_text(field[2:]), "recall"))
+                except DecryptionError:
+                    parts = None  # an id this keyring's names key did not encrypt
+                if parts is None:
+                    tally.add("failed")
+                    continue
+                head, sealed = parts
+                was_plain = key_id_of(sealed) is None
+                if was_plain:  # codec bytes, stored without encryption
+                    plain = sealed if sealed[:1] == b"m" else None
+                    if plain is None:
+                        tally.add("failed")
+                        continue
+                else:
+                    plain = self._open(sealed, where, tally, label)
+                    if plain is None:
+                        continue
+                new = head + self.crypto.seal(plain, where)
+                items.append((field[2:], value, new, was_plain))
+            for chunk in _chunks(items):
+                args = tuple(x for item in chunk for x in item[:3])
+                call = Call(_RECALL, (r_key, c_key), args, _won, None, label)
+                (won,) = yield Calls((call,))
+                for item, ok in zip(chunk, won, strict=True):
+                    if not ok:
+                        tally.add("lost_races")
+                        continue
+                    tally.add("rewritten")
+                    tally.add("recall_items")
+                    if item[3]:
+                        tally.add("migrated")
+            if cursor == 0:
+                return tally.done()
 
     def _log(self, key: str) -> Job:
         (n,) = yield Reads((("XLEN", key),))
