@@ -11,12 +11,12 @@ a redis-py client (Redis, RedisCluster, their asyncio twins, fakeredis) used as 
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import fakeredis
 import redis
 import redis.asyncio
 import redis.asyncio.cluster
@@ -94,14 +94,29 @@ def made(conn: Connection) -> Any:
         raise translate(exc, key=None, scope=None) from exc
 
 
-def _memory_server(url: str) -> Any:
+def _embedded(url: str, asyncio: bool) -> Any:
+    """A fakeredis client of the in-process store `url` names."""
+    # imported here, not at the top: fakeredis, lupa and what they pull in take most of a
+    # cold `import pyredmem`, and only the embedded store needs them
+    import fakeredis
+
     name = url[len("memory://") :]
     if not name:
-        return fakeredis.FakeServer()
-    with _servers_lock:
-        if name not in _servers:
-            _servers[name] = fakeredis.FakeServer()
-        return _servers[name]
+        server = fakeredis.FakeServer()
+    else:
+        with _servers_lock:
+            if name not in _servers:
+                _servers[name] = fakeredis.FakeServer()
+            server = _servers[name]
+    return (fakeredis.FakeAsyncRedis if asyncio else fakeredis.FakeRedis)(server=server)
+
+
+def _is_fake(client: Any, asyncio: bool) -> bool:
+    """Whether `client` is a fakeredis client (it cannot be unless fakeredis was imported)."""
+    fakeredis = sys.modules.get("fakeredis")
+    if fakeredis is None:
+        return False
+    return isinstance(client, fakeredis.FakeAsyncRedis if asyncio else fakeredis.FakeRedis)
 
 
 def _split_url(url: str) -> tuple[str, str]:
@@ -128,7 +143,7 @@ class _Flavour:
     """The client classes of one I/O style."""
 
     handle: str
-    fake: Any
+    asyncio: bool  # the embedded store's client is fakeredis's asyncio one
     single: Any
     cluster: Any
     wrong: tuple[Any, ...]
@@ -140,7 +155,7 @@ class _Flavour:
 
 _SYNC = _Flavour(
     "Memory",
-    fakeredis.FakeRedis,
+    False,
     redis.Redis,
     redis.cluster.RedisCluster,
     (redis.asyncio.Redis, redis.asyncio.cluster.RedisCluster),
@@ -151,7 +166,7 @@ _SYNC = _Flavour(
 )
 _ASYNC = _Flavour(
     "AsyncMemory",
-    fakeredis.FakeAsyncRedis,
+    True,
     redis.asyncio.Redis,
     redis.asyncio.cluster.RedisCluster,
     (redis.Redis, redis.cluster.RedisCluster),
@@ -167,7 +182,7 @@ def _open(target: Any, f: _Flavour, replicas: bool) -> Connection:
         scheme, url = _split_url(target or "memory://")
         if scheme == "memory":
             _no_replicas(replicas)
-            return Connection(f.fake(server=_memory_server(url)), False, True, True)
+            return Connection(_embedded(url, f.asyncio), False, True, True)
         options = {**OWNED_CLIENT, "retry": f.retry()}
         if scheme in ("redis+cluster", "rediss+cluster"):
             url = url.replace("+cluster", "", 1)
@@ -199,7 +214,7 @@ def _open(target: Any, f: _Flavour, replicas: bool) -> Connection:
         return Connection(target, True, False, False, replicas=replicas)
     if isinstance(target, f.single):
         _no_replicas(replicas)
-        return Connection(target, False, False, isinstance(target, f.fake))
+        return Connection(target, False, False, _is_fake(target, f.asyncio))
     raise ConfigurationError(f"expected a URL or a redis-py client, got {type(target).__name__}")
 
 

@@ -17,6 +17,7 @@ or, in a source checkout, in the top-level `lua/` folder.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -94,15 +95,23 @@ def prelude_blocks(prelude: str) -> dict[str, str]:
     return blocks
 
 
+@functools.cache
+def _words(lua: str) -> frozenset[str]:
+    """The words of `lua`'s code. Cached: each prelude block is scanned once, not once per
+    script that uses it (that rescanning was most of the registry's share of the time
+    `import pyredmem` takes)."""
+    return frozenset(_WORD.findall(code_only(lua)))
+
+
 def uses(body: str, blocks: dict[str, str]) -> set[str]:
     """The prelude blocks `body`'s code names, directly or through other blocks."""
     needed: set[str] = set()
-    todo = [w for w in _WORD.findall(code_only(body)) if w in blocks]
+    todo = [w for w in _words(body) if w in blocks]
     while todo:
         name = todo.pop()
         if name not in needed:
             needed.add(name)
-            todo.extend(w for w in _WORD.findall(code_only(blocks[name])) if w in blocks)
+            todo.extend(w for w in _words(blocks[name]) if w in blocks)
     return needed
 
 
