@@ -4,6 +4,7 @@ measured with plain pipelined reads (LLEN, MEMORY USAGE), sampled on large datab
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ def classify(keyspace: Keyspace, key: str, *, any_tenant: bool) -> Found | None:
     tenant = keyspace.tenant_of(key)
     if tenant is None or (not any_tenant and tenant != (keyspace.tenant or "")):
         return None
-    ks = keyspace if tenant == (keyspace.tenant or "") else Keyspace(keyspace.namespace, tenant)
+    ks = keyspace if tenant == (keyspace.tenant or "") else _keyspace(keyspace.namespace, tenant)
     scoped = ks.scope_key(key)
     if scoped is not None:
         kind, stored, suffix = scoped
@@ -63,6 +64,12 @@ def classify(keyspace: Keyspace, key: str, *, any_tenant: bool) -> Found | None:
     if bucket is not None:
         return Found(key, tenant, "cache", bucket.name, bucket.suffix)
     return Found(key, tenant, LIMITS, key, "")
+
+
+@functools.lru_cache(maxsize=1024)
+def _keyspace(namespace: str, tenant: str) -> Keyspace:
+    """Another tenant's keyspace (its names are not read: no ciphers)."""
+    return Keyspace(namespace, tenant or None)
 
 
 def database_size(runner: Any) -> int:
