@@ -14,8 +14,11 @@ from ._runner import AsyncRunner
 class AsyncRecall:
     """A scope's recall index: texts found again by meaning (their embedder's vectors),
     with a kind, a meta dict and an optional time to live each. Writes are one atomic
-    script call each; `search` scores on the client against a cache of the index that one
-    small call brings up to date (the items written since it was last read, if any)."""
+    script call each, which also logs their change events (target "recall") when the
+    Memory logs them; `search` scores on the client against a cache of the index that one
+    small call brings up to date (the items written since it was last read, if any). With
+    encryption, text and meta are sealed, and with `encrypt_names` ids are stored
+    encrypted (given back plain)."""
 
     __slots__ = ("_runner", "_store")
 
