@@ -1,6 +1,6 @@
 -- recall_get: one live item of a scope's recall index.
 -- KEYS[1] R  KEYS[2] X  (see the recall layout in recall_add.lua)
--- ARGV[1] embedder signature  ARGV[2] bytes of one vector  ARGV[3] id
+-- ARGV[1] embedder signature  ARGV[2] bytes of one vector  ARGV[3] id (as stored)
 -- Reply: its record "<created ms>:<blob>", or nil when it is absent or expired.
 -- Errors: PM_EMBEDDER (the index holds another embedder's vectors).
 -- Cost: O(1): TIME, ZSCORE, HMGET. Read only.
