@@ -81,10 +81,10 @@ _SEALED_BIN = (b"\xc4", b"\xc5", b"\xc6")
 class Reencrypted:
     """What `reencrypt` did. `keys`: Redis keys it read; `scanned`: the values (scope
     values, turns, cache entries, fact objects, recall items) it found encrypted or
-    encryptable; of those,
-    `rewritten` (now under the primary key), `current` (already were), `lost_races` (changed
-    by a concurrent write between the read and the rewrite: the writer's value stands) and
-    `failed` (could not be opened: tampered, or under a key id the keyring lacks).
+    encryptable; of those, `rewritten` (now under the primary key), `current` (already
+    were), `lost_races` (changed by a concurrent write between the read and the rewrite:
+    the writer's value stands) and `failed` (could not be opened: tampered, or under a key
+    id the keyring lacks).
     `values`, `turns`, `cache_entries`, `facts`, `recall_items`: the rewritten by kind
     (`recall_items`: items of recall indexes, their text and meta); `migrated`: of the
     rewritten, those that were not encrypted before. `unmigrated_facts`: fact objects
