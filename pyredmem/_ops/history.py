@@ -4,7 +4,7 @@ how turns are stored, message.py for `Message`)."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._config import MAX_CALL_BYTES, positive_int
@@ -94,7 +94,7 @@ def read_bounds(t: Thread, read_last: int | None, read_max_tokens: int | None) -
 
 def history_append(
     t: Thread,
-    messages: Sequence[Message],
+    messages: Sequence[Message | Mapping[str, Any]],
     return_evicted: bool,
     read_last: int | None = None,
     read_max_tokens: int | None = None,
@@ -110,9 +110,9 @@ def history_append(
         if budget and 0 < last <= CLIENT_BUDGET_TURNS:
             cut, budget = budget, 0
     if type(messages) is not list and (
-        isinstance(messages, Message) or not isinstance(messages, Sequence)
+        isinstance(messages, (Message, Mapping)) or not isinstance(messages, Sequence)
     ):
-        raise t.error(InvalidValueError, "extend takes a sequence of Messages")
+        raise t.error(InvalidValueError, "extend takes a sequence of Messages (or dicts)")
     if len(messages) > t.cfg.max_batch:
         raise t.error(
             InvalidValueError, f"at most {t.cfg.max_batch} messages per call, got {len(messages)}"
@@ -133,8 +133,8 @@ def history_append(
     counts: list[int] = []
     size = 0  # the entries' bytes, as the thread will hold them
     for m in messages:
-        if not isinstance(m, Message):
-            raise t.error(InvalidValueError, f"expected a Message, not {type(m).__name__}")
+        if type(m) is not Message:
+            m = _message_of(t, m)
         n = turn_tokens(t, m)
         if t.max_tokens and n > t.max_tokens:
             raise t.error(
@@ -180,6 +180,21 @@ def history_append(
         return out
 
     return Call(script("history_append"), t.write_keys, tuple(args), parse, t.id, t.label)
+
+
+def _message_of(t: Thread, m: object) -> Message:
+    """`m` as a Message: itself, or the Message of an OpenAI-format dict."""
+    if isinstance(m, Message):
+        return m
+    if not isinstance(m, Mapping):
+        raise t.error(
+            InvalidValueError,
+            f"expected a Message or an OpenAI-format dict, not {type(m).__name__}",
+        )
+    try:
+        return Message.from_dict(m)
+    except InvalidValueError as exc:
+        raise t.error(InvalidValueError, exc.message) from None
 
 
 # an Appended built from the reply (its fields are known good) skips the frozen dataclass's

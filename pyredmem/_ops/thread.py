@@ -21,7 +21,7 @@ from .._crypto import bind
 from .._errors import DecryptionError, InvalidValueError, SerializationError
 from .._keys import ScopeRef, validate_id
 from .events import event_args, log_key
-from .message import Message, TokenCounter, estimate_tokens, is_token_count
+from .message import EXTRA_FIELDS, Message, TokenCounter, estimate_tokens, is_token_count
 
 __all__ = [
     "DEFAULT_MAX_TURNS",
@@ -158,14 +158,35 @@ def turn_tokens(t: Thread, m: Message) -> int:
 def entry_tail(t: Thread, m: Message, tokens: int) -> bytes:
     """A turn entry after the 10 bytes the script writes (0x94, 0xcf, created ms): 0xcf and
     the token count, the id as a msgpack str, then the body, the message encoded by the
-    codec as [role, content, name, metadata, tool_call_id, tool_calls], trailing empties
-    left out."""
-    if m.name is None and not m.metadata and m.tool_call_id is None and m.tool_calls is None:
+    codec as [role, content, name, metadata, tool_call_id, tool_calls, extra], trailing
+    empties left out; `extra` holds the rarer OpenAI fields that are set (`EXTRA_FIELDS`:
+    function_call, refusal, audio, annotations) as a dict by name. Turns stored before
+    `extra` existed are the same with it left out."""
+    if (
+        m.name is None
+        and not m.metadata
+        and m.tool_call_id is None
+        and m.tool_calls is None
+        and m.function_call is None
+        and m.refusal is None
+        and m.audio is None
+        and m.annotations is None
+    ):
         doc: list[Any] = [m.role, m.content]
     else:
-        doc = [m.role, m.content, m.name, m.metadata or None, m.tool_call_id, m.tool_calls]
-        while doc[-1] is None:  # never past content: a message without it has tool_calls
+        doc = [
+            m.role,
+            m.content,
+            m.name,
+            m.metadata or None,
+            m.tool_call_id,
+            m.tool_calls,
+            _extra(m),
+        ]
+        while doc[-1] is None:  # content may be None: the loop stops at the role
             doc.pop()
+        if len(doc) == 1:
+            doc.append(None)
     try:
         body = t.cfg.codec.encode(doc)
     except Exception as exc:
@@ -183,6 +204,11 @@ def entry_tail(t: Thread, m: Message, tokens: int) -> bytes:
     size = len(mid)
     head = b"\xd9" + size.to_bytes(1, "big") if size < 256 else b"\xda" + size.to_bytes(2, "big")
     return b"\xcf" + tokens.to_bytes(8, "big") + head + mid + body
+
+
+def _extra(m: Message) -> dict[str, Any] | None:
+    extra = {k: v for k in EXTRA_FIELDS if (v := getattr(m, k)) is not None}
+    return extra or None
 
 
 def _sealed_body(t: Thread, mid: str, body: bytes) -> bytes:
@@ -210,12 +236,18 @@ def as_stored(m: Message, created_at: float, tokens: int) -> Message:
     out.role, out.content, out.name, out.metadata = m.role, m.content, m.name, m.metadata
     out.id, out.created_at, out.tokens = m.id, created_at, tokens
     out.tool_call_id, out.tool_calls = m.tool_call_id, m.tool_calls
+    out.function_call, out.refusal, out.audio, out.annotations = (
+        m.function_call,
+        m.refusal,
+        m.audio,
+        m.annotations,
+    )
     out.__class__ = Message
     return cast(Message, out)
 
 
-# by a body's length: the trailing fields it left out (IndexError beyond six fields)
-_ABSENT = ((), (), (None,) * 4, (None,) * 3, (None,) * 2, (None,), ())
+# by a body's length: the trailing fields it left out (IndexError beyond seven fields)
+_ABSENT = ((), (), (None,) * 5, (None,) * 4, (None,) * 3, (None,) * 2, (None,), ())
 
 
 def decode_entries(t: Thread, entries: list[bytes]) -> list[Message]:
@@ -353,16 +385,23 @@ def _messages(t: Thread, rows: list[Any]) -> list[Message]:
     try:
         for ms, tokens, mid, doc in rows:
             m: Any = _new(_Fields)
-            # doc: [role, content, name, metadata, tool_call_id, tool_calls], trailing empties
-            # left out; most turns are just [role, content]
+            # doc: [role, content, name, metadata, tool_call_id, tool_calls, extra], trailing
+            # empties left out; most turns are just [role, content]
             if len(doc) == 2:
                 m.role, m.content = doc
                 m.name = m.tool_call_id = m.tool_calls = None
+                m.function_call = m.refusal = m.audio = m.annotations = None
                 m.metadata = {}
             else:
                 doc += _ABSENT[len(doc)]
-                m.role, m.content, m.name, metadata, m.tool_call_id, m.tool_calls = doc
+                m.role, m.content, m.name, metadata, m.tool_call_id, m.tool_calls, extra = doc
                 m.metadata = metadata or {}
+                if extra:
+                    get = extra.get
+                    m.function_call, m.refusal = get("function_call"), get("refusal")
+                    m.audio, m.annotations = get("audio"), get("annotations")
+                else:
+                    m.function_call = m.refusal = m.audio = m.annotations = None
             m.id = mid
             m.created_at = ms / 1000
             m.tokens = tokens

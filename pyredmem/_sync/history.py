@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._errors import ConflictError, InvalidValueError, ReadOnlyError
@@ -54,13 +54,14 @@ class History:
 
     def append(
         self,
-        message: Message,
+        message: Message | Mapping[str, Any],
         *,
         return_evicted: bool = False,
         read_last: int | None = None,
         read_max_tokens: int | None = None,
     ) -> Appended:
-        """Append one message (nothing happens if its id is already in the thread).
+        """Append one message, a Message or a dict in the OpenAI chat format (see
+        `Message.from_dict`); nothing happens if its id is already in the thread.
         With `return_evicted`, the turns dropped to respect the caps come back too. With
         `read_last` and/or `read_max_tokens`, the same call then reads the newest turns into
         `context`: what `messages(last=read_last, max_tokens=read_max_tokens)` would return
@@ -74,13 +75,14 @@ class History:
 
     def extend(
         self,
-        messages: Sequence[Message],
+        messages: Sequence[Message | Mapping[str, Any]],
         *,
         return_evicted: bool = False,
         read_last: int | None = None,
         read_max_tokens: int | None = None,
     ) -> Appended:
-        """Append several messages in order, atomically, skipping ids already in the thread.
+        """Append several messages (Messages or OpenAI-format dicts) in order, atomically,
+        skipping ids already in the thread.
         `return_evicted`, `read_last` and `read_max_tokens` work as in `append`."""
         if not messages and isinstance(messages, Sequence):
             if read_last is None and read_max_tokens is None:
