@@ -148,9 +148,9 @@ class AsyncBatch:
         """As AsyncMemory.history."""
         return self.on(self._memory.history(thread_id, **options))
 
-    def limiter(self, name: str, **options: Any) -> AsyncBatched:
+    def limiter(self, name: str, rate: str | None = None, **options: Any) -> AsyncBatched:
         """As AsyncMemory.limiter."""
-        return self.on(self._memory.limiter(name, **options))
+        return self.on(self._memory.limiter(name, rate, **options))
 
     def semaphore(self, name: str, **options: Any) -> AsyncBatched:
         """As AsyncMemory.semaphore."""

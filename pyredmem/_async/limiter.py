@@ -124,16 +124,23 @@ class AsyncLimiter:
         runner: AsyncRunner,
         cfg: Config,
         name: str,
+        rate: str | None = None,
         *,
-        limit: float,
-        period: float,
+        limit: float | None = None,
+        period: float | None = None,
         algorithm: str = "gcra",
         burst: float | None = None,
         on_error: str = "raise",
         timeout: float | None = None,
     ) -> None:
         self.rule = Rule.of(
-            cfg.keyspace, name, limit=limit, period=period, algorithm=algorithm, burst=burst
+            cfg.keyspace,
+            name,
+            rate=rate,
+            limit=limit,
+            period=period,
+            algorithm=algorithm,
+            burst=burst,
         )
         self._on_error = on_error
         self._timeout = failure_timeout(on_error, timeout, self.rule.label)

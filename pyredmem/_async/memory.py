@@ -338,15 +338,20 @@ class AsyncMemory:
     def limiter(
         self,
         name: str,
+        rate: str | None = None,
         *,
-        limit: float,
-        period: float,
+        limit: float | None = None,
+        period: float | None = None,
         algorithm: str = "gcra",
         burst: float | None = None,
         on_error: str = "raise",
         timeout: float | None = None,
     ) -> AsyncLimiter:
-        """A rate limit of `limit` units per `period` seconds, applied per key.
+        """A rate limit of `limit` units per `period` seconds, applied per key; or, the same
+        written as one string in the `limits` library's notation, `rate`: "10/second",
+        "100 per minute", "5/10 seconds", "1000/hour" (second, minute, hour, day, month of
+        30 days, year of 360 days). A limiter holds one limit: check several together with
+        `hit_many`.
 
         `algorithm`: "gcra" (smooth token bucket holding up to `burst`, default `limit`),
         "fixed" (epoch-aligned windows) or "sliding" (exact: never more than `limit` in any
@@ -358,6 +363,7 @@ class AsyncMemory:
             self._runner,
             self._cfg,
             name,
+            rate,
             limit=limit,
             period=period,
             algorithm=algorithm,

@@ -34,6 +34,7 @@ script computes stays below 2^53 (9.007e15 us) until the year 2245.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,7 @@ from ._call import Call, is_one, script
 
 __all__ = [
     "ALGORITHMS",
+    "GRANULARITIES",
     "MAX_CHECKS",
     "MAX_LIMIT",
     "MAX_PERIOD",
@@ -64,6 +66,7 @@ __all__ = [
     "limiter_peek",
     "limiter_reset",
     "number",
+    "parse_rate",
     "ranged",
     "subject_tag",
     "validate_subject",
@@ -79,6 +82,20 @@ MIN_PERIOD = 0.001  # seconds
 MIN_TIMEOUT, MAX_TIMEOUT = 0.001, 3600.0  # seconds, of on_error's timeout
 KNOWN_KEYS = 4096  # validated keys (and calls) a rule remembers, then it starts over
 _SUFFIXES = {"gcra": "}:g", "fixed": "}:w", "sliding": "}:l"}  # a key ends with its tag
+
+#: one rate limit in the `limits` library's notation: an amount, "/" or "per", an optional
+#: number of periods and a period, e.g. "10/second", "100 per minute", "5/10 seconds"
+#: (spaces, case and a plural "s" as that library allows them)
+_RATE = re.compile(r"\s*([0-9]{1,30})\s*(?:/|\s*per\s*)\s*([0-9]{1,30})?\s*([a-z]+)\s*", re.I)
+#: its periods in seconds (a month is 30 days and a year 360, as there)
+GRANULARITIES = {
+    "second": 1,
+    "minute": 60,
+    "hour": 3600,
+    "day": 86400,
+    "month": 30 * 86400,
+    "year": 360 * 86400,
+}
 
 _HIT_GCRA = script("limiter_hit_gcra")
 _HIT_FIXED = script("limiter_hit_fixed")
@@ -113,6 +130,35 @@ class Decision:
         if not self.allowed:
             out["Retry-After"] = _whole(max(1, math.ceil(self.retry_after)))
         return out
+
+
+def parse_rate(rate: object, label: str = "") -> tuple[int, int]:
+    """(limit, period in seconds) of one rate limit in the `limits` library's notation:
+    "10/second", "100 per minute", "5/10 seconds", "1000/hour", "3 per day". Several limits
+    ("10/second;100/minute") are refused: a limiter holds one limit, and several limiters
+    are checked together, all or nothing, by `hit_many`."""
+    if not isinstance(rate, str):
+        raise InvalidValueError(
+            f"a rate is a string such as '100/minute', not {type(rate).__name__}", scope=label
+        )
+    if any(sep in rate for sep in ",;|"):
+        raise InvalidValueError(
+            f"the rate {rate!r} holds several limits; a limiter has one: make one limiter "
+            "per limit and check them together with hit_many",
+            scope=label,
+        )
+    found = _RATE.fullmatch(rate)
+    unit = found.group(3).lower() if found else ""
+    if unit not in GRANULARITIES and unit.endswith("s"):
+        unit = unit[:-1]
+    if found is None or unit not in GRANULARITIES:
+        raise InvalidValueError(
+            f"cannot read the rate {rate!r}: expected e.g. '10/second', '100 per minute' or "
+            f"'5/10 seconds' (periods: {', '.join(GRANULARITIES)})",
+            scope=label,
+        )
+    periods = int(found.group(2) or 1)
+    return int(found.group(1)), periods * GRANULARITIES[unit]
 
 
 def _whole(n: int) -> str:
@@ -253,13 +299,26 @@ class Rule:
         keyspace: Keyspace,
         name: object,
         *,
-        limit: object,
-        period: object,
+        rate: object = None,
+        limit: object = None,
+        period: object = None,
         algorithm: object = "gcra",
         burst: object = None,
     ) -> Rule:
         name = validate_name("limiter name", name)
         label = f"limiter:{name}"
+        if rate is not None:
+            if limit is not None or period is not None:
+                raise InvalidValueError(
+                    "give a rate such as '100/minute', or limit= and period=, not both",
+                    scope=label,
+                )
+            limit, period = parse_rate(rate, label)
+        elif limit is None or period is None:
+            raise InvalidValueError(
+                "a limiter needs a rate such as '100/minute', or limit= and period=",
+                scope=label,
+            )
         if algorithm not in ALGORITHMS:
             raise InvalidValueError(
                 f"unknown algorithm {algorithm!r}; expected one of {ALGORITHMS}", scope=label

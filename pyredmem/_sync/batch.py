@@ -149,9 +149,9 @@ class Batch:
         """As Memory.history."""
         return self.on(self._memory.history(thread_id, **options))
 
-    def limiter(self, name: str, **options: Any) -> Batched:
+    def limiter(self, name: str, rate: str | None = None, **options: Any) -> Batched:
         """As Memory.limiter."""
-        return self.on(self._memory.limiter(name, **options))
+        return self.on(self._memory.limiter(name, rate, **options))
 
     def semaphore(self, name: str, **options: Any) -> Batched:
         """As Memory.semaphore."""
