@@ -1281,3 +1281,99 @@ local function fact_write(f, i, log, argv, mode)
   end
   return {id, vf, vt, rf, '1'}
 end
+
+-- scope_delete on one scope (H `h`, X `x`, change log `log`, nil without events): remove
+-- `key`; `argv` ends with the log's arguments. Returns 1 when a live key was removed, else
+-- 0. Shared with lua/context_delete.lua.
+local function scope_delete_in(h, x, log, key, argv)
+  local now = clock()
+  local r = redis.call('HMGET', h, 'm:' .. key, 'e', 'n')
+  local e, _, dead = scope_settle(h, x, r[2], r[3], now, nil, log ~= nil)
+  local live = live_meta(r[1], now)
+  local removed = 0
+  if live and e then
+    local _, was = parse_meta(live)
+    redis.call('HDEL', h, 'd:' .. key, 'm:' .. key)
+    redis.call('ZREM', x, key)
+    pair_expire(h, x, e, pair_target(x, e, nil, was >= e), true)
+    removed = 1
+  end
+  if log then
+    local n = ev_expired(log, argv, 'v', dead)
+    if removed == 1 then ev_write(log, argv, 'delete', 'v', key) end
+    if n + removed > 0 then ev_done(log, argv) end
+  end
+  return removed
+end
+
+-- scope_incr on one scope (H `h`, X `x`, change log `log`, nil without events): add the
+-- `amount` (text) of type `atype` to `key`, which gets `ttl_ms` when the call creates it;
+-- `max_keys` caps the scope; `argv` ends with the log's arguments. Returns the script's
+-- reply (see lua/scope_incr.lua). Shared with lua/context_incr.lua.
+local function scope_incr_in(h, x, log, key, atype, amount, ttl_ms, max_keys, argv)
+  local now, now_us = clock()
+  local r
+  if log then
+    r = redis.call('HMGET', h, 'm:' .. key, 'd:' .. key, 'e', 'n', 'r')
+  else
+    r = redis.call('HMGET', h, 'm:' .. key, 'd:' .. key, 'e', 'n')
+  end
+  local old = r[1]
+  local live = live_meta(old, now)
+  local ctype, current = nil, nil
+  if live then
+    ctype, current = string.sub(live, 1, 1), string.sub(live, 2, 17) + 0
+    if ctype ~= 'i' and ctype ~= 'f' then  -- codec bytes, or an encrypted value
+      return redis.error_reply('PM_WRONGTYPE the value is not a number')
+    end
+  end
+  if not live then
+    local err = scope_full(x, now, 1, tonumber(max_keys))
+    if err then return err end
+  end
+  local LIMIT = 9007199254740992  -- 2^53: below it, Lua numbers are exact integers
+  local vtype, payload
+  if ctype ~= 'f' and atype == 'i' then
+    vtype = 'i'
+    payload = amount
+    if live then
+      local base = tonumber(r[2])
+      local sum = base + tonumber(amount)
+      if sum > -LIMIT and sum < LIMIT and base > -LIMIT and base < LIMIT then
+        payload = fmt_int(sum)
+      else
+        -- HINCRBY is exact over all 64 bits (and refuses to overflow)
+        local res = redis.pcall('HINCRBY', h, 'd:' .. key, amount)
+        if type(res) ~= 'number' then  -- an error reply (a table; other objects on some engines)
+          -- refused at maxmemory (the call's first write): that error, as the others get it
+          if string.sub(tostring(res.err), 1, 4) == 'OOM ' then return res end
+          return redis.error_reply('PM_OVERFLOW the result does not fit in 64 bits')
+        end
+        payload = redis.call('HGET', h, 'd:' .. key)
+      end
+    end
+  else
+    vtype = 'f'
+    local base = 0
+    if live then base = tonumber(r[2]) end
+    local v = base + tonumber(amount)
+    if v ~= v or v == math.huge or v == -math.huge then
+      return redis.error_reply('PM_OVERFLOW the result is not a finite float')
+    end
+    payload = string.format('%.17g', v)
+  end
+  -- housekeeping only once the call is known to succeed: a refused call writes nothing
+  local e, low, dead = scope_settle(h, x, r[3], r[4], now, true, log ~= nil)
+  local expiry = write_expiry(now, ttl_ms, '1', current)
+  local meta, was = scope_meta(vtype, expiry, now_us, old, live)
+  if was ~= expiry then redis.call('ZADD', x, fmt_int(expiry), key) end
+  local target = pair_target(x, e, expiry, false)  -- a live key keeps its expiry
+  scope_hset(h, e, target, r[4], low, expiry, 'd:' .. key, payload, 'm:' .. key, meta)
+  pair_expire(h, x, e, target, false)
+  if log then
+    local _, created = ev_expired(log, argv, 'v', dead)
+    created = ev_write(log, argv, 'incr', 'v', key, string.sub(meta, 18), vtype, payload) or created
+    ev_scope_done(h, log, argv, r[5], now, created)
+  end
+  return {meta, payload}
+end

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KINDS",
+    "KIND_ALIASES",
     "Keyspace",
     "ScopeRef",
     "glob_escape",
@@ -44,6 +45,10 @@ KINDS: tuple[str, ...] = (
     "organization",
     "global",
 )
+
+#: other names of scope kinds, each meaning the kind it maps to: "agent" (Flusso's name for
+#: what acts in a workflow: an agent, a tool, a bot) is an actor
+KIND_ALIASES: dict[str, str] = {"agent": "actor"}
 
 MAX_KEY_BYTES = 1024
 MAX_ID_BYTES = 256
@@ -118,6 +123,8 @@ class ScopeRef:
 
     @classmethod
     def of(cls, kind: object, ident: object = None) -> ScopeRef:
+        if type(kind) is str and kind in KIND_ALIASES:
+            kind = KIND_ALIASES[kind]
         if kind not in KINDS:
             raise InvalidScopeError(f"unknown scope kind {kind!r}; expected one of {KINDS}")
         assert isinstance(kind, str)

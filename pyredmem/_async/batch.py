@@ -133,6 +133,10 @@ class AsyncBatch:
     def actor(self, id: str) -> AsyncBatched:
         return self.on(self._memory.actor(id))
 
+    def agent(self, id: str) -> AsyncBatched:
+        """As AsyncMemory.agent."""
+        return self.on(self._memory.agent(id))
+
     def organization(self, id: str) -> AsyncBatched:
         return self.on(self._memory.organization(id))
 

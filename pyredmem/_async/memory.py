@@ -11,7 +11,7 @@ from .._codec import Codec, MsgpackCodec
 from .._config import MAX_TTL, Config, ttl_to_ms
 from .._crypto import Keyring, crypto_of
 from .._embed import check_embedder
-from .._errors import ConfigurationError, InvalidValueError
+from .._errors import ConfigurationError, InvalidScopeError, InvalidValueError
 from .._keys import KINDS, Keyspace, ScopeRef, scope_ref_of
 from .._ops.erase import Erased, ErasePlan, erase_refs
 from .._ops.events import Event, Matcher
@@ -141,6 +141,12 @@ class AsyncMemory:
     def actor(self, id: str) -> AsyncScope:
         return self.scope("actor", id)
 
+    def agent(self, id: str) -> AsyncScope:
+        """The actor scope `id` under the name Flusso gives it: `agent("planner")` is
+        `actor("planner")` (the same scope, values and keys), as are `scope("agent", id)`,
+        `context(agent=...)` and `bind(agent=...)`."""
+        return self.scope("actor", id)
+
     def organization(self, id: str) -> AsyncScope:
         return self.scope("organization", id)
 
@@ -158,15 +164,17 @@ class AsyncMemory:
         user: str | None = None,
         actor: str | None = None,
         organization: str | None = None,
+        agent: str | None = None,
     ) -> AsyncContext:
-        """The scopes of one unit of work, for lookups from the most specific to global."""
+        """The scopes of one unit of work, for lookups from the most specific to global.
+        `agent` is another name for `actor` (give one of them)."""
         ids = dict(
             step=step,
             run=run,
             workflow=workflow,
             session=session,
             user=user,
-            actor=actor,
+            actor=_actor(actor, agent),
             organization=organization,
         )
         refs = tuple(ScopeRef.of(k, ids[k]) for k in KINDS[:-1] if ids[k] is not None)
@@ -182,6 +190,7 @@ class AsyncMemory:
         user: str | None = None,
         actor: str | None = None,
         organization: str | None = None,
+        agent: str | None = None,
     ) -> Binding[AsyncContext]:
         """A context manager (`with`; for AsyncMemory, `async` or not): inside
         `bind(user="alice", session="s1")`, `pyredmem.current()` returns that context (as
@@ -196,6 +205,7 @@ class AsyncMemory:
                 user=user,
                 actor=actor,
                 organization=organization,
+                agent=agent,
             )
         )
 
@@ -522,3 +532,16 @@ class AsyncMemory:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _actor(actor: str | None, agent: str | None) -> str | None:
+    """The actor id of `context(actor=..., agent=...)`: `agent` is its other name."""
+    if agent is None:
+        return actor
+    if actor is not None and actor != agent:
+        raise InvalidScopeError(
+            f"agent is another name for actor: give one of them, not actor={actor!r} and "
+            f"agent={agent!r}",
+            scope="actor",
+        )
+    return agent

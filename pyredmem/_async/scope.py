@@ -121,22 +121,7 @@ class AsyncScope:
         t = self._t
         ops.check_update_fn(t, key, fn)
         entry = await self._runner.run(ops.scope_get_entry(t, key))
-        for attempt in range(t.cfg.update_retries):
-            new = fn(copy.deepcopy(default) if entry is None else entry.value)
-            version = None if entry is None else entry.version
-            result = await self._runner.run(ops.scope_cas(t, key, version, new, ttl))
-            if result.stored:
-                return new
-            # the conflict reply carries the current entry: retry with it at once; after
-            # repeated losses back off, then re-read, since the entry ages while we sleep
-            entry = result.current
-            delay = ops.update_backoff(attempt)
-            if delay:
-                await sleep(delay)
-                entry = await self._runner.run(ops.scope_get_entry(t, key))
-        raise ConflictError(
-            f"gave up after {t.cfg.update_retries} conflicting writes", key=key, scope=t.label
-        )
+        return await update_from(self._runner, t, key, fn, entry, default, ttl)
 
     async def changes(
         self, since: object = None, *, limit: int = 100, values: bool = False
@@ -232,3 +217,32 @@ async def erase_scopes(runner: AsyncRunner, plan: ErasePlan) -> Erased:
 
 # erase calls sent together (one pipeline per node): few round trips, bounded requests
 _CALLS_TOGETHER = 16
+
+
+async def update_from(
+    runner: AsyncRunner,
+    t: Target,
+    key: str,
+    fn: Callable[[Any], Any],
+    entry: ops.Entry | None,
+    default: Any,
+    ttl: float | None,
+) -> Any:
+    """`update`'s compare-and-set loop, from the entry read (None: absent); shared with
+    `AsyncContext.update`, which reads it from the scope that holds the key."""
+    for attempt in range(t.cfg.update_retries):
+        new = fn(copy.deepcopy(default) if entry is None else entry.value)
+        version = None if entry is None else entry.version
+        result = await runner.run(ops.scope_cas(t, key, version, new, ttl))
+        if result.stored:
+            return new
+        # the conflict reply carries the current entry: retry with it at once; after
+        # repeated losses back off, then re-read, since the entry ages while we sleep
+        entry = result.current
+        delay = ops.update_backoff(attempt)
+        if delay:
+            await sleep(delay)
+            entry = await runner.run(ops.scope_get_entry(t, key))
+    raise ConflictError(
+        f"gave up after {t.cfg.update_retries} conflicting writes", key=key, scope=t.label
+    )

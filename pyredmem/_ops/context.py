@@ -1,5 +1,10 @@
 """Hierarchical lookup: one `lua/context_resolve.lua` call over the bound scopes, most
-specific first; on Redis Cluster one call per slot, the first hit in precedence order wins."""
+specific first; on Redis Cluster one call per slot, the first hit in precedence order wins.
+
+Writes to the scope that holds a key (`lua/context_delete.lua`, `lua/context_incr.lua`) find
+it and write there in one call when the bound scopes share a call (one server, or one
+cluster slot); otherwise the shell resolves the key first, then writes to that scope.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,23 @@ from typing import Any
 
 from .._keys import ScopeRef, key_slot, validate_key
 from ._call import Call, Target, script
-from .scope import decode_payload
+from .scope import decode_entry, decode_payload, scope_delete, scope_incr
 
-__all__ = ["Group", "Resolved", "context_lookup", "context_resolve", "first_hit", "plan_groups"]
+__all__ = [
+    "Group",
+    "Resolved",
+    "context_delete",
+    "context_incr",
+    "context_lookup",
+    "context_resolve",
+    "first_hit",
+    "plan_groups",
+    "write_keys",
+]
 
 _RESOLVE = script("context_resolve")
+_DELETE = script("context_delete")
+_INCR = script("context_incr")
 
 #: (precedence of the scope that answered, its value)
 Hit = tuple[int, Any]
@@ -53,26 +70,71 @@ def plan_groups(targets: Sequence[Target], per_slot: bool) -> tuple[Group, ...]:
 
 
 def context_resolve(
-    targets: Sequence[Target], groups: Sequence[Group], key: str, *, with_value: bool
+    targets: Sequence[Target],
+    groups: Sequence[Group],
+    key: str,
+    *,
+    with_value: bool,
+    entry: bool = False,
 ) -> list[Call[Hit | None]]:
-    """The calls that resolve `key` over `targets`."""
+    """The calls that resolve `key` over `targets`: each hit's value (with `entry`, the
+    value and its version, an `Entry`; neither without `with_value`)."""
     key = validate_key(key)
     names = targets[0].cfg.keyspace.names
     args = (key if names is None else names.name(key, "key"), "1" if with_value else "0")
     return [
-        Call(_RESOLVE, g.keys, args, _parser(targets, g, key, with_value), key, g.label)
+        Call(_RESOLVE, g.keys, args, _parser(targets, g, key, with_value, entry), key, g.label)
         for g in groups
     ]
 
 
-def _parser(targets: Sequence[Target], g: Group, key: str, with_value: bool) -> Any:
+def _parser(targets: Sequence[Target], g: Group, key: str, with_value: bool, entry: bool) -> Any:
     def parse(reply: Any) -> Hit | None:
         if reply is None:
             return None
         i = g.indexes[reply[0] - 1]
-        return i, decode_payload(targets[i], reply[1], reply[2], key) if with_value else None
+        if not with_value:
+            return i, None
+        decode = decode_entry if entry else decode_payload
+        return i, decode(targets[i], reply[1], reply[2], key)
 
     return parse
+
+
+def write_keys(targets: Sequence[Target]) -> tuple[str, ...]:
+    """The KEYS of a write over `targets` (context_delete, context_incr): each scope's H and
+    X in precedence order, then, when the memory logs events, each one's change log."""
+    pairs = tuple(k for t in targets for k in t.keys[:2])
+    if not targets[0].events_args:
+        return pairs
+    return (*pairs, *(t.log for t in targets))
+
+
+def context_delete(targets: Sequence[Target], key: str) -> Call[int | None]:
+    """Remove `key` from the most specific of `targets` (sharing one call) that holds it:
+    the position of that scope in `targets`, or None when none held it."""
+    one = scope_delete(targets[0], key)  # checks the key, and the arguments are the same
+
+    def parse(reply: int) -> int | None:
+        return None if reply == 0 else reply - 1
+
+    label = ",".join(t.label for t in targets)
+    return Call(_DELETE, write_keys(targets), one.args, parse, one.key, label)
+
+
+def context_incr(
+    targets: Sequence[Target], key: str, amount: int | float, ttl: float | None
+) -> Call[tuple[int, int | float]]:
+    """Add `amount` to `key` in the most specific of `targets` (sharing one call) that holds
+    it, or in the first when none does: (the position of the scope written, the new
+    value)."""
+    one = scope_incr(targets[0], key, amount, ttl)  # checks, and the arguments are the same
+
+    def parse(reply: list[Any]) -> tuple[int, int | float]:
+        return int(reply[0]) - 1, one.parse(reply[1:])
+
+    label = ",".join(t.label for t in targets)
+    return Call(_INCR, write_keys(targets), one.args, parse, one.key, label)
 
 
 def first_hit(hits: Sequence[Hit | None]) -> Hit | None:

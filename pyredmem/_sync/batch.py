@@ -134,6 +134,10 @@ class Batch:
     def actor(self, id: str) -> Batched:
         return self.on(self._memory.actor(id))
 
+    def agent(self, id: str) -> Batched:
+        """As Memory.agent."""
+        return self.on(self._memory.agent(id))
+
     def organization(self, id: str) -> Batched:
         return self.on(self._memory.organization(id))
 
