@@ -352,12 +352,13 @@ def test_a_lease_that_evicts_logs_expire_and_its_fill(ev: Memory) -> None:
 
 
 def test_a_release_that_drops_a_dead_value_logs_expire(ev: Memory) -> None:
-    c = ev.cache("stale", ttl=0.2, stale=0.2, buckets=1, lease=30)
+    # a stale window wide enough that a loaded machine still fetches within it
+    c = ev.cache("stale", ttl=0.2, stale=1.0, buckets=1, lease=30)
     c.set("k", 1)
     time.sleep(0.3)  # stale: served while one caller refreshes it
     found = c.fetch("k")
     assert found.kind == "refresh" and found.lease is not None
-    time.sleep(0.2)  # the stale window ended too; the lease keeps the entry
+    time.sleep(1.0)  # the stale window ended too; the lease keeps the entry
     assert c.release(found.lease) is True
     assert _ops(_cache_events(ev, c._t.prefixes[0])) == [
         ("set", "cache", "k"),

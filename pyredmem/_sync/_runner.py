@@ -227,6 +227,8 @@ class Runner:
         node turns out to lack its library or script for anyway (a restart meanwhile), or
         refuses as FCALL, goes again through `run` after the others; so does a call whose
         reply the connection lost, if it may run twice (if not: OutcomeUnknownError)."""
+        if not self._prepared:  # a cluster's slots are known before `_seen` looks one up
+            self._prepare()
         out: list[Any] = []
         start = 0
         for i, call in enumerate(calls):
