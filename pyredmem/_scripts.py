@@ -103,15 +103,23 @@ def _words(lua: str) -> frozenset[str]:
     return frozenset(_WORD.findall(code_only(lua)))
 
 
+@functools.cache
+def _names(blocks: tuple[tuple[str, str], ...]) -> dict[str, frozenset[str]]:
+    """Block name -> the blocks its code names (once per prelude)."""
+    found = dict(blocks)
+    return {name: frozenset(w for w in _words(text) if w in found) for name, text in blocks}
+
+
 def uses(body: str, blocks: dict[str, str]) -> set[str]:
     """The prelude blocks `body`'s code names, directly or through other blocks."""
+    names = _names(tuple(blocks.items()))
     needed: set[str] = set()
-    todo = [w for w in _words(body) if w in blocks]
+    todo = [w for w in _words(body) if w in names]
     while todo:
         name = todo.pop()
         if name not in needed:
             needed.add(name)
-            todo.extend(w for w in _words(blocks[name]) if w in blocks)
+            todo.extend(names[name])
     return needed
 
 
