@@ -297,6 +297,10 @@ _BY_CLASS: tuple[tuple[type[BaseException], type[PyRedMemError], str], ...] = (
     (rx.RedisClusterException, BackendUnavailableError, "the cluster is unreachable"),
 )
 
+# what a full pool raises before redis-py 7.4 (asyncio) and 6.3 (sync): a plain
+# ConnectionError with this fixed text, where later releases raise MaxConnectionsError
+_POOL_FULL = ("Too many connections",)
+
 # error replies redis-py leaves as plain ResponseErrors: code -> (class, what it means)
 _BY_CODE: dict[str, tuple[type[PyRedMemError], str]] = {
     "BUSY": (BackendUnavailableError, "the server is busy running a script"),
@@ -320,6 +324,8 @@ def translate(exc: BaseException, *, key: str | None, scope: str | None) -> PyRe
             key=key,
             scope=scope,
         )
+    if type(exc) is rx.ConnectionError and exc.args == _POOL_FULL:
+        exc = rx.MaxConnectionsError(*exc.args)
     for cls, error, what in _BY_CLASS:
         if isinstance(exc, cls):
             return error(f"{what} ({type(exc).__name__}: {exc})", key=key, scope=scope)

@@ -6,9 +6,23 @@
 #   4. pytest on every engine: fakeredis, Redis, Valkey, a 3-master Redis Cluster and a Redis
 #      server that refuses FUNCTION/FCALL (the EVALSHA fallback), which
 #      the test session starts itself on free loopback ports
-# Extra arguments go to pytest, e.g. scripts/test.sh -k history -x
+#   5. the core behavioural tests again on the lowest redis-py pyproject.toml allows, in a
+#      second virtualenv (.venv-redis6), on fakeredis, Redis and Redis Cluster (about two
+#      minutes): users install pyredmem beside libraries that pin an older redis-py
+# Extra arguments go to pytest (step 4 only), e.g. scripts/test.sh -k history -x
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# the lower bound of redis-py in pyproject.toml (a test checks that they agree)
+LOWEST_REDIS_PY=6.0.0
+LOWEST_TESTS=(
+  tests/test_scope.py tests/test_history.py tests/test_messages_openai.py
+  tests/test_limiter.py tests/test_limit_strings.py tests/test_context_ops.py
+  tests/test_cache.py tests/test_batch.py tests/test_core.py tests/test_async.py
+  tests/test_connect.py tests/test_lane.py tests/test_reliability.py tests/test_ambient.py
+  tests/test_facts.py tests/test_events_log.py tests/test_watch.py tests/test_semaphore.py
+  tests/test_encryption.py tests/test_redis_versions.py tests/test_import.py
+)
 
 python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
@@ -29,4 +43,17 @@ bin=.venv/bin
 "$bin/ruff" check .
 "$bin/mypy"
 "$bin/python" scripts/unasync.py --check
-exec "$bin/python" -m pytest "$@"
+"$bin/python" -m pytest "$@"
+[ "$#" -eq 0 ] || exit 0
+
+low=.venv-redis6
+if [ ! -x "$low/bin/python" ]; then
+  "$python" -m venv "$low"
+fi
+"$low/bin/python" -m pip install --quiet --disable-pip-version-check -e . \
+  "redis[hiredis]==$LOWEST_REDIS_PY" "pytest>=8" "pytest-timeout>=2.3" "hypothesis>=6.100"
+echo "the core tests again on redis-py $("$low/bin/python" -c 'import redis; print(redis.__version__)')"
+# redis-py 6.0-6.2's own RedisCluster.pipeline() passes an argument it deprecated itself
+PYREDMEM_ENGINES=fakeredis,redis,cluster exec "$low/bin/python" -m pytest -q \
+  -W "ignore:Call to '__init__' function with deprecated usage:DeprecationWarning" \
+  "${LOWEST_TESTS[@]}"

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any, Protocol, TypeVar
 
+import redis.asyncio
 from redis.exceptions import (
     ClusterDownError,
     MaxConnectionsError,
@@ -41,6 +42,9 @@ POLL = 0.05
 AGAIN = object()
 
 _FAILURES = (RedisError, RedisClusterException, Lost)
+
+# whether the cluster client has pub/sub to one node (asyncio: redis-py 8.0 and later)
+_CLUSTER_PUBSUB = hasattr(redis.asyncio.cluster.RedisCluster, "pubsub")
 
 # a cluster call that fails this way ran nowhere (the slot is moving, or has no node now)
 _NOT_RUN = (ClusterDownError, TryAgainError, MaxConnectionsError)
@@ -411,7 +415,17 @@ class AsyncRunner:
 
     def pubsub(self, node: Any) -> Any:
         """A pub/sub connection to `node` (None: the one server), not yet subscribed."""
-        return self.client.pubsub() if node is None else self.client.pubsub(node=node)
+        if node is None:
+            return self.client.pubsub()
+        if _CLUSTER_PUBSUB:
+            return self.client.pubsub(node=node)
+        # redis-py's asyncio cluster client has pub/sub from 8.0 on; before it, a plain
+        # pub/sub on a pool of the node's own connection settings (the cluster's TLS,
+        # credentials and timeouts), which closing the pub/sub disconnects
+        pool = redis.asyncio.ConnectionPool(
+            connection_class=node.connection_class, **node.connection_kwargs
+        )
+        return redis.asyncio.client.PubSub(pool)
 
     async def subscribe(
         self, pubsub: Any, patterns: Sequence[str], channels: Sequence[str]

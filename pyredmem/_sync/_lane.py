@@ -23,8 +23,10 @@ never holds more connections than calls in flight, plus that one.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Sequence
+from operator import attrgetter, methodcaller
 from time import monotonic
 from typing import Any
 
@@ -55,6 +57,28 @@ pack_command: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command
 
 # failures of the connection itself (as opposed to error replies)
 _BROKEN = (RedisConnectionError, RedisTimeoutError, OSError)
+
+# What the installed redis-py's connections offer, decided once (redis-py 6.x and 7.x are
+# supported too): 8.0 added `is_connected` to sync connections (before it, a socket is
+# kept) and `can_read` to asyncio ones (before it, the pool's own poll is
+# `can_read_destructive`), 7.0 `should_reconnect` (maintenance notifications; none before
+# it), 6.4 the `retry_socket_connect` switch (before it, connecting retries by the
+# connection's policy, which is safe: nothing has been sent).
+_Connection = redis.connection.AbstractConnection
+_connected: Callable[[Any], Any] = attrgetter(
+    "is_connected" if hasattr(_Connection, "is_connected") else "_sock"
+)
+_poll = methodcaller("can_read" if hasattr(_Connection, "can_read") else "can_read_destructive")
+_reconnect_due: Callable[[Any], Any] = (
+    methodcaller("should_reconnect")
+    if hasattr(_Connection, "should_reconnect")
+    else (lambda conn: False)
+)
+_CONNECT_ONCE: dict[str, Any] = (
+    {"retry_socket_connect": False}
+    if "retry_socket_connect" in inspect.signature(_Connection.connect_check_health).parameters
+    else {}
+)
 
 
 class Lane:
@@ -115,9 +139,9 @@ class Lane:
         clean = False
         try:
             _check(conn)
-            if not conn.is_connected:
+            if not _connected(conn):
                 conn.retry.call_with_retry(
-                    lambda: conn.connect_check_health(retry_socket_connect=False),
+                    lambda: conn.connect_check_health(**_CONNECT_ONCE),
                     lambda _: _drop(conn),
                 )
             try:
@@ -148,7 +172,7 @@ class Lane:
     def _put_back(self, conn: Any, clean: bool) -> None:
         """Keep `conn` for the next call, or give it back to the pool; `clean`: its last
         reply was read in full (otherwise it is never reused as it is)."""
-        if clean and not conn.should_reconnect() and len(self._idle) < KEEP_IDLE and self._keep:
+        if clean and not _reconnect_due(conn) and len(self._idle) < KEEP_IDLE and self._keep:
             self._idle.append((conn, monotonic()))
         else:
             if not clean:
@@ -167,7 +191,7 @@ def _check(conn: Any) -> None:
     """As the pool checks a connection it hands out: one the server closed (restarted, timed
     out, killed) reads as ready, and is made anew rather than failing the call."""
     try:
-        ready = conn.can_read()
+        ready = _poll(conn)
     except _BROKEN:
         ready = True
     if ready:
@@ -182,8 +206,8 @@ def _send(conn: Any, call: Call[Any], dialect: Dialect) -> Any:
     def attempt() -> Any:
         if failures:  # the first attempt's failure, for the policy to judge
             raise failures.pop()
-        if not conn.is_connected:  # fails before anything is sent
-            conn.connect_check_health(retry_socket_connect=False)
+        if not _connected(conn):  # fails before anything is sent
+            conn.connect_check_health(**_CONNECT_ONCE)
         try:
             return _exchange(conn, call, dialect)
         except _BROKEN as error:
