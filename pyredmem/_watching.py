@@ -26,6 +26,7 @@ from ._ops.events import (
     parse_log_key,
     start_of,
 )
+from ._ops.thread import thread_of
 
 __all__ = [
     "MARGIN_MS",
@@ -161,8 +162,8 @@ def expired_event(keyspace: Keyspace, matcher: Matcher, key: str, now_ms: int) -
     prefix, rest = parts
     if rest == ":h":
         target, thread = "scope", None
-    elif rest.startswith(":t:") and rest.endswith(":l") and len(rest) > 5:
-        target, thread = "thread", rest[3:-2]
+    elif rest.startswith(":") and (thread := thread_of(rest[1:])) is not None:
+        target = "thread"
     else:
         return None
     log = parse_log_key(keyspace, prefix + ":ev")

@@ -12,6 +12,7 @@ from typing import Any
 
 from .._keys import Keyspace
 from .._ops.cache import parse_bucket_key
+from .._ops.thread import thread_of
 from .._watching import scan_reply
 from ._render import Bar
 
@@ -56,10 +57,7 @@ def classify(keyspace: Keyspace, key: str, *, any_tenant: bool) -> Found | None:
     scoped = ks.scope_key(key)
     if scoped is not None:
         kind, stored, suffix = scoped
-        # a thread's turns: "t:<thread>:l" (pyredmem/_ops/thread.py), as erase and
-        # reencrypt read them
-        thread = suffix[2:-2] if suffix.startswith("t:") and suffix.endswith(":l") else None
-        return Found(key, tenant, kind, stored, suffix, thread or None)
+        return Found(key, tenant, kind, stored, suffix, thread_of(suffix))
     bucket = parse_bucket_key(ks, key)
     if bucket is not None:
         return Found(key, tenant, "cache", bucket.name, bucket.suffix)

@@ -25,6 +25,7 @@ from .._errors import InvalidScopeError
 from .._keys import KINDS, Keyspace, ScopeRef, key_slot, scope_ref_of
 from ._call import Call, script
 from .cache import scoped_bucket_key, scoped_cache_pattern
+from .thread import thread_of
 
 __all__ = ["MAX_KEYS_PER_CALL", "SCAN_COUNT", "ErasePlan", "Erased", "erase_refs"]
 
@@ -127,7 +128,7 @@ class ErasePlan:
         for ref in self.refs:
             suffix = ks.scope_suffix(ref, key)
             if suffix is not None:
-                if suffix.startswith("t:") and suffix.endswith(":l"):
+                if thread_of(suffix) is not None:
                     return _TURNS
                 return _SCOPE_MEASURES.get(suffix, _NOTHING)
             bucket = scoped_bucket_key(ks, ref, key)

@@ -45,7 +45,7 @@ from ._call import Call, Target, script
 from .cache import CacheTarget, parse_bucket_key
 from .facts import FactStore
 from .recall import recall_keys, split_item, vector_bytes_of
-from .thread import Thread, _sealed_body, _split
+from .thread import Thread, _sealed_body, _split, thread_of
 
 __all__ = [
     "SCAN_COUNT",
@@ -227,8 +227,9 @@ class ReencryptPlan:
                 return self._facts(FactStore(self.cfg, self._ref(kind, stored)))
             if suffix == "r":
                 return self._recall(key, self._ref(kind, stored))
-            if suffix.startswith("t:") and suffix.endswith(":l") and len(suffix) > 4:
-                thread = self._plain(suffix[2:-2], "thread")
+            sid = thread_of(suffix)
+            if sid is not None:
+                thread = self._plain(sid, "thread")
                 return self._turns(Thread(self.cfg, self._ref(kind, stored), thread))
             return self._log(key) if suffix == "ev" else None
         bucket = parse_bucket_key(ks, key)

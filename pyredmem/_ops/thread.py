@@ -34,6 +34,8 @@ __all__ = [
     "decode_entries",
     "decode_joined",
     "reseal",
+    "thread_of",
+    "thread_suffixes",
     "entry_tail",
     "as_stored",
     "turn_tokens",
@@ -56,6 +58,20 @@ class ThreadInfo:
     id: str
     last_activity: float
     expires_at: float | None
+
+
+def thread_suffixes(sid: str) -> tuple[str, str]:
+    """What follows the scope's tag and ':' in a thread's keys: its turns (L) and its
+    message ids (I), for the thread id as stored."""
+    return f"t:{sid}:l", f"t:{sid}:i"
+
+
+def thread_of(suffix: str) -> str | None:
+    """The stored thread id whose turns (L) a key suffix (after the scope's tag and ':')
+    names, or None when it names no thread's turns."""
+    if suffix.startswith("t:") and suffix.endswith(":l") and len(suffix) > 4:
+        return suffix[2:-2]
+    return None
 
 
 class Thread:
@@ -99,7 +115,8 @@ class Thread:
         self.index = (f"{p}:ta", f"{p}:tx")
         #: the id as stored (in key names and the thread index): encrypted with encrypt_names
         self.sid = sid = cfg.keyspace.stored(thread_id, "thread")
-        self.keys = (f"{p}:t:{sid}:l", f"{p}:t:{sid}:i", *self.index)
+        turns, ids = thread_suffixes(sid)
+        self.keys = (f"{p}:{turns}", f"{p}:{ids}", *self.index)
         scope_aad = cfg.binding("t", ref.kind, ref.id)
         #: with encryption, what its turns are bound to (each adds its message id)
         self.aad = None if scope_aad is None else bind(scope_aad, thread_id)
