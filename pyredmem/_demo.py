@@ -92,7 +92,7 @@ def run_demo(url: str = "memory://demo") -> None:
         with Memory(url, namespace="demo", tenant="globex") as other:
             _show("tenant globex: user:alice get prefs", other.user("alice").get("prefs"))
 
-        print("\n7. A chat turn in one call, and a batch in one round trip")
+        print("\n7. A chat turn in one call (its context within a token budget), and a batch")
         chat = alice.history("support", max_turns=100)
         chat.clear()
         chat.append(Message.system("You are a concise support agent."))
@@ -157,6 +157,29 @@ def run_demo(url: str = "memory://demo") -> None:
         with _vault(url, os.urandom(32)) as other:
             _show("another key looks her up", other.user("carol@example.com").get("card"))
         _show("carol.erase()", carol.erase())
+
+    print("\n11. A rate limit that denies, then recovers; a cache stampede computed once")
+    with Memory(url, namespace="demo", tenant="acme") as mem:
+        api = mem.limiter("demo-api", "3/second", algorithm="fixed")
+        api.reset("alice")
+        decisions = [api.hit("alice") for _ in range(4)]
+        _show("4 calls in a 3/second window: allowed", [d.allowed for d in decisions])
+        _show("the 4th may retry in (s)", round(decisions[-1].retry_after, 1))
+        time.sleep(decisions[-1].retry_after + 0.05)
+        _show("after waiting it out: allowed", api.hit("alice").allowed)
+        quotes = mem.cache("quotes", ttl=60)
+        quotes.delete("EURUSD")
+        computed = []
+
+        def price() -> float:  # a slow upstream call, e.g. a model or an API
+            computed.append(1)
+            time.sleep(0.2)
+            return 1.0842
+
+        with ThreadPoolExecutor(8) as pool:  # 8 callers miss the cache at once
+            got = list(pool.map(lambda _: quotes.get_or_compute("EURUSD", price), range(8)))
+        _show("8 concurrent callers got", sorted(set(got)))
+        _show("times the upstream was called", len(computed))
 
     print("\nDone. Each operation above was one call of a function inside the store (update:")
     print("a read, then a compare-and-set). The same code runs on Redis, Valkey or a cluster:")

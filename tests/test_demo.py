@@ -25,6 +25,10 @@ def test_demo_runs_on_the_embedded_store(capsys: pytest.CaptureFixture[str]) -> 
     assert "'hunter2', '4242' or 'carol' in Redis        -> False" in out
     assert "another key looks her up                     -> None" in out
     assert "carol.erase()                                -> Erased(values=1, threads=1" in out
+    assert "4 calls in a 3/second window: allowed        -> [True, True, True, False]" in out
+    assert "after waiting it out: allowed                -> True" in out
+    assert "8 concurrent callers got                     -> [1.0842]" in out
+    assert "times the upstream was called                -> 1" in out
 
 
 @pytest.mark.real_server
