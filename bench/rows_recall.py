@@ -1,7 +1,9 @@
 """Recall: search latency at 1k and 10k items of 384 dimensions with the client cache cold
 (the first search of a process: the whole index read) and warm (one small call), and after
 one add (a delta of one item), excluding embedding time (the embedder returns vectors made
-beforehand); add throughput; bytes per item in Redis; the hashing embedder's speed."""
+beforehand); the same cold and warm with encryption at rest (vectors decrypted as the cache
+loads, hits' records opened); add throughput; bytes per item in Redis; the hashing
+embedder's speed."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pyredmem import HashingEmbedder, Memory, _embed
 from pyredmem._ops import recall as ops
 
 DIM = 384
+KEY = bytes(range(32))
 #: targets (ms, p50 on TCP loopback): warm and cold search at 1k and 10k items
 TARGETS = {
     ("warm", 1000): 2.0,
@@ -60,8 +63,11 @@ def _fill(mem: Memory, size: int, embedder: Prepared) -> tuple[Any, float]:
     return rec, size / (time.perf_counter() - t0)
 
 
-def _searches(rec: Any, runner: Any, size: int, reps: int) -> list[tuple[str, float, float | None]]:
-    """(row, p50 ms, target ms) of searches: cache cold, warm, and after one add."""
+def _searches(
+    rec: Any, runner: Any, size: int, reps: int, sealed: bool = False
+) -> list[tuple[str, float, float | None]]:
+    """(row, p50 ms, target ms) of searches: cache cold, warm, and after one add (`sealed`:
+    with encryption, cold and warm only, no targets)."""
 
     def search() -> None:
         rec.search("v7", k=10)
@@ -75,6 +81,11 @@ def _searches(rec: Any, runner: Any, size: int, reps: int) -> list[tuple[str, fl
         rec.add(f"v{next(counter)}")
 
     search()
+    if sealed:
+        return [
+            ("encrypted, cache cold", _p50_ms(search, reps, cold), None),
+            ("encrypted, cache warm", _p50_ms(search, reps), None),
+        ]
     return [
         ("cache cold", _p50_ms(search, reps, cold), TARGETS[("cold", size)]),
         ("cache warm", _p50_ms(search, reps), TARGETS[("warm", size)]),
@@ -106,6 +117,12 @@ def run(mem: Memory, raw: Any, n: int) -> str:
         used = sum(raw.memory_usage(k, samples=0) or 0 for k in rec._store.keys)
         line(f"bytes per item in Redis, {size:,} items", f"{used / rec.info().count:,.0f} B")
         rec.clear()
+        with Memory(mem.client, namespace="bench-sealed", encryption_key=KEY) as sealed:
+            rec, rate = _fill(sealed, size, embedder)
+            for name, p50, _ in _searches(rec, sealed._runner, size, reps, sealed=True):
+                line(f"search p50, {size:,} items, {name}", f"{p50:.2f} ms")
+            line(f"add_many throughput, {size:,} items, encrypted", f"{rate:,.0f} /s")
+            rec.clear()
 
     single = mem.recall(scope=mem.user("bench-recall-add"), embedder=embedder)
     single.clear()

@@ -1,7 +1,8 @@
 -- reencrypt_recall: rewrite recall items (see the recall layout in recall_add.lua) with
--- what the client sealed under the primary key (vector, time and kind kept, the text and
--- meta sealed again, or sealed for the first time), each only if its field still holds the
--- bytes the client read (a compare-and-set: a concurrent add or delete always wins). Each
+-- what the client made under the primary key: the whole field, its vector encrypted and its
+-- text and meta sealed again under a new nonce (or for the first time), time and kind kept;
+-- each only if its field still holds the bytes the client read (a compare-and-set on the
+-- whole field, vector included: a concurrent add or delete always wins). Each
 -- item rewritten gets a new version, so that clients' caches of the index fetch it again
 -- (their copy may be under a key about to leave the ring); its expiry stays.
 -- KEYS[1] R  KEYS[2] C

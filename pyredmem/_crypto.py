@@ -17,6 +17,12 @@ names, digests), so the same key material never serves two algorithms. With
 deterministic AES-SIV encryption (base64url) under the keyring's names key, so that lookups
 still find them; digests that index values (fact objects, `@cached` arguments) are HMACs
 under it.
+
+Recall vectors (see `xor_vectors`) are encrypted with AES-256-CTR under a "vectors" subkey,
+length-preserving, their IV the nonce of their item's sealed record (its own key and
+purpose: the nonce is fresh per write, never reused under either key); the record's
+plaintext starts with `vector_tag` of the stored vector, so that a vector altered or moved
+fails when its item is opened.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -49,12 +56,16 @@ __all__ = [
     "open_value",
     "scope_binding",
     "seal_value",
+    "vector_tag",
 ]
 
 KEY_BYTES = 32
 VERSION = 1
 NONCE_BYTES = 12
 TAG_BYTES = 16
+#: bytes of a recall vector's tag (see `vector_tag`), and of one AES block
+VECTOR_TAG_BYTES = 16
+_BLOCK = 16
 _ID_RE = re.compile(r"[A-Za-z0-9._-]{1,32}")
 _LEN = struct.Struct(">I")
 _MEMO_SIZE = 8192  # names remembered both ways (see Crypto._remember)
@@ -172,6 +183,13 @@ def scope_binding(namespace: str, tenant: str | None, what: str, *names: str) ->
     return bind(b"pyredmem/1", namespace, tenant or "", what, *names)
 
 
+def vector_tag(stored: bytes) -> bytes:
+    """What a sealed recall record's plaintext starts with: a digest of its item's stored
+    (encrypted) vector. Inside the record's ciphertext, so only the key can make one; a
+    vector altered, or moved from another item, no longer matches it."""
+    return hashlib.sha256(stored).digest()[:VECTOR_TAG_BYTES]
+
+
 def key_id_of(blob: bytes) -> str | None:
     """The key id a sealed value names, or None when it is not one."""
     if len(blob) < 2 or blob[0] != VERSION:
@@ -219,6 +237,7 @@ class Crypto:
         "_open",
         "_seal",
         "_sealer",
+        "_vectors",
         "encrypt_names",
         "opened",
         "ring",
@@ -237,6 +256,14 @@ class Crypto:
         self._sealer = self._open[ring.primary]
         head = ring.primary.encode("ascii")
         self._seal = bytes([VERSION, len(head)]) + head
+        # a sealed value's head -> AES-256 (ECB: the CTR keystream of many IVs in one call)
+        # under that key's vectors subkey (see `xor_vectors`)
+        self._vectors = {
+            bytes([VERSION, len(kid)]) + kid.encode("ascii"): Cipher(
+                algorithms.AES(_derive(ring.key(kid), b"vectors")), modes.ECB()
+            )
+            for kid in ring.ids
+        }
         names = ring.names or ring.primary  # a lone key's own (see Keyring)
         self._names = AESSIV(_derive(ring.key(names), b"names", 64))
         self._digest_key = _derive(ring.key(names), b"digests")
@@ -251,6 +278,58 @@ class Crypto:
     def seal(self, data: bytes, aad: bytes) -> bytes:
         nonce = os.urandom(NONCE_BYTES)
         return self._seal + nonce + self._sealer.encrypt(nonce, data, aad)
+
+    @property
+    def head(self) -> bytes:
+        """How a value sealed now starts: version, key id length, the primary key id."""
+        return self._seal
+
+    def seal_nonce(self, data: bytes, aad: bytes, nonce: bytes) -> bytes:
+        """`seal` with a given nonce: a fresh random one (`os.urandom(NONCE_BYTES)`) that
+        the recall vector of the same write uses as its IV (see `xor_vectors`)."""
+        return self._seal + nonce + self._sealer.encrypt(nonce, data, aad)
+
+    def vector_stream(self, head: bytes, nonces: list[bytes], size: int) -> bytes | None:
+        """The AES-256-CTR keystreams of recall vectors of `size` bytes whose records are
+        sealed under the key of `head` (version, key id length, key id): under that key's
+        vectors subkey, IV each nonce + a 4-byte zero counter, each keystream `size`
+        rounded up to whole 16-byte blocks, in order. None when the keyring lacks the
+        key. One AES call however many vectors: a search cache loads thousands."""
+        counters = [c.to_bytes(4, "big") for c in range(-(-size // _BLOCK))]
+        # block i of a keystream is AES(nonce | i), as CTR makes it (i < 2^32)
+        return self.vector_blocks(head, b"".join(n + n.join(counters) for n in nonces))
+
+    def vector_blocks(self, head: bytes, blocks: bytes) -> bytes | None:
+        """AES-256 of 16-byte counter blocks (nonce | 4-byte big-endian counter) under the
+        vectors subkey of the key of `head`: keystreams (see `vector_stream`), for a caller
+        that builds the blocks faster (numpy). None when the keyring lacks the key."""
+        cipher = self._vectors.get(head)
+        if cipher is None:
+            return None
+        return cipher.encryptor().update(blocks)
+
+    def xor_vectors(
+        self, heads: list[bytes], nonces: list[bytes], vectors: list[bytes]
+    ) -> list[bytes] | None:
+        """Recall vectors (all of one length) encrypted, or decrypted (the same operation):
+        each XOR its keystream (see `vector_stream`; `heads[j]` and `nonces[j]` those of
+        the record of vector j). None when a head names a key the keyring lacks."""
+        if not vectors:
+            return []
+        size = len(vectors[0])
+        width = -(-size // _BLOCK) * _BLOCK
+        groups: dict[bytes, list[int]] = {}
+        for j, head in enumerate(heads):
+            groups.setdefault(head, []).append(j)
+        out = list(vectors)
+        for head, rows in groups.items():
+            stream = self.vector_stream(head, [nonces[j] for j in rows], size)
+            if stream is None:
+                return None
+            for k, j in enumerate(rows):
+                key = int.from_bytes(stream[k * width : k * width + size], "little")
+                out[j] = (int.from_bytes(vectors[j], "little") ^ key).to_bytes(size, "little")
+        return out
 
     def open(
         self, blob: bytes, aad: bytes, *, key: str | None = None, scope: str | None = None

@@ -142,12 +142,15 @@ def decode_vector(fmt: str, data: bytes) -> list[float]:
     return [q * scale for q in array("b", data[4:])]
 
 
-def decode_matrix(fmt: str, blobs: Sequence[bytes], dim: int, out: Any = None) -> Any:
-    """numpy only: the stored vectors `blobs` as an (n, dim) float32 array (written into
-    `out` when given)."""
+def decode_matrix(fmt: str, blobs: Any, dim: int, out: Any = None) -> Any:
+    """numpy only: the stored vectors `blobs` (bytes each, or an (n, vector bytes) uint8
+    array of them) as an (n, dim) float32 array (written into `out` when given)."""
     np = __getattr__("NUMPY")
     n = len(blobs)
-    raw = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+    if isinstance(blobs, np.ndarray):
+        raw = blobs
+    else:
+        raw = np.frombuffer(b"".join(blobs), dtype=np.uint8)
     if out is None:
         out = np.empty((n, dim), dtype=np.float32)
     if fmt == "float16":
@@ -155,7 +158,10 @@ def decode_matrix(fmt: str, blobs: Sequence[bytes], dim: int, out: Any = None) -
         return out
     rows = raw.reshape(n, 4 + dim)
     scales = rows[:, :4].copy().view("<f4").reshape(n, 1)
-    np.multiply(rows[:, 4:].view(np.int8), scales, out=out)
+    # bytes that are no vector (an encrypted one read without its key, or altered) may
+    # overflow: their rows score inf or nan, and their items refuse to open when returned
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.multiply(rows[:, 4:].view(np.int8), scales, out=out)
     return out
 
 

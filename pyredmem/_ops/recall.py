@@ -9,17 +9,25 @@ changed since the version its cache holds: when nothing did, one small reply; ot
 items written since (all of them the first time), in pages bounded in count and bytes.
 Scoring runs on the client, with numpy when it is installed.
 
-Text and meta go through `_seal_item` / `_open_item`, the one place where they are
-encoded and decoded (encryption at rest plugs in there). With `encrypt_names`, item ids are
-stored as their encryption (`RecallStore.stored`: what KEYS, fields and members hold, and
-what a client cache keys its rows by) and given back plain (`RecallStore.plain`). With
-change events, the writes log to the scope's change log (target "r": see events.py).
+Text and meta go through `_seal_items` / `_open_item`, the one place where they are
+encoded and decoded (encryption at rest plugs in there). When the Memory encrypts, so are
+vectors: each XOR an AES-256-CTR keystream whose IV is its record's nonce (see
+`_crypto.Crypto.xor_vectors`; same length, so no offset changes), and the sealed record
+starts with a tag of the stored vector (`_crypto.vector_tag`): a vector altered or moved
+fails when its item is opened (a hit, a get). A search cache decrypts vectors to score
+them without opening records, so such a vector can change a ranking, never a result.
+
+With `encrypt_names`, item ids are stored as their encryption (`RecallStore.stored`: what
+KEYS, fields and members hold, and what a client cache keys its rows by) and given back
+plain (`RecallStore.plain`). With change events, the writes log to the scope's change log
+(target "r": see events.py).
 """
 
 from __future__ import annotations
 
 import math
 import operator
+import os
 import secrets
 import threading
 import weakref
@@ -31,7 +39,7 @@ from typing import Any
 from .. import _embed
 from .._codec import decode_value, encode_value
 from .._config import MAX_CALL_BYTES, Config, positive_int, ttl_to_ms
-from .._crypto import bind, key_id_of
+from .._crypto import NONCE_BYTES, TAG_BYTES, VECTOR_TAG_BYTES, Crypto, bind, key_id_of, vector_tag
 from .._errors import ConfigurationError, DecryptionError, InvalidKeyError, InvalidValueError
 from .._keys import ScopeRef, validate_key
 from ._call import Arg, Call, script
@@ -203,19 +211,31 @@ class RecallStore:
 # ---------------------------------------------------------------------------- items
 
 
-def _seal_item(store: RecallStore, item_id: str, data: bytes) -> bytes:
-    """An item's encoded text and meta as stored: sealed, bound to the scope and the item
-    id, when the Memory encrypts (the one place where they are)."""
+def _seal_items(
+    store: RecallStore, ids: list[str], vectors: list[bytes], blobs: list[bytes]
+) -> tuple[list[bytes], list[bytes]]:
+    """Items' quantised vectors and blobs (see `_blob`) as stored: as they are, or when the
+    Memory encrypts, each vector encrypted and each text and meta sealed (after the stored
+    vector's tag), bound to the scope and the item id, both under one fresh nonce (the one
+    place where they are)."""
     crypto = store.cfg.crypto
     if crypto is None or store.aad is None:
-        return data
-    return crypto.seal(data, bind(store.aad, item_id))
+        return vectors, blobs
+    nonces = [os.urandom(NONCE_BYTES) for _ in ids]
+    stored = crypto.xor_vectors([crypto.head] * len(ids), nonces, vectors)
+    assert stored is not None  # the primary key is in the keyring
+    sealed = []
+    for i, vec, blob, nonce in zip(ids, stored, blobs, nonces, strict=True):
+        kind, _, data = blob.partition(b"\x00")
+        where = bind(store.aad, i)
+        sealed.append(kind + b"\x00" + crypto.seal_nonce(vector_tag(vec) + data, where, nonce))
+    return stored, sealed
 
 
 def _open_item(cfg: Config, aad: bytes | None, label: str, item_id: str, data: bytes) -> bytes:
-    """The inverse of `_seal_item`, `aad` the index's binding (DecryptionError for an
-    altered or moved item, an item stored without encryption when the Memory encrypts, and
-    an encrypted one when it does not)."""
+    """The inverse of `_seal_items` for text and meta, `aad` the index's binding
+    (DecryptionError for an altered or moved item, an item stored without encryption when
+    the Memory encrypts, and an encrypted one when it does not)."""
     crypto = cfg.crypto
     if crypto is None or aad is None:
         if key_id_of(data) is not None:  # codec bytes start with their type char
@@ -272,30 +292,53 @@ def _item_id(value: object, label: str) -> str:
 
 
 def _blob(store: RecallStore, item_id: str, text: str, kind: bytes, meta: Any) -> bytes:
-    """kind | NUL | sealed(type char + codec payload of [text, meta])"""
+    """kind | NUL | type char + codec payload of [text, meta] (sealed by `_seal_items`
+    when the Memory encrypts), checked against the cap at the size it is stored."""
     vtype, payload = encode_value(store.cfg.codec, [text, meta], key=item_id, scope=store.label)
-    sealed = _seal_item(store, item_id, vtype.encode() + payload)
-    blob = kind + b"\x00" + sealed
-    if len(blob) > store.cfg.max_value_bytes:
+    blob = kind + b"\x00" + vtype.encode() + payload
+    crypto = store.cfg.crypto
+    size = len(blob)
+    if crypto is not None and store.aad is not None:
+        size += len(crypto.head) + NONCE_BYTES + TAG_BYTES + VECTOR_TAG_BYTES
+    if size > store.cfg.max_value_bytes:
         raise InvalidValueError(
-            f"the encoded item is {len(blob)} bytes; the cap is {store.cfg.max_value_bytes}",
+            f"the encoded item is {size} bytes; the cap is {store.cfg.max_value_bytes}",
             key=item_id,
             scope=store.label,
         )
     return blob
 
 
-def _item(store: RecallStore, item_id: str, record: bytes) -> RecallItem:
-    """An item (its plain id) from its record "<created ms>:<blob>"."""
-    return _record_item(store.cfg, store.aad, store.label, item_id, record)
+def _item(
+    store: RecallStore, item_id: str, record: bytes, vector: bytes | None = None
+) -> RecallItem:
+    """An item (its plain id) from its record "<created ms>:<blob>" and, when the Memory
+    encrypts, its stored vector (checked against the record's tag)."""
+    return _record_item(store.cfg, store.aad, store.label, item_id, record, vector)
 
 
 def _record_item(
-    cfg: Config, aad: bytes | None, label: str, item_id: str, record: bytes
+    cfg: Config,
+    aad: bytes | None,
+    label: str,
+    item_id: str,
+    record: bytes,
+    vector: bytes | None = None,
 ) -> RecallItem:
+    """An item from its record; with encryption, `vector` the stored one, or None for an
+    event's record (which carries no vector: the tag is then not checked)."""
     created, _, blob = record.partition(b":")
     kind, _, sealed = blob.partition(b"\x00")
     data = _open_item(cfg, aad, label, item_id, sealed)
+    if cfg.crypto is not None and aad is not None:  # opened: a sealed one
+        tag, data = data[:VECTOR_TAG_BYTES], data[VECTOR_TAG_BYTES:]
+        if vector is not None and vector_tag(vector) != tag:
+            raise DecryptionError(
+                "the stored vector failed authentication: altered, or moved from another "
+                "item or scope",
+                key=item_id,
+                scope=label,
+            )
     text, meta = decode_value(cfg.codec, data[:1], data[1:], key=item_id)
     return RecallItem(
         item_id, text, kind.decode("utf-8", "surrogatepass") or None, meta, int(created) / 1000
@@ -319,8 +362,9 @@ def vector_bytes_of(signature: bytes | str) -> int | None:
 
 
 def split_item(value: bytes, vbytes: int) -> tuple[bytes, bytes] | None:
-    """An item's field (see lua/recall_add.lua) as (what stays as it is: its vector, time
-    and kind up to the NUL; what is sealed: its text and meta), or None when it is not one."""
+    """An item's field (see lua/recall_add.lua) as (its vector, encrypted when its record
+    is sealed, time and kind up to the NUL; its text and meta, sealed or not), or None when
+    it is not one."""
     colon = value.find(b":", vbytes)
     nul = value.find(b"\x00", colon + 1) if colon >= 0 else -1
     if nul < 0:
@@ -363,10 +407,12 @@ def recall_add(
         rows.append((i, ttl_ms, _blob(store, i, t, _kind(kind, label), _meta(meta, label))))
         texts.append(t)
     vectors = _embed.embed_texts(store.embedder, texts, label)
+    ids = [r[0] for r in rows]
+    encoded = [_embed.encode_vector(store.format, v) for v in vectors]
+    stored, blobs = _seal_items(store, ids, encoded, [r[2] for r in rows])
     args: list[Arg] = [store.signature, store.vbytes, store.max_items]
     size = 0
-    for (i, ttl_ms, blob), v in zip(rows, vectors, strict=True):
-        vec = _embed.encode_vector(store.format, v)
+    for (i, ttl_ms, _), vec, blob in zip(rows, stored, blobs, strict=True):
         size += len(blob) + len(vec)
         args += [store.stored(i), ttl_ms, vec, blob]
     if size > MAX_CALL_BYTES:
@@ -374,7 +420,6 @@ def recall_add(
             f"at most {MAX_CALL_BYTES} bytes of items per call, got {size}", scope=label
         )
     args += store.events_args
-    ids = [r[0] for r in rows]
 
     def parse(reply: Any) -> list[str]:
         return ids
@@ -403,11 +448,19 @@ def recall_clear(store: RecallStore) -> Call[int]:
 
 def recall_get(store: RecallStore, item_id: str) -> Call[RecallItem | None]:
     i = validate_key(item_id, scope=store.label)
+    if store.cfg.crypto is None or store.aad is None:
+        start = store.vbytes
 
-    def parse(reply: Any) -> RecallItem | None:
-        return None if reply is None else _item(store, i, reply)
+        def parse(reply: Any) -> RecallItem | None:
+            return None if reply is None else _item(store, i, reply)
 
-    args = (store.signature, store.vbytes, store.stored(i))
+    else:  # the whole field (the record from offset 0): the vector is checked too
+        start, vb = 0, store.vbytes
+
+        def parse(reply: Any) -> RecallItem | None:
+            return None if reply is None else _item(store, i, reply[vb:], reply[:vb])
+
+    args = (store.signature, start, store.stored(i))
     return Call(script("recall_get"), store.keys[:2], args, parse, i, store.label)
 
 
@@ -426,10 +479,17 @@ class RecallCache:
     """A client's copy of one index at `version`: rows of vectors, records and expiries
     (numpy arrays when numpy is installed, lists otherwise), and their kinds when a search
     asks for one, keyed by item ids as stored (see `RecallStore.stored`). Rows of removed
-    items are reused. Thread-safe: every change and every ranking holds `lock`."""
+    items are reused. Thread-safe: every change and every ranking holds `lock`.
+
+    With `crypto` (the Memory encrypts), vectors are decrypted as they load, with the key
+    id and nonce at the head of their record's sealed blob (an item whose record is not
+    sealed, stored before encryption was turned on, has a plain vector: read as it is),
+    and the stored vectors are kept too (`stored`): a hit's record is checked against its
+    own."""
 
     __slots__ = (
         "base",
+        "crypto",
         "dim",
         "expiry",
         "fmt",
@@ -442,12 +502,16 @@ class RecallCache:
         "numpy",
         "records",
         "rows",
+        "stored",
         "vbytes",
         "vectors",
         "version",
     )
 
-    def __init__(self, fmt: str, dim: int, numpy: bool | None = None) -> None:
+    def __init__(
+        self, fmt: str, dim: int, numpy: bool | None = None, crypto: Crypto | None = None
+    ) -> None:
+        self.crypto = crypto
         self.fmt = fmt
         self.dim = dim
         self.vbytes = _embed.vector_bytes(fmt, dim)
@@ -465,6 +529,7 @@ class RecallCache:
         self.kinds: list[bytes] | None = None  # made when a search filters by kind
         self.free: list[int] = []
         self.vectors: list[list[float]] = []
+        self.stored: list[bytes] = []  # with crypto only
         if self.numpy:
             np = _embed.NUMPY
             self.matrix = np.zeros((0, self.dim), dtype=np.float32)
@@ -480,6 +545,8 @@ class RecallCache:
         if row is not None:
             self.ids[row] = None
             self.records[row] = b""
+            if self.crypto is not None:
+                self.stored[row] = b""
             self.expiry[row] = -math.inf
             self.free.append(row)
 
@@ -492,6 +559,8 @@ class RecallCache:
                 row = len(self.ids)
                 self.ids.append(None)
                 self.records.append(b"")
+                if self.crypto is not None:
+                    self.stored.append(b"")
                 if not self.numpy:
                     self.vectors.append([])
                     self.expiry.append(-math.inf)
@@ -520,8 +589,11 @@ class RecallCache:
             ids = [i.decode("utf-8", "surrogatepass") for i in reply[6 : 6 + n]]
             items = reply[6 + n : 6 + 2 * n]
             vb = self.vbytes
-            vectors = [item[:vb] for item in items]
+            vectors: Any = [item[:vb] for item in items]
             records = [item[vb:] for item in items]
+            stored = vectors
+            if self.crypto is not None:
+                vectors = self._decrypt(vectors, records)
             at = 6 + 2 * n
             timed = int(reply[at])
             expiries = [math.inf] * n
@@ -536,6 +608,8 @@ class RecallCache:
                 self.ids = list(ids)
                 self.rows = dict(zip(ids, rows, strict=True))
                 self.records = records
+                if self.crypto is not None:
+                    self.stored = stored
                 if not self.numpy:
                     self.vectors = [[] for _ in rows]
                     self.expiry = [-math.inf] * n
@@ -543,6 +617,9 @@ class RecallCache:
                 rows = [self._row(i) for i in ids]
                 for row, record in zip(rows, records, strict=True):
                     self.records[row] = record
+                if self.crypto is not None:
+                    for row, vec in zip(rows, stored, strict=True):
+                        self.stored[row] = vec
             if self.numpy:
                 self._put_numpy(rows, vectors, expiries, reload)
             else:
@@ -554,11 +631,72 @@ class RecallCache:
                 self.base = version
             return more
 
+    def _decrypt(self, vectors: list[bytes], records: list[bytes]) -> Any:
+        """Stored vectors decrypted (as a list of bytes, or with numpy an (n, vbytes) uint8
+        array), grouped by the key their records are sealed under. A vector whose record is
+        not sealed, or sealed under a key the keyring lacks, stays as it is: its record
+        refuses to open when it is a hit."""
+        crypto = self.crypto
+        assert crypto is not None
+        groups: dict[bytes, tuple[list[int], list[bytes]]] = {}
+        head = b"\xff"  # the same head row after row, usually
+        rows: list[int] = []
+        nonces: list[bytes] = []
+        skip = len(head)
+        for j, record in enumerate(records):
+            at = record.find(b"\x00") + 1
+            if not record.startswith(head, at):
+                if record[at : at + 1] != b"\x01" or len(record) < at + 2:
+                    continue  # not sealed: codec bytes start with their type char
+                head = record[at : at + 2 + record[at + 1]]
+                skip = len(head)
+                rows, nonces = groups.setdefault(head, ([], []))
+            at += skip
+            nonce = record[at : at + NONCE_BYTES]
+            if len(nonce) == NONCE_BYTES:  # else a cut record, refused when opened
+                rows.append(j)
+                nonces.append(nonce)
+        vb = self.vbytes
+        blocks = -(-vb // 16)
+        width = blocks * 16
+        if not self.numpy:
+            out = list(vectors)
+            for head, (rows, nonces) in groups.items():
+                stream = crypto.vector_stream(head, nonces, vb)
+                if stream is None:
+                    continue  # a key the keyring lacks
+                for k, j in enumerate(rows):
+                    key = int.from_bytes(stream[k * width : k * width + vb], "little")
+                    out[j] = (int.from_bytes(out[j], "little") ^ key).to_bytes(vb, "little")
+            return out
+        np = _embed.NUMPY
+        stored = np.frombuffer(b"".join(vectors), dtype=np.uint8).reshape(len(vectors), vb)
+        # counter i of a block, big-endian, in the high half of its second 64-bit word
+        counters = np.arange(blocks, dtype=">u4").view("<u4").astype("<u8") << 32
+        whole = None
+        for head, (rows, nonces) in groups.items():
+            # the counter blocks (nonce | i) of every row at once
+            raw = np.frombuffer(b"".join(nonces), dtype=np.uint8).reshape(len(rows), NONCE_BYTES)
+            ivs = np.empty((len(rows), blocks, 2), dtype="<u8")
+            ivs[:, :, 0] = raw[:, :8].copy().view("<u8")
+            ivs[:, :, 1] = raw[:, 8:].copy().view("<u4").astype("<u8") | counters
+            stream = crypto.vector_blocks(head, ivs.tobytes())
+            if stream is None:
+                continue  # a key the keyring lacks
+            keys = np.frombuffer(stream, dtype=np.uint8).reshape(len(rows), width)[:, :vb]
+            if len(rows) == len(vectors):  # all of them (rows in order): the common case
+                return stored ^ keys
+            if whole is None:
+                whole = stored.copy()
+            whole[np.asarray(rows)] ^= keys
+        return stored if whole is None else whole
+
     def _put_numpy(
-        self, rows: list[int], vectors: list[bytes], expiries: list[float], reload: bool
+        self, rows: list[int], vectors: Any, expiries: list[float], reload: bool
     ) -> None:
-        """Put decoded vectors and expiries in `rows` (`reload`: rows 0 to n - 1, in order;
-        a delta's rows follow the items' write order, whatever its length)."""
+        """Put decoded vectors (stored bytes, or an array of them: see `_decrypt`) and
+        expiries in `rows` (`reload`: rows 0 to n - 1, in order; a delta's rows follow the
+        items' write order, whatever its length)."""
         np = _embed.NUMPY
         size = len(self.ids)
         if size > len(self.matrix):  # room for a quarter more (rows past `size` unused)
@@ -606,7 +744,8 @@ def rank(
             return []
         if cache.numpy:
             np = _embed.NUMPY
-            scores = cache.matrix[:n] @ np.asarray(query, dtype=np.float32)
+            with np.errstate(all="ignore"):  # rows of bytes that are no vector: see decode_matrix
+                scores = cache.matrix[:n] @ np.asarray(query, dtype=np.float32)
             dead = cache.expiry[:n] <= cache.now
             if want is not None:
                 dead |= np.fromiter((kd != want for kd in _kinds(cache)), bool, n)
@@ -631,11 +770,15 @@ def rank(
                     scored.append((-s, row))
             scored.sort()
             chosen = [(row, -s) for s, row in scored[:k]]
-        picked = [(cache.ids[r], cache.records[r], s) for r, s in chosen]
+        stored = cache.stored if cache.crypto is not None else None
+        picked = [
+            (cache.ids[r], cache.records[r], s, None if stored is None else stored[r])
+            for r, s in chosen
+        ]
     hits = []
-    for item_id, record, score in picked:
+    for item_id, record, score, vector in picked:
         assert item_id is not None
-        it = _item(store, store.plain(item_id), record)
+        it = _item(store, store.plain(item_id), record, vector)
         hits.append(Hit(it.id, it.text, round(score, 6), it.kind, it.meta, it.created_at))
     return hits
 
@@ -683,7 +826,8 @@ class _Caches:
         with self.lock:
             cache = self.by_index.get(key)
             if cache is None:
-                cache = RecallCache(store.format, store.embedder.dimension)
+                crypto = store.cfg.crypto if store.aad is not None else None
+                cache = RecallCache(store.format, store.embedder.dimension, crypto=crypto)
                 self.by_index[key] = cache
             self.by_index.move_to_end(key)
             rows = sum(len(c.ids) for c in self.by_index.values())

@@ -20,9 +20,11 @@ What each key holds:
   bytes of a turn stored without encryption;
 - a fact store's F: "d:<id>" objects (type char, payload), bound to their subject and
   predicate, which the versions naming the object (I's "v" members, F's "m:" fields) tell;
-- a recall index's R: "i:<id>" items, whose text and meta (after the vector, time and
-  kind) are sealed, or codec bytes stored without encryption; each rewrite gives the item
-  a new version in the index, so that clients' caches of it read the item again;
+- a recall index's R: "i:<id>" items, whose vector is encrypted under the key and nonce of
+  the record after it and whose text and meta (after the time and kind) are sealed, or
+  both stored without encryption; a rewrite encrypts both again under the primary key and
+  a new nonce, and gives the item a new version in the index, so that clients' caches of
+  it read the item again;
 - change logs: immutable, so only counted (the values they carry keep their key id until
   they expire).
 """
@@ -30,6 +32,7 @@ What each key holds:
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections import Counter
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
@@ -38,7 +41,7 @@ from typing import Any
 import msgpack
 
 from .._config import Config
-from .._crypto import Crypto, bind, key_id_of
+from .._crypto import NONCE_BYTES, VECTOR_TAG_BYTES, Crypto, bind, key_id_of, vector_tag
 from .._errors import ConfigurationError, DecryptionError, PyRedMemError, SerializationError
 from .._keys import KINDS, ScopeRef
 from ._call import Call, Target, script
@@ -86,7 +89,7 @@ class Reencrypted:
     the writer's value stands) and `failed` (could not be opened: tampered, or under a key
     id the keyring lacks).
     `values`, `turns`, `cache_entries`, `facts`, `recall_items`: the rewritten by kind
-    (`recall_items`: items of recall indexes, their text and meta); `migrated`: of the
+    (`recall_items`: items of recall indexes, their vector, text and meta); `migrated`: of the
     rewritten, those that were not encrypted before. `unmigrated_facts`: fact objects
     stored without encryption, left as they are (see `Memory.reencrypt`). `events`: change
     log entries seen (immutable: their values keep their key id until they expire)."""
@@ -536,7 +539,8 @@ class ReencryptPlan:
                     continue
                 head, sealed = parts
                 was_plain = key_id_of(sealed) is None
-                if was_plain:  # codec bytes, stored without encryption
+                vector = value[:vbytes]
+                if was_plain:  # codec bytes and a plain vector, stored without encryption
                     plain = sealed if sealed[:1] == b"m" else None
                     if plain is None:
                         tally.add("failed")
@@ -545,7 +549,12 @@ class ReencryptPlan:
                     plain = self._open(sealed, where, tally, label)
                     if plain is None:
                         continue
-                new = head + self.crypto.seal(plain, where)
+                    opened = self._vector(sealed, plain, vector)
+                    if opened is None:
+                        tally.add("failed")
+                        continue
+                    plain, vector = plain[VECTOR_TAG_BYTES:], opened
+                new = self._item(head[vbytes:], plain, vector, where)
                 items.append((field[2:], value, new, was_plain))
             for chunk in _chunks(items):
                 args = tuple(x for item in chunk for x in item[:3])
@@ -561,6 +570,27 @@ class ReencryptPlan:
                         tally.add("migrated")
             if cursor == 0:
                 return tally.done()
+
+    def _vector(self, sealed: bytes, plain: bytes, vector: bytes) -> bytes | None:
+        """A recall item's vector decrypted, with the key and nonce of its sealed record
+        (`plain` that record opened); None when the record's tag refuses it (altered or
+        moved)."""
+        if plain[:VECTOR_TAG_BYTES] != vector_tag(vector):
+            return None
+        start = 2 + sealed[1]
+        nonce = sealed[start : start + NONCE_BYTES]
+        out = self.crypto.xor_vectors([sealed[:start]], [nonce], [vector])
+        return None if out is None else out[0]
+
+    def _item(self, head: bytes, plain: bytes, vector: bytes, where: bytes) -> bytes:
+        """A recall item's field under the primary key: its plain `vector` encrypted and its
+        text and meta `plain` sealed after its tag, under one new nonce, `head` the time and
+        kind between them (see `recall._seal_items`)."""
+        nonce = os.urandom(NONCE_BYTES)
+        out = self.crypto.xor_vectors([self.crypto.head], [nonce], [vector])
+        assert out is not None  # the primary key is in the keyring
+        sealed = self.crypto.seal_nonce(vector_tag(out[0]) + plain, where, nonce)
+        return out[0] + head + sealed
 
     def _log(self, key: str) -> Job:
         (n,) = yield Reads((("XLEN", key),))
