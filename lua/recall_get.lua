@@ -1,7 +1,10 @@
 -- recall_get: one live item of a scope's recall index.
 -- KEYS[1] R  KEYS[2] X  (see the recall layout in recall_add.lua)
--- ARGV[1] embedder signature  ARGV[2] bytes of one vector  ARGV[3] id (as stored)
--- Reply: its record "<created ms>:<blob>", or nil when it is absent or expired.
+-- ARGV[1] embedder signature  ARGV[2] where the record starts in the item's field: the
+-- bytes of one vector, or 0 for the whole field (an encrypted index: the client checks the
+-- vector against its record)  ARGV[3] id (as stored)
+-- Reply: its record "<created ms>:<blob>" (or the whole field), or nil when it is absent or
+-- expired.
 -- Errors: PM_EMBEDDER (the index holds another embedder's vectors).
 -- Cost: O(1): TIME, ZSCORE, HMGET. Read only.
 -- Flags: no-writes

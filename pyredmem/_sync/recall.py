@@ -18,8 +18,8 @@ class Recall:
     script call each, which also logs their change events (target "recall") when the
     Memory logs them; `search` scores on the client against a cache of the index that one
     small call brings up to date (the items written since it was last read, if any). With
-    encryption, text and meta are sealed, and with `encrypt_names` ids are stored
-    encrypted (given back plain)."""
+    encryption, text and meta are sealed and vectors encrypted (decrypted as the cache
+    loads them), and with `encrypt_names` ids are stored encrypted (given back plain)."""
 
     __slots__ = ("_runner", "_store")
 
