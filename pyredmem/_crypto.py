@@ -440,35 +440,44 @@ class Crypto:
 SEALED = "s"
 
 
-def seal_value(crypto: Crypto, aad: bytes, vtype: str, payload: bytes) -> tuple[str, bytes]:
-    """(SEALED, the sealed type tag and payload)."""
-    return SEALED, crypto.seal(vtype.encode() + payload, aad)
+def seal_value(
+    crypto: Crypto | None, place: bytes | None, vtype: str, payload: bytes, *parts: str
+) -> tuple[str, bytes]:
+    """(type, payload) to store: as given when `place` (a place's binding, see
+    `Config.binding`) is None, else (SEALED, the type tag and payload sealed, bound to
+    `place` and `parts`: a key, a thread and message id, ...)."""
+    if place is None:
+        return vtype, payload
+    assert crypto is not None
+    return SEALED, crypto.seal(vtype.encode() + payload, bind(place, *parts))
 
 
 def open_value(
     crypto: Crypto | None,
     codec: Codec,
-    aad: bytes | None,
+    place: bytes | None,
     vtype: bytes,
     payload: bytes,
-    *,
+    *parts: str,
     key: str | None = None,
     scope: str | None = None,
 ) -> Any:
-    """A stored value: opened when sealed. A Memory with a key refuses codec payloads that are
-    not sealed (numbers stay readable: `incr` counters cannot be encrypted); one without a
-    key refuses sealed ones."""
+    """A stored value (the inverse of `seal_value`): opened when sealed, under `place` and
+    `parts`. A Memory with a key refuses codec payloads that are not sealed (numbers stay
+    readable: `incr` counters cannot be encrypted); one without a key refuses sealed ones."""
+    if place is None and vtype != b"s":  # not encrypting: the common path
+        return decode_value(codec, vtype, payload, key=key)
     if vtype == b"s":
-        if crypto is None or aad is None:
+        if crypto is None or place is None:
             raise DecryptionError(
                 "the stored value is encrypted, and this Memory has no encryption_key",
                 key=key,
                 scope=scope,
                 key_id=key_id_of(payload),
             )
-        plain = crypto.open(payload, aad, key=key, scope=scope)
+        plain = crypto.open(payload, bind(place, *parts), key=key, scope=scope)
         return decode_value(codec, plain[:1], plain[1:], key=key)
-    if crypto is not None and vtype == b"m":
+    if vtype == b"m":
         raise DecryptionError(
             "the stored value is not encrypted (written before encryption was turned on: "
             "mem.reencrypt() encrypts such values)",

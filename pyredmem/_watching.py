@@ -26,7 +26,7 @@ from ._ops.events import (
     parse_log_key,
     start_of,
 )
-from ._ops.thread import thread_of
+from ._ops.thread import thread_of, thread_suffixes
 
 __all__ = [
     "MARGIN_MS",
@@ -195,7 +195,7 @@ def polled_keys(keyspace: Keyspace, log: LogName, events: Iterable[Event]) -> li
     keys = [head + "h"]
     if log.kind in KINDS:
         keys += {
-            f"{head}t:{keyspace.stored(e.key, 'thread')}:l"
+            head + thread_suffixes(keyspace.stored(e.key, "thread"))[0]
             for e in events
             if e.target == "thread" and e.key
         }

@@ -28,9 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._codec import decode_value, encode_value
+from .._codec import encode_value
 from .._config import MAX_TTL, Config, positive_int, ttl_to_ms
-from .._crypto import bind, open_value, seal_value
+from .._crypto import open_value, seal_value
 from .._errors import InvalidValueError, SerializationError, ValidationError
 from .._keys import (
     Keyspace,
@@ -309,17 +309,13 @@ class CacheTarget:
                 key=key,
                 scope=self.label,
             )
-        if self.aad is not None:
-            assert self.cfg.crypto is not None
-            return seal_value(self.cfg.crypto, bind(self.aad, key), vtype, payload)
-        return vtype, payload
+        return seal_value(self.cfg.crypto, self.aad, vtype, payload, key)
 
     def decode(self, vtype: bytes, payload: bytes, key: str) -> Any:
-        if self.aad is None and vtype != b"s":
-            return decode_value(self.cfg.codec, vtype, payload, key=key)
-        aad = None if self.aad is None else bind(self.aad, key)
         cfg = self.cfg
-        return open_value(cfg.crypto, cfg.codec, aad, vtype, payload, key=key, scope=self.label)
+        return open_value(
+            cfg.crypto, cfg.codec, self.aad, vtype, payload, key, key=key, scope=self.label
+        )
 
     def bucket_groups(self, per_slot: bool) -> list[tuple[str, ...]]:
         """Every bucket's H and X (and its change log when events are on), grouped into

@@ -56,9 +56,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .._codec import decode_value
 from .._config import Config
-from .._crypto import bind, open_value
+from .._crypto import open_value
 from .._errors import DecryptionError, InvalidValueError
 from .._keys import KINDS, Keyspace, ScopeRef
 
@@ -169,35 +168,18 @@ def parse_log_key(keyspace: Keyspace, key: str | bytes) -> LogName | None:
     kind, sep, rest = inner.partition(":")
     if not sep:
         return None
-    if kind == "cache":
-        name, sep, tail = rest.partition(":")
-        scope, sep2, _bucket = tail.rpartition(":")
-        if not sep or not sep2:
-            return None
-        if scope and keyspace.names is not None:  # "kind:<stored id>"
-            skind, _, sid = scope.partition(":")
-            plain = _plain_id(keyspace, skind, sid)
-            if plain is None:
+    try:  # with encrypt_names, the ids are stored encrypted
+        if kind == "cache":
+            name, sep, tail = rest.partition(":")
+            scope, sep2, _bucket = tail.rpartition(":")
+            if not sep or not sep2:
                 return None
-            scope = f"{skind}:{plain}" if sid else skind
-        return LogName(keyspace.tenant, "cache", f"{name}@{scope}" if scope else name, text)
-    if kind not in KINDS or "{" in rest or "}" in rest:
-        return None
-    if keyspace.names is not None and rest:
-        plain = _plain_id(keyspace, kind, rest)
-        if plain is None:
+            scope = keyspace.plain_label(scope)
+            return LogName(keyspace.tenant, "cache", f"{name}@{scope}" if scope else name, text)
+        if kind not in KINDS or "{" in rest or "}" in rest:
             return None
-        rest = plain
-    return LogName(keyspace.tenant, kind, rest, text)
-
-
-def _plain_id(keyspace: Keyspace, kind: str, stored: str) -> str | None:
-    """A stored scope id's plain form, or None when it is not one of these names."""
-    if not stored:
-        return stored
-    try:
-        return keyspace.plain(stored, kind)
-    except DecryptionError:
+        return LogName(keyspace.tenant, kind, keyspace.plain(rest, kind) if rest else rest, text)
+    except DecryptionError:  # not one of these names
         return None
 
 
@@ -322,21 +304,17 @@ def _decode_value(
         from .recall import event_item  # recall imports this module
 
         return event_item(cfg, ref, key, payload)
-    if cfg.crypto is None and vtype != b"s":
-        return decode_value(cfg.codec, vtype, payload, key=key)
     # encrypted values are bound to where they live: the scope's, cache's or fact's place
-    aad = None
+    place: bytes | None = None
+    parts: tuple[str, ...] = (key or "",)
     if ref is not None and target == "value":
-        aad = cfg.binding("v", ref.kind, ref.id)
-        aad = aad and bind(aad, key or "")
+        place = cfg.binding("v", ref.kind, ref.id)
     elif ref is not None and target == "fact":
-        aad = cfg.binding("f", ref.kind, ref.id)
-        aad = aad and bind(aad, key or "", predicate or "")
+        place, parts = cfg.binding("f", ref.kind, ref.id), (key or "", predicate or "")
     elif ref is None and target == "cache":
         name, _, scope = log.name.partition("@")
-        aad = cfg.binding("c", name, scope)
-        aad = aad and bind(aad, key or "")
-    return open_value(cfg.crypto, cfg.codec, aad, vtype, payload, key=key, scope=log.name)
+        place = cfg.binding("c", name, scope)
+    return open_value(cfg.crypto, cfg.codec, place, vtype, payload, *parts, key=key, scope=log.name)
 
 
 # an event id; ".x<digest>": an expire event a watcher made up (no log holds it)

@@ -32,9 +32,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .._codec import decode_value, encode_value
+from .._codec import encode_value
 from .._config import Config, positive_int
-from .._crypto import bind, open_value, seal_value
+from .._crypto import open_value, seal_value
 from .._errors import InvalidKeyError, InvalidValueError
 from .._keys import ScopeRef, key_slot
 from .._scripts import Script
@@ -273,12 +273,12 @@ def _world_start(n: int | bytes) -> _dt.datetime:
 
 def _decode(store: FactStore, data: bytes, subject: str, predicate: str) -> Any:
     """A stored object (its type tag, then its payload), opened when sealed."""
-    vtype = data[:1]
-    if store.aad is None and vtype != b"s":
-        return decode_value(store.cfg.codec, vtype, data[1:], key=subject)
-    aad = None if store.aad is None else bind(store.aad, subject, predicate)
     cfg = store.cfg
-    return open_value(cfg.crypto, cfg.codec, aad, vtype, data[1:], key=subject, scope=store.label)
+    vtype, payload = data[:1], data[1:]
+    parts = (subject, predicate)
+    return open_value(
+        cfg.crypto, cfg.codec, store.aad, vtype, payload, *parts, key=subject, scope=store.label
+    )
 
 
 # ---------------------------------------------------------------------------- writes
@@ -307,9 +307,7 @@ def _claim(
     src = _source(source, label)
     conf = _confidence(confidence, label)
     vtype, payload, od = _object(store, obj)
-    if store.aad is not None:
-        assert store.cfg.crypto is not None
-        vtype, payload = seal_value(store.cfg.crypto, bind(store.aad, s, p), vtype, payload)
+    vtype, payload = seal_value(store.cfg.crypto, store.aad, vtype, payload, s, p)
     args: tuple[Arg, ...] = (
         s,
         p,

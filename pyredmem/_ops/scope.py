@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .._codec import FLOAT, INT, INT64_MAX, INT64_MIN, decode_value, encode_value
+from .._codec import FLOAT, INT, INT64_MAX, INT64_MIN, encode_value
 from .._config import MAX_CALL_BYTES
-from .._crypto import bind, open_value, seal_value
+from .._crypto import open_value, seal_value
 from .._errors import InvalidValueError, MissingKeyError
 from .._keys import validate_key
 from ._call import Arg, Call, Target, is_one, nothing, script
@@ -64,11 +64,8 @@ class CasResult:
 
 
 def decode_payload(t: Target, meta: bytes, payload: bytes, key: str) -> Any:
-    vtype = meta[:1]
-    if t.aad is None and vtype != b"s":
-        return decode_value(t.cfg.codec, vtype, payload, key=key)
-    aad = None if t.aad is None else bind(t.aad, key)
-    return open_value(t.cfg.crypto, t.cfg.codec, aad, vtype, payload, key=key, scope=t.label)
+    cfg = t.cfg
+    return open_value(cfg.crypto, cfg.codec, t.aad, meta[:1], payload, key, key=key, scope=t.label)
 
 
 def meta_version(meta: bytes) -> str:
@@ -88,10 +85,7 @@ def _payload(t: Target, key: str, value: Any) -> tuple[str, bytes]:
             key=key,
             scope=t.label,
         )
-    if t.aad is not None:
-        assert t.cfg.crypto is not None
-        return seal_value(t.cfg.crypto, bind(t.aad, key), vtype, payload)
-    return vtype, payload
+    return seal_value(t.cfg.crypto, t.aad, vtype, payload, key)
 
 
 def _sk(t: Target, key: str) -> str:

@@ -322,24 +322,14 @@ def _open_rows(t: Thread, entries: list[bytes]) -> list[tuple[Any, ...]]:
     """Rows (ms, tokens, message id, opened body) of encrypted entries, remembered."""
     crypto = t.cfg.crypto
     assert crypto is not None and t.aad is not None
-    aad, label = t.aad, t.label
+    aad = t.aad
     try:
         rows = msgpack.unpackb(b"\xdd" + len(entries).to_bytes(4, "big") + b"".join(entries))
     except Exception:  # one by one, to name the culprit
         rows = [list(_split(t, e, _unpack)) for e in entries]
     plains = crypto.open_turns(rows, aad)
     if plains is None:  # one failed: open each, to raise the error that names it
-        plains = []
-        for row in rows:
-            body = row[3]
-            if type(body) is not bytes:
-                raise DecryptionError(
-                    f"stored message {row[2]!r} is not encrypted (written before encryption "
-                    "was turned on: mem.reencrypt() encrypts it)",
-                    key=t.id,
-                    scope=label,
-                )
-            plains.append(crypto.open(body, bind(aad, row[2]), key=t.id, scope=label))
+        plains = [_open_body(t, row[2], row[3]) for row in rows]
     out = []
     keep = crypto.opened.keep
     for entry, row, plain in zip(entries, rows, plains, strict=True):
@@ -349,22 +339,28 @@ def _open_rows(t: Thread, entries: list[bytes]) -> list[tuple[Any, ...]]:
     return out
 
 
+def _open_body(t: Thread, mid: str, body: Any) -> bytes:
+    """A turn's body opened under its thread and message id; DecryptionError when it is
+    not a sealed one (a turn written before encryption was turned on) or fails to open."""
+    crypto = t.cfg.crypto
+    assert crypto is not None and t.aad is not None
+    if type(body) is not bytes:
+        raise DecryptionError(
+            f"stored message {mid!r} is not encrypted (written before encryption was turned "
+            "on: mem.reencrypt() encrypts it)",
+            key=t.id,
+            scope=t.label,
+        )
+    return crypto.open(body, bind(t.aad, mid), key=t.id, scope=t.label)
+
+
 def reseal(t: Thread, new: Thread, entries: list[bytes]) -> list[bytes]:
     """An encrypted thread's entries, each body opened under `t` and sealed for `new` (the
     header, with its time, tokens and id, kept): what a fork writes."""
-    crypto = t.cfg.crypto
-    assert crypto is not None and t.aad is not None
     out = []
     for entry in entries:
-        ms, tokens, mid, body = _split(t, entry, _unpack)
-        if type(body) is not bytes:
-            raise DecryptionError(
-                f"stored message {mid!r} is not encrypted (written before encryption was "
-                "turned on: mem.reencrypt() encrypts it)",
-                key=t.id,
-                scope=t.label,
-            )
-        plain = crypto.open(body, bind(t.aad, mid), key=t.id, scope=t.label)
+        _ms, _tokens, mid, body = _split(t, entry, _unpack)
+        plain = _open_body(t, mid, body)
         head = len(entry) - len(_bin(body))
         out.append(entry[:head] + _sealed_body(new, mid, plain))
     return out
