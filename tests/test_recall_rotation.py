@@ -182,11 +182,13 @@ def test_async_twin(url: str) -> None:
 
 WRITERS = 2
 IDLE = 60
+TOUCHED = 10  # the writers replace and delete items i0..i9 only: i10..i19 stay as they were
 
 
 def recall_writer(url: str, w: int) -> dict[str, Any]:
-    """With the new keyring, until the test says stop: replace random items of the indexes
-    idle<s> for s = w mod WRITERS (which the run is rotating meanwhile), and delete some.
+    """With the new keyring, until the test says stop: replace random items i0..i9 of the
+    indexes idle<s> for s = w mod WRITERS (which the run is rotating meanwhile), and delete
+    some.
     Returns each item's last state (its text, or None when deleted)."""
     rng = random.Random(w)
     last: dict[str, Any] = {}
@@ -195,7 +197,7 @@ def recall_writer(url: str, w: int) -> dict[str, Any]:
         control.set(f"started{w}", True)
         n = 0
         while n % 16 or not control.get("stop"):
-            s, i = rng.randrange(w, IDLE, WRITERS), rng.randrange(20)
+            s, i = rng.randrange(w, IDLE, WRITERS), rng.randrange(TOUCHED)
             rec = mem.user(f"idle{s}").recall
             if n % 5 == 4:
                 rec.delete(f"i{i}")
@@ -230,7 +232,10 @@ def test_rotation_under_load_loses_no_write(engine: Engine, url: str) -> None:
         done = mem.reencrypt(progress=slowly)
         control.set("stop", True)
         results = [p.get(timeout=60) for p in pending]
-        assert done.failed == 0 and done.current > 0 and done.recall_items > 100
+        # how many writes win their race depends on the machine's timing; the items no writer
+        # touches are rewritten whatever it is
+        assert done.failed == 0 and done.current > 0
+        assert done.recall_items >= IDLE * (20 - TOUCHED)
         for last in results:
             assert last.pop("n") >= 16
             for name, text in last.items():

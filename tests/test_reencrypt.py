@@ -297,10 +297,11 @@ def test_rotate_key_refuses_a_bad_keyring(
 # ---------------------------------------------------------------------------- under load
 
 WRITERS = 4
+TOUCHED = 10  # the writers overwrite keys k0..k9 only: k10..k19 stay as they were
 
 
 def rotate_writer(url: str, w: int) -> dict[str, Any]:
-    """With the new keyring, until the test says stop: overwrite random values of the
+    """With the new keyring, until the test says stop: overwrite random values k0..k9 of the
     scopes idle<s> for s = w mod WRITERS (which the run is rotating meanwhile) and cache
     entries, and append to this writer's thread (300 turns at most, so each append trims
     the oldest). Returns what it wrote last."""
@@ -313,7 +314,7 @@ def rotate_writer(url: str, w: int) -> dict[str, Any]:
         thread = mem.user(f"a-w{w}").history("chat", max_turns=300)
         n = 0
         while n % 64 or not control.get("stop"):
-            s, i = rng.randrange(w, IDLE, WRITERS), rng.randrange(20)
+            s, i = rng.randrange(w, IDLE, WRITERS), rng.randrange(TOUCHED)
             value = {"w": w, "n": n}
             mem.user(f"idle{s}").set(f"k{i}", value)
             last[f"idle{s}:k{i}"] = value
@@ -360,7 +361,10 @@ def test_rotation_under_load_loses_no_write(engine: Engine, url: str) -> None:
         done = mem.reencrypt(progress=slowly)
         mem.user("control").set("stop", True)
         results = [p.get(timeout=60) for p in pending]
-        assert done.failed == 0 and done.current > 0 and done.rewritten > 1000
+        # how many writes win their race depends on the machine's timing; the values no
+        # writer touches are rewritten whatever it is
+        assert done.failed == 0 and done.current > 0
+        assert done.values >= IDLE * (20 - TOUCHED)
         cache = mem.cache("load", ttl=3600)
         for w, last in enumerate(results):
             for name, value in last.items():
