@@ -62,7 +62,7 @@ CACHED = {"answer": "Paris is the capital of France.", "model": "m-1", "tokens":
 BIG = 10**9  # limiter limits no measured hit reaches
 TURNS = (20, 200, 2000)
 
-LIBRARY = """#!lua name=pmbench
+LIBRARY = r"""#!lua name=pmbench
 local function noop() return 1 end
 
 local function scope_get(keys, args)
