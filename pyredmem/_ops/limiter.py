@@ -14,7 +14,10 @@ With a `group`, the tag is the group's instead, so that limits checked together 
     <namespace>:{<tenant>:grp:<group>}:rl:<name>:<key>:g
 
 Names cannot contain ':' and keys and groups cannot contain braces, so no choice of names
-can make two subjects share keys or leave their hash tag.
+can make two subjects share keys or leave their hash tag. With encrypted names (the
+keyspace's `names`), `<key>` and `<group>` are stored as their encryption (`Keyspace.stored`
+as names of their own kinds, "limit" and "group": base64url, so still without braces),
+checked in their plain form; the limiter's name, chosen by the developer, stays as it is.
 
 The scripts count in integers: times in whole microseconds, fixed and sliding amounts in
 whole millionths of a unit (costs rounded up, limits down), gcra costs as the microseconds
@@ -71,6 +74,12 @@ __all__ = [
     "subject_tag",
     "validate_subject",
 ]
+
+#: what a limited key and a group are to `Keyspace.stored`: kinds of names of their own, so
+#: that the same text stored as a key of a scope, a thread or a semaphore's key differs
+LIMITED, GROUP = "limit", "group"
+#: the same for each kind of subject key (`subject_tag`'s `kind`)
+_STORED_AS = {"rl": LIMITED, "sem": "semaphore"}
 
 ALGORITHMS = ("gcra", "fixed", "sliding")
 MAX_CHECKS = 16  # limits per hit_many call
@@ -260,7 +269,11 @@ def validate_subject(what: str, value: object, *, label: str) -> str:
 
 
 def subject_tag(ks: Keyspace, kind: str, name: str, key: str, group: str | None) -> str:
-    """The prefix of one limited subject's keys (see the module docstring)."""
+    """The prefix of one limited subject's keys (see the module docstring), from its key
+    and group as given: with encrypted names, stored as their encryption."""
+    if ks.names is not None:
+        key = ks.stored(key, _STORED_AS[kind])
+        group = None if group is None else ks.stored(group, GROUP)
     tenant = ks.tenant or ""
     if group is None:
         return f"{ks.namespace}:{{{tenant}:{kind}:{name}:{key}}}"
@@ -278,14 +291,15 @@ class Rule:
     period: float
     capacity: float  # the most one subject can spend at once: the burst (gcra) or limit
     label: str
-    prefix: str  # a subject's key without a group: prefix + key + suffix
+    prefix: str  # a subject's key without a group: prefix + key (as stored) + suffix
     suffix: str
     period_us: int
     per_unit: float  # gcra: us per unit (the emission interval); else 1e6 millionths
     full: float  # gcra: the burst's length (us); else the limit in millionths
     params: tuple[str, ...]  # the script arguments after the cost (integer text)
     unit: tuple[str, ...]  # the script arguments of a hit of cost 1
-    # key -> its KEYS, for keys already validated: hot subjects skip the checks
+    # key -> its KEYS, for keys already validated: hot subjects skip the checks (and the
+    # encryption of their names)
     known: dict[str, tuple[str]] = field(default_factory=dict, compare=False, repr=False)
     # key -> the call of a hit of cost 1 (calls are never changed once made, so hits share)
     unit_calls: dict[str, Call[Decision]] = field(default_factory=dict, compare=False, repr=False)
@@ -386,7 +400,10 @@ class Rule:
                 and "{" not in key
                 and "}" not in key
             ):
-                found = (self.prefix + key + self.suffix,)
+                ks = self.keyspace  # no call for plain names: with many subjects, most hits
+                # come here (the rule remembers KNOWN_KEYS)
+                stored = key if ks.names is None else ks.stored(key, LIMITED)
+                found = (self.prefix + stored + self.suffix,)
                 if len(self.known) >= KNOWN_KEYS:
                     self.known.clear()
                 self.known[key] = found

@@ -5,6 +5,9 @@ One zset per limited key, holder token -> lease expiry (ms, server clock):
 
     <namespace>:{<tenant>:sem:<name>:<key>}:z
 
+With encrypted names `<key>` is stored as its encryption (`Keyspace.stored`, a "semaphore"
+name: see `limiter.subject_tag`); the semaphore's name stays as it is.
+
 A holder that crashes never releases; its lease expires and the next acquire drops it.
 """
 
