@@ -882,7 +882,8 @@ end
 --   I  zset  every score 0, read by lex range (so members sort by their text):
 --            "v\0<s>\0<p>\0<vf>\0<id> <vt> <did> <od> <card> <rf>" each believed version,
 --              by pair and start (vf and vt in 17 digits, ids in 12)
---            "p\0<s>\0<p>" each pair (a subject's predicates, for facts_about)
+--            "p\0<s>\0<p>" each pair (a subject's predicates, for facts_about; the
+--              scope's subjects, for facts_subjects)
 --            "o\0<p>\0<od>\0<s>" the pair (s, p) has held a version of object digest od
 -- So a write that closes the open claim adds one hash field for what it supersedes and one
 -- member for each version it records (zset members this long cost a few us each to insert,
@@ -890,7 +891,8 @@ end
 -- times travel and are kept as us since the epoch plus 2^52 (all positive, and below 2^53:
 -- exact in a Lua number; the client keeps them within the years 1828 to 2112); FACT_OPEN
 -- (2^53) is an open end. Names hold no control characters (the client checks), so "\0"
--- separates them and sorts first. Recording times strictly increase per pair.
+-- separates them and sorts first. Recording times strictly increase per pair. Subjects <s>
+-- are as the client stores them: with encrypt_names, their encryption (base64url).
 local FACT_OPEN = 9007199254740992
 
 -- redis.call(cmd, key, items...) (nothing when there are none): at once when they are few,

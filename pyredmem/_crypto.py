@@ -13,11 +13,11 @@ lacks: `DecryptionError`, never a wrong value.
 
 Each 32-byte key is never used directly: HKDF-SHA256 derives one subkey per purpose (values,
 names, digests), so the same key material never serves two algorithms. With
-`encrypt_names=True`, scope ids, keys, thread ids, cache keys, recall item ids and rate
-limiter and semaphore subjects are replaced in Redis by a deterministic AES-SIV encryption
-(base64url; its associated data the kind of name, so equal texts of two kinds differ) under
-the keyring's names key, so that lookups still find them; digests that index values (fact
-objects, `@cached` arguments) are HMACs under it.
+`encrypt_names=True`, scope ids, keys, thread ids, cache keys, recall item ids, fact
+subjects and rate limiter and semaphore subjects are replaced in Redis by a deterministic
+AES-SIV encryption (base64url; its associated data the kind of name, so equal texts of two
+kinds differ) under the keyring's names key, so that lookups still find them; digests that
+index values (fact objects, `@cached` arguments) are HMACs under it.
 
 Recall vectors (see `xor_vectors`) are encrypted with AES-256-CTR under a "vectors" subkey,
 length-preserving, their IV the nonce of their item's sealed record (its own key and

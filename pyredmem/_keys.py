@@ -159,8 +159,8 @@ def scope_ref_of(scope: object) -> ScopeRef | None:
 class Keyspace:
     """Where a Memory's keys live: a namespace and an optional tenant. With `names` (the
     Memory's ciphers, when it encrypts names), scope ids, keys, thread ids, cache keys,
-    recall item ids and rate limiter and semaphore subjects are stored as their
-    deterministic encryption (`stored`), read back with `plain`."""
+    recall item ids, fact subjects and rate limiter and semaphore subjects are stored as
+    their deterministic encryption (`stored`), read back with `plain`."""
 
     namespace: str = "pm"
     tenant: str | None = None
@@ -174,8 +174,9 @@ class Keyspace:
     def stored(self, name: str, what: str) -> str:
         """How a name is stored: itself, or with `names` its encryption. `what` is its
         kind: "key", "thread", "cache" (a cache key), "recall" (an item id), "limit" and
-        "group" (a limited key and group), "semaphore" (a semaphore's key), or a scope kind
-        (a scope id). Encryptions are base64url: no braces, fit for a hash tag."""
+        "group" (a limited key and group), "semaphore" (a semaphore's key), "subject" (a
+        fact's subject), or a scope kind (a scope id). Encryptions are base64url: no braces,
+        fit for a hash tag."""
         return name if self.names is None else self.names.name(name, what)
 
     def plain(self, stored: str, what: str) -> str:

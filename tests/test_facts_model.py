@@ -306,6 +306,8 @@ def test_facts_match_a_bitemporal_model(mem: Memory, ops: list[Any], data: Any) 
 
     for s, p in itertools.product(SUBJECTS, PREDICATES):
         assert [fact_row(f) for f in facts.history(s, p)] == model.history(s, p)
+    recorded = [s for s in SUBJECTS if any(model.history(s, p) for p in PREDICATES)]
+    assert facts.subjects() == recorded and facts.subjects(limit=1) == recorded[:1]
 
     known = [None, *rfs, *(r - 1 for r in rfs)]
     world = [*range(-1, 8)]

@@ -74,6 +74,17 @@ class AsyncFactsReads:
         checked = await self._runner.run_all(checks) if checks else []
         return find.subjects(found, checked)
 
+    async def subjects(self, *, limit: int = 100, after: str | None = None) -> list[str]:
+        """A page of the subjects with any fact recorded here (in any of a context's
+        scopes; superseded and retracted ones too, until `clear`), each once: the first
+        `limit` (1 to 1000) after the subject `after` (None: from the first), in the order
+        of their stored text (with `encrypt_names`, of their encryptions: a fixed order,
+        not an alphabetical one). A page shorter than `limit` is the last; pass the last
+        subject of a page as `after` for the next."""
+        calls, answer = ops.facts_subjects(self._stores, self._groups, limit=limit, after=after)
+        result: list[str] = answer(await self._runner.run_all(calls))
+        return result
+
 
 class AsyncFacts(AsyncFactsReads):
     """A scope's facts: claims (subject, predicate, object) that hold over a world-time
@@ -172,8 +183,9 @@ class AsyncFacts(AsyncFactsReads):
 
 class AsyncContextFacts(AsyncFactsReads):
     """The facts of a context's bound scopes: `get`, `about` and `find` answer from the
-    most specific scope that has an answer (a session's claim shadows a user's); writes and
-    `history` go to the most specific bound scope, or to the one of kind `scope`."""
+    most specific scope that has an answer (a session's claim shadows a user's), `subjects`
+    lists those of every bound scope; writes and `history` go to the most specific bound
+    scope, or to the one of kind `scope`."""
 
     __slots__ = ()
 

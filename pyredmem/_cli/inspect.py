@@ -10,6 +10,7 @@ from typing import Any
 
 from .._keys import KINDS
 from .._ops.cache import cache_pattern, parse_bucket_key
+from .._ops.facts import MAX_SUBJECTS_LIMIT
 from .._ops.limiter import ALGORITHMS
 from ._census import LIMITS, READS_TOGETHER, census, scan
 from ._common import UsageError, add_options, add_scope, open_memory, say, scope_of
@@ -57,10 +58,12 @@ def add_commands(commands: Any) -> None:
 
     facts = commands.add_parser(
         "facts",
-        help="a subject's facts in a scope (with --predicate: every version)",
-        description="What SUBJECT's facts in scope KIND ID say: every predicate and its "
-        "object, valid at --as-of as believed at --known-at (both default: now); with "
-        "--predicate, every version recorded for it, superseded ones included.",
+        help="a scope's subjects, or a subject's facts (with --predicate: every version)",
+        description="Without SUBJECT, the subjects with facts in scope KIND ID (every one "
+        "ever recorded until a clear, in the order of their stored text). With SUBJECT, "
+        "what its facts say: every predicate and its object, valid at --as-of as believed "
+        "at --known-at (both default: now); with --predicate, every version recorded for "
+        "it, superseded ones included.",
     )
     add_scope(facts)
     facts.add_argument("subject", nargs="?", metavar="SUBJECT")
@@ -281,9 +284,7 @@ def _when(text: str | None, what: str) -> Any:
 
 def _facts(args: argparse.Namespace) -> int:
     if args.subject is None:
-        raise UsageError(
-            "give a SUBJECT: facts are read by subject (pyredmem facts user alice alice)"
-        )
+        return _facts_subjects(args)
     as_of, known_at = _when(args.as_of, "--as-of"), _when(args.known_at, "--known-at")
     with open_memory(args) as mem:
         facts = scope_of(mem, args.kind, args.id).facts
@@ -320,6 +321,33 @@ def _facts(args: argparse.Namespace) -> int:
         )
     else:
         say(f"no versions of {args.subject!r} {args.predicate!r}")
+    return 0
+
+
+def _facts_subjects(args: argparse.Namespace) -> int:
+    """`facts KIND ID`: every subject of the scope, a page per call."""
+    for option, value in (
+        ("--predicate", args.predicate),
+        ("--as-of", args.as_of),
+        ("--known-at", args.known_at),
+    ):
+        if value is not None:
+            raise UsageError(f"{option} reads a SUBJECT's facts: give a SUBJECT")
+    subjects: list[str] = []
+    with open_memory(args) as mem:
+        scope = scope_of(mem, args.kind, args.id)
+        while True:
+            after = subjects[-1] if subjects else None
+            page = scope.facts.subjects(limit=MAX_SUBJECTS_LIMIT, after=after)
+            subjects += page
+            if len(page) < MAX_SUBJECTS_LIMIT:
+                break
+    if args.json:
+        print(dump({"scope": str(scope.ref), "subjects": subjects}))
+    elif subjects:
+        print("\n".join(subjects))
+    else:
+        say(f"no facts in {scope.ref}")
     return 0
 
 

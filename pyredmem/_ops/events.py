@@ -246,7 +246,13 @@ def _fields(raw: Any) -> Mapping[bytes, Any]:
 
 
 # with encrypt_names, what an event's key is: stored encrypted, under this name kind
-_NAMED = {"value": "key", "thread": "thread", "cache": "cache", "recall": "recall"}
+_NAMED = {
+    "value": "key",
+    "thread": "thread",
+    "cache": "cache",
+    "recall": "recall",
+    "fact": "subject",  # facts.SUBJECT (facts imports this module)
+}
 
 
 def decode_event(

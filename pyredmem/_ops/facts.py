@@ -20,6 +20,12 @@ A scope's facts live in two keys under its hash tag (the layout is in lua/_prelu
 World times travel as integer microseconds since the epoch plus 2^52 (`OFFSET`), so that
 every one is positive and below 2^53, exact in a Lua number: times before 1828 or after 2112
 are refused. `OPEN` (2^53) is an open end.
+
+With `encrypt_names`, subjects are stored as their deterministic encryption (name kind
+`SUBJECT`; `FactStore.stored`) in every hash field, index member and change event, and
+given back plain (`FactStore.plain`); the client checks the plain subject. Predicates stay
+as given (schema names); objects are sealed values, bound to the plain subject and
+predicate.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ __all__ = [
     "facts_get",
     "facts_history",
     "facts_retract",
+    "facts_subjects",
     "plan_groups",
 ]
 
@@ -69,6 +76,10 @@ DEFAULT_MAX_VERSIONS = 1_000
 DEFAULT_MAX_FACTS = 100_000
 MAX_VERSIONS_LIMIT = 100_000
 MAX_FACTS_LIMIT = 10_000_000
+#: subjects one `subjects` call returns at most
+MAX_SUBJECTS_LIMIT = 1_000
+#: the name kind subjects are encrypted under with `encrypt_names`
+SUBJECT = "subject"
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 _US = _dt.timedelta(microseconds=1)
@@ -80,6 +91,7 @@ _CORRECT = script("facts_correct")
 _GET = script("facts_get")
 _ABOUT = script("facts_about")
 _FIND = script("facts_find")
+_SUBJECTS = script("facts_subjects")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +158,14 @@ class FactStore:
         self.max_facts = positive_int(
             "max_facts", max_facts, most=MAX_FACTS_LIMIT, scope=self.label
         )
+
+    def stored(self, subject: str) -> str:
+        """How a subject is stored: itself, or with `encrypt_names` its encryption."""
+        return self.cfg.keyspace.stored(subject, SUBJECT)
+
+    def plain(self, stored: str) -> str:
+        """The subject a stored one stands for (DecryptionError when it is not one)."""
+        return self.cfg.keyspace.plain(stored, SUBJECT)
 
 
 # ---------------------------------------------------------------------------- input
@@ -309,7 +329,7 @@ def _claim(
     vtype, payload, od = _object(store, obj)
     vtype, payload = seal_value(store.cfg.crypto, store.aad, vtype, payload, s, p)
     args: tuple[Arg, ...] = (
-        s,
+        store.stored(s),
         p,
         vf,
         vt,
@@ -388,7 +408,7 @@ def facts_retract(
     when = _world(at, "at", label)
     od = "" if obj is None else _object(store, obj)[2]
     args: tuple[Arg, ...] = (
-        s,
+        store.stored(s),
         p,
         when,
         od,
@@ -446,7 +466,7 @@ def facts_history(store: FactStore, subject: object, predicate: object) -> Call[
             )
         return out
 
-    return Call(script("facts_history"), store.keys, (s, p), parse, s, label)
+    return Call(script("facts_history"), store.keys, (store.stored(s), p), parse, s, label)
 
 
 @dataclass(frozen=True, slots=True)
@@ -493,7 +513,7 @@ def facts_get(
     label = groups[0].label
     s = _name("subject", subject, label)
     p = _name("predicate", predicate, label)
-    args = (s, p, _world(as_of, "as_of", label), _known(known_at, label))
+    args = (stores[0].stored(s), p, _world(as_of, "as_of", label), _known(known_at, label))
 
     def parser(g: Group) -> Callable[[Any], tuple[int, Any] | None]:
         def parse(reply: Any) -> tuple[int, Any] | None:
@@ -526,7 +546,7 @@ def facts_about(
     (a list for a many-valued pair), each from the most specific store that has any."""
     label = groups[0].label
     s = _name("subject", subject, label)
-    args = (s, _world(as_of, "as_of", label), _known(known_at, label))
+    args = (stores[0].stored(s), _world(as_of, "as_of", label), _known(known_at, label))
 
     def parser(g: Group) -> Callable[[Any], list[tuple[int, str, Any]]]:
         def parse(reply: list[Any]) -> list[tuple[int, str, Any]]:
@@ -560,7 +580,8 @@ def facts_about(
 class Find:
     """A `find`: the calls of its first round (one per group) and, on a cluster where
     stores of other slots are more specific than the one a subject was found in, the
-    checks that tell whether one of them shadows it."""
+    checks that tell whether one of them shadows it. Subjects are kept as stored until
+    `subjects` gives them back plain."""
 
     __slots__ = ("args", "groups", "label", "predicate", "stores")
 
@@ -602,7 +623,7 @@ class Find:
         ]
 
     def found(self, parts: list[list[tuple[int, str]]]) -> dict[str, int]:
-        """subject -> the most specific store it was found in."""
+        """subject (as stored) -> the most specific store it was found in."""
         best: dict[str, int] = {}
         for part in parts:
             for i, s in part:
@@ -621,11 +642,11 @@ class Find:
                 calls.append(Call(_FIND, g.keys, args, self._parser(g), self.predicate, g.label))
         return calls
 
-    @staticmethod
-    def subjects(found: dict[str, int], checked: list[list[tuple[int, str]]]) -> list[str]:
-        """The subjects found and not shadowed by a more specific store, sorted."""
+    def subjects(self, found: dict[str, int], checked: list[list[tuple[int, str]]]) -> list[str]:
+        """The subjects found and not shadowed by a more specific store, plain, sorted."""
         shadowed = {s for part in checked for i, s in part if s in found and i < found[s]}
-        return sorted(s for s in found if s not in shadowed)
+        plain = self.stores[0].plain
+        return sorted(plain(s) for s in found if s not in shadowed)
 
 
 def facts_find(
@@ -639,3 +660,32 @@ def facts_find(
 ) -> Find:
     """The rounds of a `find` (see Find)."""
     return Find(stores, groups, predicate, obj, as_of=as_of, known_at=known_at)
+
+
+def facts_subjects(
+    stores: Sequence[FactStore], groups: Sequence[Group], *, limit: object, after: object
+) -> tuple[list[Call[list[list[str]]]], Answer]:
+    """The calls of `subjects` (one per group: a page of each of its stores), and what makes
+    their replies the answer: the first `limit` subjects of any store after `after`, in the
+    order of their stored text (the ciphertexts' with `encrypt_names`), each once, plain."""
+    label = groups[0].label
+    n = positive_int("limit", limit, most=MAX_SUBJECTS_LIMIT, scope=label)
+    start = "" if after is None else stores[0].stored(_name("subject", after, label))
+
+    def parse(reply: list[list[bytes]]) -> list[list[str]]:
+        return [[s.decode() for s in page] for page in reply]
+
+    calls = [
+        Call(
+            _SUBJECTS, tuple(stores[i].keys[1] for i in g.indexes), (n, start), parse, None, g.label
+        )
+        for g in groups
+    ]
+
+    def answer(replies: list[list[list[str]]]) -> list[str]:
+        # code point order is UTF-8 byte order: the order the index keeps them in
+        found = {s for pages in replies for page in pages for s in page}
+        plain = stores[0].plain
+        return [plain(s) for s in sorted(found)[:n]]
+
+    return calls, answer

@@ -18,8 +18,9 @@ What each key holds:
   meta's type becoming "s"); numbers ("i", "f") stay plain: `incr` needs them so;
 - a thread's L: turn entries, whose body is a msgpack bin of the sealed body, or the codec
   bytes of a turn stored without encryption;
-- a fact store's F: "d:<id>" objects (type char, payload), bound to their subject and
-  predicate, which the versions naming the object (I's "v" members, F's "m:" fields) tell;
+- a fact store's F: "d:<id>" objects (type char, payload), bound to their (plain) subject
+  and predicate, which the versions naming the object (I's "v" members, F's "m:" fields)
+  tell;
 - a recall index's R: "i:<id>" items, whose vector is encrypted under the key and nonce of
   the record after it and whose text and meta (after the time and kind) are sealed, or
   both stored without encryption; a rewrite encrypts both again under the primary key and
@@ -463,7 +464,11 @@ class ReencryptPlan:
                 if pair is None:  # no version names it (yet): a write is under way
                     tally.add("lost_races")
                     continue
-                where = bind(store.aad, *pair)
+                try:  # bound to the plain subject
+                    where = bind(store.aad, store.plain(pair[0]), pair[1])
+                except DecryptionError:  # a subject this keyring's names key did not encrypt
+                    tally.add("failed")
+                    continue
                 plain = self._open(data[1:], where, tally, store.label)
                 if plain is not None:
                     items.append((field, data, b"s" + self.crypto.seal(plain, where), b"", b""))
@@ -482,8 +487,8 @@ class ReencryptPlan:
     def _fact_pairs(
         self, f_key: str, i_key: str
     ) -> Generator[Reads | Calls, list[Any], dict[bytes, tuple[str, str]]]:
-        """object id -> (subject, predicate), from every version (see lua/_prelude.lua's
-        facts layout: a version's text is "<vf>\\0<id> <vt> <did> ...")."""
+        """object id -> (subject as stored, predicate), from every version (see
+        lua/_prelude.lua's facts layout: a version's text is "<vf>\\0<id> <vt> <did> ...")."""
         out: dict[bytes, tuple[str, str]] = {}
         offset = 0
         while True:

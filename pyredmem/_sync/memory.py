@@ -59,8 +59,8 @@ class Memory:
     events carry) is then sealed with AES-256-GCM on the client, bound to where it lives;
     a value that was altered or moved fails with DecryptionError. Counters (`incr`),
     limiter state, turn headers and names stay readable; `encrypt_names=True` encrypts
-    scope ids, keys, thread ids, cache keys, recall item ids and limiter and semaphore
-    keys and groups too (deterministically, so lookups work).
+    scope ids, keys, thread ids, cache keys, recall item ids, fact subjects and limiter and
+    semaphore keys and groups too (deterministically, so lookups work).
     """
 
     def __init__(
