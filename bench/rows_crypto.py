@@ -2,7 +2,9 @@
 same operation with it off, in the same run, on the same connection pool: get/set of a
 1 KiB value, history append, and messages(last=20) of a 200-turn thread (read again, as a
 chatbot does at every turn: the turns opened lately are remembered; and a first read, every
-turn decrypted). Target: at most 1.15x the unencrypted p50.
+turn decrypted); and a rate limiter's hit with `encrypt_names=True` (its subjects, 1,000 of
+them in turn, stored as their AES-SIV encryption) against one without. Target: at most
+1.15x the unencrypted p50.
 
 `run` (a section after the latency table) reads what the server spends per call on both
 sides (INFO commandstats, as bench/server_cost.py does): sealed values are 30 bytes or so
@@ -86,6 +88,14 @@ def pairs(mem: Memory, enc: Memory) -> list[Pair]:
         return reads["on"]()
 
     out.append(Pair(f"messages(last=20), {TURNS} turns, first read", cold, reads["off"]))
+    # subjects in turn, as a fleet's users come and go (names remembered: see Crypto.name)
+    named = Memory(mem.client, encryption_key=KEY, encrypt_names=True)
+    hits = {}
+    for side, m in (("on", named), ("off", mem)):
+        limiter = m.limiter(f"bench-crypto-{side}", limit=10**9, period=60)
+        subjects = itertools.cycle([f"user-{i}@example.com" for i in range(1000)])
+        hits[side] = lambda limiter=limiter, subjects=subjects: limiter.hit(next(subjects))
+    out.append(Pair("limiter.hit (gcra), encrypt_names", hits["on"], hits["off"]))
     return out
 
 

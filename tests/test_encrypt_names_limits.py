@@ -303,7 +303,7 @@ def test_limits_show_reads_an_encrypted_subject(
     url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`limits show` finds the subject's state through the limiter of a Memory that
-    encrypts names (its options set here by hand: see the test below)."""
+    encrypts names (its options set here by hand)."""
     _spend(url)
     args = build_parser().parse_args([*SHOW, "--url", url])
     args.keyring, args.encrypt_names = str(_ring_file(tmp_path)), True
@@ -313,11 +313,6 @@ def test_limits_show_reads_an_encrypted_subject(
     assert state["algorithm"] == "fixed" and state["remaining"] == 3 and state["allowed"]
 
 
-@pytest.mark.xfail(
-    reason="`limits show` takes no --keyring or --encrypt-names yet (pyredmem/_cli/inspect.py "
-    "adds its options with encryption=False)",
-    raises=SystemExit,
-)
 def test_limits_show_takes_the_keyring_options(
     url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

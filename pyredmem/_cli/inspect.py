@@ -40,7 +40,7 @@ def add_commands(commands: Any) -> None:
     show.add_argument("--burst", type=float, default=None, help="gcra's burst (default: limit)")
     show.add_argument("--group", default=None, help="the group its hits name, if any")
     show.add_argument("--cost", type=float, default=1.0, help="the cost asked about (1)")
-    add_options(show, encryption=False)
+    add_options(show)
     show.set_defaults(run=_limits_show)
 
     cache = commands.add_parser("cache", help="shared caches: stats")
