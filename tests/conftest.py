@@ -5,6 +5,7 @@
   the cluster out.
 - `mem` / `url`: a Memory (or its URL) on a fresh, empty database of that engine.
 - `server`: a private redis-server of the test's own, which it may stop or pause.
+- `cli`: the `pyredmem` command line run in-process on the test's URL.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from pyredmem import Memory
+from pyredmem.__main__ import main
 from tests.engines import (
     REAL_ENGINES,
     Engine,
@@ -85,3 +87,21 @@ def server() -> Iterator[Server]:
 def mem(url: str) -> Iterator[Memory]:
     with Memory(url) as m:
         yield m
+
+
+@pytest.fixture
+def cli(url: str, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """`cli("ls", "user")`: (exit status, stdout, stderr) of pyredmem on the test's URL
+    (`url_=` another)."""
+
+    def run(*argv: str, url_: str | None = None) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            code = main([*argv, "--url", url_ or url])
+        except SystemExit as exc:  # argparse's usage errors
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err
+        return code, out, err
+
+    return run

@@ -28,23 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY = bytes(range(32))
 
 
-@pytest.fixture
-def cli(url: str, capsys: pytest.CaptureFixture[str]) -> Run:
-    """`cli("ls", "user")`: (exit status, stdout, stderr) of pyredmem on the test's URL."""
-
-    def run(*argv: str, url_: str | None = None) -> tuple[int, str, str]:
-        capsys.readouterr()
-        try:
-            code = main([*argv, "--url", url_ or url])
-        except SystemExit as exc:  # argparse's usage errors
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        assert "Traceback" not in err
-        return code, out, err
-
-    return run
-
-
 def rows(text: str) -> list[list[str]]:
     """A table's lines split on runs of two spaces (headers first)."""
     return [[c.strip() for c in line.split("  ") if c.strip()] for line in text.splitlines()]

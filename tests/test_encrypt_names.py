@@ -19,6 +19,7 @@ from pyredmem import (
 )
 from pyredmem._crypto import Crypto
 from pyredmem._keys import Keyspace, ScopeRef
+from tests.stored import raw_dump
 
 KEY = bytes(range(32))
 OTHER = bytes(range(1, 33))
@@ -28,15 +29,6 @@ THREAD = "support-ticket-99812"
 VKEY = "home-address-of-alice"
 CKEY = "alice-card-lookup"
 PLANTED = (b"alice.secret", b"sess-7f3a", b"support-ticket", b"home-address", b"alice-card")
-
-
-def raw_dump(mem: Memory) -> bytes:
-    """Every key name and every key's DUMP, on every primary."""
-    out = []
-    for k in mem.client.scan_iter(count=1000):
-        out.append(k)
-        out.append(mem.client.dump(k) or b"")
-    return b"\n".join(out)
 
 
 def plant(mem: Memory) -> None:

@@ -21,6 +21,7 @@ from pyredmem._keys import Keyspace, key_slot
 from pyredmem._ops.limiter import Rule, subject_tag
 from pyredmem._ops.semaphore import SemaphoreRule
 from tests.engines import Engine
+from tests.stored import raw_dump
 
 KEY = bytes(range(32))
 OTHER = bytes(range(1, 33))
@@ -38,15 +39,6 @@ SHOW = ["limits", "show", "api", USER, "--limit", "5", "--period", "3600", "--js
 def key_names(mem: Memory, match: str = "*") -> list[bytes]:
     """Every key name (that `match` matches), on every primary."""
     return list(mem.client.scan_iter(match=match, count=1000))
-
-
-def raw_dump(mem: Memory) -> bytes:
-    """Every key name and every key's DUMP, on every primary."""
-    out = []
-    for k in key_names(mem):
-        out.append(k)
-        out.append(mem.client.dump(k) or b"")
-    return b"\n".join(out)
 
 
 def plant(mem: Memory) -> None:

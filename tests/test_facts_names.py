@@ -25,11 +25,11 @@ from pyredmem import (
     Keyring,
     Memory,
 )
-from pyredmem.__main__ import main
 from pyredmem._config import Config
 from pyredmem._crypto import Crypto
 from pyredmem._keys import Keyspace, ScopeRef
 from pyredmem._ops import facts as ops
+from tests.stored import everything
 
 KEY = bytes(range(32))
 OTHER = bytes(range(1, 33))
@@ -41,28 +41,6 @@ UTC = dt.timezone.utc
 JAN, JUN = dt.datetime(2024, 1, 1, tzinfo=UTC), dt.datetime(2024, 6, 1, tzinfo=UTC)
 
 Run = Callable[..., tuple[int, str, str]]
-
-
-def everything(mem: Memory) -> bytes:
-    """Every key name, hash field and value, zset member, list item, stream entry and DUMP,
-    on every primary."""
-    c = mem.client
-    out: list[bytes] = []
-    for key in c.scan_iter(count=1000):
-        out += [key, c.dump(key) or b""]
-        kind = c.type(key)
-        if kind == b"hash":
-            for field, value in c.hgetall(key).items():
-                out += [field, value]
-        elif kind == b"zset":
-            out += c.zrange(key, 0, -1)
-        elif kind == b"list":
-            out += c.lrange(key, 0, -1)
-        elif kind == b"stream":
-            for _, fields in c.xrange(key):
-                for field, value in fields.items():
-                    out += [field, value]
-    return b"\n".join(out)
 
 
 def plant(mem: Memory) -> None:
@@ -333,23 +311,6 @@ def test_subjects_calls_and_answer_without_a_server() -> None:
 
 
 # -------------------------------------------------------------------------- the CLI
-
-
-@pytest.fixture
-def cli(url: str, capsys: pytest.CaptureFixture[str]) -> Run:
-    """`cli("facts", "user", "u1")`: (exit status, stdout, stderr) of pyredmem."""
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        try:
-            code = main([*argv, "--url", url])
-        except SystemExit as exc:  # argparse's usage errors
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        assert "Traceback" not in err
-        return code, out, err
-
-    return run
 
 
 def test_the_cli_lists_a_scopes_subjects(url: str, cli: Run) -> None:

@@ -7,21 +7,13 @@ from __future__ import annotations
 import asyncio
 
 from pyredmem import AsyncMemory, Memory, Message
+from tests.stored import raw_dump
 
 KEY = bytes(range(32))
 USER = "alice.secret@example.com"
 ITEM = "passport-number-of-alice"
 THREAD = "visa-application-7731"
 PLANTED = (b"alice.secret", b"passport-number", b"visa-application", b"X1234567")
-
-
-def raw_dump(mem: Memory) -> bytes:
-    """Every key name and every key's DUMP, on every primary."""
-    out = []
-    for k in mem.client.scan_iter(count=1000):
-        out.append(k)
-        out.append(mem.client.dump(k) or b"")
-    return b"\n".join(out)
 
 
 def test_planted_item_ids_never_reach_the_server(url: str) -> None:
