@@ -58,6 +58,10 @@ pack_command: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command
 # failures of the connection itself (as opposed to error replies)
 _BROKEN = (RedisConnectionError, RedisTimeoutError, OSError)
 
+#: commands a batch writes at once (send_all): the server runs each chunk while the client
+#: packs the next
+PIPELINE_CHUNK = 64
+
 # What the installed redis-py's connections offer, decided once (redis-py 6.x and 7.x are
 # supported too): 8.0 added `is_connected` to sync connections (before it, a socket is
 # kept) and `can_read` to asyncio ones (before it, the pool's own poll is
@@ -129,11 +133,13 @@ class Lane:
             self._put_back(conn, clean)
 
     def send_all(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-        """The replies to `commands`, written together on one connection, then read in
-        order: each reply, or the ResponseError it was. Nothing is sent twice: if the
-        connection breaks once writing has begun, its failure stands in for every reply
-        not read (the caller judges what may be sent again). Raises redis-py's errors
-        when connecting fails, before anything is sent."""
+        """The replies to `commands`, all written on one connection, then read in order:
+        each reply, or the ResponseError it was. One round trip: every command is written
+        before any reply is read, in chunks of PIPELINE_CHUNK, so that the server runs the
+        first while the client packs the next (rather than packing all, then waiting).
+        Nothing is sent twice: if the connection breaks once writing has begun, its failure
+        stands in for every reply not read (the caller judges what may be sent again).
+        Raises redis-py's errors when connecting fails, before anything is sent."""
         conn, _ = self._take()
         replies: list[Any] = []
         clean = False
@@ -145,7 +151,9 @@ class Lane:
                     lambda _: _drop(conn),
                 )
             try:
-                conn.send_packed_command([pack_command(c) for c in commands])
+                for start in range(0, len(commands), PIPELINE_CHUNK):
+                    chunk = commands[start : start + PIPELINE_CHUNK]
+                    conn.send_packed_command([pack_command(c) for c in chunk])
                 for _ in commands:
                     try:
                         replies.append(conn.read_response())
