@@ -16,13 +16,17 @@ The floors, measured in the same run:
 3. per operation, a bare registered function (library `pmbench`, below) that issues only
    the Redis commands the operation cannot do without, on the same data:
 
-   scope.get, cache.get,      TIME (is it expired? the server's clock) + HMGET meta, payload
-   get_or_compute (hit)
-   scope.exists               TIME + HGET meta
+   scope.get (a key without   HMGET meta, payload (a key that never expires is live at any
+   expiry)                    time: no clock)
+   scope.get (with a ttl),    TIME (is it expired? the server's clock) + HMGET meta, payload
+   cache.get, get_or_compute
+   (hit)
+   scope.exists               HGET meta; with a ttl, TIME + HGET meta
    scope.set                  TIME + HMGET the old meta (its version; is the key new, for the
                               scope's cap) + HSET payload, meta
    scope.incr                 TIME + HMGET meta, value + HSET value, meta
-   context.get (4 scopes)     TIME + 4 x HMGET (the global scope, 4th, holds the key)
+   context.get (4 scopes)     4 x HMGET (the global scope, 4th, holds the key, which never
+                              expires)
    history.append             TIME + HMGET the id index (an id already there is not pushed
                               again) + RPUSH + LTRIM (the turn cap) + HSET the id + PEXPIRE
                               (the sliding TTL)
@@ -70,8 +74,17 @@ local function scope_get(keys, args)
   return redis.call('HMGET', keys[1], 'm:' .. args[1], 'd:' .. args[1])
 end
 
+local function scope_get_plain(keys, args)
+  return redis.call('HMGET', keys[1], 'm:' .. args[1], 'd:' .. args[1])
+end
+
 local function scope_exists(keys, args)
   redis.call('TIME')
+  if redis.call('HGET', keys[1], 'm:' .. args[1]) then return 1 end
+  return 0
+end
+
+local function scope_exists_plain(keys, args)
   if redis.call('HGET', keys[1], 'm:' .. args[1]) then return 1 end
   return 0
 end
@@ -92,7 +105,6 @@ local function scope_incr(keys, args)
 end
 
 local function context_get(keys, args)
-  redis.call('TIME')
   for i = 1, #keys do
     local r = redis.call('HMGET', keys[i], 'm:' .. args[1], 'd:' .. args[1])
     if r[1] then return {i, r[1], r[2]} end
@@ -178,6 +190,10 @@ redis.register_function{function_name='pmbench_noop', callback=noop}
 redis.register_function{function_name='pmbench_noop_ro', callback=noop, flags=RO}
 redis.register_function{function_name='pmbench_scope_get', callback=scope_get, flags=RO}
 redis.register_function{function_name='pmbench_scope_exists', callback=scope_exists, flags=RO}
+redis.register_function{function_name='pmbench_scope_get_plain', callback=scope_get_plain,
+  flags=RO}
+redis.register_function{function_name='pmbench_scope_exists_plain', callback=scope_exists_plain,
+  flags=RO}
 redis.register_function{function_name='pmbench_scope_set', callback=scope_set}
 redis.register_function{function_name='pmbench_scope_incr', callback=scope_incr}
 redis.register_function{function_name='pmbench_context_get', callback=context_get, flags=RO}
@@ -297,6 +313,7 @@ def plan(mem: Memory, raw: Any) -> tuple[list[Op], list[Measure], list[Measure]]
     # scoped memory: the op reads and writes its scope; write floors write a twin scope
     user = mem.user("bench-cost")
     user.set("prefs", VALUE)
+    user.set("brief", VALUE, ttl=3600)
     user.set("n", 0)
     twin = mem.user("bench-cost-floor")
     twin.set("prefs", VALUE)
@@ -306,7 +323,16 @@ def plan(mem: Memory, raw: Any) -> tuple[list[Op], list[Measure], list[Measure]]
         Op(
             "scope.get",
             Measure("scope.get", lambda: user.get("prefs")),
-            Measure("", fcall(raw, "pmbench_scope_get", (h,), "prefs", ro=True)),
+            Measure("", fcall(raw, "pmbench_scope_get_plain", (h,), "prefs", ro=True)),
+            "HMGET",
+            noop_ro,
+            (GET,),
+            3.0,
+        ),
+        Op(
+            "scope.get (with a ttl)",
+            Measure("scope.get", lambda: user.get("brief")),
+            Measure("", fcall(raw, "pmbench_scope_get", (h,), "brief", ro=True)),
             "TIME HMGET",
             noop_ro,
             (GET,),
@@ -315,7 +341,16 @@ def plan(mem: Memory, raw: Any) -> tuple[list[Op], list[Measure], list[Measure]]
         Op(
             "scope.exists",
             Measure("scope.exists", lambda: user.exists("prefs")),
-            Measure("", fcall(raw, "pmbench_scope_exists", (h,), "prefs", ro=True)),
+            Measure("", fcall(raw, "pmbench_scope_exists_plain", (h,), "prefs", ro=True)),
+            "HGET",
+            noop_ro,
+            (EXISTS,),
+            3.0,
+        ),
+        Op(
+            "scope.exists (with a ttl)",
+            Measure("scope.exists", lambda: user.exists("brief")),
+            Measure("", fcall(raw, "pmbench_scope_exists", (h,), "brief", ro=True)),
             "TIME HGET",
             noop_ro,
             (EXISTS,),
@@ -347,7 +382,7 @@ def plan(mem: Memory, raw: Any) -> tuple[list[Op], list[Measure], list[Measure]]
             "context.get (4 scopes, global hit)",
             Measure("", lambda: ctx.get("flag")),
             Measure("", fcall(raw, "pmbench_context_get", hashes, "flag", ro=True)),
-            "TIME 4xHMGET",
+            "4xHMGET",
             noop_ro,
             (GET,),
         )

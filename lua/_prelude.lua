@@ -63,6 +63,20 @@ local function live_meta(meta, now)
   return nil
 end
 
+-- NOEXP as a meta holds it (16 digits): a key that never expires
+local NOEXP_META = '4503599627370496'
+
+-- (reads) whether the meta of a key that is there is live, and the clock (scope_now())
+-- as `now` or, when a key with an expiry needed it first, as read here (a key without
+-- expiry is live whatever the time: a read of such keys runs no TIME). Pass the `now`
+-- it returns to the next call of the same script.
+local function read_live(meta, now)
+  local e = string.sub(meta, 2, 17)
+  if e == NOEXP_META then return true, now end
+  now = now or scope_now()
+  return e + 0 > now, now
+end
+
 -- (history's thread index) a scope key must outlive the entries written with `expiry`;
 -- `was` is the entry's previous expiry (nil: new) and `fresh` says the scope was empty
 -- before this write

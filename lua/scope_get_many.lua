@@ -2,10 +2,10 @@
 -- KEYS[1] H
 -- ARGV[1..n] keys (strings; n is capped by the client)
 -- Reply: flat array {meta1, payload1, meta2, payload2, ...}; "" and "" for an absent key.
--- Cost: O(n). Read only.
+-- Cost: O(n): HMGET, and TIME only when a key read has an expiry. Read only.
 -- Flags: no-writes
 local h = KEYS[1]
-local now = scope_now()
+local now, live = nil, false
 local fields = {}
 for i = 1, #ARGV do
   fields[2 * i - 1] = 'm:' .. ARGV[i]
@@ -14,8 +14,7 @@ end
 if #fields == 0 then return {} end
 local r = redis.call('HMGET', h, unpack(fields))
 for i = 1, #r, 2 do
-  if not live_meta(r[i], now) or not r[i + 1] then
-    r[i], r[i + 1] = '', ''
-  end
+  if r[i] and r[i + 1] then live, now = read_live(r[i], now) else live = false end
+  if not live then r[i], r[i + 1] = '', '' end
 end
 return r

@@ -255,3 +255,46 @@ def test_set_many_over_the_byte_cap_writes_nothing(mem: Memory) -> None:
         s.set_many({**{f"k{i}": value for i in range(n)}, "one more": 1})
     assert "16 MiB" in str(info.value)
     assert mem.client.dbsize() == 0
+
+
+@pytest.mark.real_server
+@pytest.mark.standalone
+def test_reads_of_keys_without_expiry_read_no_clock(engine: Any, mem: Memory) -> None:
+    """A key that never expires is live at any time: reading it runs no TIME (the server
+    CPU of the commonest read), one with an expiry runs it once per call."""
+    user = mem.user("u")
+    user.set("forever", 1)
+    user.set("brief", 2, ttl=60)
+    raw = engine.raw_client()
+
+    def clocks(read: Callable[[], Any], expected: Any) -> int:
+        raw.config_resetstat()
+        assert read() == expected
+        return int(raw.info("commandstats").get("cmdstat_time", {}).get("calls", 0))
+
+    context = mem.context(session="s", user="u")
+    assert clocks(lambda: user.get("forever"), 1) == 0
+    assert clocks(lambda: user.exists("forever"), True) == 0
+    assert clocks(lambda: user.get_many(["forever", "none"]), {"forever": 1}) == 0
+    assert clocks(lambda: user.ttl("forever"), None) == 0
+    assert clocks(lambda: context.get("forever"), 1) == 0
+    assert clocks(lambda: user.get("none"), None) == 0
+    assert clocks(lambda: user.get("brief"), 2) == 1
+    assert clocks(lambda: user.exists("brief"), True) == 1
+    assert clocks(lambda: user.get_many(["forever", "brief"]), {"forever": 1, "brief": 2}) == 1
+    assert clocks(lambda: context.get("brief"), 2) == 1
+    assert 0 < user.ttl("brief") <= 60  # type: ignore[operator]
+
+
+def test_a_key_without_expiry_and_one_past_it_read_alike_everywhere(mem: Memory) -> None:
+    """The reads that skip the clock for keys without expiry still drop expired ones."""
+    user = mem.user("u")
+    user.set("forever", "f")
+    user.set("brief", "b", ttl=0.05)
+    context = mem.context(session="s", user="u")
+    time.sleep(0.1)
+    assert user.get("forever") == "f" and user.get("brief") is None
+    assert user.exists("forever") and not user.exists("brief")
+    assert user.get_many(["forever", "brief"]) == {"forever": "f"}
+    assert context.get("forever") == "f" and context.get("brief") is None
+    assert user.ttl("forever") is None
