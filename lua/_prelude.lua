@@ -1393,3 +1393,21 @@ local function scope_incr_in(h, x, log, key, atype, amount, ttl_ms, max_keys, ar
   end
   return {meta, payload}
 end
+
+-- Recall (lua/recall_*.lua; the layout is in recall_add.lua): remove the items `ids` from
+-- R (their "i:" fields), X and C, and leave a tombstone for each in T at version `head`
+-- (text), so that clients' caches of the index drop them. In chunks of 1000.
+local function recall_drop(r, x, c, t, ids, head)
+  local fields, marks = {}, {}
+  for i = 1, #ids do
+    fields[i] = 'i:' .. ids[i]
+    marks[2 * i - 1], marks[2 * i] = head, ids[i]
+  end
+  for i = 1, #ids, 1000 do
+    local j = math.min(i + 999, #ids)
+    redis.call('HDEL', r, unpack(fields, i, j))
+    redis.call('ZREM', x, unpack(ids, i, j))
+    redis.call('ZREM', c, unpack(ids, i, j))
+    redis.call('ZADD', t, unpack(marks, 2 * i - 1, 2 * j))
+  end
+end

@@ -73,21 +73,7 @@ local version = now_us
 if g and version <= tonumber(g) then version = tonumber(g) + 1 end
 -- purge the expired items (tombstones at `version`)
 local dead = redis.call('ZRANGEBYSCORE', x, '-inf', stamp)
-if #dead > 0 then
-  local fields, marks = {}, {}
-  for i = 1, #dead do
-    fields[#fields + 1] = 'i:' .. dead[i]
-    marks[#marks + 1] = string.format('%d', version)
-    marks[#marks + 1] = dead[i]
-  end
-  for i = 1, #dead, 1000 do
-    local j = math.min(i + 999, #dead)
-    redis.call('HDEL', r, unpack(fields, i, j))
-    redis.call('ZREM', x, unpack(dead, i, j))
-    redis.call('ZREM', c, unpack(dead, i, j))
-    redis.call('ZADD', t, unpack(marks, 2 * i - 1, 2 * j))
-  end
-end
+if #dead > 0 then recall_drop(r, x, c, t, dead, string.format('%d', version)) end
 -- the items, each its own version (after `floor`: a new index tracks its changes from there)
 local floor = string.format('%d', version)
 local data, expiries, versions = {}, {}, {}

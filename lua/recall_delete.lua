@@ -39,19 +39,7 @@ if #gone == 0 then return 0 end
 local version = now_us
 if version <= tonumber(g) then version = tonumber(g) + 1 end
 local head = string.format('%d', version)
-local fields, marks = {}, {}
-for i = 1, #gone do
-  fields[#fields + 1] = 'i:' .. gone[i]
-  marks[#marks + 1] = head
-  marks[#marks + 1] = gone[i]
-end
-for i = 1, #gone, 1000 do
-  local j = math.min(i + 999, #gone)
-  redis.call('HDEL', r, unpack(fields, i, j))
-  redis.call('ZREM', x, unpack(gone, i, j))
-  redis.call('ZREM', c, unpack(gone, i, j))
-  redis.call('ZADD', t, unpack(marks, 2 * i - 1, 2 * j))
-end
+recall_drop(r, x, c, t, gone, head)
 local last = redis.call('ZRANGE', x, -1, -1, 'WITHSCORES')
 if #last == 0 then
   redis.call('DEL', r, x, c, t)
