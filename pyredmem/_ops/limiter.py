@@ -271,9 +271,8 @@ def validate_subject(what: str, value: object, *, label: str) -> str:
 def subject_tag(ks: Keyspace, kind: str, name: str, key: str, group: str | None) -> str:
     """The prefix of one limited subject's keys (see the module docstring), from its key
     and group as given: with encrypted names, stored as their encryption."""
-    if ks.names is not None:
-        key = ks.stored(key, _STORED_AS[kind])
-        group = None if group is None else ks.stored(group, GROUP)
+    key = ks.stored(key, _STORED_AS[kind])
+    group = None if group is None else ks.stored(group, GROUP)
     tenant = ks.tenant or ""
     if group is None:
         return f"{ks.namespace}:{{{tenant}:{kind}:{name}:{key}}}"
@@ -400,10 +399,7 @@ class Rule:
                 and "{" not in key
                 and "}" not in key
             ):
-                ks = self.keyspace  # no call for plain names: with many subjects, most hits
-                # come here (the rule remembers KNOWN_KEYS)
-                stored = key if ks.names is None else ks.stored(key, LIMITED)
-                found = (self.prefix + stored + self.suffix,)
+                found = (self.prefix + self.keyspace.stored(key, LIMITED) + self.suffix,)
                 if len(self.known) >= KNOWN_KEYS:
                     self.known.clear()
                 self.known[key] = found
