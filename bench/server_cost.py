@@ -38,10 +38,10 @@ The floors, measured in the same run:
                               + LINDEX -1 (the running total) + RPUSH + PEXPIRE
    semaphore acquire+release  acquire: TIME + ZCOUNT (live leases) + ZADD + PEXPIREAT;
                               release: ZREM (two calls, as pyredmem makes)
-   facts.add (closes the      TIME + HMGET the pair's head and the scope's count (ids, caps)
-   open claim)                + ZRANGE BYLEX REV LIMIT 1 (the claim holding valid_from) +
-                              HSET object, version, end, head + ZREM the claim cut + ZADD
-                              the new claim and what stands of the old one
+   facts.add (closes the      TIME + HMGET the pair's head (which knows the open claim a
+   open claim)                claim after it cuts) and the scope's count (ids, caps) + HSET
+                              object, head, count + ZADD the new claim and its object's
+                              index entry (the cut stays implicit: see lua/_prelude.lua)
    facts.get (now)            TIME (as_of: now) + ZRANGE BYLEX REV LIMIT 1 (the claim
                               starting last by then) + HGET its object
 
@@ -165,16 +165,14 @@ end
 local function facts_add(keys, args)
   local t = redis.call('TIME')
   local pair = args[1] .. '\0' .. args[2]
-  local pre = 'v\0' .. pair .. '\0'
   local head = redis.call('HMGET', keys[1], 'h:' .. pair, 'c')
-  local cut = redis.call('ZRANGE', keys[2], '[' .. pre .. '~', '[' .. pre, 'BYLEX', 'REV',
-    'LIMIT', 0, 1)
   local n = (tonumber(head[2]) or 0) + 1
   local now = t[1] .. t[2]
-  redis.call('HSET', keys[1], 'd:' .. n, args[3], 'm:' .. n, now, 'e:' .. n, now,
-    'h:' .. pair, now, 'c', n)
-  if cut[1] then redis.call('ZREM', keys[2], cut[1]) end
-  redis.call('ZADD', keys[2], 0, pre .. now .. '\0' .. n, 0, pre .. now .. '\0' .. n .. 'p')
+  redis.call('HSET', keys[1], 'd:' .. n, args[3], 'h:' .. pair, now, 'c', n)
+  local od = string.rep('0', 32)  -- members as long as the store's (a version's text)
+  local claim = 'v\0' .. pair .. '\0' .. now .. '\0' .. n .. ' 9007199254740992 ' .. n .. ' ' ..
+    od .. ' 1 ' .. now
+  redis.call('ZADD', keys[2], 0, claim, 0, 'o\0' .. args[2] .. '\0' .. od .. '\0' .. args[1])
   return n
 end
 
@@ -540,7 +538,7 @@ def plan(mem: Memory, raw: Any) -> tuple[list[Op], list[Measure], list[Measure]]
             "facts.add (closes the open claim)",
             Measure("", add),
             Measure("", floor_add),
-            "TIME HMGET ZRANGE HSET ZREM ZADD",
+            "TIME HMGET HSET ZADD",
             noop,
             (HSET,),
         ),

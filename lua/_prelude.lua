@@ -885,9 +885,13 @@ end
 --              while the keys have a time to live  "r" -> with change events, when the
 --              log's retention is next due to be re-armed (ev_scope_done)
 --            "h:<s>\0<p>" -> the pair's head "<cardinality> <versions> <superseded> <last
---              recording time (us)> <top>": cardinality "1" (one object valid at a time) or
---              "n" (many); top the latest start any version of the pair was given (no
---              believed one starts after it)
+--              recording time (us)> <top>[ <chain> <tid> <tod>]": cardinality "1" (one
+--              object valid at a time) or "n" (many); top the latest start any version of
+--              the pair was given (no believed one starts after it). The three last are
+--              written by a claim that starts after every other (fact_push) and dropped by
+--              any other write: the pair's last "v" member is then version tid (object
+--              digest tod), open, starting at top and recorded at the last recording time;
+--              and chain ("0": none) is where its implicit cuts start (see below)
 --            "d:<id>" -> the object (its type char, then payload) of the claim version `id`
 --              made; "s:<id>" its source, "q:<id>" its confidence (text), when given. The
 --              versions cut from that claim later point at it too (their did)
@@ -899,15 +903,27 @@ end
 --            "p\0<s>\0<p>" each pair (a subject's predicates, for facts_about; the
 --              scope's subjects, for facts_subjects)
 --            "o\0<p>\0<od>\0<s>" the pair (s, p) has held a version of object digest od
--- So a write that closes the open claim adds one hash field for what it supersedes and one
--- member for each version it records (zset members this long cost a few us each to insert,
--- hash fields far less). od is the client's digest of the object's type and payload. World
+-- A write that closes the open claim supersedes it and records again the part of it before
+-- the new claim (its "piece"): one hash field and two members more, which cost more server
+-- time than the claim itself (zset members this long cost a few us each to insert). So a
+-- single-valued claim starting after every other version of its pair, open-ended, leaves
+-- that cut implicit (fact_push): from the head's chain on, each "v" member of the pair
+-- supersedes the member just before it (by start) at its own recording time rf, and
+-- stands for that member's piece: the same start, claim and object, ending where it
+-- starts, recorded at rf, its id one after its own (fact_push reserves it). Reads of what
+-- is believed now need not know (the piece holds what its member held until then); reads
+-- of an earlier belief and history expand the chain (fact_versions); any other write reads
+-- through it (fact_chain) and, when it writes, first records the cuts as an eager write
+-- would have (fact_flatten): the same members and fields. od is the client's digest of the object's type and payload. World
 -- times travel and are kept as us since the epoch plus 2^52 (all positive, and below 2^53:
 -- exact in a Lua number; the client keeps them within the years 1828 to 2112); FACT_OPEN
 -- (2^53) is an open end. Names hold no control characters (the client checks), so "\0"
 -- separates them and sorts first. Recording times strictly increase per pair. Subjects <s>
 -- are as the client stores them: with encrypt_names, their encryption (base64url).
 local FACT_OPEN = 9007199254740992
+
+-- FACT_OPEN as the text "v" members hold (fact_w)
+local FACT_OPEN_W = '09007199254740992'
 
 -- redis.call(cmd, key, items...) (nothing when there are none): at once when they are few,
 -- else in chunks (pair_call)
@@ -937,8 +953,9 @@ local function fact_parse(m, n)
 end
 
 -- the believed versions of the pair whose member prefix is `pre` between the lex bounds lo
--- and hi (hi first when `rev`), at most `limit` (nil: all), parsed (fact_parse)
-local function fact_list(i, pre, lo, hi, rev, limit)
+-- and hi (hi first when `rev`), at most `limit` (nil: all), parsed (fact_parse); `ov`
+-- (nil: none) maps a member of an implicit chain to the piece it stands for (fact_chain)
+local function fact_list(i, pre, lo, hi, rev, limit, ov)
   local r
   if rev and limit then
     r = redis.call('ZRANGE', i, hi, lo, 'BYLEX', 'REV', 'LIMIT', 0, limit)
@@ -950,30 +967,66 @@ local function fact_list(i, pre, lo, hi, rev, limit)
     r = redis.call('ZRANGE', i, lo, hi, 'BYLEX')
   end
   local n = #pre
-  for j = 1, #r do r[j] = fact_parse(r[j], n) end
+  for j = 1, #r do r[j] = ov and ov[r[j]] or fact_parse(r[j], n) end
   return r
 end
 
 -- the believed versions of pair `pre` starting at or before world time t, latest first
 -- (at most `limit`; nil: all). O(log N + returned).
-local function fact_before(i, pre, t, limit)
-  return fact_list(i, pre, '[' .. pre, '[' .. pre .. fact_w(t) .. '\1', true, limit)
+local function fact_before(i, pre, t, limit, ov)
+  return fact_list(i, pre, '[' .. pre, '[' .. pre .. fact_w(t) .. '\1', true, limit, ov)
 end
 
 -- the believed versions of pair `pre` starting after world time t and before u, earliest
 -- first (at most `limit`; nil: all). O(log N + returned).
-local function fact_after(i, pre, t, u, limit)
-  return fact_list(i, pre, '[' .. pre .. fact_w(t) .. '\1', '(' .. pre .. fact_w(u), false, limit)
+local function fact_after(i, pre, t, u, limit, ov)
+  return fact_list(i, pre, '[' .. pre .. fact_w(t) .. '\1', '(' .. pre .. fact_w(u), false, limit,
+    ov)
 end
 
--- every version of pair (s, p), `ended` of them superseded: the believed ones from I, the
--- others from F's "m:" fields, in no order. O(log N + V), V <= the pair's cap.
-local function fact_versions(f, i, s, p, ended)
+-- the piece that member c of an implicit chain stands for, cut by nx (the next member):
+-- c's start, claim and object until nx's start, recorded with nx, its id nx's + 1
+local function fact_piece(c, nx, pre)
+  local id = string.format('%012d', nx.id + 1)
+  local m = pre .. c.w .. '\0' .. id .. ' ' .. fact_w(nx.vf) .. ' ' .. c.did .. ' ' .. c.od ..
+    ' ' .. c.card .. ' ' .. string.format('%d', nx.rf)
+  return {vf = c.vf, w = c.w, id = id, vt = nx.vf, did = c.did, od = c.od, card = c.card,
+    rf = nx.rf, m = m}
+end
+
+-- a pair's head (F's "h:" field text) parsed: {card, count, ended, last, top, chain (nil:
+-- none), tid and tod (nil: not known)}; see the facts layout
+local function fact_head(text)
+  local card, count, ended, last, top, rest =
+    string.match(text, '^(%w) (%d+) (%d+) (%d+) (%d+)(.*)$')
+  local head = {card = card, count = count + 0, ended = ended + 0, last = last + 0,
+    top = top + 0}
+  if rest ~= '' then
+    local chain, tid, tod = string.match(rest, '^ (%d+) (%d+) (%x+)$')
+    if chain ~= '0' then head.chain = chain + 0 end
+    head.tid, head.tod = tid, tod
+  end
+  return head
+end
+
+-- every version of pair (s, p) whose head is `head` (fact_head): the believed ones from I
+-- (an implicit chain expanded: each member it cuts superseded, and its piece), the others
+-- from F's "m:" fields, in no order. O(log N + V), V <= the pair's cap.
+local function fact_versions(f, i, s, p, head)
   local pre = 'v\0' .. s .. '\0' .. p .. '\0'
   local out = fact_list(i, pre, '[' .. pre, '[' .. pre .. '\255', false, nil)
+  local chain = head.chain
+  if chain then  -- ascending by start: the chain is the last members, and the one before
+    local n = #out
+    for j = n - 1, 1, -1 do
+      if out[j + 1].vf < chain then break end
+      out[#out + 1] = fact_piece(out[j], out[j + 1], pre)
+      out[j].rt = out[j + 1].rf
+    end
+  end
   local fields = {}
   local name = 'm:' .. s .. '\0' .. p .. '\0'
-  for j = 1, ended do fields[j] = name .. j end
+  for j = 1, head.ended do fields[j] = name .. j end
   local old = fact_call('HMGET', f, fields)
   for j = 1, #old do
     if old[j] then out[#out + 1] = fact_parse(old[j], 0) end
@@ -981,12 +1034,11 @@ local function fact_versions(f, i, s, p, ended)
   return out
 end
 
--- the versions of pair (s, p) (`ended` of them superseded) valid at world time a as
--- believed at recording time k, earliest start first: every version is read, so O(log N +
+-- the versions of pair (s, p) (its head `head`) valid at world time a as believed at recording time k, earliest start first: every version is read, so O(log N +
 -- V) for the V versions of the pair (V <= its cap).
-local function fact_past(f, i, s, p, ended, a, k)
+local function fact_past(f, i, s, p, head, a, k)
   local out = {}
-  for _, c in ipairs(fact_versions(f, i, s, p, ended)) do
+  for _, c in ipairs(fact_versions(f, i, s, p, head)) do
     if c.rf <= k and (not c.rt or c.rt > k) and c.vf <= a and c.vt > a then
       out[#out + 1] = c
     end
@@ -1005,10 +1057,10 @@ end
 -- versions starting at or before a. Earlier: fact_past.
 local function fact_valid(f, i, s, p, a, k)
   if k then
-    local head = redis.call('HGET', f, 'h:' .. s .. '\0' .. p)
-    if not head then return {}, nil end
-    local card, ended, last = string.match(head, '^(%w) %d+ (%d+) (%d+)')
-    if k < last + 0 then return fact_past(f, i, s, p, ended + 0, a, k), card end
+    local text = redis.call('HGET', f, 'h:' .. s .. '\0' .. p)
+    if not text then return {}, nil end
+    local head = fact_head(text)
+    if k < head.last then return fact_past(f, i, s, p, head, a, k), head.card end
   end
   local pre = 'v\0' .. s .. '\0' .. p .. '\0'
   local got = fact_before(i, pre, a, 1)
@@ -1077,9 +1129,9 @@ local function fact_room(count, held, added, max_versions, max_facts)
 end
 
 -- Before a fact write: what it reads of F (st: the pair's head, c, r, x; all nil when the
--- store was lost, see fact_lost), the pair's head parsed ({card, count, ended, top}: nil,
--- 0, 0, nil for a new pair), the recording time rf (the server clock in us, after the
--- pair's last) and the clock's ms.
+-- store was lost, see fact_lost), the pair's head parsed (fact_head; {count = 0, ended =
+-- 0} for a new pair), the recording time rf (the server clock in us, after the pair's
+-- last) and the clock's ms.
 local function fact_state(f, i, s, p)
   local now, now_us = clock()
   local st = redis.call('HMGET', f, 'h:' .. s .. '\0' .. p, 'c', 'r', 'x')
@@ -1087,23 +1139,65 @@ local function fact_state(f, i, s, p)
   local head = {count = 0, ended = 0}
   local rf = now_us
   if st[1] then
-    local card, count, ended, last, top = string.match(st[1], '^(%w) (%d+) (%d+) (%d+) (%d+)$')
-    head = {card = card, count = count + 0, ended = ended + 0, top = top + 0}
-    if rf <= last + 0 then rf = last + 1 end
+    head = fact_head(st[1])
+    if rf <= head.last then rf = head.last + 1 end
   end
   return st, head, rf, now
+end
+
+-- For a write on a pair with an implicit chain starting at `chain` (see the facts layout):
+-- ov, mapping each member the chain cuts to the piece it stands for (marked `flat`: not a
+-- member yet), for the write's reads (fact_list), and the members from the one the chain
+-- first cut on, ascending, for fact_commit to record the cuts. Two lex lookups.
+local function fact_chain(i, pre, chain)
+  local list = fact_before(i, pre, chain - 1, 1)
+  for _, c in ipairs(fact_after(i, pre, chain - 1, FACT_OPEN, nil)) do list[#list + 1] = c end
+  local ov = {}
+  for j = 1, #list - 1 do
+    local piece = fact_piece(list[j], list[j + 1], pre)
+    piece.flat = true
+    ov[list[j].m] = piece
+  end
+  return ov, list
+end
+
+-- The keys' time to live after a fact write: `ttl` ms (text; "0": none); st[4] whether
+-- they had one. Two calls when they have one, none when they never had.
+local function fact_expire(f, i, ttl, st)
+  if ttl ~= '0' then
+    redis.call('PEXPIRE', f, ttl)
+    redis.call('PEXPIRE', i, ttl)
+  elseif st[4] then
+    redis.call('HDEL', f, 'x')
+    redis.call('PERSIST', f)
+    redis.call('PERSIST', i)
+  end
+end
+
+-- the change event of a claim recorded (facts_add, facts_correct: `mode`), version `id`
+local function fact_logged(f, log, argv, mode, id, st, now)
+  local s, p, version = argv[1], argv[2], fmt_int(id + 0)
+  local created
+  if ev_values(argv) then
+    created = ev_add(log, argv, 'o', mode, 'w', 'f', 'k', s, 'a', p, 'v', version,
+      'y', argv[8], 'p', argv[9])
+  else
+    created = ev_add(log, argv, 'o', mode, 'w', 'f', 'k', s, 'a', p, 'v', version)
+  end
+  ev_scope_done(f, log, argv, st[3], now, created)
 end
 
 -- Commit a fact write: supersede the versions `cut` at recording time rf, add the versions
 -- `pieces` (the parts of cut versions the write leaves believed) and the new claim `new`
 -- (nil for a retract) with its fields `data` (F fields and values: its object, source,
 -- confidence), and set the keys' time to live (`ttl` ms text; "0": none). `st` and `head`
--- are fact_state's. Its first write is an HSET that grows F (which a server at maxmemory
--- refuses). `indexed`: the pair already lists the new claim's object (an "o" member).
--- Returns the new claim's id. Cost: HSET, ZREM (when anything is cut), ZADD, and the two
--- keys' expiry when they have a time to live.
+-- are fact_state's; `list` (nil: none) the pair's implicit chain (fact_chain), whose cuts
+-- are recorded first, as the writes that made them would have. Its first write is an HSET
+-- that grows F (which a server at maxmemory refuses). `indexed`: the pair already lists
+-- the new claim's object (an "o" member). Returns the new claim's id. Cost: HSET, ZREM
+-- (when anything is cut), ZADD, and the two keys' expiry when they have a time to live.
 local function fact_commit(f, i, s, p, card, head, rf, st, cut, pieces, new, data, ttl,
-    indexed)
+    indexed, list)
   local next_id = tonumber(st[2]) or 0
   local made = {}
   if new then made[1] = new end
@@ -1124,13 +1218,29 @@ local function fact_commit(f, i, s, p, card, head, rf, st, cut, pieces, new, dat
   local pair = s .. '\0' .. p
   local pre = 'v\0' .. pair .. '\0'
   local name = 'm:' .. pair .. '\0'
-  local gone, n = {}, #pre
+  local gone, members, n, ended = {}, {}, #pre, head.ended
+  local dropped = {}  -- the chain's pieces this write cuts: never members
   for j = 1, #cut do
-    gone[j] = cut[j].m
-    fields[#fields + 1] = name .. (head.ended + j)
+    if cut[j].flat then dropped[cut[j].m] = true end
+  end
+  for j = 1, #(list or {}) - 1 do  -- the chain's cuts, in the order they were made
+    local c, nx = list[j], list[j + 1]
+    ended = ended + 1
+    fields[#fields + 1] = name .. ended
+    fields[#fields + 1] = string.sub(c.m, n + 1) .. ' ' .. string.format('%d', nx.rf)
+    gone[#gone + 1] = c.m
+    local piece = fact_piece(c, nx, pre).m
+    if not dropped[piece] then
+      members[#members + 1] = '0'
+      members[#members + 1] = piece
+    end
+  end
+  for j = 1, #cut do
+    if not cut[j].flat then gone[#gone + 1] = cut[j].m end
+    fields[#fields + 1] = name .. (ended + j)
     fields[#fields + 1] = string.sub(cut[j].m, n + 1) .. ' ' .. rfs
   end
-  local top, members = head.top or 0, {}
+  local top = head.top or 0
   for j = 1, #made do
     local c = made[j]
     if c.vf > top then top = c.vf end
@@ -1139,12 +1249,11 @@ local function fact_commit(f, i, s, p, card, head, rf, st, cut, pieces, new, dat
       fact_w(c.vt) .. ' ' .. c.did .. ' ' .. c.od .. ' ' .. card .. ' ' .. rfs
   end
   fields[#fields + 1] = 'h:' .. pair
-  fields[#fields + 1] = card .. ' ' .. (head.count + #made) .. ' ' .. (head.ended + #cut) ..
+  fields[#fields + 1] = card .. ' ' .. (head.count + #made) .. ' ' .. (ended + #cut) ..
     ' ' .. rfs .. ' ' .. string.format('%d', top)
   fields[#fields + 1] = 'c'
   fields[#fields + 1] = next_id
-  local timed = ttl ~= '0'
-  if timed and not st[4] then
+  if ttl ~= '0' and not st[4] then
     fields[#fields + 1] = 'x'
     fields[#fields + 1] = '1'
   end
@@ -1159,23 +1268,79 @@ local function fact_commit(f, i, s, p, card, head, rf, st, cut, pieces, new, dat
     members[#members + 1] = 'o\0' .. p .. '\0' .. new.od .. '\0' .. s
   end
   fact_call('ZADD', i, members)
-  if timed then
-    redis.call('PEXPIRE', f, ttl)
-    redis.call('PEXPIRE', i, ttl)
-  elseif st[4] then
-    redis.call('HDEL', f, 'x')
-    redis.call('PERSIST', f)
-    redis.call('PERSIST', i)
-  end
+  fact_expire(f, i, ttl, st)
   if new then return new.id end
   return nil
+end
+
+-- facts_add's fast path: a claim of a single-valued pair starting after every version of
+-- it (no believed one starts at or after valid_from), open-ended (no valid_to given), of
+-- another object than the one it cuts. The version it cuts (the one holding valid_from:
+-- the pair's last member, open or ending after valid_from) is left in place: the cut is
+-- implicit (see the facts layout), and the claim gets its id and the next, for the piece.
+-- Returns the reply, or nil when the claim is not such a one (then nothing was written).
+-- Cost: HSET and ZADD, no lookup when the pair's last write was one of these (its head
+-- knows the version cut), else one; plus the keys' expiry and the event, as fact_commit.
+local function fact_push(f, i, log, argv, st, head, rf, now)
+  if head.card ~= '1' or argv[4] ~= '' then return nil end
+  local vf = tonumber(argv[3]) or rf + FACT_OFF
+  if vf <= head.top then return nil end
+  local s, p, od = argv[1], argv[2], argv[7]
+  local pair = s .. '\0' .. p
+  local pre = 'v\0' .. pair .. '\0'
+  local cut = false
+  if head.tid then  -- the last member: open, so cut
+    if head.tod == od then return nil end
+    cut = true
+  else
+    local c = fact_before(i, pre, vf, 1)[1]
+    if c and c.vt > vf then
+      if c.od == od then return nil end
+      cut = true
+    end
+  end
+  local added = cut and 2 or 1
+  local err = fact_room(head.count, st[2], added, argv[13], argv[14])
+  if err then return err end
+  local next_id = (tonumber(st[2]) or 0) + 1
+  local id = string.format('%012d', next_id)
+  local rfs, vfs = string.format('%d', rf), string.format('%d', vf)
+  local fields = {'d:' .. id, argv[8] .. argv[9]}
+  if argv[10] ~= '' then
+    fields[3], fields[4] = 's:' .. id, argv[10]
+  end
+  if argv[11] ~= '' then
+    fields[#fields + 1], fields[#fields + 2] = 'q:' .. id, argv[11]
+  end
+  local chain = '0'
+  if head.chain then
+    chain = string.format('%d', head.chain)
+  elseif cut then
+    chain = vfs
+  end
+  fields[#fields + 1] = 'h:' .. pair
+  fields[#fields + 1] = '1 ' .. (head.count + added) .. ' ' .. head.ended .. ' ' .. rfs ..
+    ' ' .. vfs .. ' ' .. chain .. ' ' .. id .. ' ' .. od
+  fields[#fields + 1] = 'c'
+  fields[#fields + 1] = next_id + added - 1
+  local ttl = argv[12]
+  if ttl ~= '0' and not st[4] then
+    fields[#fields + 1] = 'x'
+    fields[#fields + 1] = '1'
+  end
+  redis.call('HSET', f, unpack(fields))
+  redis.call('ZADD', i, 0, pre .. fact_w(vf) .. '\0' .. id .. ' ' .. FACT_OPEN_W .. ' ' ..
+    id .. ' ' .. od .. ' 1 ' .. rfs, 0, 'o\0' .. p .. '\0' .. od .. '\0' .. s)
+  fact_expire(f, i, ttl, st)
+  if log then fact_logged(f, log, argv, 'add', id, st, now) end
+  return {id, vf, FACT_OPEN, rf, '1'}
 end
 
 -- Record a claim (facts_add, facts_correct; `mode` is their name, and the ARGV layout they
 -- share is in their headers). Works out the claim's interval, the believed versions it
 -- cuts (`rival`s: every object's for a single-valued pair; for a many-valued one the same
 -- object's, and a correct's replaced object), the parts of them left standing, then
--- checks the caps and commits. Returns the reply {id, vf, vt, rf, "1"} or, when an
+-- checks the caps and commits (an add that fact_push takes never gets that far). Returns the reply {id, vf, vt, rf, "1"} or, when an
 -- identical claim is already believed over the whole interval, that claim's with "0".
 -- Cost: O(log N) for a single-valued pair, plus O(C) for C versions cut; a many-valued
 -- pair reads its believed versions that start before the claim ends. Plus fact_commit.
@@ -1195,7 +1360,13 @@ local function fact_write(f, i, log, argv, mode)
     if mode == 'add' then return c.od == od end
     return rd == '' or c.od == rd or c.od == od
   end
+  if mode == 'add' then
+    local done = fact_push(f, i, log, argv, st, head, rf, now)
+    if done then return done end
+  end
   local pre = 'v\0' .. s .. '\0' .. p .. '\0'
+  local ov, list  -- the pair's implicit chain, read through (fact_chain)
+  if head.chain then ov, list = fact_chain(i, pre, head.chain) end
   local world = rf + FACT_OFF
   local vf, vt = tonumber(argv[3]), tonumber(argv[4])
   local given_vf, given_vt = vf ~= nil, vt ~= nil
@@ -1204,7 +1375,7 @@ local function fact_write(f, i, log, argv, mode)
     -- replaced object if named; the claim takes their interval unless given one
     local t0 = vf or world
     local hit = {}
-    local before = fact_before(i, pre, t0, one and 1 or nil)
+    local before = fact_before(i, pre, t0, one and 1 or nil, ov)
     for j = 1, #before do
       local c = before[j]
       if c.vt > t0 and (rd == '' or c.od == rd) then hit[#hit + 1] = c end
@@ -1224,7 +1395,7 @@ local function fact_write(f, i, log, argv, mode)
     vt, next_start = FACT_OPEN, true
     local later = {}
     if head.top and head.top > vf then
-      later = fact_after(i, pre, vf, FACT_OPEN, one and 1 or nil)
+      later = fact_after(i, pre, vf, FACT_OPEN, one and 1 or nil, ov)
     end
     for j = 1, #later do
       if rival(later[j]) then
@@ -1239,12 +1410,12 @@ local function fact_write(f, i, log, argv, mode)
   -- the rivals believed over [vf, vt)
   local cut, span = {}, nil
   if one then  -- believed versions are disjoint: the one holding vf, then those after it
-    span = fact_before(i, pre, vf, 1)
+    span = fact_before(i, pre, vf, 1, ov)
     if not next_start then  -- (else none starts between vf and vt)
-      for _, c in ipairs(fact_after(i, pre, vf, vt, nil)) do span[#span + 1] = c end
+      for _, c in ipairs(fact_after(i, pre, vf, vt, nil, ov)) do span[#span + 1] = c end
     end
   else
-    span = fact_list(i, pre, '[' .. pre, '(' .. pre .. fact_w(vt), false, nil)
+    span = fact_list(i, pre, '[' .. pre, '(' .. pre .. fact_w(vt), false, nil, ov)
   end
   for j = 1, #span do
     local c = span[j]
@@ -1283,18 +1454,8 @@ local function fact_write(f, i, log, argv, mode)
   end
   local new = {vf = vf, vt = vt, od = od}
   local id = fact_commit(f, i, s, p, card, head, rf, st, cut, pieces, new, data, argv[12],
-    indexed)
-  if log then
-    local version = fmt_int(id + 0)
-    local created
-    if ev_values(argv) then
-      created = ev_add(log, argv, 'o', mode, 'w', 'f', 'k', s, 'a', p, 'v', version,
-        'y', argv[8], 'p', argv[9])
-    else
-      created = ev_add(log, argv, 'o', mode, 'w', 'f', 'k', s, 'a', p, 'v', version)
-    end
-    ev_scope_done(f, log, argv, st[3], now, created)
-  end
+    indexed, list)
+  if log then fact_logged(f, log, argv, mode, id, st, now) end
   return {id, vf, vt, rf, '1'}
 end
 

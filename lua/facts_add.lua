@@ -20,10 +20,14 @@
 -- (then nothing is written). Errors: PM_INVALID (a cardinality other than the pair's, or
 -- an interval that ends before it starts), PM_FULL (a cap): nothing written.
 -- Events: "add" (w "f", k subject, a predicate, v the version id; y, p with values).
--- Cost: O(log N) for a single-valued pair: 7 calls for a claim starting after every other
--- (TIME, HMGET, EXISTS, a lex lookup of the claim it cuts, HSET, ZREM, ZADD), one lex
--- lookup more for one starting earlier, plus O(C) for C versions cut and the keys' expiry
--- (2 calls with a time to live); a many-valued pair reads its believed versions that
--- start before the claim ends. With events: one XADD, and the log's re-arm when due.
+-- Cost: for a single-valued pair's claim starting after every other, open-ended, 5 calls
+-- (TIME, HMGET, EXISTS, HSET, ZADD: the cut stays implicit, see fact_push), one lex lookup
+-- more when the pair's last write was of another kind; else O(log N): 7 calls (TIME,
+-- HMGET, EXISTS, a lex lookup of the claim it cuts, HSET, ZREM, ZADD), one lex lookup more
+-- for one starting earlier, plus O(C) for C versions cut, and recording the implicit cuts
+-- left by earlier claims (two lex lookups, O(K) for K cuts, each recorded once). Plus the
+-- keys' expiry (2 calls with a time to live); a many-valued pair reads its believed
+-- versions that start before the claim ends. With events: one XADD, and the log's re-arm
+-- when due.
 -- Flags: idempotent
 return fact_write(KEYS[1], KEYS[2], KEYS[3], ARGV, 'add')

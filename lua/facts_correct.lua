@@ -11,7 +11,7 @@
 -- Reply: as facts_add's. Errors: PM_MISSING (a replaced object named, and none of it
 -- valid at valid_from), PM_INVALID, PM_FULL: nothing written.
 -- Events: "correct" (w "f", k subject, a predicate, v the version id; y, p with values).
--- Cost: as facts_add's, plus one lex lookup (O(log N); a many-valued pair reads its
+-- Cost: as facts_add's general case, plus one lex lookup (O(log N); a many-valued pair reads its
 -- believed versions starting before valid_from).
 -- Flags: idempotent
 return fact_write(KEYS[1], KEYS[2], KEYS[3], ARGV, 'correct')

@@ -11,7 +11,7 @@ local f, i = KEYS[1], KEYS[2]
 local s, p = ARGV[1], ARGV[2]
 local head = redis.call('HGET', f, 'h:' .. s .. '\0' .. p)
 if not head then return {{}, {}} end
-local all = fact_versions(f, i, s, p, string.match(head, '^%w %d+ (%d+)') + 0)
+local all = fact_versions(f, i, s, p, fact_head(head))
 table.sort(all, function(x, y) return x.id < y.id end)
 local versions, seen, claims = {}, {}, {}
 for j = 1, #all do

@@ -11,7 +11,9 @@
 -- Events: "retract" for each version ended (w "f", k subject, a predicate, v its id).
 -- Cost: O(log N) for a single-valued pair (TIME, HMGET, EXISTS, one lex lookup), plus
 -- HSET, ZREM, ZADD and the expiry when it ends any; a many-valued pair reads its believed
--- versions starting at or before `at`. With events: XADD per event.
+-- versions starting at or before `at`; two lex lookups more, and O(K), when earlier
+-- claims left K implicit cuts (see the facts layout), recorded when it ends any. With
+-- events: XADD per event.
 -- Flags: idempotent
 local f, i, log = KEYS[1], KEYS[2], KEYS[3]
 local s, p, od = ARGV[1], ARGV[2], ARGV[4]
@@ -20,7 +22,9 @@ local card = head.card
 if not card then return {0, ''} end
 local at = tonumber(ARGV[3]) or rf + FACT_OFF
 local pre = 'v\0' .. s .. '\0' .. p .. '\0'
-local before = fact_before(i, pre, at, card == '1' and 1 or nil)
+local ov, list  -- the pair's implicit chain, read through (fact_chain)
+if head.chain then ov, list = fact_chain(i, pre, head.chain) end
+local before = fact_before(i, pre, at, card == '1' and 1 or nil, ov)
 local cut, pieces = {}, {}
 for j = #before, 1, -1 do  -- earliest start first
   local c = before[j]
@@ -34,7 +38,7 @@ end
 if #cut == 0 then return {0, ''} end
 local err = fact_room(head.count, st[2], #pieces, ARGV[6], ARGV[7])
 if err then return err end
-fact_commit(f, i, s, p, card, head, rf, st, cut, pieces, nil, {}, ARGV[5], true)
+fact_commit(f, i, s, p, card, head, rf, st, cut, pieces, nil, {}, ARGV[5], true, list)
 if log then
   local created = false
   for j = 1, #cut do

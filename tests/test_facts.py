@@ -88,6 +88,79 @@ def test_a_new_object_closes_the_open_one_and_the_old_belief_stays(mem: Memory) 
     assert [f.id for f in history] == sorted(f.id for f in history)
 
 
+def test_claims_each_starting_after_the_last_read_as_one_write_at_a_time(mem: Memory) -> None:
+    """A claim starting after every other leaves its cut of the open one implicit (one
+    member per claim, no superseded record: see lua/_prelude.lua's facts layout), and every
+    read, and the next write of another kind, sees the versions as if each cut were made."""
+    facts = mem.user("alice").facts
+    months = [dt.datetime(2024, m, 1, tzinfo=UTC) for m in range(1, 7)]
+    made = [facts.add("alice", "home", f"city {n}", valid_from=t) for n, t in enumerate(months)]
+    assert [f.id for f in made] == [1, 2, 4, 6, 8, 10]  # each keeps an id for its cut's piece
+    f_key, i_key = facts._stores[0].keys
+
+    def stored() -> tuple[int, int]:
+        members = [m for m in mem.client.zrange(i_key, 0, -1) if m.startswith(b"v\0")]
+        return len(members), len([k for k in mem.client.hkeys(f_key) if k.startswith(b"m:")])
+
+    assert stored() == (6, 0)
+    superseded = [
+        (made[n].id, f"city {n}", months[n], None, made[n + 1].recorded_from) for n in range(5)
+    ]
+    standing = [(made[n + 1].id + 1, f"city {n}", months[n], months[n + 1], None) for n in range(5)]
+    expected = [*superseded, (10, "city 5", months[5], None, None), *standing]
+    history = facts.history("alice", "home")
+    got = [(f.id, f.object, f.valid_from, f.valid_to, f.recorded_to) for f in history]
+    assert sorted(got) == sorted(expected)
+    for n, claim in enumerate(made):  # each belief as it was when a claim was recorded
+        for j, t in enumerate(months):
+            when = claim.recorded_from
+            assert facts.get("alice", "home", as_of=t, known_at=when) == f"city {min(j, n)}"
+            assert facts.about("alice", as_of=t, known_at=when) == {"home": f"city {min(j, n)}"}
+    assert facts.find("home", "city 2", as_of=months[2]) == ["alice"]
+    assert facts.find("home", "city 2", as_of=months[3]) == []
+
+    mid = dt.datetime(2024, 3, 15, tzinfo=UTC)  # another kind of write: the cuts recorded
+    assert facts.retract("alice", "home", at=mid) == 1
+    assert stored() == (6, 6)
+    after = facts.history("alice", "home")
+    ended = next(f for f in after if f.id == 7)
+    assert ended.recorded_to is not None and ended.valid_to == months[3]
+    assert {f for f in history if f.id != 7} <= set(after)
+    assert (after[-1].id, after[-1].object, after[-1].valid_to) == (12, "city 2", mid)
+    assert facts.get("alice", "home", as_of=mid) is None
+    assert facts.get("alice", "home", as_of=months[1]) == "city 1"
+    assert facts.get("alice", "home") == "city 5"
+    assert facts.add("alice", "home", "city 6").id == 13  # and the next claim cuts again
+
+
+@pytest.mark.real_server
+@pytest.mark.standalone
+def test_a_claim_after_one_like_it_looks_nothing_up(engine: Engine, mem: Memory) -> None:
+    """The pair's head knows the open version a claim after it cuts: no lex lookup, and no
+    member removed."""
+    facts = mem.user("alice").facts
+    facts.add("alice", "home", "A", valid_from=JAN, valid_to=SEP)
+    raw = engine.raw_client()
+
+    def lookups(call: Callable[[], Any]) -> tuple[int, int]:
+        raw.config_resetstat()
+        call()
+        stats = raw.info("commandstats")
+        return tuple(  # type: ignore[return-value]
+            int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("zrange", "zrem")
+        )
+
+    assert lookups(lambda: facts.add("alice", "home", "B", valid_from=MAR)) == (1, 0)
+    assert lookups(lambda: facts.add("alice", "home", "C", valid_from=MAY)) == (0, 0)
+    assert lookups(lambda: facts.add("alice", "home", "D")) == (0, 0)
+    assert [f.object for f in facts.history("alice", "home") if f.recorded_to is None] == [
+        "A",  # what stands of each, in recording order
+        "B",
+        "D",
+        "C",
+    ]
+
+
 def test_a_late_claim_ends_where_the_next_recorded_change_starts(mem: Memory) -> None:
     facts = mem.user("alice").facts
     facts.add("alice", "lives_in", "Tokyo", valid_from=JAN)
@@ -416,6 +489,8 @@ def test_bad_input_raises_and_writes_nothing(mem: Memory, case: str) -> None:
     _, call, error = next(c for c in _bad_calls() if c[0] == case)
     facts = mem.user("alice").facts
     facts.add("s", "p", 0, valid_from=JAN, valid_to=SEP)  # something there already
+    facts.add("s", "p", 3, valid_from=dt.datetime(2024, 10, 1, tzinfo=UTC))
+    facts.add("s", "p", 4, valid_from=dt.datetime(2024, 11, 1, tzinfo=UTC))  # an implicit cut
     before = _raw(mem, facts)
     with pytest.raises(error) as raised:
         call(facts)
