@@ -4,6 +4,13 @@
     python bench/run.py -n 20000       # more calls
     python bench/run.py --only scope   # rows of one module (rows_scope)
     python bench/run.py --only server  # one section: server, memory or throughput
+    python bench/run.py --awake        # with the machine's cores kept from sleeping
+
+A loopback round trip costs what waking the server's and the client's threads costs: on a
+virtual machine whose idle cores sleep, ~100 µs; on a busy one (a fleet's server), ~25. The
+latency ratios depend on it (a fixed server cost weighs more against a short round trip),
+so `--awake` runs a process that only yields its core (sched_yield: it gives way to any
+runnable thread at once) for the whole run, to measure the short round trip too.
 
 Starts its own redis-server (Debian's, or PYREDMEM_REDIS_SERVER) on a free loopback port,
 runs each row against raw redis-py (hiredis) in the same run, a few through asyncio, then the
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -72,17 +80,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=5000, help="calls per side and row")
     parser.add_argument("--only", help="run the row modules and sections whose name contains this")
+    parser.add_argument(
+        "--awake", action="store_true", help="keep the cores from sleeping (short round trips)"
+    )
     args = parser.parse_args()
     only = args.only
     latency = any(not only or only in name for name in MODULES)
 
     server = Server(redis_server_binary(), Path(tempfile.mkdtemp(prefix="pyredmem-bench-")))
     server.start()
+    awake = subprocess.Popen([sys.executable, "-c", _YIELD]) if args.awake else None
     try:
         url = f"redis://127.0.0.1:{server.port}"
         print(
             f"redis-server {redis.Redis(port=server.port).info()['redis_version']} at {url}, "
             f"redis-py {redis.__version__}, {args.n} calls per side"
+            + (", cores kept awake" if args.awake else "")
         )
         raw = redis.Redis(port=server.port)
         if latency:
@@ -112,8 +125,14 @@ def main() -> int:
                 results = [measure(row, n) for row in collect(mem, embedded, only)]
             print(render("Embedded default (memory://, fakeredis + lupa)", results, targets=False))
     finally:
+        if awake is not None:
+            awake.kill()
+            awake.wait()
         server.stop()
     return 0
+
+
+_YIELD = "import os\nwhile True:\n    os.sched_yield()"
 
 
 if __name__ == "__main__":
