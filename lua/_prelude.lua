@@ -997,12 +997,11 @@ end
 -- a pair's head (F's "h:" field text) parsed: {card, count, ended, last, top, chain (nil:
 -- none), tid and tod (nil: not known)}; see the facts layout
 local function fact_head(text)
-  local card, count, ended, last, top, rest =
-    string.match(text, '^(%w) (%d+) (%d+) (%d+) (%d+)(.*)$')
+  local card, count, ended, last, top, chain, tid, tod =
+    string.match(text, '^(%w) (%d+) (%d+) (%d+) (%d+) ?(%d*) ?(%d*) ?(%x*)$')
   local head = {card = card, count = count + 0, ended = ended + 0, last = last + 0,
     top = top + 0}
-  if rest ~= '' then
-    local chain, tid, tod = string.match(rest, '^ (%d+) (%d+) (%x+)$')
+  if tid ~= '' then
     if chain ~= '0' then head.chain = chain + 0 end
     head.tid, head.tod = tid, tod
   end
@@ -1054,7 +1053,11 @@ end
 -- now), earliest start first, and the pair's cardinality (nil when unknown). Believed now
 -- (k nil, or after the pair's last change): one lookup of the latest start at or before a,
 -- O(log N), for a single-valued pair; O(log N + S) for a many-valued one with S believed
--- versions starting at or before a. Earlier: fact_past.
+-- versions starting at or before a. Earlier: fact_past. An implicit chain (see the facts
+-- layout) changes nothing here: the member found is the latest start at or before a, so
+-- the next one, which would end its piece, starts after a. A single-valued version comes
+-- back with only what the reads use of it (did, vt and od): the lookup is the commonest
+-- read's, and a full parse costs more than the rest of it.
 local function fact_valid(f, i, s, p, a, k)
   if k then
     local text = redis.call('HGET', f, 'h:' .. s .. '\0' .. p)
@@ -1063,10 +1066,13 @@ local function fact_valid(f, i, s, p, a, k)
     if k < head.last then return fact_past(f, i, s, p, head, a, k), head.card end
   end
   local pre = 'v\0' .. s .. '\0' .. p .. '\0'
-  local got = fact_before(i, pre, a, 1)
-  if #got == 0 then return got, nil end
-  if got[1].card == '1' then
-    if got[1].vt > a then return got, '1' end
+  local m = redis.call('ZRANGE', i, '[' .. pre .. fact_w(a) .. '\1', '[' .. pre, 'BYLEX', 'REV',
+    'LIMIT', 0, 1)[1]
+  if not m then return {}, nil end
+  local vt, did, od, card = string.match(m, '^%d+ (%d+) (%d+) (%x+) (%w)', #pre + 19)
+  if card == '1' then
+    vt = vt + 0
+    if vt > a then return {{did = did, vt = vt, od = od}}, '1' end
     return {}, '1'
   end
   local all = fact_before(i, pre, a, nil)
@@ -1087,9 +1093,10 @@ local function fact_when(as_of, known_at)
   return a, k
 end
 
--- the objects of versions `found` (their claims' "d:" fields), in order; nil for one whose
--- F lost it (eviction)
+-- the objects of versions `found` (their claims' "d:" fields), in order; nil (false for a
+-- lone one) for one whose F lost it (eviction)
 local function fact_objects(f, found)
+  if #found == 1 then return {redis.call('HGET', f, 'd:' .. found[1].did)} end
   local fields = {}
   for j = 1, #found do fields[j] = 'd:' .. found[j].did end
   return fact_call('HMGET', f, fields)
