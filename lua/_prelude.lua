@@ -903,23 +903,22 @@ end
 --            "p\0<s>\0<p>" each pair (a subject's predicates, for facts_about; the
 --              scope's subjects, for facts_subjects)
 --            "o\0<p>\0<od>\0<s>" the pair (s, p) has held a version of object digest od
--- A write that closes the open claim supersedes it and records again the part of it before
--- the new claim (its "piece"): one hash field and two members more, which cost more server
--- time than the claim itself (zset members this long cost a few us each to insert). So a
--- single-valued claim starting after every other version of its pair, open-ended, leaves
--- that cut implicit (fact_push): from the head's chain on, each "v" member of the pair
--- supersedes the member just before it (by start) at its own recording time rf, and
--- stands for that member's piece: the same start, claim and object, ending where it
--- starts, recorded at rf, its id one after its own (fact_push reserves it). Reads of what
--- is believed now need not know (the piece holds what its member held until then); reads
--- of an earlier belief and history expand the chain (fact_versions); any other write reads
--- through it (fact_chain) and, when it writes, first records the cuts as an eager write
--- would have (fact_flatten): the same members and fields. od is the client's digest of the object's type and payload. World
--- times travel and are kept as us since the epoch plus 2^52 (all positive, and below 2^53:
--- exact in a Lua number; the client keeps them within the years 1828 to 2112); FACT_OPEN
--- (2^53) is an open end. Names hold no control characters (the client checks), so "\0"
--- separates them and sorts first. Recording times strictly increase per pair. Subjects <s>
--- are as the client stores them: with encrypt_names, their encryption (base64url).
+-- A write that closes the open claim supersedes it and records again the part of it before the new
+-- claim (its "piece"): one hash field and two members more, which cost more server time than the
+-- claim itself (zset members this long cost a few us each to insert). So a single-valued claim
+-- starting after every other version of its pair, open-ended, leaves that cut implicit (fact_push):
+-- from the head's chain on, each "v" member of the pair supersedes the member just before it (by
+-- start) at its own recording time rf, and stands for that member's piece: the same start, claim
+-- and object, ending where it starts, recorded at rf, its id one after its own (fact_push reserves
+-- it). Reads of what is believed now need not know (the piece holds what its member held until
+-- then); reads of an earlier belief and history expand the chain (fact_versions); any other write
+-- reads through it (fact_chain) and, when it writes, first records the cuts as the writes that made
+-- them would have (fact_commit): the same members, fields and ids. od is the client's digest of the
+-- object's type and payload. World times travel and are kept as us since the epoch plus 2^52 (all
+-- positive, and below 2^53: exact in a Lua number; the client keeps them within the years 1828 to
+-- 2112); FACT_OPEN (2^53) is an open end. Names hold no control characters (the client checks), so
+-- "\0" separates them and sorts first. Recording times strictly increase per pair. Subjects <s> are
+-- as the client stores them: with encrypt_names, their encryption (base64url).
 local FACT_OPEN = 9007199254740992
 
 -- FACT_OPEN as the text "v" members hold (fact_w)
@@ -1033,8 +1032,9 @@ local function fact_versions(f, i, s, p, head)
   return out
 end
 
--- the versions of pair (s, p) (its head `head`) valid at world time a as believed at recording time k, earliest start first: every version is read, so O(log N +
--- V) for the V versions of the pair (V <= its cap).
+-- the versions of pair (s, p) (its head `head`) valid at world time a as believed at
+-- recording time k, earliest start first: every version is read, so O(log N + V) for the
+-- V versions of the pair (V <= its cap).
 local function fact_past(f, i, s, p, head, a, k)
   local out = {}
   for _, c in ipairs(fact_versions(f, i, s, p, head)) do
@@ -1347,8 +1347,9 @@ end
 -- share is in their headers). Works out the claim's interval, the believed versions it
 -- cuts (`rival`s: every object's for a single-valued pair; for a many-valued one the same
 -- object's, and a correct's replaced object), the parts of them left standing, then
--- checks the caps and commits (an add that fact_push takes never gets that far). Returns the reply {id, vf, vt, rf, "1"} or, when an
--- identical claim is already believed over the whole interval, that claim's with "0".
+-- checks the caps and commits (an add that fact_push takes never gets that far). Returns
+-- the reply {id, vf, vt, rf, "1"} or, when an identical claim is already believed over the
+-- whole interval, that claim's with "0".
 -- Cost: O(log N) for a single-valued pair, plus O(C) for C versions cut; a many-valued
 -- pair reads its believed versions that start before the claim ends. Plus fact_commit.
 local function fact_write(f, i, log, argv, mode)

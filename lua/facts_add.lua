@@ -15,10 +15,10 @@
 -- ARGV[12] time to live of the facts' keys, ms ("0": none)  ARGV[13] max versions of one
 -- subject and predicate  ARGV[14] max versions in the scope
 -- ARGV[15..17] with KEYS[3]: the log's cap, retention (ms) and "1" to log values
--- Reply: {id, valid_from, valid_to, recorded_from, "1"} (integers, times as ARGV sends them; valid_to
--- 2^53: open), or the identical claim already believed over the whole interval, with "0"
--- (then nothing is written). Errors: PM_INVALID (a cardinality other than the pair's, or
--- an interval that ends before it starts), PM_FULL (a cap): nothing written.
+-- Reply: {id, valid_from, valid_to, recorded_from, "1"} (integers, times as ARGV sends them;
+-- valid_to 2^53: open), or the identical claim already believed over the whole interval, with "0"
+-- (then nothing is written). Errors: PM_INVALID (a cardinality other than the pair's, or an
+-- interval that ends before it starts), PM_FULL (a cap): nothing written.
 -- Events: "add" (w "f", k subject, a predicate, v the version id; y, p with values).
 -- Cost: for a single-valued pair's claim starting after every other, open-ended, 5 calls
 -- (TIME, HMGET, EXISTS, HSET, ZADD: the cut stays implicit, see fact_push), one lex lookup

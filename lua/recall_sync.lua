@@ -1,18 +1,18 @@
--- recall_sync: what a client's cache of a recall index needs to catch up (a search scores
--- on the client): nothing when its version is current, else the items written since its
--- version (all of them when it has none, or when removals after its base were trimmed
--- from the tombstones), oldest write first, and the ids removed since. Items past their expiry but not yet purged come
--- with their expiry; the client leaves them out.
+-- recall_sync: what a client's cache of a recall index needs to catch up (a search scores on the
+-- client): nothing when its version is current, else the items written since its version (all of
+-- them when it has none, or when removals after its base were trimmed from the tombstones), oldest
+-- write first, and the ids removed since. Items past their expiry but not yet purged come with
+-- their expiry; the client leaves them out.
 -- KEYS[1] R  KEYS[2] X  KEYS[3] C  KEYS[4] T  (see the recall layout in recall_add.lua)
 -- ARGV[1] embedder signature  ARGV[2] the client's version ("": none)  ARGV[3] its base:
 -- the version from which it has seen every removal (its version, except while it reads
 -- the pages of a reload: the index's version when the reload began)  ARGV[4] most items
 -- per reply  ARGV[5] most bytes of vectors and blobs per reply (at least one item is sent)
--- Reply: {version, now ms} when the client is current (version "0": no index), else
--- {version, now ms, reset, more, head, n, id x n, item x n, k, (index, expiry) x k,
--- removed ids...}: each item its vector, then its record "<created ms>:<blob>"; reset "1" when the items replace the client's
--- cache (else they update it), more "1" when the client must ask again from `version` (a
--- page), head the index's version now (a reload's base); the k pairs give the expiry (ms)
+-- Reply: {version, now ms} when the client is current (version "0": no index), else {version, now
+-- ms, reset, more, head, n, id x n, item x n, k, (index, expiry) x k, removed ids...}: each item
+-- its vector, then its record "<created ms>:<blob>"; reset "1" when the items replace the client's
+-- cache (else they update it), more "1" when the client must ask again from `version` (a page),
+-- head the index's version now (a reload's base); the k pairs give the expiry (ms)
 -- of the items that have one (1-based index into the n items; none are looked up while
 -- no item of the index has an expiry).
 -- Errors: PM_EMBEDDER (the index holds another embedder's vectors).
