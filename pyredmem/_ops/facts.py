@@ -347,13 +347,16 @@ def _claim(
     )
 
     def parse(reply: list[Any]) -> Fact:
+        rf = int(reply[3])
+        recorded = _time(rf)
+        start = int(reply[1]) - OFFSET  # by default the recording time: one datetime for both
         return Fact(
             s,
             p,
             obj,
-            _world_start(reply[1]),
+            recorded if start == rf else _time(start),
             _world_time(reply[2]),
-            _time(int(reply[3])),
+            recorded,
             None,
             src or None,
             float(conf) if conf else None,
