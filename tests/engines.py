@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -62,9 +63,26 @@ def valkey_server_binary() -> str:
 
 
 def free_port() -> int:
+    """A loopback port that is free now, and so is the port 10,000 above it (a cluster
+    node's bus, which Redis refuses beyond 65535: so no node port above 55535). Drawn at
+    random below the kernel's ephemeral range (32768 up): the kernel's own picks (binding
+    port 0) come from that range, up to 60999, in runs of neighbours, so a run of them
+    could all be too high for a cluster node."""
+    draw = random.SystemRandom()
+    for _ in range(500):
+        port = draw.randrange(20000, 32768)
+        if _bindable(port) and _bindable(port + 10000):
+            return port
+    raise RuntimeError("no free loopback port between 20000 and 32767")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _wait_ping(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
