@@ -728,9 +728,13 @@ def cache_case(op: str, g: Gen, mem: Memory, store: Store) -> None:
         )
     elif op == "get_or_compute":
         value = g.value()
-        fn: Any = (
-            (lambda: value) if not (g.bad() and g.r.random() < 0.2) else g.choice((None, "fn", 5))
-        )
+        called: list[bool] = []
+
+        def compute() -> Any:
+            called.append(True)
+            return value
+
+        fn: Any = compute if not (g.bad() and g.r.random() < 0.2) else g.choice((None, "fn", 5))
         kw = kwargs(ttl=gen_ttl(g), fallback=g.opt(lambda: "fallback"))
         store.attempt(
             op,
@@ -738,6 +742,7 @@ def cache_case(op: str, g: Gen, mem: Memory, store: Store) -> None:
                 target, op, key, f"lambda: {show(value)}" if callable(fn) else fn, **kw
             ),
             lambda: cache().get_or_compute(key, fn, **kw),
+            computed=lambda: bool(called),
         )
     else:  # fill / release: take a lease with a valid fetch first (the set-up)
         # a cache no generated case opens (a case's other bucket count would break the set-up)
