@@ -1153,19 +1153,21 @@ local function fact_state(f, i, s, p)
 end
 
 -- For a write on a pair with an implicit chain starting at `chain` (see the facts layout):
--- ov, mapping each member the chain cuts to the piece it stands for (marked `flat`: not a
--- member yet), for the write's reads (fact_list), and the members from the one the chain
--- first cut on, ascending, for fact_commit to record the cuts. Two lex lookups.
+-- ov, mapping each member the chain cuts to the piece it stands for, for the write's reads
+-- (fact_list), and those pieces in the order the cuts were made, for fact_commit to record
+-- them. Each piece is marked `flat` (not a member yet) and keeps the member it stands for
+-- (`of`). Two lex lookups.
 local function fact_chain(i, pre, chain)
   local list = fact_before(i, pre, chain - 1, 1)
   for _, c in ipairs(fact_after(i, pre, chain - 1, FACT_OPEN, nil)) do list[#list + 1] = c end
-  local ov = {}
+  local ov, cuts = {}, {}
   for j = 1, #list - 1 do
     local piece = fact_piece(list[j], list[j + 1], pre)
-    piece.flat = true
-    ov[list[j].m] = piece
+    piece.flat, piece.of = true, list[j].m
+    ov[piece.of] = piece
+    cuts[j] = piece
   end
-  return ov, list
+  return ov, cuts
 end
 
 -- The keys' time to live after a fact write: `ttl` ms (text; "0": none); st[4] whether
@@ -1198,13 +1200,14 @@ end
 -- `pieces` (the parts of cut versions the write leaves believed) and the new claim `new`
 -- (nil for a retract) with its fields `data` (F fields and values: its object, source,
 -- confidence), and set the keys' time to live (`ttl` ms text; "0": none). `st` and `head`
--- are fact_state's; `list` (nil: none) the pair's implicit chain (fact_chain), whose cuts
--- are recorded first, as the writes that made them would have. Its first write is an HSET
--- that grows F (which a server at maxmemory refuses). `indexed`: the pair already lists
--- the new claim's object (an "o" member). Returns the new claim's id. Cost: HSET, ZREM
--- (when anything is cut), ZADD, and the two keys' expiry when they have a time to live.
+-- are fact_state's; `cuts` (nil: none) the pieces of the pair's implicit chain
+-- (fact_chain), whose cuts are recorded first, as the writes that made them would have.
+-- Its first write is an HSET that grows F (which a server at maxmemory refuses).
+-- `indexed`: the pair already lists the new claim's object (an "o" member). Returns the new
+-- claim's id. Cost: HSET, ZREM (when anything is cut), ZADD, and the two keys' expiry when
+-- they have a time to live.
 local function fact_commit(f, i, s, p, card, head, rf, st, cut, pieces, new, data, ttl,
-    indexed, list)
+    indexed, cuts)
   local next_id = tonumber(st[2]) or 0
   local made = {}
   if new then made[1] = new end
@@ -1228,18 +1231,16 @@ local function fact_commit(f, i, s, p, card, head, rf, st, cut, pieces, new, dat
   local gone, members, n, ended = {}, {}, #pre, head.ended
   local dropped = {}  -- the chain's pieces this write cuts: never members
   for j = 1, #cut do
-    if cut[j].flat then dropped[cut[j].m] = true end
+    if cut[j].flat then dropped[cut[j]] = true end
   end
-  for j = 1, #(list or {}) - 1 do  -- the chain's cuts, in the order they were made
-    local c, nx = list[j], list[j + 1]
+  for _, piece in ipairs(cuts or {}) do  -- the chain's cuts, in the order they were made
     ended = ended + 1
     fields[#fields + 1] = name .. ended
-    fields[#fields + 1] = string.sub(c.m, n + 1) .. ' ' .. string.format('%d', nx.rf)
-    gone[#gone + 1] = c.m
-    local piece = fact_piece(c, nx, pre).m
+    fields[#fields + 1] = string.sub(piece.of, n + 1) .. ' ' .. string.format('%d', piece.rf)
+    gone[#gone + 1] = piece.of
     if not dropped[piece] then
       members[#members + 1] = '0'
-      members[#members + 1] = piece
+      members[#members + 1] = piece.m
     end
   end
   for j = 1, #cut do
@@ -1373,8 +1374,8 @@ local function fact_write(f, i, log, argv, mode)
     if done then return done end
   end
   local pre = 'v\0' .. s .. '\0' .. p .. '\0'
-  local ov, list  -- the pair's implicit chain, read through (fact_chain)
-  if head.chain then ov, list = fact_chain(i, pre, head.chain) end
+  local ov, cuts  -- the pair's implicit chain, read through (fact_chain)
+  if head.chain then ov, cuts = fact_chain(i, pre, head.chain) end
   local world = rf + FACT_OFF
   local vf, vt = tonumber(argv[3]), tonumber(argv[4])
   local given_vf, given_vt = vf ~= nil, vt ~= nil
@@ -1462,7 +1463,7 @@ local function fact_write(f, i, log, argv, mode)
   end
   local new = {vf = vf, vt = vt, od = od}
   local id = fact_commit(f, i, s, p, card, head, rf, st, cut, pieces, new, data, argv[12],
-    indexed, list)
+    indexed, cuts)
   if log then fact_logged(f, log, argv, mode, id, st, now) end
   return {id, vf, vt, rf, '1'}
 end

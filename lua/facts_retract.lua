@@ -22,8 +22,8 @@ local card = head.card
 if not card then return {0, ''} end
 local at = tonumber(ARGV[3]) or rf + FACT_OFF
 local pre = 'v\0' .. s .. '\0' .. p .. '\0'
-local ov, list  -- the pair's implicit chain, read through (fact_chain)
-if head.chain then ov, list = fact_chain(i, pre, head.chain) end
+local ov, cuts  -- the pair's implicit chain, read through (fact_chain)
+if head.chain then ov, cuts = fact_chain(i, pre, head.chain) end
 local before = fact_before(i, pre, at, card == '1' and 1 or nil, ov)
 local cut, pieces = {}, {}
 for j = #before, 1, -1 do  -- earliest start first
@@ -38,7 +38,7 @@ end
 if #cut == 0 then return {0, ''} end
 local err = fact_room(head.count, st[2], #pieces, ARGV[6], ARGV[7])
 if err then return err end
-fact_commit(f, i, s, p, card, head, rf, st, cut, pieces, nil, {}, ARGV[5], true, list)
+fact_commit(f, i, s, p, card, head, rf, st, cut, pieces, nil, {}, ARGV[5], true, cuts)
 if log then
   local created = false
   for j = 1, #cut do
