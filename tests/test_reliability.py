@@ -31,6 +31,7 @@ from pyredmem import (
     SerializationError,
 )
 from pyredmem._connect import translate
+from pyredmem._slots import Slots
 from tests.engines import Engine, Server
 
 
@@ -163,6 +164,61 @@ def test_a_burst_gives_its_connections_back(server: Server) -> None:
         for _ in range(19):  # the application's own commands still get connections
             assert client.get("pm:{:user:u}:nothing") is None
     client.close()
+
+
+def test_threads_beyond_the_pool_size_wait_at_the_gate(server: Server) -> None:
+    client = redis.Redis(port=server.port, max_connections=4)  # 3 slots for the memory
+    with Memory(client) as mem:
+        counter = mem.user("u")
+        failures: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                for _ in range(10):
+                    counter.incr("n")
+            except BaseException as exc:  # noqa: BLE001 - collected for the assert below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=work) for _ in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert failures == [] and counter.get("n") == 400
+        assert client.get("pm:{:user:u}:nothing") is None  # one left to the application
+    client.close()
+
+
+def test_the_gate_holds_at_most_its_slots_and_frees_them_on_errors() -> None:
+    slots, go = Slots(3), threading.Event()
+    entered = threading.Semaphore(0)
+
+    def hold(fail: bool) -> None:
+        try:
+            with slots:
+                entered.release()
+                go.wait()
+                if fail:
+                    raise RuntimeError("a failed call")
+        except RuntimeError:
+            pass
+
+    threads = [threading.Thread(target=hold, args=(n % 2 == 1,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for _ in range(3):
+        assert entered.acquire(timeout=10)
+    assert not entered.acquire(timeout=0.2)  # the fourth waits for a slot
+    go.set()
+    assert entered.acquire(timeout=10)  # and gets one as the others leave
+    for t in threads:
+        t.join()
+    taken = threading.Thread(target=lambda: [slots.__enter__() for _ in range(3)], daemon=True)
+    taken.start()
+    taken.join(timeout=10)
+    assert not taken.is_alive()  # every slot was given back, the failed calls' too
+    with pytest.raises(ValueError):
+        Slots(0)
 
 
 def test_an_exhausted_pool_says_so(server: Server) -> None:

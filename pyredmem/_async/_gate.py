@@ -1,5 +1,5 @@
 """How many calls of one memory may hold a connection of its client's pool at once (kept
-alone: its sync twin imports threading where this imports asyncio)."""
+alone: its sync twin takes pyredmem/_slots.py's semaphore where this takes asyncio's)."""
 
 from __future__ import annotations
 

@@ -1,16 +1,16 @@
 # Generated from pyredmem/_async/_gate.py by scripts/unasync.py: do not edit.
 """How many calls of one memory may hold a connection of its client's pool at once (kept
-alone: its sync twin imports threading where this imports asyncio)."""
+alone: its sync twin takes pyredmem/_slots.py's semaphore where this takes asyncio's)."""
 
 from __future__ import annotations
 
-import threading  # for Semaphore
+from .._slots import Slots  # for Semaphore
 
 # of the pool's max_connections, what a memory leaves to the application's own commands
 SPARE_SHARE = 10  # one in ten, and at least one
 
 
-def gate_for(client: object) -> tuple[threading.Semaphore, int] | None:
+def gate_for(client: object) -> tuple[Slots, int] | None:
     """A semaphore bounding the memory's calls on `client`'s pool, and how many of them may
     be blocking waits (the rest stay free for calls, so that a value being computed can
     always be stored and its waiters woken). None for clients without a pool (a cluster's
@@ -20,4 +20,4 @@ def gate_for(client: object) -> tuple[threading.Semaphore, int] | None:
     if not isinstance(most, int) or most <= 0:
         return None
     slots = max(1, most - max(1, most // SPARE_SHARE))
-    return threading.Semaphore(slots), max(1, slots // 2)
+    return Slots(slots), max(1, slots // 2)
