@@ -4,13 +4,17 @@
 1 µs to take and give back, paid by every call of a sync memory. Here the slots are tokens
 in a `queue.SimpleQueue`, whose `get` and `put` are single calls into C (about 0.2 µs for
 both): a call takes a token, blocking while none is left, and puts it back when done.
+Each slot is a token held, so a gate has at most MAX_SLOTS of them.
 """
 
 from __future__ import annotations
 
 import queue
 
-__all__ = ["Slots"]
+__all__ = ["MAX_SLOTS", "Slots"]
+
+#: the most slots a gate holds (the gate leaves larger pools ungated: see MOST_GATED)
+MAX_SLOTS = 65_536
 
 
 class Slots:
@@ -19,8 +23,8 @@ class Slots:
     __slots__ = ("_get", "_put")
 
     def __init__(self, value: int) -> None:
-        if value < 1:
-            raise ValueError("a gate needs at least one slot")
+        if not 1 <= value <= MAX_SLOTS:  # each slot is a token held in the queue
+            raise ValueError(f"a gate holds 1 to {MAX_SLOTS} slots, not {value}")
         tokens: queue.SimpleQueue[None] = queue.SimpleQueue()
         for _ in range(value):
             tokens.put(None)

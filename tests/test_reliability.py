@@ -31,7 +31,7 @@ from pyredmem import (
     SerializationError,
 )
 from pyredmem._connect import translate
-from pyredmem._slots import Slots
+from pyredmem._slots import MAX_SLOTS, Slots
 from tests.engines import Engine, Server
 
 
@@ -217,8 +217,18 @@ def test_the_gate_holds_at_most_its_slots_and_frees_them_on_errors() -> None:
     taken.start()
     taken.join(timeout=10)
     assert not taken.is_alive()  # every slot was given back, the failed calls' too
-    with pytest.raises(ValueError):
-        Slots(0)
+    for wrong in (0, MAX_SLOTS + 1):
+        with pytest.raises(ValueError):
+            Slots(wrong)
+
+
+def test_a_pool_without_a_real_bound_gets_no_gate(server: Server) -> None:
+    """redis-py before 8.0 allows every pool 2**31 connections unless told otherwise."""
+    client = redis.Redis(port=server.port, max_connections=2**31)
+    with Memory(client) as mem:
+        assert mem.user("u").incr("n") == 1
+        assert mem._runner._gate is None  # type: ignore[attr-defined]
+    client.close()
 
 
 def test_an_exhausted_pool_says_so(server: Server) -> None:
