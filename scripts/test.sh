@@ -6,15 +6,16 @@
 #   4. pytest on every engine: fakeredis, Redis, Valkey, a 3-master Redis Cluster and a Redis
 #      server that refuses FUNCTION/FCALL (the EVALSHA fallback), which
 #      the test session starts itself on free loopback ports
-#   5. the core behavioural tests again on the lowest redis-py pyproject.toml allows, in a
-#      second virtualenv (.venv-redis6), on fakeredis, Redis and Redis Cluster (about two
-#      minutes): users install pyredmem beside libraries that pin an older redis-py
+#   5. the core behavioural tests again on the lowest redis-py and fakeredis pyproject.toml
+#      allows, in a second virtualenv (.venv-redis6), on fakeredis, Redis and Redis Cluster
+#      (about two minutes): users install pyredmem beside libraries that pin older ones
 # Extra arguments go to pytest (step 4 only), e.g. scripts/test.sh -k history -x
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# the lower bound of redis-py in pyproject.toml (a test checks that they agree)
+# the lower bounds of redis-py and fakeredis in pyproject.toml (a test checks that they agree)
 LOWEST_REDIS_PY=6.0.0
+LOWEST_FAKEREDIS=2.40.0
 LOWEST_TESTS=(
   tests/test_scope.py tests/test_history.py tests/test_messages_openai.py
   tests/test_limiter.py tests/test_limit_strings.py tests/test_context_ops.py
@@ -51,8 +52,10 @@ if [ ! -x "$low/bin/python" ]; then
   "$python" -m venv "$low"
 fi
 "$low/bin/python" -m pip install --quiet --disable-pip-version-check -e . \
-  "redis[hiredis]==$LOWEST_REDIS_PY" "pytest>=8" "pytest-timeout>=2.3" "hypothesis>=6.100"
-echo "the core tests again on redis-py $("$low/bin/python" -c 'import redis; print(redis.__version__)')"
+  "redis[hiredis]==$LOWEST_REDIS_PY" "fakeredis[lua]==$LOWEST_FAKEREDIS" \
+  "pytest>=8" "pytest-timeout>=2.3" "hypothesis>=6.100"
+versions='import redis, importlib.metadata as m; print(redis.__version__, m.version("fakeredis"))'
+echo "the core tests again on redis-py and fakeredis $("$low/bin/python" -c "$versions")"
 # redis-py 6.0-6.2's own RedisCluster.pipeline() passes an argument it deprecated itself
 PYREDMEM_ENGINES=fakeredis,redis,cluster exec "$low/bin/python" -m pytest -q \
   -W "ignore:Call to '__init__' function with deprecated usage:DeprecationWarning" \

@@ -8,6 +8,7 @@ installed, so that both paths are tested in every run.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import re
 import time
 from operator import attrgetter, methodcaller
@@ -42,6 +43,18 @@ def test_the_lowest_redis_py_is_the_one_ci_tests() -> None:
     (pinned,) = re.findall(r"^LOWEST_REDIS_PY=([\d.]+)$", script, re.MULTILINE)
     assert _version(pinned) == _version(bound) + (0,) * (3 - len(_version(bound)))
     assert _version(redis.__version__) >= _version(pinned)
+
+
+def test_the_lowest_fakeredis_is_the_one_ci_tests() -> None:
+    """The same for fakeredis: before 2.40 it has no Redis Functions, and with the redis-py
+    releases pyredmem allows the embedded store fails (HELLO unknown to 2.26, scripts that
+    break on 2.31-2.37)."""
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    (bound,) = re.findall(r'"fakeredis\[lua\]>=([\d.]+)"', pyproject)
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    (pinned,) = re.findall(r"^LOWEST_FAKEREDIS=([\d.]+)$", script, re.MULTILINE)
+    assert _version(pinned) == _version(bound) + (0,) * (3 - len(_version(bound)))
+    assert _version(importlib.metadata.version("fakeredis")) >= _version(pinned)
 
 
 def test_a_full_pool_is_pool_exhaustion_on_every_release() -> None:
