@@ -14,7 +14,7 @@ import itertools
 from typing import Any
 
 from bench.harness import Row
-from bench.server_cost import LIBRARY
+from bench.server_cost import LIBRARY, facts_add_floor
 from pyredmem import Memory, MsgpackCodec
 
 CITIES = ("Tokyo", "Osaka", "Kyoto", "Sapporo")
@@ -61,21 +61,11 @@ def rows(mem: Memory, raw: Any) -> list[Row]:
     raw.function_load(LIBRARY, replace=True)
     floor_keys = mem.user("bench-facts-floor").facts._stores[0].keys
     raw.delete(*floor_keys)
-    conn = raw.connection_pool.get_connection()
-    floors = itertools.count()
-
-    def floor_add() -> Any:
-        n = next(floors)
-        conn.send_command(
-            "FCALL", "pmbench_facts_add", 2, *floor_keys, f"s{n % SUBJECTS}", "lives_in", payload
-        )
-        return conn.read_response()
-
     found.insert(
         1,
         Row(
             "  its floor (bare FCALL, no client work)",
-            floor_add,
+            facts_add_floor(raw, floor_keys, payload),
             "HSET",
             lambda: raw.hset("raw:facts", "alice:lives_in", payload),
         ),

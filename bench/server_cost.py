@@ -263,6 +263,22 @@ def fcall(raw: Any, name: str, keys: tuple[Any, ...] = (), *args: Any, ro: bool 
     return send
 
 
+def facts_add_floor(raw: Any, keys: tuple[str, ...], obj: bytes) -> Callable[[], Any]:
+    """Calls of `pmbench_facts_add` (the library must be loaded) on a connection of `raw`'s
+    own, no client work around them: each closes the open claim of one of 1,000 subjects
+    in the facts keys `keys`."""
+    conn = raw.connection_pool.get_connection()
+    adds = itertools.count()
+
+    def add() -> Any:
+        conn.send_command(
+            "FCALL", "pmbench_facts_add", 2, *keys, f"s{next(adds) % 1000}", "lives_in", obj
+        )
+        return conn.read_response()
+
+    return add
+
+
 def command(raw: Any, *cmd: Any) -> Callable[[], Any]:
     conn = raw.connection_pool.get_connection()
     packed = conn.pack_command(*cmd)
@@ -519,17 +535,7 @@ def plan(mem: Memory, raw: Any) -> tuple[list[Op], list[Measure], list[Measure]]
         n = next(adds)
         return facts.add(f"s{n % 1000}", "lives_in", f"city {n // 1000}")
 
-    city = codec.encode("city 0")
-    floor_keys = twin_facts._stores[0].keys
-    floor_adds = itertools.count()
-    add_floor = raw.connection_pool.get_connection()
-
-    def floor_add() -> Any:
-        n = next(floor_adds)
-        add_floor.send_command(
-            "FCALL", "pmbench_facts_add", 2, *floor_keys, f"s{n % 1000}", "lives_in", city
-        )
-        return add_floor.read_response()
+    floor_add = facts_add_floor(raw, twin_facts._stores[0].keys, codec.encode("city 0"))
 
     facts.add("alice", "lives_in", "Tokyo")
     first = facts.history("alice", "lives_in")[0].id

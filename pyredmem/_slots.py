@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import queue
 
+from ._async._gate import MOST_GATED
+
 __all__ = ["MAX_SLOTS", "Slots"]
 
-#: the most slots a gate holds (the gate leaves larger pools ungated: see MOST_GATED)
-MAX_SLOTS = 65_536
+#: the most slots a gate holds: the gate leaves larger pools ungated
+MAX_SLOTS = MOST_GATED
 
 
 class Slots:
