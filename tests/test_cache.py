@@ -492,6 +492,19 @@ def test_bad_input_writes_nothing(mem: Memory, call: Any, error: type[Exception]
     assert c.fetch("k").kind == "lease"  # nothing left holding the lease
 
 
+@pytest.mark.parametrize("ttl", [False, 0, -1, "60"])
+def test_a_bad_ttl_for_a_computed_value_fails_before_any_call(mem: Memory, ttl: Any) -> None:
+    """Checked before the miss's fetch, whose lease would evict the bucket's only entry."""
+    c = mem.cache("c", ttl=60, max_entries=1)
+    c.set("other", 1)
+    before = {k: mem.client.dump(k) for k in _keys(mem)}
+    ran: list[bool] = []
+    with pytest.raises(InvalidValueError):
+        c.get_or_compute("new", lambda: ran.append(True), ttl=ttl)
+    assert ran == [] and {k: mem.client.dump(k) for k in _keys(mem)} == before
+    assert c.get("other") == 1
+
+
 def _warm(mem: Memory) -> Any:
     c = mem.cache("rt", ttl=60)
     c.set("k", {"v": 1})

@@ -154,6 +154,7 @@ class AsyncCache:
         """
         ops.AsyncShell.check(fn)
         t = self._t
+        t.ttl(ttl, key)  # bad input fails before any call: a miss's fetch may purge or evict
         near = self._near
         held = None  # the near cache's ticket for the read below
         if near is not None:

@@ -155,6 +155,7 @@ class Cache:
         """
         ops.Shell.check(fn)
         t = self._t
+        t.ttl(ttl, key)  # bad input fails before any call: a miss's fetch may purge or evict
         near = self._near
         held = None  # the near cache's ticket for the read below
         if near is not None:
