@@ -661,6 +661,29 @@ local function thread_written(l, i, ta, tx, tid, now, ttl_ms, was, fresh, keys_n
   if (added == 1 or not was) and not fresh then shrink_scope(ta, tx) end
 end
 
+-- (history_append) the entries to push of the messages in argv[11..last] (triples: id,
+-- tokens, entry after its first 10 bytes) whose ids are neither known (known[k]: the k-th
+-- message's) nor earlier in the call, each entry after `stamp`: one flag per message ("1"
+-- pushed, "0" skipped), the entries, I's fields for them, their tokens and bytes. (Defined
+-- here, once, rather than as a closure that every append would build.)
+local function turn_plan(argv, last, stamp, known)
+  local flags, pushed, fields, seen, added, size = {}, {}, {}, {}, 0, 0
+  for i = 11, last, 3 do
+    local id = argv[i]
+    if known[(i - 5) / 3] or seen[id] then
+      flags[#flags + 1] = '0'
+    else
+      seen[id] = true
+      local entry = stamp .. argv[i + 2]
+      local n = #pushed + 1
+      pushed[n], fields[2 * n - 1], fields[2 * n] = entry, id, '1'
+      added, size = added + tonumber(argv[i + 1]), size + #entry
+      flags[#flags + 1] = '1'
+    end
+  end
+  return flags, pushed, fields, added, size
+end
+
 -- the first 10 bytes of a turn entry created at `ms` (see the history layout); the client
 -- sends the rest
 local function turn_stamp(ms)
@@ -1363,15 +1386,15 @@ local function fact_write(f, i, log, argv, mode)
   end
   card = card or (asked ~= '' and asked or '1')
   local one = card == '1'
+  if mode == 'add' then
+    local done = fact_push(f, i, log, argv, st, head, rf, now)
+    if done then return done end
+  end
   local rd = argv[6]  -- correct: the object digest it replaces ("": any)
   local function rival(c)
     if one then return true end
     if mode == 'add' then return c.od == od end
     return rd == '' or c.od == rd or c.od == od
-  end
-  if mode == 'add' then
-    local done = fact_push(f, i, log, argv, st, head, rf, now)
-    if done then return done end
   end
   local pre = 'v\0' .. s .. '\0' .. p .. '\0'
   local ov, cuts  -- the pair's implicit chain, read through (fact_chain)

@@ -15,7 +15,10 @@ local a, k = fact_when(ARGV[3], ARGV[4])
 for j = 1, #KEYS, 2 do
   local f, i = KEYS[j], KEYS[j + 1]
   local found, card = fact_valid(f, i, s, p, a, k)
-  if #found > 0 then
+  if #found == 1 then  -- one object (a single-valued pair): no list to build
+    local object = redis.call('HGET', f, 'd:' .. found[1].did)
+    if object then return {(j + 1) / 2, card, object} end
+  elseif #found > 1 then
     local reply = {(j + 1) / 2, card}
     local objects = fact_objects(f, found)
     for n = 1, #objects do

@@ -63,30 +63,13 @@ end
 
 -- the entries to push: the messages whose ids are not known (`got`) nor earlier in the batch
 local stamp = turn_stamp(now)
-local function plan(known)
-  local flags, pushed, fields, seen, added, size = {}, {}, {}, {}, 0, 0
-  for i = 11, last, 3 do
-    local id = ARGV[i]
-    if known[(i - 5) / 3] or seen[id] then
-      flags[#flags + 1] = '0'
-    else
-      seen[id] = true
-      local entry = stamp .. ARGV[i + 2]
-      local n = #pushed + 1
-      pushed[n], fields[2 * n - 1], fields[2 * n] = entry, id, '1'
-      added, size = added + tonumber(ARGV[i + 1]), size + #entry
-      flags[#flags + 1] = '1'
-    end
-  end
-  return flags, pushed, fields, added, size
-end
 local flags, pushed, fields, added, added_bytes
 if last == 13 and not got[2] then  -- one new message (append), written out: no loop, no seen
   local entry = stamp .. ARGV[13]
   flags, pushed, fields = {'1'}, {entry}, {ARGV[11], '1'}
   added, added_bytes = tonumber(ARGV[12]), #entry
 else
-  flags, pushed, fields, added, added_bytes = plan(got)
+  flags, pushed, fields, added, added_bytes = turn_plan(ARGV, last, stamp, got)
 end
 
 -- RPUSH is the first write, so that a server at maxmemory (noeviction) refuses the append
@@ -106,7 +89,7 @@ if not held then
     -- and no turn counted; the ids skipped as known are pushed after all, in order
     keys_new, tokens, bytes = true, 0, 0
     if #pushed < #flags then
-      flags, pushed, fields, added, added_bytes = plan({})
+      flags, pushed, fields, added, added_bytes = turn_plan(ARGV, last, stamp, {})
       if #pushed > len then
         if len > 0 then redis.call('DEL', l) end
         call_chunked('RPUSH', l, pushed)

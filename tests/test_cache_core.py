@@ -81,8 +81,8 @@ def test_peek_calls() -> None:
     assert call.script.readonly and call.script.retry
     meta = b" 1700000000000 1700000000000 0 1700000000000001"
     assert call.parse(0) is None
-    assert call.parse([1, b"m" + meta, b"\x92\x01\x02"]) == ops.Fetch("hit", [1, 2])
-    assert call.parse([5, b"i" + meta, b"7"]) == ops.Fetch("stale", 7)
+    assert call.parse([b"m" + meta, b"\x92\x01\x02", 1]) == ops.Fetch("hit", [1, 2])
+    assert call.parse([b"i" + meta, b"7", 5]) == ops.Fetch("stale", 7)
 
 
 def test_fill_and_get_calls() -> None:

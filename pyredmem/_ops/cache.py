@@ -400,8 +400,7 @@ def cache_peek(t: CacheTarget, key: str, *, serve_stale: bool, draw: float) -> C
     def parse(reply: Any) -> Fetch | None:
         if not reply:
             return None
-        kind = _KINDS[reply[0]]
-        meta, payload = reply[1], reply[2]
+        meta, payload, kind = reply[0], reply[1], _KINDS[reply[2]]
         value = t.decode(meta[:1], payload, key)
         if kind != HIT:
             return Fetch(kind, value)
