@@ -73,6 +73,20 @@ def _ext_hook(code: int, data: bytes) -> Any:
     return msgpack.ExtType(code, data)
 
 
+# the types a list may hold and still read back whatever it holds
+_SCALARS = frozenset({str, bytes, int, float, bool, type(None)})
+
+
+def _flat(value: Any) -> bool:
+    """Whether `value` is a list of scalars only."""
+    if type(value) is not list:
+        return False
+    for item in value:
+        if type(item) not in _SCALARS:
+            return False
+    return True
+
+
 class MsgpackCodec:
     """msgpack with datetime, date, time, timedelta, UUID and Decimal; sets become lists and
     tuples become lists.
@@ -93,7 +107,9 @@ class MsgpackCodec:
             packer = msgpack.Packer(default=_default, use_bin_type=True, datetime=False)
             self._local.packer = packer
         data: bytes = packer.pack(value)
-        if 0x80 <= data[0] <= 0x9F or 0xDC <= data[0] <= 0xDF:  # a map or an array
+        # a map or an array, unless a flat list (a message's fields, most often): only a
+        # map, or nesting deeper than msgpack reads, can fail to read back
+        if (0x80 <= data[0] <= 0x9F or 0xDC <= data[0] <= 0xDF) and not _flat(value):
             try:
                 self.decode(data)
             except Exception as exc:

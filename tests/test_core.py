@@ -147,6 +147,26 @@ def test_codec_reuses_a_clean_packer_after_a_failure() -> None:
     assert codec.decode(codec.encode(value)) == value
 
 
+def test_codec_reads_back_all_but_flat_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    codec = MsgpackCodec()
+    decoded: list[bytes] = []
+    real = codec.decode
+
+    def decode(data: bytes) -> object:
+        decoded.append(data)
+        return real(data)
+
+    monkeypatch.setattr(codec, "decode", decode)
+    flat = ["user", "hi", 1, 2.5, None, True, b"x"]
+    assert real(codec.encode(flat)) == flat and decoded == []  # nothing in it can fail
+    for nested in ([["a"]], [{"k": 1}], ("user", "hi"), {"a": 1}):
+        decoded.clear()
+        codec.encode(nested)
+        assert len(decoded) == 1, nested
+    with pytest.raises(TypeError, match="would not read back"):
+        codec.encode([{(1, 2): 3}])
+
+
 def test_codec_is_safe_across_threads() -> None:
     import datetime as dt
     from concurrent.futures import ThreadPoolExecutor
