@@ -6,6 +6,7 @@ import datetime as dt
 import decimal
 import time
 import uuid
+from typing import Any
 
 import pytest
 
@@ -202,6 +203,17 @@ def test_update(mem: Memory) -> None:
     assert s.get("t") == [1, 2] and 99 < s.ttl("t") <= 100  # keeps its expiry
     s.update("t", lambda v: v + [3], ttl=5)
     assert s.ttl("t") <= 5
+
+
+@pytest.mark.parametrize("ttl", [False, 0, -1, "60"])
+def test_a_bad_ttl_for_an_update_fails_before_fn_runs(mem: Memory, ttl: Any) -> None:
+    mem.user("u").set("doc", 1)
+    ran: list[Any] = []
+    with pytest.raises(InvalidValueError):
+        mem.user("u").update("doc", ran.append, ttl=ttl)
+    with pytest.raises(InvalidValueError):
+        mem.context(user="u").update("doc", ran.append, ttl=ttl)
+    assert ran == [] and mem.user("u").get("doc") == 1
 
 
 def test_update_does_not_mutate_default(mem: Memory) -> None:

@@ -125,7 +125,7 @@ class AsyncContext:
         compare-and-set on that version, retried as `Scope.update` does, so no concurrent
         update of that scope's value is lost. Returns the value stored."""
         target = self._target(scope)
-        scope_ops.check_update_fn(target, key, fn)
+        scope_ops.check_update(target, key, fn, ttl)
         if scope is not None:
             entry = await self._runner.run(scope_ops.scope_get_entry(target, key))
         else:

@@ -38,7 +38,7 @@ __all__ = [
     "scope_set",
     "scope_set_many",
     "scope_ttl",
-    "check_update_fn",
+    "check_update",
     "update_backoff",
 ]
 
@@ -278,13 +278,15 @@ def scope_cas(
     return Call(script("scope_cas"), t.write_keys, args, parse, key, t.label)
 
 
-def check_update_fn(t: Target, key: str, fn: object) -> None:
-    """`update` needs a function of the current value."""
+def check_update(t: Target, key: str, fn: object, ttl: float | None) -> None:
+    """`update`'s arguments, checked before its first call: a key, a function of the
+    current value and a ttl (else a bad ttl would surface only once `fn` had run)."""
     validate_key(key, scope=t.label)
     if not callable(fn):
         raise InvalidValueError(
             f"update takes a function of the value, not {type(fn).__name__}", key=key, scope=t.label
         )
+    t.cfg.ttl_ms(ttl, key=key, scope=t.label)
 
 
 def update_backoff(attempt: int) -> float:

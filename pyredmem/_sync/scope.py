@@ -120,7 +120,7 @@ class Scope:
         than once, so keep it free of side effects. Without `ttl`, an existing key keeps its
         expiry. Returns the value stored; raises ConflictError after `update_retries` losses."""
         t = self._t
-        ops.check_update_fn(t, key, fn)
+        ops.check_update(t, key, fn, ttl)
         entry = self._runner.run(ops.scope_get_entry(t, key))
         return update_from(self._runner, t, key, fn, entry, default, ttl)
 
