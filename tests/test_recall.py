@@ -201,6 +201,24 @@ def test_bad_input_writes_nothing(mem: Memory) -> None:
     assert _raw(mem, rec) == before
 
 
+@pytest.mark.parametrize("kind", ["", "a\x00b", 3, "k" * 65])
+def test_a_bad_kind_filter_fails_before_the_query_is_embedded(mem: Memory, kind: Any) -> None:
+    """(the embedder may be a paid model call)"""
+    embedded: list[str] = []
+
+    class Counting(Fixed):
+        def embed(self, texts: list[str]) -> list[list[float]]:
+            embedded.extend(texts)
+            return super().embed(texts)
+
+    rec = mem.recall(scope=mem.user("k"), embedder=Counting({"x": [1.0, 0, 0], "q": [1, 0, 0]}))
+    rec.add("x", kind="note")
+    embedded.clear()
+    with pytest.raises(InvalidValueError):
+        rec.search("q", kind=kind)
+    assert embedded == [] and [h.text for h in rec.search("q", kind="note")] == ["x"]
+
+
 def test_bad_options(url: str) -> None:
     with pytest.raises(ConfigurationError):
         Memory(url, recall_backend="faiss")

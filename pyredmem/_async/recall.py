@@ -78,6 +78,7 @@ class AsyncRecall:
         store = self._store
         k = ops.check_k(k, store.label)
         min_score = ops.check_min_score(min_score, store.label)
+        kind = ops.check_kind(kind, store.label)
         vector = ops.query_vector(store, query)
         cache = ops.cache_of(self._runner, store)
         for _ in range(ops.MAX_PAGES):

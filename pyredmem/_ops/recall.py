@@ -787,6 +787,12 @@ def check_k(k: object, label: str) -> int:
     return positive_int("k", k, most=1000, scope=label)
 
 
+def check_kind(value: object, label: str) -> str | None:
+    """A search's kind filter, checked before the query is embedded or the index read."""
+    _kind(value, label)
+    return None if value is None else str(value)
+
+
 def check_min_score(value: object, label: str) -> float | None:
     if value is None:
         return None
