@@ -219,6 +219,21 @@ def test_a_bad_kind_filter_fails_before_the_query_is_embedded(mem: Memory, kind:
     assert embedded == [] and [h.text for h in rec.search("q", kind="note")] == ["x"]
 
 
+def test_an_oversized_add_fails_before_the_texts_are_embedded(mem: Memory) -> None:
+    embedded: list[int] = []
+
+    class Counting(HashingEmbedder):
+        def embed(self, texts: list[str]) -> list[list[float]]:
+            embedded.append(len(texts))
+            return super().embed(texts)
+
+    rec = mem.recall(scope=mem.user("big"), embedder=Counting(64))
+    text = "x" * (1024 * 1024 - 100)  # each under the item cap, 17 over the call's
+    with pytest.raises(InvalidValueError, match="bytes of items per call"):
+        rec.add_many([text] * 17)
+    assert embedded == [] and rec.info().count == 0
+
+
 def test_bad_options(url: str) -> None:
     with pytest.raises(ConfigurationError):
         Memory(url, recall_backend="faiss")

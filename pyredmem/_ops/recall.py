@@ -406,6 +406,9 @@ def recall_add(
         ttl_ms = store.ttl_ms if ttl is None else ttl_to_ms(ttl, key=i, scope=label)
         rows.append((i, ttl_ms, _blob(store, i, t, _kind(kind, label), _meta(meta, label))))
         texts.append(t)
+    # the call's size as far as it is known before embedding (sealing only adds to it):
+    # an oversized call is refused before the embedder, perhaps a model call, runs
+    _check_call_size(sum(len(r[2]) + store.vbytes for r in rows), label)
     vectors = _embed.embed_texts(store.embedder, texts, label)
     ids = [r[0] for r in rows]
     encoded = [_embed.encode_vector(store.format, v) for v in vectors]
@@ -415,16 +418,20 @@ def recall_add(
     for (i, ttl_ms, _), vec, blob in zip(rows, stored, blobs, strict=True):
         size += len(blob) + len(vec)
         args += [store.stored(i), ttl_ms, vec, blob]
-    if size > MAX_CALL_BYTES:
-        raise InvalidValueError(
-            f"at most {MAX_CALL_BYTES} bytes of items per call, got {size}", scope=label
-        )
+    _check_call_size(size, label)
     args += store.events_args
 
     def parse(reply: Any) -> list[str]:
         return ids
 
     return Call(script("recall_add"), store.write_keys, tuple(args), parse, ids[0], label)
+
+
+def _check_call_size(size: int, label: str) -> None:
+    if size > MAX_CALL_BYTES:
+        raise InvalidValueError(
+            f"at most {MAX_CALL_BYTES} bytes of items per call, got {size}", scope=label
+        )
 
 
 def recall_delete(store: RecallStore, ids: Iterable[str]) -> Call[int]:
