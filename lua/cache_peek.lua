@@ -28,7 +28,9 @@ local now = scope_now()
 local expiry, compute = string.match(r[1], '^%a (%d+) %d+ (%d+)')
 expiry = expiry + 0
 if expiry > now then  -- fresh (keep, the end of its stale time, is at least its expiry)
-  if compute == '0' or ARGV[4] + 0 == 0
+  -- (a draw is at least 2^-53, so -ln(draw) < 37: a value this far from its expiry is
+  -- served whatever the draw, without taking its logarithm)
+  if compute == '0' or expiry - now > compute * ARGV[4] * 37
     or now - compute * ARGV[4] * math.log(ARGV[5]) < expiry then
     r[3] = 1
     return r

@@ -355,6 +355,27 @@ def test_early_refresh_xfetch(mem: Memory, monkeypatch: pytest.MonkeyPatch) -> N
     assert off.fetch("k").kind == "hit"
 
 
+def test_get_or_compute_at_the_smallest_draw(mem: Memory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The smallest draw, 2^-53 (-ln: 36.7), refreshes a value 60 s from expiry only when it
+    took more than 60 / 36.7 s to compute; the hit's shortcut (-ln(draw) < 37) agrees."""
+    c = mem.cache("xf-edge", ttl=60, beta=1.0)
+    for key, took in (("quick", 1.0), ("slow", 2.0)):
+        lease = c.fetch(key).lease
+        assert lease is not None and c.fill(lease, "old", compute_time=took)
+    monkeypatch.setattr(cache_ops, "draw", lambda: 2.0**-53)
+    computed: list[str] = []
+
+    def compute(key: str) -> Any:
+        def run() -> str:
+            computed.append(key)
+            return "new"
+
+        return run
+
+    assert c.get_or_compute("quick", compute("quick")) == "old" and computed == []
+    assert c.get_or_compute("slow", compute("slow")) == "new" and computed == ["slow"]
+
+
 def test_cap_evicts_entries_that_expire_soonest(mem: Memory) -> None:
     c = mem.cache("small", ttl=60, buckets=1, max_entries=3)
     c.set("a", 1, ttl=10)

@@ -411,7 +411,8 @@ def cache_peek(t: CacheTarget, key: str, *, serve_stale: bool, draw: float) -> C
 
 
 def draw() -> float:
-    """A uniform draw in (0, 1] (never 0: its logarithm must be finite)."""
+    """A uniform draw in [2^-53, 1] (never 0: its logarithm must be finite; cache_peek
+    relies on -ln(draw) < 37)."""
     return 1.0 - random.random()
 
 
