@@ -618,8 +618,10 @@ local function thread_rebuild(l, i)
 end
 
 -- Set a thread's expiry (ttl_ms > 0: now + ttl_ms, else never) on L and I and in the
--- index, which then outlives it. `was` is the thread's live expiry (nil: none) and `fresh`
--- says the index was empty. Returns the expiry.
+-- index, which then outlives it, and no longer than its last-expiring thread: an expiry
+-- moved earlier (a shorter ttl, or one given to a thread that had none) brings the index's
+-- down to TX's highest (shrink_scope). `was` is the thread's live expiry (nil: none) and
+-- `fresh` says the index was empty. Returns the expiry.
 local function touch_thread(l, i, ta, tx, tid, now, ttl_ms, was, fresh)
   local expiry = NOEXP
   if ttl_ms > 0 then
@@ -631,7 +633,11 @@ local function touch_thread(l, i, ta, tx, tid, now, ttl_ms, was, fresh)
     redis.call('PERSIST', i)
   end
   redis.call('ZADD', tx, fmt_int(expiry), tid)
-  extend_scope(ta, tx, expiry, was, fresh)
+  if was and was > expiry then
+    shrink_scope(ta, tx)
+  else
+    extend_scope(ta, tx, expiry, was, fresh)
+  end
   return expiry
 end
 

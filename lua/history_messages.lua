@@ -14,11 +14,12 @@ local l = KEYS[1]
 local ttl_ms = tonumber(ARGV[3])
 local entries = thread_tail(l, tonumber(ARGV[1]), tonumber(ARGV[2]))
 
--- PTTL is the remaining time (-1: none, -2: no list), so the clock is not needed
+-- PTTL is the remaining time (-1: none, -2: no list), so the clock is not needed. A thread
+-- that is there slides even when no turn fits the budget (its newest is over it).
 local n = #entries
-if ttl_ms > 0 and n > 0 and must_rearm(redis.call('PTTL', l), 0, ttl_ms) then
-  entries[n + 1] = 1
-else
-  entries[n + 1] = 0
+entries[n + 1] = 0
+if ttl_ms > 0 then
+  local left = redis.call('PTTL', l)
+  if left ~= -2 and must_rearm(left, 0, ttl_ms) then entries[n + 1] = 1 end
 end
 return entries

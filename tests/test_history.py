@@ -213,6 +213,39 @@ def test_sliding_expiry_is_rearmed_once_it_has_run_down_by_one_percent(mem: Memo
     assert _left(mem)[0] <= 50_000
 
 
+def test_a_read_whose_budget_no_turn_fits_slides_the_expiry(mem: Memory) -> None:
+    """The thread is there, so the read slides it, whether the server applies the budget
+    (`max_tokens` alone) or the client does (with `last`)."""
+    h = mem.user("u").history("t", ttl=100)
+    h.append(Message.user("a long turn", tokens=50))
+    for read in (lambda: h.messages(max_tokens=1), lambda: h.messages(last=5, max_tokens=1)):
+        _run_down(mem, 98_000)
+        assert read() == []
+        left, left_ids, listed = _left(mem)
+        assert 99_500 < left <= 100_000 and 99_500 < left_ids <= 100_000 and listed > 99.4
+
+
+@pytest.mark.parametrize(
+    "shorten",
+    [
+        lambda s: s.history("t", ttl=50).append(Message.user("b")),
+        lambda s: s.history("t", ttl=50).messages(),  # the read's history_touch
+        lambda s: s.history("t", ttl=50).compact(lambda ms: "s", keep_last=0),
+    ],
+    ids=["append", "read", "compact"],
+)
+def test_the_thread_index_expires_with_its_last_expiring_thread(mem: Memory, shorten: Any) -> None:
+    """The index keys outlive the scope's threads, and no more: when the only thread's
+    expiry moves earlier (it had none, then a ttl), the index's comes down with it."""
+    scope = mem.user("u")
+    scope.history("t").append(Message.user("a"))  # no ttl: nor has the index
+    p = "pm:{:user:u}"
+    assert [mem.client.pttl(f"{p}:{k}") for k in ("ta", "tx")] == [-1, -1]
+    shorten(scope)
+    for key in (f"{p}:t:t:l", f"{p}:ta", f"{p}:tx"):
+        assert 49_000 < mem.client.pttl(key) <= 50_000, key
+
+
 def test_a_cleared_thread_written_again_expires(mem: Memory) -> None:
     h = mem.user("u").history("t", ttl=100)
     h.append(Message.user("a"))
@@ -341,6 +374,28 @@ def test_compact_under_concurrent_appends_loses_no_turn(url: str) -> None:
         assert summary.content == "summary of " + ",".join(f"old{i}" for i in range(7))
         expected = ["old7", "old8", "old9", *(f"new{i}" for i in range(20))]
         assert contents(h.messages()) == [summary.content, *expected]
+
+
+def test_compact_never_leaves_the_thread_over_its_token_cap(mem: Memory) -> None:
+    """A summary the next append would drop at once (the thread over max_tokens with it)
+    is refused, nothing written, as one over the byte cap is."""
+    h = mem.user("alice").history("support", max_tokens=100)
+    h.extend([Message.user(c, id=c, tokens=n) for c, n in (("a", 40), ("b", 40), ("c", 20))])
+    with pytest.raises(InvalidValueError) as info:  # 50 + 40 + 20 > 100
+        h.compact(lambda ms: Message.system("summary", id="s", tokens=50), keep_last=2)
+    assert (info.value.key, info.value.scope) == ("support", "user:alice")
+    assert [m.id for m in h.messages()] == ["a", "b", "c"]
+    summary = h.compact(lambda ms: Message.system("summary", id="s", tokens=40), keep_last=2)
+    assert summary is not None
+    assert [(m.id, m.tokens) for m in h.messages()] == [("s", 40), ("b", 40), ("c", 20)]
+
+
+def test_a_bad_retries_names_the_thread(mem: Memory) -> None:
+    h = mem.user("alice").history("support")
+    h.append(Message.user("hi"))
+    with pytest.raises(InvalidValueError) as info:
+        h.compact(lambda ms: "s", keep_last=0, retries=-1)
+    assert (info.value.key, info.value.scope) == ("support", "user:alice")
 
 
 def test_compact_when_turns_were_evicted_meanwhile(mem: Memory) -> None:

@@ -358,7 +358,8 @@ def history_compact(t: Thread, older: Sequence[Message], summary: Message) -> Ca
         )
     if summary.id in {m.id for m in older}:
         raise t.error(InvalidValueError, "the summary needs an id of its own")
-    args: list[Any] = [t.sid, t.ttl_ms, MAX_THREAD_BYTES, summary.id, n, entry_tail(t, summary, n)]
+    tail = entry_tail(t, summary, n)
+    args: list[Any] = [t.sid, t.ttl_ms, MAX_THREAD_BYTES, summary.id, n, tail, t.max_tokens or 0]
     args.extend(m.id for m in older)
     args.extend(t.events_args)
 

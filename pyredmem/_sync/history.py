@@ -172,8 +172,9 @@ class History:
         then raises ConflictError. Returns the summary stored, or None when there was nothing
         to summarise."""
         if type(retries) is not int or not 0 <= retries <= MAX_RETRIES:
-            raise InvalidValueError(
-                f"retries must be an integer from 0 to {MAX_RETRIES}, got {retries!r}"
+            raise self._t.error(
+                InvalidValueError,
+                f"retries must be an integer from 0 to {MAX_RETRIES}, got {retries!r}",
             )
         for _ in range(retries + 1):
             older = self._runner.run(ops.history_head(self._t, keep_last))
