@@ -1552,9 +1552,11 @@ local function scope_incr_in(h, x, log, key, atype, amount, ttl_ms, max_keys, ar
     vtype = 'i'
     payload = amount
     if live then
-      local base = tonumber(r[2])
-      local sum = base + tonumber(amount)
-      if sum > -LIMIT and sum < LIMIT and base > -LIMIT and base < LIMIT then
+      local base, inc = tonumber(r[2]), tonumber(amount)
+      local sum = base + inc
+      -- exact only when all three are (an amount past 2^53 was rounded by tonumber)
+      if sum > -LIMIT and sum < LIMIT and base > -LIMIT and base < LIMIT and inc > -LIMIT
+          and inc < LIMIT then
         payload = fmt_int(sum)
       else
         -- HINCRBY is exact over all 64 bits (and refuses to overflow)

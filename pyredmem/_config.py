@@ -11,7 +11,7 @@ from ._crypto import Crypto, scope_binding
 from ._errors import ConfigurationError, InvalidValueError, PyRedMemError
 from ._keys import Keyspace
 
-__all__ = ["MAX_CALL_BYTES", "MAX_TTL", "Config", "positive_int", "ttl_to_ms"]
+__all__ = ["MAX_CALL_BYTES", "MAX_TTL", "Config", "finite", "positive_int", "ttl_to_ms"]
 
 #: the longest ttl (seconds): 100 years. Expiries are server-clock milliseconds, which must
 #: stay exact in a Lua number (a double) and inside the 16-digit fields the scripts keep.
@@ -22,13 +22,22 @@ MAX_TTL = 100 * 365 * 86400
 MAX_CALL_BYTES = 16 * 1024 * 1024
 
 
+def finite(value: float) -> bool:
+    """`math.isfinite`, but False for an int too large for any float (which makes
+    `math.isfinite` raise OverflowError): callers refuse it as out of range."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def ttl_to_ms(ttl: object, *, key: str | None = None, scope: str | None = None) -> int:
     """Seconds (int or float, > 0, at most MAX_TTL) to whole milliseconds (at least 1)."""
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
         raise InvalidValueError(
             f"ttl is a number of seconds, not {type(ttl).__name__}", key=key, scope=scope
         )
-    if not math.isfinite(ttl) or ttl <= 0 or ttl > MAX_TTL:
+    if not finite(ttl) or ttl <= 0 or ttl > MAX_TTL:
         raise InvalidValueError(
             f"ttl must be a positive number of seconds up to {MAX_TTL} (100 years), got {ttl!r}",
             key=key,

@@ -257,3 +257,21 @@ def test_nil_replies_are_results_not_retries(engine: Engine, mem: Memory) -> Non
     assert [p.result() for p in gets] == [None] * 20 and found.result() is None
     lookups = len(mem.context(user="u0", session="s")._groups) if engine.cluster else 1
     assert counter.replies == 20 + lookups
+
+
+def test_a_near_caches_get_reads_the_shared_cache(url: str) -> None:
+    """A near cache's `get` is queued like any cache's: one call to the shared cache (its
+    copy serves direct calls only), before and after its watcher has started."""
+    with Memory(url, events=True) as mem:
+        cache = mem.cache("nc", ttl=60, near=True)
+        cache.set("k", 1)
+        with mem.batch() as b:
+            first = b.on(cache).get("k")  # the watcher has not started yet
+        assert first.result() == 1
+        assert cache.get("k") == 1 and cache.get("k") == 1  # now a copy answers
+        with mem.batch() as b:
+            nc = b.on(cache)
+            again, missing = nc.get("k"), nc.get("nope", "default")
+            nc.set("k", 2)
+        assert (again.result(), missing.result()) == (1, "default")
+        assert cache.get("k") == 2  # the batched set dropped this process's copy

@@ -66,6 +66,7 @@ CALLS: dict[str, Callable[[Any], Any]] = {
     "tokens float": lambda h: h.append(Message.user("x", tokens=1e3)),
     "created_at huge": lambda h: h.append(Message.user("x", created_at=1e16)),
     "created_at nan": lambda h: h.append(Message.user("x", created_at=float("nan"))),
+    "created_at beyond floats": lambda h: h.append(Message.user("x", created_at=10**400)),
     "created_at bool": lambda h: h.append(Message.user("x", created_at=True)),
     "created_at text": lambda h: h.append(Message.user("x", created_at="now")),
 }

@@ -178,6 +178,10 @@ def test_incr_int_float_and_types(mem: Memory) -> None:
     with pytest.raises(CapacityError):
         s.incr("big")
     assert s.get("big") == 2**63 - 1
+    # exact whatever the operands: an amount past 2**53 is no double (2**53 + 1 would round)
+    s.set("small", -10)
+    assert s.incr("small", 2**53 + 1) == 2**53 - 9 and s.get("small") == 2**53 - 9
+    assert mem.context(user="c").incr("small", -(2**53 + 1)) == -10
     s.set("d", {"not": "a number"})
     with pytest.raises(WrongTypeError) as info:
         s.incr("d")
@@ -253,6 +257,8 @@ class Unserialisable:
         (lambda s: s.set("k", 1, ttl=float("nan")), InvalidValueError),
         (lambda s: s.set("k", 1, ttl="10"), InvalidValueError),
         (lambda s: s.set("k", 1, ttl=True), InvalidValueError),
+        (lambda s: s.set("k", 1, ttl=10**400), InvalidValueError),  # no float holds it
+        (lambda s: s.incr("k", ttl=10**400), InvalidValueError),
         (lambda s: s.set("k", b"x" * (1024 * 1024 + 1)), InvalidValueError),
         (lambda s: s.set_many({"a": 1, "b": Unserialisable()}), SerializationError),
         (lambda s: s.set_many({"a": 1, "": 2}), InvalidKeyError),

@@ -50,6 +50,9 @@ class _Recorder:
 
     __slots__ = ("calls", "cluster", "embedded")
 
+    #: handles ask (a near cache's `get` then reads the shared cache: one call to queue)
+    recording = True
+
     def __init__(self, cluster: bool, embedded: bool) -> None:
         self.calls: list[Call[Any]] = []
         self.cluster = cluster

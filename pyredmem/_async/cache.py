@@ -66,9 +66,10 @@ class AsyncCache:
 
     async def get(self, key: str, default: Any = None) -> Any:
         """The fresh value under `key`, or `default` (stale values are not returned). A near
-        cache answers from its copy when it has one (no round trip)."""
+        cache answers from its copy when it has one (no round trip), except in a batch,
+        where its `get` reads the shared cache like any other."""
         near = self._near
-        if near is None:
+        if near is None or getattr(self._runner, "recording", False):
             return await self._runner.run(ops.cache_get(self._t, key, default))
         hit, got = await self._near_copy(near, key)
         if hit:

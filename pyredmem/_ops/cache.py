@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import math
 import os
 import random
 import zlib
@@ -29,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._codec import encode_value
-from .._config import MAX_TTL, Config, positive_int, ttl_to_ms
+from .._config import MAX_TTL, Config, finite, positive_int, ttl_to_ms
 from .._crypto import open_value, seal_value
 from .._errors import InvalidValueError, SerializationError, ValidationError
 from .._keys import (
@@ -128,7 +127,7 @@ def _number(what: str, value: object, *, allow_zero: bool, most: float, label: s
     """A finite int or float from 0 (or just above, without `allow_zero`) to `most`."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidValueError(f"{what} must be a number, not {type(value).__name__}", scope=label)
-    if not math.isfinite(value) or value < 0 or value > most or (value == 0 and not allow_zero):
+    if not finite(value) or value < 0 or value > most or (value == 0 and not allow_zero):
         low = ">= 0" if allow_zero else "> 0"
         raise InvalidValueError(
             f"{what} must be {low} and at most {most:g}, got {value!r}", scope=label

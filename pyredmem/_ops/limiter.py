@@ -42,6 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._config import finite
 from .._errors import CrossSlotError, InvalidKeyError, InvalidValueError
 from .._keys import Keyspace, key_slot, validate_name, validate_tag_part
 from .._scripts import Script
@@ -216,11 +217,7 @@ def number(what: str, value: object, *, label: str, key: str | None = None) -> f
         raise InvalidValueError(
             f"{what} must be a number, not {type(value).__name__}", key=key, scope=label
         )
-    try:
-        finite = math.isfinite(value)
-    except OverflowError:  # an int beyond any float
-        finite = False
-    if not finite:
+    if not finite(value):
         shown = repr(value) if isinstance(value, float) else "an integer beyond any float"
         raise InvalidValueError(f"{what} must be finite, got {shown}", key=key, scope=label)
     return value

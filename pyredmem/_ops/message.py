@@ -3,12 +3,12 @@ estimate, and `Appended`, what an append did."""
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._config import finite
 from .._errors import InvalidValueError
 
 __all__ = [
@@ -122,7 +122,7 @@ class Message:
         if at is not None and (
             isinstance(at, bool)
             or not isinstance(at, (int, float))
-            or not (math.isfinite(at) and 0 <= at < MAX_CREATED_AT)
+            or not (finite(at) and 0 <= at < MAX_CREATED_AT)
         ):
             raise InvalidValueError(
                 f"created_at is seconds since the epoch in [0, {MAX_CREATED_AT}), got {at!r}"
