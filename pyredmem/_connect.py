@@ -11,6 +11,8 @@ a redis-py client (Redis, RedisCluster, their asyncio twins, fakeredis) used as 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
 import threading
 from dataclasses import dataclass
@@ -20,8 +22,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import redis
 import redis.asyncio
 import redis.asyncio.cluster
+import redis.asyncio.connection
 import redis.asyncio.sentinel
 import redis.cluster
+import redis.connection
 import redis.sentinel
 from redis import exceptions as rx
 from redis.cluster import LoadBalancingStrategy
@@ -151,6 +155,7 @@ class _Flavour:
     retry: Any  # () -> the retry policy of a client opened from a URL
     sentinel: Any
     defer_cluster: bool  # make a cluster client on first use (its constructor connects)
+    connections: Any  # redis-py's module of its connections, pools and URL parser
 
 
 _SYNC = _Flavour(
@@ -163,6 +168,7 @@ _SYNC = _Flavour(
     lambda: redis.retry.Retry(_backoff(), OWNED_RETRIES),
     redis.sentinel.Sentinel,
     True,
+    redis.connection,
 )
 _ASYNC = _Flavour(
     "AsyncMemory",
@@ -174,6 +180,7 @@ _ASYNC = _Flavour(
     lambda: redis.asyncio.retry.Retry(_backoff(), OWNED_RETRIES),
     redis.asyncio.sentinel.Sentinel,
     False,
+    redis.asyncio.connection,
 )
 
 
@@ -186,6 +193,7 @@ def _open(target: Any, f: _Flavour, replicas: bool) -> Connection:
         options = {**OWNED_CLIENT, "retry": f.retry()}
         if scheme in ("redis+cluster", "rediss+cluster"):
             url = url.replace("+cluster", "", 1)
+            _check_url(url, f)
             if replicas:  # its connections to replicas then send READONLY
                 options["load_balancing_strategy"] = LoadBalancingStrategy.ROUND_ROBIN_REPLICAS
             if f.defer_cluster:  # the sync client would discover the cluster right here
@@ -199,6 +207,7 @@ def _open(target: Any, f: _Flavour, replicas: bool) -> Connection:
         if scheme in ("redis+sentinel", "rediss+sentinel"):
             return _sentinel(url, f, options, replicas)
         if scheme in ("redis", "rediss", "unix"):
+            _check_url(url, f)
             _no_replicas(replicas)
             return Connection(f.single.from_url(url, **options), False, True, False)
         raise ConfigurationError(f"unsupported URL scheme {scheme!r}")
@@ -216,6 +225,42 @@ def _open(target: Any, f: _Flavour, replicas: bool) -> Connection:
         _no_replicas(replicas)
         return Connection(target, False, False, _is_fake(target, f.asyncio))
     raise ConfigurationError(f"expected a URL or a redis-py client, got {type(target).__name__}")
+
+
+def _check_url(url: str, f: _Flavour) -> None:
+    """Refuse, as a ConfigurationError, a redis://, rediss:// or unix:// URL that redis-py
+    would take only to fail later: one its URL parser cannot read (a bad port, a query
+    option's bad value: a ValueError) or with a query option no connection (or pool) of
+    it takes (a TypeError at the first command). The message leaves out the URL, which
+    may hold a password."""
+    try:
+        f.connections.parse_url(url)
+    except ValueError as exc:
+        raise ConfigurationError(f"bad URL: {exc}") from exc
+    unknown = set(parse_qs(urlsplit(url).query)) - _url_options(f.connections)
+    if unknown:
+        raise ConfigurationError(
+            f"bad URL: unknown options {sorted(unknown)}: its query takes redis-py's "
+            "connection options (socket_timeout, client_name, ...)"
+        )
+
+
+@functools.cache
+def _url_options(connections: Any) -> frozenset[str]:
+    """The keyword arguments the connection pools and connections of redis-py's module
+    `connections` take: the options a URL's query may set."""
+    classes = ("ConnectionPool", "Connection", "SSLConnection", "UnixDomainSocketConnection")
+    names: set[str] = set()
+    for name in classes:
+        for cls in getattr(connections, name).__mro__:
+            init = cls.__dict__.get("__init__")
+            if init is not None:
+                params = inspect.signature(init).parameters.values()
+                names.update(
+                    p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                )
+    names.discard("self")
+    return frozenset(names)
 
 
 def _no_replicas(replicas: bool) -> None:
@@ -245,7 +290,10 @@ def _sentinel(url: str, f: _Flavour, options: dict[str, Any], replicas: bool) ->
     for key, values in parse_qs(parts.query).items():
         if key not in ("socket_timeout", "socket_connect_timeout"):
             raise ConfigurationError(f"unsupported sentinel URL option {key!r}")
-        kwargs[key] = float(values[-1])
+        try:
+            kwargs[key] = float(values[-1])
+        except ValueError:
+            raise ConfigurationError(f"bad URL: {key} is a number, not {values[-1]!r}") from None
     if user:
         kwargs["username"] = unquote(user)
     if password:

@@ -154,6 +154,15 @@ def test_a_server_that_cannot_be_reached_is_a_failure(cli: Run) -> None:
     assert code == 1 and out == "" and err.startswith("pyredmem: ")
 
 
+@pytest.mark.parametrize("query", ["db=abc", "foo=bar"])
+def test_a_bad_url_option_is_a_configuration_error(cli: Run, query: str) -> None:
+    """A redis:// URL whose query option has a bad value, or is no option at all, is a
+    configuration error (exit 2, one line), not a traceback."""
+    code, out, err = cli("get", "user", "alice", "k", url_=f"redis://127.0.0.1:1/0?{query}")
+    assert code == 2 and out == "" and err.startswith("pyredmem: bad URL")
+    assert len(err.splitlines()) == 1
+
+
 # --------------------------------------------------------------------- history
 
 
@@ -366,6 +375,22 @@ def test_recall_search_and_info(url: str, cli: Run) -> None:
     assert code == 2 and "cannot import the embedder" in err
 
 
+class NeedsArguments:
+    """An embedder class that cannot be made with no arguments (an API's, needing a key)."""
+
+    def __init__(self, api_key: str) -> None:
+        self.api_key = api_key
+
+
+def test_an_embedder_class_that_cannot_be_made_is_a_usage_error(cli: Run) -> None:
+    """`--embedder` names an Embedder or a class made with no arguments: one that cannot
+    be made so is a usage error (exit 2, one line), not a traceback."""
+    argv = ["recall", "search", "user", "alice", "x", "--embedder", f"{__name__}:NeedsArguments"]
+    code, out, err = cli(*argv)
+    assert code == 2 and out == "" and err.startswith("pyredmem: cannot make the embedder")
+    assert len(err.splitlines()) == 1
+
+
 # ----------------------------------------------------------------------- stats
 
 
@@ -548,3 +573,15 @@ def test_rotate_key_reads_encrypted_names(url: str, cli: Run, tmp_path: Path) ->
     both = Keyring({"k2": new, "k1": old}, primary="k2", names="k1")
     with Memory(url, encryption_key=both, encrypt_names=True) as m:
         assert m.user("alice").get("phone") == "+351 912 345 678"
+
+
+def test_rotate_key_exits_2_on_a_configuration_error(
+    cli: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unusable URL is a configuration error: exit 2 and one line, for rotate-key as
+    for every other command."""
+    ring = {"primary": "a", "keys": {"a": base64.b64encode(KEY).decode()}}
+    monkeypatch.setenv("PYREDMEM_KEYRING", json.dumps(ring))
+    for argv in (["erase", "user", "alice", "--yes"], ["rotate-key"]):
+        code, _, err = cli(*argv, url_="bogus://nowhere")
+        assert code == 2 and err == "pyredmem: unsupported URL scheme 'bogus'\n", argv

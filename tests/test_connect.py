@@ -34,6 +34,41 @@ def test_unsupported_urls(url: str) -> None:
         Memory(url)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:1/0?db=abc",
+        "redis://127.0.0.1:1/0?foo=bar",
+        "redis://127.0.0.1:1/0?timeout=1",  # a BlockingConnectionPool's, not a connection's
+        "redis://127.0.0.1:abc/0",
+        "unix:///tmp/redis.sock?foo=bar",
+        "redis+cluster://127.0.0.1:1?db=abc",
+        "redis+sentinel://127.0.0.1:1/svc?socket_timeout=abc",
+    ],
+)
+def test_a_bad_url_is_refused_when_the_memory_is_made(url: str) -> None:
+    """A URL redis-py cannot read, or whose query names an option no connection takes, is
+    a ConfigurationError from the constructor (sync and asyncio): never a bare ValueError,
+    nor a TypeError at the first command."""
+    with pytest.raises(ConfigurationError, match="bad URL"):
+        Memory(url)
+    with pytest.raises(ConfigurationError, match="bad URL"):
+        AsyncMemory(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:1/0?socket_timeout=0.5&client_name=a&socket_keepalive=yes",
+        "rediss://127.0.0.1:1/0?ssl_cert_reqs=none&ssl_check_hostname=false",
+        "unix:///tmp/redis.sock?db=1",
+        "redis+cluster://127.0.0.1:1?client_name=a",
+    ],
+)
+def test_redis_py_url_options_are_taken(url: str) -> None:
+    Memory(url).close()
+
+
 def test_wrong_client_flavours() -> None:
     with pytest.raises(ConfigurationError):
         Memory(redis.asyncio.Redis())

@@ -295,6 +295,20 @@ def test_a_scoped_cache_names_its_scope_in_events(ev: Memory) -> None:
     ]
 
 
+def test_a_cache_and_scope_named_with_at_signs_read_back(url: str) -> None:
+    """Cache names and scope ids may hold "@": a cache's events name it and its scope
+    ("<name>@<scope>"), and its sealed values are opened with that name and scope."""
+    key = bytes(range(32))
+    with Memory(url, events="values", encryption_key=key) as mem:
+        c = mem.cache("team@eu", ttl=60, buckets=1, scope=mem.user("a@b"))
+        c.set("k", {"x": 1})
+        prefix = c._t.prefixes[0]
+        log = parse_log_key(mem._cfg.keyspace, f"{prefix}ev")
+        assert log is not None and (log.cache_name, log.cache_scope) == ("team@eu", "user:a@b")
+        got = _cache_events(mem, prefix)
+    assert [(e.scope, e.key, e.value) for e in got] == [("team@eu@user:a@b", "k", {"x": 1})]
+
+
 # ---------------------------------------------------------------------------- expiry
 
 
@@ -496,10 +510,44 @@ def test_changes_checks_its_limit(ev: Memory, bad: Any) -> None:
         ev.user("alice").changes(limit=bad)
 
 
-@pytest.mark.parametrize("bad", ["x", "12-ab", -5, object()])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "x",
+        "12-ab",
+        -5,
+        object(),
+        float("nan"),
+        float("inf"),
+        1e30,
+        pytest.param(10**400, id="10**400"),
+        dt.datetime(1960, 1, 1, tzinfo=dt.timezone.utc),
+        f"{2**64}-0",
+        f"1-{2**64}",
+    ],
+)
 def test_changes_checks_its_cursor(ev: Memory, bad: Any) -> None:
-    with pytest.raises(InvalidValueError):
-        ev.user("alice").changes(since=bad)
+    """A cursor is an event id whose parts fit a stream id's 64 bits, a datetime or
+    seconds since the epoch from 1970 on, finite and within a stream id: anything else is
+    an InvalidValueError naming the scope (never a bare ValueError, nor the server's
+    error)."""
+    s = ev.user("alice")
+    s.set("k", 1)
+    with pytest.raises(InvalidValueError) as info:
+        s.changes(since=bad)
+    assert info.value.scope == "user:alice"
+
+
+def test_changes_takes_every_cursor_in_range(ev: Memory) -> None:
+    """The epoch and the last stream id are cursors too: from the oldest, and after the
+    last (nothing)."""
+    s = ev.user("alice")
+    s.set("k", 1)
+    assert [e.op for e in s.changes(since=0)] == ["set"]
+    assert [e.op for e in s.changes(since=dt.datetime(1970, 1, 1))] == ["set"]
+    last = 2**64 - 1
+    assert s.changes(since=f"{last}-{last}") == []
+    assert s.changes(since=str(last)) == []
 
 
 def test_another_tenant_sees_no_changes(url: str) -> None:

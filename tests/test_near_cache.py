@@ -182,6 +182,21 @@ def test_another_memorys_writes_drop_the_copies(url: str) -> None:
         dropped("clear", "f", None)
 
 
+@pytest.mark.parametrize("scoped", [False, True])
+def test_a_cache_named_with_an_at_sign_drops_its_copies(url: str, scoped: bool) -> None:
+    """Cache names (and scope ids) may hold "@": another Memory's write still drops the
+    copy."""
+    with Memory(url, events=True) as w, Memory(url, events=True) as r:
+        writer = w.cache("team@eu", ttl=60, scope=w.user("a@b") if scoped else None)
+        writer.set("k", 1)
+        _after_the_writes()
+        near = r.cache("team@eu", ttl=60, near=True, scope=r.user("a@b") if scoped else None)
+        assert near.get("k") == 1
+        _held(near, "k", 1, "set")
+        writer.set("k", 2)
+        assert _poll(lambda: near.get("k"), 2) == 2, "the copy was kept"
+
+
 def test_the_handles_own_writes_drop_the_copy_at_once(url: str) -> None:
     options: dict[str, Any] = {"ttl": 60, "buckets": 1, "beta": 1000}
     with Memory(url, events=True) as w, Memory(url, events=True) as r:

@@ -290,6 +290,32 @@ def test_resuming_from_a_cursor_misses_nothing(url: str) -> None:
     mem_again.close()
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"after": float("nan")},
+        {"after": float("inf")},
+        {"after": dt.datetime(1960, 1, 1, tzinfo=dt.timezone.utc)},
+        {"after": f"{2**64}-0"},
+        {"timeout": float("nan")},
+        pytest.param({"timeout": 10**400}, id="timeout=10**400"),
+    ],
+)
+def test_a_bad_after_or_timeout_is_refused(url: str, options: dict[str, Any]) -> None:
+    """`after` is an event id, a datetime or seconds since the epoch (from 1970, finite)
+    and `timeout` a positive finite number of seconds: anything else is an
+    InvalidValueError (never a bare ValueError or OverflowError), sync and asyncio."""
+    with Memory(url, events=True) as mem, pytest.raises(InvalidValueError):
+        watch(mem, "user", **options)
+
+    async def main() -> None:
+        async with AsyncMemory(url, events=True) as amem:
+            awatch(amem, "user", **options)
+
+    with pytest.raises(InvalidValueError):
+        asyncio.run(main())
+
+
 def test_iteration_ends_after_timeout_seconds_without_events(url: str) -> None:
     with Memory(url, events=True) as mem:
         w = watch(mem, "*", timeout=0.3)

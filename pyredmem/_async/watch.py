@@ -31,7 +31,6 @@ live only (no log holds them; a resumed watcher does not see them again), and th
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Callable
 from time import monotonic, time
@@ -39,7 +38,7 @@ from types import TracebackType
 from typing import Any
 
 from .._background import AsyncBackground, call_async, logger
-from .._config import Config
+from .._config import Config, finite
 from .._errors import (
     BackendError,
     BackendUnavailableError,
@@ -130,7 +129,7 @@ class AsyncWatch:
         if timeout is not None and (
             isinstance(timeout, bool)
             or not isinstance(timeout, (int, float))
-            or not math.isfinite(timeout)
+            or not finite(timeout)
             or timeout <= 0
         ):
             raise InvalidValueError(f"timeout is a positive number of seconds, not {timeout!r}")

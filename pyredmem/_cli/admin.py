@@ -201,15 +201,17 @@ def _rotate_key(args: argparse.Namespace) -> int:
         say(f"pyredmem: {exc}")
         return 2
     assert ring is not None
+    drawing = False  # a progress bar may be on the line: end it first
     try:
         with open_memory(args, ring=ring) as mem:
+            drawing = True
             done = mem.reencrypt(progress=True)
     except KeyboardInterrupt:
         say("\ninterrupted: run it again to finish")
         return 130
     except PyRedMemError as exc:
-        say(f"\npyredmem: {exc}")
-        return 1
+        say(("\n" if drawing else "") + f"pyredmem: {exc}")
+        return 2 if isinstance(exc, ConfigurationError) else 1
     counts = done.counts()
     if args.json:
         print(json.dumps({"primary": ring.primary, **counts}))

@@ -373,7 +373,8 @@ def _fact_dict(fact: Any) -> dict[str, Any]:
 
 
 def _embedder(path: str | None) -> Any:
-    """The embedder MODULE:NAME names (a class is made with no arguments)."""
+    """The embedder MODULE:NAME names (a class is made with no arguments). A name that
+    cannot be imported, or a class that cannot be made so, is a UsageError."""
     if path is None:
         return None
     module, sep, name = path.partition(":")
@@ -385,7 +386,12 @@ def _embedder(path: str | None) -> Any:
             found = getattr(found, part)
     except (ImportError, AttributeError) as exc:
         raise UsageError(f"cannot import the embedder {path!r}: {exc}") from exc
-    return found() if isinstance(found, type) else found
+    if not isinstance(found, type):
+        return found
+    try:
+        return found()
+    except Exception as exc:  # whatever its constructor raises, e.g. a missing argument
+        raise UsageError(f"cannot make the embedder {path!r} with no arguments: {exc}") from exc
 
 
 def _recall_search(args: argparse.Namespace) -> int:

@@ -56,9 +56,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .._config import Config
+from .._config import Config, finite
 from .._crypto import open_value
-from .._errors import DecryptionError, InvalidValueError
+from .._errors import DecryptionError, InvalidValueError, shown
 from .._keys import KINDS, Keyspace, ScopeRef
 
 if TYPE_CHECKING:
@@ -145,12 +145,16 @@ def log_key(prefix: str) -> str:
 @dataclass(frozen=True, slots=True)
 class LogName:
     """What a log key names: a scope (kind, id) or a cache bucket (kind "cache", the cache's
-    name with "@<scope>" when the cache is scoped)."""
+    name with "@<scope>" when the cache is scoped). `name` is the text events carry as
+    their scope; a cache bucket's also gives its cache's own name (`cache_name`) and scope
+    label (`cache_scope`, "" when unscoped) apart, since both may hold "@"."""
 
     tenant: str | None
     kind: str
     name: str
     key: str
+    cache_name: str = ""
+    cache_scope: str = ""
 
     @property
     def ref(self) -> ScopeRef | None:
@@ -175,7 +179,8 @@ def parse_log_key(keyspace: Keyspace, key: str | bytes) -> LogName | None:
             if not sep or not sep2:
                 return None
             scope = keyspace.plain_label(scope)
-            return LogName(keyspace.tenant, "cache", f"{name}@{scope}" if scope else name, text)
+            label = f"{name}@{scope}" if scope else name
+            return LogName(keyspace.tenant, "cache", label, text, name, scope)
         if kind not in KINDS or "{" in rest or "}" in rest:
             return None
         return LogName(keyspace.tenant, kind, keyspace.plain(rest, kind) if rest else rest, text)
@@ -318,34 +323,50 @@ def _decode_value(
     elif ref is not None and target == "fact":
         place, parts = cfg.binding("f", ref.kind, ref.id), (key or "", predicate or "")
     elif ref is None and target == "cache":
-        name, _, scope = log.name.partition("@")
-        place = cfg.binding("c", name, scope)
+        place = cfg.binding("c", log.cache_name, log.cache_scope)
     return open_value(cfg.crypto, cfg.codec, place, vtype, payload, *parts, key=key, scope=log.name)
 
 
 # an event id; ".x<digest>": an expire event a watcher made up (no log holds it)
 _ID_RE = re.compile(r"(\d{1,20})(?:-(\d{1,20}))?(?:\.x?[0-9a-f]+)?")
+# the largest part (ms or seq) of a stream id: an unsigned 64-bit integer
+_MAX_ID_PART = 2**64 - 1
 
 
-def start_of(cursor: object) -> tuple[int, int]:
+def start_of(cursor: object, *, scope: str | None = None) -> tuple[int, int]:
     """(ms, seq) of a cursor: an event id, a stream id, a datetime (aware, or naive UTC) or
-    a number of seconds since the epoch. A datetime or number starts at its first event."""
+    a number of seconds since the epoch. A datetime or number starts at its first event.
+    Anything else, a time before 1970, NaN, infinite or past the largest stream id, or an
+    id part over 2**64 - 1 is refused with InvalidValueError (naming `scope`)."""
+    given = cursor
     if isinstance(cursor, Event):
         cursor = cursor.id
     if isinstance(cursor, _dt.datetime):
         if cursor.tzinfo is None:
             cursor = cursor.replace(tzinfo=_dt.timezone.utc)
-        return int(cursor.timestamp() * 1000), -1
+        cursor = cursor.timestamp()
     if isinstance(cursor, (int, float)) and not isinstance(cursor, bool):
-        if cursor < 0:
-            raise InvalidValueError(f"a cursor time cannot be negative, got {cursor!r}")
+        if not finite(cursor) or cursor < 0 or cursor * 1000 > _MAX_ID_PART:
+            huge = isinstance(cursor, int) and not finite(cursor)  # too long to print
+            shown = "an integer beyond any float" if huge else repr(given)
+            raise InvalidValueError(
+                f"a cursor time is a finite time from 1970 on (seconds since the epoch), "
+                f"got {shown}",
+                scope=scope,
+            )
         return int(cursor * 1000), -1
     if isinstance(cursor, str):
         m = _ID_RE.fullmatch(cursor)
         if m:
-            return int(m.group(1)), int(m.group(2) or 0)
+            ms, seq = int(m.group(1)), int(m.group(2) or 0)
+            if ms > _MAX_ID_PART or seq > _MAX_ID_PART:
+                raise InvalidValueError(
+                    f"an event id's parts are at most {_MAX_ID_PART}, got {given!r}", scope=scope
+                )
+            return ms, seq
     raise InvalidValueError(
-        f"a cursor is an event id, a datetime or seconds since the epoch, not {cursor!r}"
+        f"a cursor is an event id, a datetime or seconds since the epoch, not {given!r}",
+        scope=scope,
     )
 
 
@@ -354,6 +375,8 @@ def after_id(position: tuple[int, int]) -> str:
     ms, seq = position
     if seq < 0:
         return f"{ms}-0"
+    if ms == seq == _MAX_ID_PART:  # the server refuses "(" with the last id; no event
+        return f"{ms}-{seq}"  # holds that id (the server clock never reaches it)
     return f"({ms}-{seq}"
 
 
@@ -448,7 +471,7 @@ class Matcher:
         if log.kind != self.kind:
             return False
         if self.kind == "cache":
-            return fnmatch.fnmatchcase(log.name.partition("@")[0], self.name)
+            return fnmatch.fnmatchcase(log.cache_name, self.name)
         return fnmatch.fnmatchcase(log.name, self.name)
 
     def wants(self, event: Event) -> bool:
@@ -491,11 +514,11 @@ def events_read(
         raise InvalidValueError(f"not a change log of this keyspace: {log!r}", scope=scope)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_CHANGES:
         raise InvalidValueError(
-            f"limit must be an integer from 1 to {MAX_CHANGES}, got {limit!r}", scope=scope
+            f"limit must be an integer from 1 to {MAX_CHANGES}, got {shown(limit)}", scope=scope
         )
     if not isinstance(values, bool):
         raise InvalidValueError(f"values is True or False, not {values!r}", scope=scope)
-    start = "-" if since is None else after_id(start_of(since))
+    start = "-" if since is None else after_id(start_of(since, scope=scope))
 
     def parse(reply: Any) -> list[Event]:
         return decode_entries_of(cfg, name, reply or (), values=values)
