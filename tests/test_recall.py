@@ -201,6 +201,31 @@ def test_bad_input_writes_nothing(mem: Memory) -> None:
     assert _raw(mem, rec) == before
 
 
+def test_add_many_takes_a_collection_and_names_the_scope(mem: Memory) -> None:
+    """One string (whose characters would each become an item) or anything not iterable
+    is refused, writing nothing; as every refusal of `add_many`, an item's unknown field
+    names the scope."""
+    rec = mem.user("alice").recall
+    for bad in ("hello", b"hello", 3, [{"text": "x", "colour": "red"}]):
+        with pytest.raises(InvalidValueError) as info:
+            rec.add_many(bad)  # type: ignore[arg-type]
+        assert info.value.scope == "user:alice"
+    assert rec.info().count == 0
+
+
+def test_min_score_is_a_number_not_nan_nor_beyond_any_float(mem: Memory) -> None:
+    """min_score may be infinite (-inf: every hit, inf: none) but not NaN, nor an integer
+    too large for a float: those are InvalidValueErrors naming the scope."""
+    rec = mem.user("alice").recall
+    rec.add("x")
+    for bad in (float("nan"), 10**400, -(10**400), "0.5", True):
+        with pytest.raises(InvalidValueError) as info:
+            rec.search("x", min_score=bad)  # type: ignore[arg-type]
+        assert info.value.scope == "user:alice"
+    assert [h.text for h in rec.search("x", min_score=float("-inf"))] == ["x"]
+    assert rec.search("x", min_score=float("inf")) == []
+
+
 @pytest.mark.parametrize("kind", ["", "a\x00b", 3, "k" * 65])
 def test_a_bad_kind_filter_fails_before_the_query_is_embedded(mem: Memory, kind: Any) -> None:
     """(the embedder may be a paid model call)"""
@@ -391,6 +416,25 @@ def test_conversation_turns_are_indexed_when_asked(mem: Memory) -> None:
     # turns long gone from the thread are still found
     chat.clear()
     assert user.recall.search("Montreal", k=1)[0].id in {"t-2:m1", "t-2:m2"}
+
+
+def test_turns_recall_would_refuse_are_not_appended(mem: Memory) -> None:
+    """Bad input writes nothing: a turn whose recall item is refused (its id "t:<message
+    id>" past 1,024 bytes, or its record past max_value_bytes with the ids it adds) is
+    refused before the append, not stored unindexed (a retry would then skip it)."""
+    user = mem.user("u")
+    chat = user.history("t", recall=True)
+    with pytest.raises(InvalidKeyError) as info:
+        chat.append(Message.user("hello there", id="m" * 1024))
+    assert info.value.scope == "user:u"
+    big = Message.user("x" * (1024 * 1024 - 200), id="i" * 200)  # fits the thread, not recall
+    with pytest.raises(InvalidValueError):
+        chat.extend([Message.user("fine", id="ok"), big])
+    assert len(chat) == 0 and user.recall.info().count == 0
+    chat.append(Message.user("hello there", id="m" * 1000))  # fits both
+    assert len(chat) == 1 and user.recall.info().count == 1
+    plain = user.history("p")  # without recall, the same long id is a message id like any
+    assert plain.append(Message.user("hello there", id="m" * 1024)).messages
 
 
 # ---------------------------------------------------------------------------- isolation

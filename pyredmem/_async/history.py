@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._errors import ConflictError, InvalidValueError, ReadOnlyError
+from .._errors import ConflictError, InvalidValueError, ReadOnlyError, shown
 from .._keys import ScopeRef
 from .._ops import history as ops
 from .._ops.history import Appended, Message
@@ -41,6 +42,15 @@ class AsyncHistory:
         self._recall = recall  # indexes the turns appended (history(..., recall=True))
 
     @property
+    def _check(self) -> Callable[[Sequence[Message]], None] | None:
+        """With a recall index: what refuses, before the append, turns it would refuse
+        after (so that a refused turn is not stored, unindexed)."""
+        recall = self._recall
+        if recall is None:
+            return None
+        return functools.partial(recall.check_turns, self._t.id)
+
+    @property
     def thread_id(self) -> str:
         return self._t.id
 
@@ -66,7 +76,9 @@ class AsyncHistory:
         `context`: what `messages(last=read_last, max_tokens=read_max_tokens)` would return
         right after the append."""
         done = await self._runner.run(
-            ops.history_append(self._t, [message], return_evicted, read_last, read_max_tokens)
+            ops.history_append(
+                self._t, [message], return_evicted, read_last, read_max_tokens, self._check
+            )
         )
         if self._recall is not None:
             await self._recall.index_turns(self._t.id, done.messages)
@@ -91,7 +103,9 @@ class AsyncHistory:
             context = await self.messages(last=last or None, max_tokens=budget or None)
             return Appended((), (), 0, (), tuple(context))
         done = await self._runner.run(
-            ops.history_append(self._t, messages, return_evicted, read_last, read_max_tokens)
+            ops.history_append(
+                self._t, messages, return_evicted, read_last, read_max_tokens, self._check
+            )
         )
         if self._recall is not None:
             await self._recall.index_turns(self._t.id, done.messages)
@@ -173,7 +187,7 @@ class AsyncHistory:
         if type(retries) is not int or not 0 <= retries <= MAX_RETRIES:
             raise self._t.error(
                 InvalidValueError,
-                f"retries must be an integer from 0 to {MAX_RETRIES}, got {retries!r}",
+                f"retries must be an integer from 0 to {MAX_RETRIES}, got {shown(retries)}",
             )
         for _ in range(retries + 1):
             older = await self._runner.run(ops.history_head(self._t, keep_last))

@@ -4,11 +4,11 @@ how turns are stored, message.py for `Message`)."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._config import MAX_CALL_BYTES, positive_int
-from .._errors import InvalidValueError, MissingKeyError
+from .._errors import InvalidValueError, MissingKeyError, shown
 from ._call import Arg, Call, Target, is_one, script
 from .message import (
     ROLES,
@@ -98,10 +98,12 @@ def history_append(
     return_evicted: bool,
     read_last: int | None = None,
     read_max_tokens: int | None = None,
+    check: Callable[[Sequence[Message]], None] | None = None,
 ) -> Call[Appended]:
     """Append `messages` (skipping ids already in the thread) and enforce the caps; with
     `read_last` or `read_max_tokens`, then read the newest turns as `history_messages` does
-    (the reply's `context`)."""
+    (the reply's `context`). `check` gets the messages as they will be sent, once they
+    are checked, to refuse them for reasons of its own (a recall index's)."""
     read = 0  # none; 1: the newest turns, one entry each
     last = budget = cut = 0  # cut: the read's budget the client applies (see history_messages)
     if read_last is not None or read_max_tokens is not None:
@@ -151,7 +153,8 @@ def history_append(
         args += (m.id, n, tail)
         sent.append(m)
         counts.append(n)
-
+    if check is not None:
+        check(sent)
     args += t.events_args
 
     def parse(reply: list[Any]) -> Appended:
@@ -321,7 +324,7 @@ def history_head(t: Thread, keep_last: int) -> Call[list[Message]]:
     if type(keep_last) is not int or not 0 <= keep_last <= MAX_TURNS_LIMIT:
         raise t.error(
             InvalidValueError,
-            f"keep_last must be an integer from 0 to {MAX_TURNS_LIMIT}, got {keep_last!r}",
+            f"keep_last must be an integer from 0 to {MAX_TURNS_LIMIT}, got {shown(keep_last)}",
         )
 
     def parse(reply: list[bytes]) -> list[Message]:
@@ -375,7 +378,7 @@ def history_threads(s: Target, offset: int, limit: int) -> Call[list[ThreadInfo]
     """A page of the scope's live threads, most recently written first."""
     if type(offset) is not int or not 0 <= offset <= MAX_OFFSET:
         raise InvalidValueError(
-            f"offset must be an integer from 0 to {MAX_OFFSET}, got {offset!r}", scope=s.label
+            f"offset must be an integer from 0 to {MAX_OFFSET}, got {shown(offset)}", scope=s.label
         )
     positive_int("limit", limit, most=MAX_PAGE, scope=s.label)
 

@@ -38,7 +38,7 @@ from typing import Any
 
 from .. import _embed
 from .._codec import decode_value, encode_value
-from .._config import MAX_CALL_BYTES, Config, positive_int, ttl_to_ms
+from .._config import MAX_CALL_BYTES, Config, finite, positive_int, ttl_to_ms
 from .._crypto import NONCE_BYTES, TAG_BYTES, VECTOR_TAG_BYTES, Crypto, bind, key_id_of, vector_tag
 from .._errors import ConfigurationError, DecryptionError, InvalidKeyError, InvalidValueError
 from .._keys import ScopeRef, validate_key
@@ -58,6 +58,7 @@ __all__ = [
     "event_item",
     "rank",
     "recall_add",
+    "recall_check",
     "recall_clear",
     "recall_delete",
     "recall_get",
@@ -389,26 +390,7 @@ def recall_add(
 ) -> Call[list[str]]:
     """Add items, each (text, kind, meta, id, ttl): one call, all or nothing."""
     label = store.label
-    cfg = store.cfg
-    most = min(cfg.max_batch, 1000)
-    if not items:
-        raise InvalidValueError("nothing to add", scope=label)
-    if len(items) > most:
-        raise InvalidValueError(f"at most {most} items per call, got {len(items)}", scope=label)
-    texts, rows = [], []
-    seen: set[str] = set()
-    for text, kind, meta, item_id, ttl in items:
-        t = _text(text, label)
-        i = _item_id(item_id, label)
-        if i in seen:
-            raise InvalidValueError("an id appears twice in one call", key=i, scope=label)
-        seen.add(i)
-        ttl_ms = store.ttl_ms if ttl is None else ttl_to_ms(ttl, key=i, scope=label)
-        rows.append((i, ttl_ms, _blob(store, i, t, _kind(kind, label), _meta(meta, label))))
-        texts.append(t)
-    # the call's size as far as it is known before embedding (sealing only adds to it):
-    # an oversized call is refused before the embedder, perhaps a model call, runs
-    _check_call_size(sum(len(r[2]) + store.vbytes for r in rows), label)
+    texts, rows = _rows(store, items)
     vectors = _embed.embed_texts(store.embedder, texts, label)
     ids = [r[0] for r in rows]
     encoded = [_embed.encode_vector(store.format, v) for v in vectors]
@@ -425,6 +407,41 @@ def recall_add(
         return ids
 
     return Call(script("recall_add"), store.write_keys, tuple(args), parse, ids[0], label)
+
+
+def recall_check(
+    store: RecallStore, items: Sequence[tuple[object, object, object, object, object]]
+) -> None:
+    """Raise what `recall_add(store, items)` would raise for its input, without embedding
+    anything: for a write that must not happen unless its items can be indexed after it."""
+    _rows(store, items)
+
+
+def _rows(
+    store: RecallStore, items: Sequence[tuple[object, object, object, object, object]]
+) -> tuple[list[str], list[tuple[str, int, bytes]]]:
+    """The texts of `items` and their rows (id, ttl ms, record), each checked: everything
+    `recall_add` refuses before its embedder runs (perhaps a paid model call)."""
+    label = store.label
+    most = min(store.cfg.max_batch, 1000)
+    if not items:
+        raise InvalidValueError("nothing to add", scope=label)
+    if len(items) > most:
+        raise InvalidValueError(f"at most {most} items per call, got {len(items)}", scope=label)
+    texts, rows = [], []
+    seen: set[str] = set()
+    for text, kind, meta, item_id, ttl in items:
+        t = _text(text, label)
+        i = _item_id(item_id, label)
+        if i in seen:
+            raise InvalidValueError("an id appears twice in one call", key=i, scope=label)
+        seen.add(i)
+        ttl_ms = store.ttl_ms if ttl is None else ttl_to_ms(ttl, key=i, scope=label)
+        rows.append((i, ttl_ms, _blob(store, i, t, _kind(kind, label), _meta(meta, label))))
+        texts.append(t)
+    # the call's size as far as it is known before embedding (sealing only adds to it)
+    _check_call_size(sum(len(r[2]) + store.vbytes for r in rows), label)
+    return texts, rows
 
 
 def _check_call_size(size: int, label: str) -> None:
@@ -801,10 +818,18 @@ def check_kind(value: object, label: str) -> str | None:
 
 
 def check_min_score(value: object, label: str) -> float | None:
+    """A search's min_score: None, or a number (inf and -inf too), not NaN nor an integer
+    beyond any float."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidValueError(f"min_score is a number or None, not {value!r}", scope=label)
+    if isinstance(value, int) and not finite(value):  # (too long to print)
+        raise InvalidValueError(
+            "min_score is out of range: an integer beyond any float", scope=label
+        )
+    if math.isnan(value):
+        raise InvalidValueError("min_score is a number or None, not nan", scope=label)
     return float(value)
 
 
@@ -884,16 +909,26 @@ def turn_items(
 
 
 def entries(
-    items: Iterable[object], kind: object, ttl: object
+    items: object, kind: object, ttl: object, label: str
 ) -> list[tuple[object, object, object, object, object]]:
     """`add_many`'s items (texts, or mappings with "text" and optionally "kind", "meta",
-    "id", "ttl") as (text, kind, meta, id, ttl), `kind` and `ttl` the defaults."""
+    "id", "ttl") as (text, kind, meta, id, ttl), `kind` and `ttl` the defaults. One string
+    (not a collection of items), anything else not iterable, and a mapping with other
+    fields are refused with InvalidValueError naming the store (`label`)."""
+    if isinstance(items, (str, bytes)):
+        raise InvalidValueError("add_many takes a collection of items, not one string", scope=label)
+    if not isinstance(items, Iterable):
+        raise InvalidValueError(
+            f"add_many takes a collection of items, not {type(items).__name__}", scope=label
+        )
     out: list[tuple[object, object, object, object, object]] = []
     for item in items:
         if isinstance(item, Mapping):
             unknown = set(item) - {"text", "kind", "meta", "id", "ttl"}
             if unknown:
-                raise InvalidValueError(f"unknown item fields {sorted(unknown)}")
+                raise InvalidValueError(
+                    f"unknown item fields {sorted(unknown, key=str)}", scope=label
+                )
             out.append(
                 (
                     item.get("text"),

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._errors import ConflictError, InvalidValueError, ReadOnlyError
+from .._errors import ConflictError, InvalidValueError, ReadOnlyError, shown
 from .._keys import ScopeRef
 from .._ops import history as ops
 from .._ops.history import Appended, Message
@@ -42,6 +43,15 @@ class History:
         self._recall = recall  # indexes the turns appended (history(..., recall=True))
 
     @property
+    def _check(self) -> Callable[[Sequence[Message]], None] | None:
+        """With a recall index: what refuses, before the append, turns it would refuse
+        after (so that a refused turn is not stored, unindexed)."""
+        recall = self._recall
+        if recall is None:
+            return None
+        return functools.partial(recall.check_turns, self._t.id)
+
+    @property
     def thread_id(self) -> str:
         return self._t.id
 
@@ -67,7 +77,9 @@ class History:
         `context`: what `messages(last=read_last, max_tokens=read_max_tokens)` would return
         right after the append."""
         done = self._runner.run(
-            ops.history_append(self._t, [message], return_evicted, read_last, read_max_tokens)
+            ops.history_append(
+                self._t, [message], return_evicted, read_last, read_max_tokens, self._check
+            )
         )
         if self._recall is not None:
             self._recall.index_turns(self._t.id, done.messages)
@@ -92,7 +104,9 @@ class History:
             context = self.messages(last=last or None, max_tokens=budget or None)
             return Appended((), (), 0, (), tuple(context))
         done = self._runner.run(
-            ops.history_append(self._t, messages, return_evicted, read_last, read_max_tokens)
+            ops.history_append(
+                self._t, messages, return_evicted, read_last, read_max_tokens, self._check
+            )
         )
         if self._recall is not None:
             self._recall.index_turns(self._t.id, done.messages)
@@ -174,7 +188,7 @@ class History:
         if type(retries) is not int or not 0 <= retries <= MAX_RETRIES:
             raise self._t.error(
                 InvalidValueError,
-                f"retries must be an integer from 0 to {MAX_RETRIES}, got {retries!r}",
+                f"retries must be an integer from 0 to {MAX_RETRIES}, got {shown(retries)}",
             )
         for _ in range(retries + 1):
             older = self._runner.run(ops.history_head(self._t, keep_last))

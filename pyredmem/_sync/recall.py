@@ -56,8 +56,14 @@ class Recall:
         """Index several items at once, all or nothing (at most 1,000): each a text or a
         mapping with "text" and optionally "kind", "meta", "id" and "ttl" (`kind` and `ttl`
         are the defaults). Returns their ids, in order."""
-        call = ops.recall_add(self._store, ops.entries(items, kind, ttl))
+        call = ops.recall_add(self._store, ops.entries(items, kind, ttl, self._store.label))
         return self._runner.run(call)
+
+    def check_turns(self, thread_id: str, messages: Sequence[Message]) -> None:
+        """Raise what `index_turns` would raise for these turns, without embedding them."""
+        items = ops.turn_items(thread_id, messages)
+        if items:
+            ops.recall_check(self._store, items)
 
     def index_turns(self, thread_id: str, messages: Sequence[Message]) -> None:
         """Index conversation turns just stored (see `history(..., recall=True)`): one
