@@ -8,7 +8,7 @@ from typing import Any
 
 from ._codec import Codec, MsgpackCodec
 from ._crypto import Crypto, scope_binding
-from ._errors import ConfigurationError, InvalidValueError, PyRedMemError
+from ._errors import ConfigurationError, InvalidValueError, PyRedMemError, shown
 from ._keys import Keyspace
 
 __all__ = ["MAX_CALL_BYTES", "MAX_TTL", "Config", "finite", "positive_int", "ttl_to_ms"]
@@ -39,7 +39,8 @@ def ttl_to_ms(ttl: object, *, key: str | None = None, scope: str | None = None) 
         )
     if not finite(ttl) or ttl <= 0 or ttl > MAX_TTL:
         raise InvalidValueError(
-            f"ttl must be a positive number of seconds up to {MAX_TTL} (100 years), got {ttl!r}",
+            f"ttl must be a positive number of seconds up to {MAX_TTL} (100 years), "
+            f"got {shown(ttl)}",
             key=key,
             scope=scope,
         )
@@ -62,7 +63,7 @@ def positive_int(
         or (most is not None and value > most)
     ):
         bound = f" from 1 to {most}" if most is not None else ""
-        raise error(f"{name} must be a positive integer{bound}, got {value!r}", scope=scope)
+        raise error(f"{name} must be a positive integer{bound}, got {shown(value)}", scope=scope)
     return value
 
 

@@ -22,7 +22,7 @@ from array import array
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from ._errors import ConfigurationError, InvalidValueError
+from ._errors import ConfigurationError, InvalidValueError, shown
 
 
 def __getattr__(name: str) -> Any:
@@ -81,7 +81,7 @@ def check_embedder(embedder: object) -> Embedder:
     if not isinstance(name, str) or not name or "|" in name or len(name) > 200:
         raise ConfigurationError(f"an embedder's name is 1-200 characters without '|': {name!r}")
     if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= 8192:
-        raise ConfigurationError(f"an embedder's dimension is from 1 to 8192, got {dim!r}")
+        raise ConfigurationError(f"an embedder's dimension is from 1 to 8192, got {shown(dim)}")
     return embedder
 
 
@@ -202,7 +202,7 @@ class HashingEmbedder:
 
     def __init__(self, dimension: int = 384) -> None:
         if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 16:
-            raise ConfigurationError(f"dimension is an integer >= 16, got {dimension!r}")
+            raise ConfigurationError(f"dimension is an integer >= 16, got {shown(dimension)}")
         self._dim = dimension
         self._name = "pyredmem-hash-v1"
 
@@ -268,7 +268,7 @@ class WordLlamaEmbedder:
         from pathlib import Path
 
         if dimension not in (64, 128, 256):
-            raise ConfigurationError(f"dimension is 64, 128 or 256, got {dimension!r}")
+            raise ConfigurationError(f"dimension is 64, 128 or 256, got {shown(dimension)}")
         # the wheel holds the 256-dimension weights and the tokenizer in the layout of a
         # cache folder: pointing the cache there loads them without any download
         folder = Path(wordllama.__file__).parent

@@ -245,6 +245,14 @@ _PREFIXES: dict[str, type[PyRedMemError]] = {
 }
 
 
+def shown(value: object) -> str:
+    """`repr(value)` for an error message, but an int too long for Python to print (over
+    4,300 digits by default: repr raises ValueError) as its size."""
+    if isinstance(value, int) and value.bit_length() > 4096:
+        return f"an integer of {value.bit_length()} bits"
+    return repr(value)
+
+
 def error_from_reply(
     text: str, *, key: str | None = None, scope: str | None = None
 ) -> PyRedMemError:

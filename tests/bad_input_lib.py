@@ -91,6 +91,9 @@ EDGE_NUMBERS: list[Any] = [
     2**63,
     2**64,
     2**100,
+    10**400,  # no float holds it (math.isfinite raises OverflowError)
+    -(10**400),
+    10**5000,  # nor can it be printed (repr raises ValueError past 4,300 digits)
     -(2**63),
     -(2**64),
     1e308,
@@ -536,6 +539,8 @@ def show(value: Any) -> str:
         return f"[{show(value[0]) if value else ''}, ...{len(value)} items]"
     if isinstance(value, dict) and len(value) > 8:
         return f"{{...{len(value)} items}}"
+    if isinstance(value, int) and value.bit_length() > 1000:  # repr may refuse it
+        return f"<int of {value.bit_length()} bits>"
     try:
         text = repr(value)
     except RecursionError:

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from pyredmem import (
     KINDS,
     CacheLease,
+    InvalidValueError,
     Memory,
     Message,
     MsgpackCodec,
@@ -788,3 +789,28 @@ def cache_case(op: str, g: Gen, mem: Memory, store: Store) -> None:
 def test_cache_bad_input(mem: Memory, capsys: pytest.CaptureFixture[str]) -> None:
     store = Store("cache", mem.client, lambda: seed_scopes(mem), reseed_every=500)
     run_family(store, CACHE_OPS, lambda op, g: cache_case(op, g, mem, store), capsys)
+
+
+HUGE = 10**5000  # beyond any float, and too long for repr (over 4,300 digits)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: m.user("u").set("k", 1, ttl=HUGE),
+        lambda m: m.semaphore("s", limit=HUGE, lease=10),
+        lambda m: m.user("u").facts.add("alice", "likes", "tea", confidence=HUGE),
+        lambda m: m.user("u").history("t").compact(lambda ms: "s", keep_last=HUGE),
+        lambda m: m.user("u").threads(offset=HUGE),
+        lambda m: m.limiter("api", limit=HUGE, period=60),
+        lambda m: m.cache("c", ttl=1, beta=HUGE),
+        lambda m: m.user("u").history("t").append(Message.user("x", created_at=HUGE)),
+        lambda m: m.user("u").history("t").append(Message.user("x", tokens=HUGE)),
+    ],
+)
+def test_an_int_too_long_to_print_is_refused_as_bad_input(call: Any) -> None:
+    """Its error message describes it (printing it would raise ValueError instead)."""
+    with Memory() as mem:
+        with pytest.raises(InvalidValueError) as info:
+            call(mem)
+        assert len(str(info.value)) < 300

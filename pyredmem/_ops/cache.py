@@ -30,7 +30,7 @@ from typing import Any
 from .._codec import encode_value
 from .._config import MAX_TTL, Config, finite, positive_int, ttl_to_ms
 from .._crypto import open_value, seal_value
-from .._errors import InvalidValueError, SerializationError, ValidationError
+from .._errors import InvalidValueError, SerializationError, ValidationError, shown
 from .._keys import (
     Keyspace,
     ScopeRef,
@@ -130,7 +130,7 @@ def _number(what: str, value: object, *, allow_zero: bool, most: float, label: s
     if not finite(value) or value < 0 or value > most or (value == 0 and not allow_zero):
         low = ">= 0" if allow_zero else "> 0"
         raise InvalidValueError(
-            f"{what} must be {low} and at most {most:g}, got {value!r}", scope=label
+            f"{what} must be {low} and at most {most:g}, got {shown(value)}", scope=label
         )
     return float(value)
 

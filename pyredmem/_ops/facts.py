@@ -41,7 +41,7 @@ from typing import Any
 from .._codec import encode_value
 from .._config import Config, positive_int
 from .._crypto import open_value, seal_value
-from .._errors import InvalidKeyError, InvalidValueError
+from .._errors import InvalidKeyError, InvalidValueError, shown
 from .._keys import ScopeRef, key_slot
 from .._scripts import Script
 from ._call import Arg, Call, script
@@ -203,7 +203,7 @@ def to_us(value: object, what: str, label: str | None = None) -> int:
         us = value * 1_000_000
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise InvalidValueError(f"{what} must be finite, got {value!r}", scope=label)
+            raise InvalidValueError(f"{what} must be finite, got {shown(value)}", scope=label)
         us = round(value * 1_000_000)
     else:
         raise InvalidValueError(
@@ -243,7 +243,7 @@ def _confidence(value: object, label: str) -> str:
             f"confidence is a number from 0 to 1 or None, not {type(value).__name__}", scope=label
         )
     if not 0.0 <= value <= 1.0:  # NaN fails this too
-        raise InvalidValueError(f"confidence must be from 0 to 1, got {value!r}", scope=label)
+        raise InvalidValueError(f"confidence must be from 0 to 1, got {shown(value)}", scope=label)
     return repr(float(value))
 
 

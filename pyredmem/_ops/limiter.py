@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._config import finite
-from .._errors import CrossSlotError, InvalidKeyError, InvalidValueError
+from .._errors import CrossSlotError, InvalidKeyError, InvalidValueError, shown
 from .._keys import Keyspace, key_slot, validate_name, validate_tag_part
 from .._scripts import Script
 from ._call import Call, is_one, script
@@ -237,7 +237,7 @@ def ranged(
     v = number(what, value, label=label, key=key)
     if not low <= v <= high:
         raise InvalidValueError(
-            f"{what} must be from {_text(low)} to {_text(high)}{unit}, got {value!r}",
+            f"{what} must be from {_text(low)} to {_text(high)}{unit}, got {shown(value)}",
             key=key,
             scope=label,
         )
@@ -414,7 +414,9 @@ class Rule:
             return self.unit
         c = number("cost", cost, label=self.label, key=key)
         if c < 0:
-            raise InvalidValueError(f"cost must be >= 0, got {cost!r}", key=key, scope=self.label)
+            raise InvalidValueError(
+                f"cost must be >= 0, got {shown(cost)}", key=key, scope=self.label
+            )
         if c > self.capacity:
             what = "burst" if self.algorithm == "gcra" else "limit"
             raise InvalidValueError(

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._config import finite
-from .._errors import InvalidValueError
+from .._errors import InvalidValueError, shown
 
 __all__ = [
     "EXTRA_FIELDS",
@@ -117,7 +117,9 @@ class Message:
             self._check_structured()
         _check_id(self.id)
         if self.tokens is not None and not is_token_count(self.tokens):
-            raise InvalidValueError(f"tokens must be an integer in [0, 2**53), got {self.tokens!r}")
+            raise InvalidValueError(
+                f"tokens must be an integer in [0, 2**53), got {shown(self.tokens)}"
+            )
         at = self.created_at
         if at is not None and (
             isinstance(at, bool)
@@ -125,7 +127,7 @@ class Message:
             or not (finite(at) and 0 <= at < MAX_CREATED_AT)
         ):
             raise InvalidValueError(
-                f"created_at is seconds since the epoch in [0, {MAX_CREATED_AT}), got {at!r}"
+                f"created_at is seconds since the epoch in [0, {MAX_CREATED_AT}), got {shown(at)}"
             )
 
     def _check_structured(self) -> None:

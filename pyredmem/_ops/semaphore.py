@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .._errors import InvalidValueError
+from .._errors import InvalidValueError, shown
 from .._keys import Keyspace, validate_name
 from ._call import Call, is_one, script
 from .limiter import ranged, subject_tag, validate_subject
@@ -78,7 +78,7 @@ class SemaphoreRule:
         label = f"semaphore:{name}"
         if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_HOLDERS:
             raise InvalidValueError(
-                f"limit must be an integer from 1 to {MAX_HOLDERS}, got {limit!r}", scope=label
+                f"limit must be an integer from 1 to {MAX_HOLDERS}, got {shown(limit)}", scope=label
             )
         seconds = ranged("lease", lease, MIN_LEASE, MAX_LEASE, label=label, unit=" seconds")
         return cls(keyspace, name, limit, seconds, max(1, round(seconds * 1000)))

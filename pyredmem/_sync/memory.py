@@ -12,7 +12,7 @@ from .._codec import Codec, MsgpackCodec
 from .._config import MAX_TTL, Config, ttl_to_ms
 from .._crypto import Keyring, crypto_of
 from .._embed import check_embedder
-from .._errors import ConfigurationError, InvalidScopeError, InvalidValueError
+from .._errors import ConfigurationError, InvalidScopeError, InvalidValueError, shown
 from .._keys import KINDS, Keyspace, ScopeRef, scope_ref_of
 from .._ops.erase import Erased, ErasePlan, erase_refs
 from .._ops.events import Event, Matcher
@@ -88,7 +88,7 @@ class Memory:
         except InvalidValueError as exc:
             raise ConfigurationError(
                 f"events_ttl must be a positive number of seconds up to {MAX_TTL}, "
-                f"got {events_ttl!r}"
+                f"got {shown(events_ttl)}"
             ) from exc
         crypto = crypto_of(encryption_key, encrypt_names)
         names = crypto if crypto is not None and crypto.encrypt_names else None
