@@ -99,7 +99,8 @@ def fingerprint(key: bytes) -> str:
 
 
 class Keyring:
-    """Named 32-byte keys: `primary` seals new writes, every key opens what it sealed.
+    """Named 32-byte keys: `primary` seals new writes, every key opens what it sealed (in
+    this ring, or before as a lone `encryption_key`, under its fingerprint id).
 
     `Keyring({"2025": old, "2026": new}, primary="2026", names="2025")`. Keys are raw bytes
     or base64 text; ids are 1-32 characters from A-Z a-z 0-9 . _ -. `names` is the key that
@@ -247,7 +248,11 @@ class Crypto:
     def __init__(self, ring: Keyring, *, encrypt_names: bool = False) -> None:
         self.ring = ring
         self.encrypt_names = encrypt_names
-        self._open = {kid: AESGCM(_derive(ring.key(kid), b"values")) for kid in ring.ids}
+        # each key opens what it sealed in a ring, and as a lone key (under its fingerprint)
+        keys = {kid: ring.key(kid) for kid in ring.ids}
+        for kid in ring.ids:
+            keys.setdefault(fingerprint(ring.key(kid)), ring.key(kid))
+        self._open = {kid: AESGCM(_derive(key, b"values")) for kid, key in keys.items()}
         # a sealed value's head (version, key id length, key id) -> its cipher: `open` finds
         # the key with one slice and one lookup (see the format in the module docstring)
         self._heads = {
@@ -261,9 +266,9 @@ class Crypto:
         # under that key's vectors subkey (see `xor_vectors`)
         self._vectors = {
             bytes([VERSION, len(kid)]) + kid.encode("ascii"): Cipher(
-                algorithms.AES(_derive(ring.key(kid), b"vectors")), modes.ECB()
+                algorithms.AES(_derive(key, b"vectors")), modes.ECB()
             )
-            for kid in ring.ids
+            for kid, key in keys.items()
         }
         names = ring.names or ring.primary  # a lone key's own (see Keyring)
         self._names = AESSIV(_derive(ring.key(names), b"names", 64))

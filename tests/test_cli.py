@@ -355,6 +355,29 @@ def test_facts(url: str, cli: Run) -> None:
     assert (code, out) == (0, "") and "no facts about 'bob'" in err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("get", "user", "alice", "token", "--json"),
+        ("ls", "user", "alice", "--values", "--json"),
+        ("facts", "user", "alice", "alice", "--json"),
+        ("facts", "user", "alice", "alice", "--predicate", "token", "--json"),
+    ],
+)
+def test_json_output_is_json_whatever_the_value(url: str, cli: Run, argv: tuple[str, ...]) -> None:
+    """The codec's dicts may have bytes keys, and floats may be NaN: still one strict JSON
+    document (keys as Python writes them, NaN as "nan"), not a traceback."""
+    value = {b"raw": 1, "nan": float("nan"), "inf": [float("-inf")], 3: {b"k": b"x"}}
+    with Memory(url) as mem:
+        mem.user("alice").set("token", value)
+        mem.user("alice").facts.add("alice", "token", value)
+    code, out, err = cli(*argv)
+    assert (code, err) == (0, "")
+    doc = json.loads(out, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
+    text = json.dumps(doc)
+    assert "b'raw'" in text and '"nan"' in text and '"-inf"' in text and "b'k'" in text
+
+
 def test_recall_search_and_info(url: str, cli: Run) -> None:
     with Memory(url) as mem:
         recall = mem.user("alice").recall

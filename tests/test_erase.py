@@ -187,7 +187,7 @@ def test_mem_erase_takes_several_scopes(mem: Memory) -> None:
     populate(mem, "session", "s1", threads=2)
     populate(mem, "workflow", "w", threads=1)
     mem.user("bob").set("k", 1)
-    erased = mem.erase(mem.workflow("w"), user="alice", session="s1", run=None)
+    erased = mem.erase(mem.workflow("w"), user="alice", session="s1", run=None, agent=None)
     assert erased.values == 12 and erased.threads == 4 and erased.cache_entries == 63
     assert [k for k in all_keys(mem) if "bob" not in k] == []
     assert mem.user("bob").get("k") == 1

@@ -686,6 +686,15 @@ def test_a_context_falls_back_from_the_most_specific_scope(mem: Memory) -> None:
         ctx.facts.add("alice", "x", 1, scope="workflow")
 
 
+def test_context_facts_take_the_agent_alias(mem: Memory) -> None:
+    """ "agent" is "actor" for facts as for values (`ctx.set(..., scope="agent")`)."""
+    ctx = mem.context(user="alice", agent="bot")
+    ctx.facts.add("alice", "greeted", True, scope="agent")
+    assert mem.actor("bot").facts.get("alice", "greeted") is True
+    assert len(ctx.facts.history("alice", "greeted", scope="agent")) == 1
+    assert ctx.facts.retract("alice", "greeted", scope="agent") == 1
+
+
 def test_context_reads_look_at_a_past_belief(mem: Memory) -> None:
     ctx = mem.context(session="s1", user="alice")
     first = mem.user("alice").facts.add("alice", "lives_in", "Tokyo", valid_from=JAN)

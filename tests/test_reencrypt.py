@@ -167,6 +167,41 @@ def test_plaintext_values_get_encrypted(engine: Engine, url: str) -> None:
         assert mem.reencrypt().rewritten == 0
 
 
+def test_a_caches_numbers_get_encrypted_and_a_scopes_stay_counters(url: str) -> None:
+    """A cache has no incr: its numbers are values like any, encrypted by the migration. A
+    scope's number cannot be told from an incr counter: it stays readable."""
+    with Memory(url) as plain:
+        plain.cache("prices", ttl=600).set("EUR", 1.0825)
+        plain.cache("prices", ttl=600, scope=plain.user("u")).set("stock", 424242)
+        plain.user("u").set("age", 41)
+    with Memory(url, encryption_key=OLD) as mem:
+        done = mem.reencrypt()
+        assert (done.cache_entries, done.migrated, done.values) == (2, 2, 0)
+        raw = b"".join(mem.client.dump(k) or b"" for k in mem.client.scan_iter())
+        assert b"1.0825" not in raw and b"424242" not in raw
+        assert mem.cache("prices", ttl=600).get("EUR") == 1.0825
+        assert mem.cache("prices", ttl=600, scope=mem.user("u")).get("stock") == 424242
+        assert mem.user("u").get("age") == 41 and mem.user("u").incr("age") == 42
+
+
+def test_data_of_a_lone_key_opens_with_a_keyring_holding_it(url: str) -> None:
+    """The README's rotation: data written with `encryption_key=key` is read, and rotated,
+    by a Keyring that holds that key under a name of its own."""
+    key = os.urandom(32)
+    with Memory(url, encryption_key=key) as mem:
+        mem.user("alice").set("address", "12 Rua Augusta, Lisbon")
+        mem.user("alice").recall.add("likes jazz piano", id="r1")
+    ring = Keyring({"2025": key, "2026": os.urandom(32)}, primary="2026", names="2025")
+    with Memory(url, encryption_key=ring) as mem:
+        alice = mem.user("alice")
+        assert alice.get("address") == "12 Rua Augusta, Lisbon"
+        assert [h.id for h in alice.recall.search("jazz", k=1)] == ["r1"]
+        done = mem.reencrypt()
+        assert (done.values, done.recall_items, done.failed) == (1, 1, 0)
+    with Memory(url, encryption_key=Keyring({"2026": ring.key("2026")}, primary="2026")) as mem:
+        assert mem.user("alice").get("address") == "12 Rua Augusta, Lisbon"
+
+
 class Stop(Exception):
     pass
 

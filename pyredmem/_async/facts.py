@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._errors import InvalidScopeError
+from .._keys import KIND_ALIASES
 from .._ops import facts as ops
 from .._ops.facts import Fact, FactStore
 from ._runner import AsyncRunner
@@ -190,6 +191,7 @@ class AsyncContextFacts(AsyncFactsReads):
     __slots__ = ()
 
     def _facts(self, kind: str | None) -> AsyncFacts:
+        kind = KIND_ALIASES.get(kind, kind) if isinstance(kind, str) else kind
         for store in self._stores:
             if kind is None or store.ref.kind == kind:
                 return AsyncFacts(self._runner, (store,))

@@ -44,8 +44,33 @@ def jsonable(value: Any) -> Any:
 
 
 def dump(value: Any) -> str:
-    """`value` as one line of JSON."""
-    return json.dumps(value, ensure_ascii=False, default=jsonable)
+    """`value` as one line of JSON: strict JSON (NaN and infinities as the strings Python
+    writes them, "nan", "inf", "-inf"), whatever the codec gave back (see `jsonable`; keys
+    that are not text, such as bytes, as Python writes them)."""
+    return json.dumps(_plain(value), ensure_ascii=False, allow_nan=False)
+
+
+def _plain(value: Any) -> Any:
+    """`value` with only JSON's types, all the way down."""
+    if isinstance(value, str) or value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, dict):
+        return {_key(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return _plain(jsonable(value))
+
+
+def _key(key: Any) -> str | int | float | bool | None:
+    """A mapping key as JSON takes it: text, numbers (finite), booleans, null as they are
+    (JSON writes them as text); anything else (bytes, a tuple) as Python writes it."""
+    if isinstance(key, (str, bool, int)) or key is None:
+        return key
+    if isinstance(key, float) and math.isfinite(key):
+        return key
+    return repr(key)
 
 
 def show_value(value: Any) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._errors import InvalidScopeError
-from .._keys import KINDS, Keyspace, ScopeRef, key_slot, scope_ref_of
+from .._keys import KIND_ALIASES, KINDS, Keyspace, ScopeRef, key_slot, scope_ref_of
 from ._call import Call, script
 from .cache import scoped_bucket_key, scoped_cache_pattern
 from .thread import thread_of
@@ -93,7 +93,7 @@ def erase_refs(scopes: Sequence[object], ids: Mapping[str, object]) -> list[Scop
     for kind, ident in ids.items():
         if ident is not None:
             refs.append(ScopeRef.of(kind, ident))
-        elif kind not in KINDS:
+        elif kind not in KINDS and kind not in KIND_ALIASES:
             ScopeRef.of(kind)  # raises: an unknown kind
     if not refs:
         raise InvalidScopeError(

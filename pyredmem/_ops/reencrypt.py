@@ -282,13 +282,16 @@ class ReencryptPlan:
         encrypted and encryptable ones, rewrite those not under the primary key. `what`:
         how its keys' names are encrypted; `count`: what a rewrite adds to."""
         assert aad is not None
+        # sealed, and codec bytes; a cache's numbers too (a scope's may be incr counters,
+        # which stay readable: the server adds to them)
+        kinds = (b"s", b"m", b"i", b"f") if what == "cache" else (b"s", b"m")
         tally = _Tally()
         tally.add("keys")
         cursor = 0
         while True:
             (reply,) = yield Reads((("HSCAN", key, cursor, "MATCH", "m:*", "COUNT", SCAN_COUNT),))
             cursor, metas = _pairs(reply)
-            wanted = [(f, m) for f, m in metas if m[:1] in (b"s", b"m")]
+            wanted = [(f, m) for f, m in metas if m[:1] in kinds]
             items = []
             if wanted:
                 (payloads,) = yield Reads((("HMGET", key, *(b"d:" + f[2:] for f, _ in wanted)),))
@@ -301,8 +304,8 @@ class ReencryptPlan:
                         plain = self._open(payload, where, tally, key)
                         if plain is None:
                             continue
-                    else:
-                        plain = b"m" + payload
+                    else:  # the value as sealed values hold it: its type, then its bytes
+                        plain = meta[:1] + payload
                     new = self.crypto.seal(plain, where)
                     items.append((b"d:" + mfield[2:], payload, new, mfield, meta[:1]))
             for chunk in _chunks(items):
@@ -314,7 +317,7 @@ class ReencryptPlan:
                         continue
                     tally.add("rewritten")
                     tally.add(count)
-                    if item[4] == b"m":
+                    if item[4] != b"s":
                         tally.add("migrated")
             if cursor == 0:
                 return tally.done()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._errors import InvalidScopeError
+from .._keys import KIND_ALIASES
 from .._ops import facts as ops
 from .._ops.facts import Fact, FactStore
 from ._runner import Runner
@@ -191,6 +192,7 @@ class ContextFacts(FactsReads):
     __slots__ = ()
 
     def _facts(self, kind: str | None) -> Facts:
+        kind = KIND_ALIASES.get(kind, kind) if isinstance(kind, str) else kind
         for store in self._stores:
             if kind is None or store.ref.kind == kind:
                 return Facts(self._runner, (store,))
