@@ -84,6 +84,7 @@ class Connection:
     make: Any = None  # () -> the client, for one made on first use
     reader: Any = None  # a client of the replicas, for read-only calls (Sentinel)
     replicas: bool = False  # read-only calls go to a replica of their slot (cluster)
+    sentinel: Any = None  # the Sentinel opened here: its clients close with the memory
 
 
 def made(conn: Connection) -> Any:
@@ -230,14 +231,19 @@ def _open(target: Any, f: _Flavour, replicas: bool) -> Connection:
 def _check_url(url: str, f: _Flavour) -> None:
     """Refuse, as a ConfigurationError, a redis://, rediss:// or unix:// URL that redis-py
     would take only to fail later: one its URL parser cannot read (a bad port, a query
-    option's bad value: a ValueError) or with a query option no connection (or pool) of
-    it takes (a TypeError at the first command). The message leaves out the URL, which
-    may hold a password."""
+    option's bad value: a ValueError), with a query option no connection (or pool) of it
+    takes (a TypeError at the first command), or asking for decoded replies. The message
+    leaves out the URL, which may hold a password."""
     try:
         f.connections.parse_url(url)
     except ValueError as exc:
         raise ConfigurationError(f"bad URL: {exc}") from exc
-    unknown = set(parse_qs(urlsplit(url).query)) - _url_options(f.connections)
+    options = set(parse_qs(urlsplit(url).query))
+    if "decode_responses" in options:  # redis-py takes its text as is: even "False" decodes
+        raise ConfigurationError(
+            "bad URL: pyredmem stores binary values, so a URL cannot set decode_responses"
+        )
+    unknown = options - _url_options(f.connections)
     if unknown:
         raise ConfigurationError(
             f"bad URL: unknown options {sorted(unknown)}: its query takes redis-py's "
@@ -305,7 +311,8 @@ def _sentinel(url: str, f: _Flavour, options: dict[str, Any], replicas: bool) ->
     timeouts = {k: kwargs[k] for k in ("socket_timeout", "socket_connect_timeout")}
     sentinel = f.sentinel(nodes, sentinel_kwargs=timeouts, **kwargs)
     reader = sentinel.slave_for(path[0]) if replicas else None
-    return Connection(sentinel.master_for(path[0]), False, True, False, reader=reader)
+    primary = sentinel.master_for(path[0])
+    return Connection(primary, False, True, False, reader=reader, sentinel=sentinel)
 
 
 def open_sync(target: Any, *, replicas: bool = False) -> Connection:
@@ -345,9 +352,10 @@ _BY_CLASS: tuple[tuple[type[BaseException], type[PyRedMemError], str], ...] = (
     (rx.RedisClusterException, BackendUnavailableError, "the cluster is unreachable"),
 )
 
-# what a full pool raises before redis-py 7.4 (asyncio) and 6.3 (sync): a plain
-# ConnectionError with this fixed text, where later releases raise MaxConnectionsError
-_POOL_FULL = ("Too many connections",)
+# what a full pool raises as a plain ConnectionError with a fixed text: redis-py's pool
+# before 7.4 (asyncio) and 6.3 (sync), where later releases raise MaxConnectionsError, and
+# a BlockingConnectionPool whose timeout ran out
+_POOL_FULL = (("Too many connections",), ("No connection available.",))
 
 # error replies redis-py leaves as plain ResponseErrors: code -> (class, what it means)
 _BY_CODE: dict[str, tuple[type[PyRedMemError], str]] = {
@@ -372,7 +380,7 @@ def translate(exc: BaseException, *, key: str | None, scope: str | None) -> PyRe
             key=key,
             scope=scope,
         )
-    if type(exc) is rx.ConnectionError and exc.args == _POOL_FULL:
+    if type(exc) is rx.ConnectionError and exc.args in _POOL_FULL:
         exc = rx.MaxConnectionsError(*exc.args)
     for cls, error, what in _BY_CLASS:
         if isinstance(exc, cls):

@@ -31,15 +31,21 @@ from typing import Any
 
 import hiredis
 import redis.asyncio
+from redis.exceptions import (
+    AuthenticationError,
+    AuthorizationError,
+    BusyLoadingError,
+    NoScriptError,
+    ResponseError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .._connect import Lost
 from .._dialect import LOAD, Dialect, Refused, is_missing, is_refusal
 from .._ops._call import Call
 
-__all__ = ["AsyncLane", "exchange"]
+__all__ = ["REFUSED", "AsyncLane", "exchange"]
 
 # A connection used this recently (seconds) is sent on without the readiness poll (a
 # syscall, ~10% of a call): it answered a moment ago. Connection pools commonly skip
@@ -56,6 +62,10 @@ pack_command: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command
 
 # failures of the connection itself (as opposed to error replies)
 _BROKEN = (RedisConnectionError, RedisTimeoutError, OSError)
+
+# error replies redis-py raises as ConnectionErrors (LOADING, NOAUTH, ...): read in full,
+# the server refused the call without running it, and the connection is sound
+REFUSED = (BusyLoadingError, AuthenticationError, AuthorizationError)
 
 #: commands a batch writes at once (send_all): the server runs each chunk while the client
 #: packs the next
@@ -125,7 +135,7 @@ class AsyncLane:
             reply = await _send(conn, call, self._dialect)
             clean = True
             return reply
-        except (ResponseError, Refused):
+        except (ResponseError, Refused, *REFUSED):
             clean = True  # an error reply was read in full
             raise
         finally:
@@ -156,7 +166,7 @@ class AsyncLane:
                 for _ in commands:
                     try:
                         replies.append(await conn.read_response())
-                    except ResponseError as error:
+                    except (ResponseError, *REFUSED) as error:
                         replies.append(error)
             except _BROKEN as error:
                 return replies + [error] * (len(commands) - len(replies))
@@ -217,6 +227,8 @@ async def _send(conn: Any, call: Call[Any], dialect: Dialect) -> Any:
             await conn.connect_check_health(**_CONNECT_ONCE)
         try:
             return await _exchange(conn, call, dialect)
+        except REFUSED:
+            raise  # it did not run: the retry policy may send it again
         except _BROKEN as error:
             if call.script.retry:
                 raise

@@ -40,7 +40,18 @@ def _bounded_client(client: Any, timeout: float) -> Any:
         retry.update_retries(0)
     # connecting and reading each get half, so that one call fails within `timeout`
     kwargs.update(socket_timeout=timeout / 2, socket_connect_timeout=timeout / 2, retry=retry)
-    bounded = type(pool)(connection_class=pool.connection_class, **kwargs)
+    if hasattr(pool, "sentinel_manager"):  # a Sentinel's pool: the same service and Sentinels
+        kwargs.pop("connection_pool", None)  # its connections' way back to their pool
+        bounded = type(pool)(
+            pool.service_name,
+            pool.sentinel_manager,
+            is_master=pool.is_master,
+            check_connection=pool.check_connection,
+            connection_class=pool.connection_class,
+            **kwargs,
+        )
+    else:
+        bounded = type(pool)(connection_class=pool.connection_class, **kwargs)
     return type(client)(connection_pool=bounded)
 
 

@@ -31,7 +31,7 @@ from .._dialect import LOAD, Dialect, Refused, is_missing, is_refusal
 from .._errors import BackendUnavailableError, PyRedMemError
 from .._ops._call import Call
 from ._gate import gate_for
-from ._lane import Lane, exchange
+from ._lane import REFUSED, Lane, exchange
 from ._sleep import sleep
 
 T = TypeVar("T")
@@ -47,8 +47,9 @@ _FAILURES = (RedisError, RedisClusterException, Lost)
 # whether the cluster client has pub/sub to one node (asyncio: redis-py 8.0 and later)
 _CLUSTER_PUBSUB = hasattr(redis.cluster.RedisCluster, "pubsub")
 
-# a cluster call that fails this way ran nowhere (the slot is moving, or has no node now)
-_NOT_RUN = (ClusterDownError, TryAgainError, MaxConnectionsError)
+# a cluster call that fails this way ran nowhere (the slot is moving, or has no node now,
+# or the node refused it: loading its data, credentials)
+_NOT_RUN = (ClusterDownError, TryAgainError, MaxConnectionsError, *REFUSED)
 # ... and this way, maybe somewhere
 _MAYBE_RUN = (RedisConnectionError, RedisTimeoutError)
 
@@ -493,3 +494,6 @@ class Runner:
             self._reader.client.close()
         if self._owned and self._client is not None:
             self._client.close()
+        if self._owned and self._conn.sentinel is not None:
+            for node in self._conn.sentinel.sentinels:  # its connections to the Sentinels
+                node.close()
