@@ -17,8 +17,15 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
-from pyredmem import AsyncMemory, Memory, ScopeRef
-from pyredmem.integrations.langgraph import PyRedMemStore
+from pyredmem import (
+    AsyncMemory,
+    CapacityError,
+    HashingEmbedder,
+    InvalidValueError,
+    Memory,
+    ScopeRef,
+)
+from pyredmem.integrations.langgraph import MAX_INDEXED_PATHS, PyRedMemStore
 
 PUTS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("memories", "alice"), "food", {"text": "likes jazz and ramen", "n": 1, "tags": ["a"]}),
@@ -164,6 +171,32 @@ def test_namespaces_map_to_scopes(mem: Memory) -> None:
     assert ScopeRef.of("user", "memories/alice") == mem.user("memories/alice").ref
 
 
+def test_the_namespace_list_outlives_the_memorys_default_ttl(url: str) -> None:
+    """The namespace list's entries never expire, whatever the Memory's default_ttl: an
+    item with a longer TTL of its own stays found by searches and listings."""
+    with Memory(url, default_ttl=1) as mem:
+        store = PyRedMemStore(mem)
+        store.put(("facts", "a"), "k", {"v": 1}, ttl=10)  # ten minutes
+        time.sleep(1.3)
+        assert store.get(("facts", "a"), "k") is not None
+        assert [i.key for i in store.search(("facts",))] == ["k"]
+        assert store.list_namespaces(prefix=("facts",)) == [("facts", "a")]
+
+
+def test_a_put_past_the_namespace_lists_cap_writes_nothing(url: str) -> None:
+    """The namespace list holds at most max_keys_per_scope namespaces: a put to one more
+    raises CapacityError and stores nothing (its item would be invisible to searches)."""
+    with Memory(url, max_keys_per_scope=2) as mem:
+        store = PyRedMemStore(mem)
+        store.put(("a",), "k", {"v": 1})
+        store.put(("b",), "k", {"v": 2})
+        with pytest.raises(CapacityError):
+            store.put(("c",), "k", {"v": 3})
+        assert mem.scope("actor", "c").get("k") is None
+        store.put(("a",), "k2", {"v": 4})  # a namespace listed already: no cap reached
+        assert store.list_namespaces() == [("a",), ("b",)]
+
+
 def test_abatch_over_an_async_memory_and_a_sync_one(url: str) -> None:
     async def main() -> None:
         async with AsyncMemory(url) as amem:
@@ -209,6 +242,113 @@ def test_semantic_search_with_an_embedding_function(mem: Memory) -> None:
     store.put(("n",), "x", {"text": "xyzzy xyz"})
     store.put(("n",), "a", {"text": "banana"})
     assert [h.key for h in store.search(("n",), query="xxyyzz")] == ["x", "a"]
+
+
+def test_query_search_with_a_filter_scores_every_indexed_match(mem: Memory) -> None:
+    """A query search scores every item it returns that has vectors, however many of the
+    namespace's vectors the filter leaves out (as InMemoryStore does)."""
+    store = PyRedMemStore(mem, index={"fields": ["text"]})
+    ns = ("memories", "alice")
+    store.put(ns, "a", {"text": "jazz jazz", "t": 1})
+    store.put(ns, "b", {"text": "jazz music", "t": 1})
+    store.put(ns, "c", {"text": "rain in Lyon", "t": 2})
+    (hit,) = store.search(ns, query="jazz", filter={"t": 2})
+    assert hit.key == "c" and hit.score is not None
+
+
+def test_query_search_scores_items_with_several_indexed_fields(mem: Memory) -> None:
+    """An item indexed at several fields is ranked by its best one, and every such item is
+    scored (they hold more vectors than there are items)."""
+    store = PyRedMemStore(mem, index={"fields": ["a", "b"]})
+    store.put(("n",), "x", {"a": "jazz", "b": "jazz piano"})
+    store.put(("n",), "y", {"a": "rain", "b": "Lyon river"})
+    hits = store.search(("n",), query="jazz")
+    assert [h.key for h in hits] == ["x", "y"]
+    assert all(h.score is not None for h in hits)
+
+
+def test_a_delete_removes_the_vectors_of_a_puts_own_index_paths(mem: Memory) -> None:
+    """A put's own `index=[...]` paths are indexed, and a delete removes those vectors
+    too, not only those of the configured fields."""
+    store = PyRedMemStore(mem, index={"fields": ["text"]})
+    ns = ("memories", "bob")
+    store.put(ns, "k", {"text": "x", "note": "likes piano"}, index=["note"])
+    recall = mem.scope("actor", "memories/bob").recall
+    assert recall.info().count == 1
+    store.delete(ns, "k")
+    assert recall.info().count == 0
+
+
+def test_an_overwriting_put_removes_the_vectors_it_does_not_index(mem: Memory) -> None:
+    """A put replaces the key's vectors: those of paths it no longer indexes (or has no
+    text at) go, and `index=False` leaves none."""
+    store = PyRedMemStore(mem, index={"fields": ["text"]})
+    recall = mem.scope("actor", "n").recall
+    store.put(("n",), "k", {"text": "jazz", "note": "piano"}, index=["text", "note"])
+    assert recall.info().count == 2
+    store.put(("n",), "k", {"text": "rain"})
+    assert recall.info().count == 1
+    store.put(("n",), "k", {"other": "jazz"})  # no text at "text"
+    assert recall.info().count == 0
+    store.put(("n",), "k", {"text": "jazz"})
+    store.put(("n",), "k", {"text": "jazz"}, index=False)
+    assert recall.info().count == 0
+    assert store.search(("n",), query="jazz")[0].score is None
+
+
+def test_a_vector_scores_only_the_put_that_wrote_it(mem: Memory) -> None:
+    """A key re-put by a store without an index (which leaves the recall index alone) is
+    not scored by the vectors of its earlier value."""
+    indexed = PyRedMemStore(mem, index={"fields": ["text"]})
+    indexed.put(("n",), "k", {"text": "jazz"})
+    PyRedMemStore(mem).put(("n",), "k", {"text": "rain"})
+    assert mem.scope("actor", "n").recall.info().count == 1  # the old vector is there
+    (hit,) = indexed.search(("n",), query="jazz")
+    assert hit.value == {"text": "rain"} and hit.score is None
+
+
+def test_an_item_indexes_at_most_so_many_paths(mem: Memory) -> None:
+    """More field paths with text than MAX_INDEXED_PATHS: refused, nothing written."""
+    store = PyRedMemStore(mem, index={"fields": ["text"]})
+    value = {f"f{i}": "text" for i in range(MAX_INDEXED_PATHS + 1)}
+    with pytest.raises(InvalidValueError):
+        store.put(("n",), "k", value, index=list(value))
+    assert store.get(("n",), "k") is None
+    store.put(("n",), "k", value, index=list(value)[:MAX_INDEXED_PATHS])
+    assert mem.scope("actor", "n").recall.info().count == MAX_INDEXED_PATHS
+
+
+def test_the_vectors_of_an_item_with_a_ttl_expire_with_it(mem: Memory) -> None:
+    """An item's vectors get its TTL: once it has expired, so have they."""
+    store = PyRedMemStore(mem, index={"fields": ["text"]})
+    store.put(("t",), "k", {"text": "hello there"}, ttl=0.01)  # 0.6 s
+    time.sleep(1.0)
+    assert store.get(("t",), "k") is None
+    assert mem.scope("actor", "t").recall.info().count == 0
+
+
+def test_a_read_that_refreshes_an_item_rearms_its_vectors(mem: Memory) -> None:
+    """A get that re-arms an item's TTL re-arms its vectors too (nothing embedded again):
+    past the item's first expiry, it is still there and still scored; past its second,
+    both are gone."""
+    embedded: list[str] = []
+    hashing = HashingEmbedder(64)
+
+    def embed(texts: list[str]) -> Any:
+        embedded.extend(texts)
+        return hashing.embed(texts)
+
+    store = PyRedMemStore(mem, index={"fields": ["text"], "embed": embed, "dims": 64})
+    store.put(("t",), "k", {"text": "hello there"}, ttl=0.03)  # 1.8 s
+    time.sleep(1.2)
+    assert store.get(("t",), "k") is not None  # re-armed: 1.8 s from now
+    assert embedded == ["hello there"]  # the put's, and no more
+    time.sleep(1.0)  # past the first expiry, before the second
+    (hit,) = store.search(("t",), query="hello", refresh_ttl=False)
+    assert hit.key == "k" and hit.score is not None
+    time.sleep(1.0)
+    assert store.get(("t",), "k") is None
+    assert mem.scope("actor", "t").recall.info().count == 0
 
 
 # ----------------------------------------------------------------------------- a graph

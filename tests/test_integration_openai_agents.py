@@ -24,7 +24,7 @@ from openai.types.responses import (
 )
 
 from pyredmem import AsyncMemory, Memory, Message
-from pyredmem.integrations.openai_agents import PyRedMemSession, from_item, to_item
+from pyredmem.integrations.openai_agents import PyRedMemSession, from_item, to_items
 from tests.counting import count_replies
 
 RUN = RunConfig(tracing_disabled=True)  # no trace export: no network, no API key
@@ -155,6 +155,41 @@ def test_turns_written_by_pyredmem_read_as_items(mem: Memory) -> None:
     ]
 
 
+def test_an_assistant_turn_reads_as_one_function_call_per_tool_call(mem: Memory) -> None:
+    """An assistant turn with several tool calls (written by other pyredmem code) reads as
+    a function_call item per call, after a message item of its content when it has any, so
+    that every function_call_output that follows has its call. `limit` counts items, and
+    `pop_item` removes the turn whole, returning its last item."""
+    thread = mem.user("u").history("t")
+    calls = [
+        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+        {"id": "c2", "type": "function", "function": {"name": "g", "arguments": "{}"}},
+    ]
+    thread.append({"role": "assistant", "content": "Two lookups.", "tool_calls": calls})
+    thread.append({"role": "assistant", "content": None, "tool_calls": calls})
+    thread.append({"role": "tool", "content": "r1", "tool_call_id": "c1"})
+    thread.append({"role": "tool", "content": "r2", "tool_call_id": "c2"})
+    session = PyRedMemSession(thread)
+    items = asyncio.run(session.get_items())
+    f = {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"}
+    g = {"type": "function_call", "call_id": "c2", "name": "g", "arguments": "{}"}
+    assert items == [
+        {"role": "assistant", "content": "Two lookups."},
+        f,
+        g,
+        f,
+        g,
+        {"type": "function_call_output", "call_id": "c1", "output": "r1"},
+        {"type": "function_call_output", "call_id": "c2", "output": "r2"},
+    ]
+    assert asyncio.run(session.get_items(limit=3)) == items[-3:]
+    assert asyncio.run(session.get_items(limit=6)) == items[-6:]
+    thread.pop()  # the two tool turns
+    thread.pop()
+    assert asyncio.run(session.pop_item()) == g  # the turn of two calls, whole
+    assert asyncio.run(session.get_items()) == items[:3]
+
+
 def test_limit_pop_and_clear(url: str) -> None:
     async def main() -> None:
         async with AsyncMemory(url) as amem:
@@ -246,7 +281,7 @@ def test_conversion_refuses_what_is_not_an_item() -> None:
     with pytest.raises(InvalidValueError):
         from_item("hi")  # type: ignore[arg-type]
     for item in ITEMS:
-        assert to_item(from_item(copy.deepcopy(item))) == item
+        assert to_items(from_item(copy.deepcopy(item))) == [item]
 
 
 # ------------------------------------------------------------------------- a Runner

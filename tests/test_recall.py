@@ -325,6 +325,29 @@ def test_items_expire_from_search_and_from_redis(mem: Memory, engine: Engine) ->
     assert tmp.search("two", k=5) == []
 
 
+def test_touch_gives_live_items_a_new_expiry(url: str) -> None:
+    """Without embedding again; every process's cache of the index sees the new expiry,
+    and the keys expire with the last-expiring item."""
+    with Memory(url) as a, Memory(url) as b:
+        rec, other = a.user("alice").recall, b.user("alice").recall
+        rec.add("short lived note", id="short", ttl=0.3)
+        rec.add("another short one", id="other", ttl=0.3)
+        assert {h.id for h in other.search("short", k=5)} == {"short", "other"}  # cached
+        keys = _keys(rec)
+        assert rec.touch("short", "nope", ttl=60) == 1
+        assert 59_000 < a.client.pttl(keys[0]) <= 60_000
+        time.sleep(0.4)
+        assert [h.id for h in other.search("short", k=5)] == ["short"]
+        assert rec.touch("other") == 0  # expired: not brought back
+        assert rec.touch("short") == 1 and a.client.pttl(keys[0]) == -1  # ttl None: never
+        assert rec.get("short") is not None
+        with pytest.raises(InvalidValueError):
+            rec.touch()
+        with pytest.raises(InvalidValueError):
+            rec.touch("short", ttl=0)
+        assert other.touch("ghost") == 0 and b.user("bob").recall.touch("x") == 0
+
+
 def test_a_warm_search_is_one_small_call_and_sees_other_writers(url: str) -> None:
     with Memory(url) as a, Memory(url) as b:
         rec, other = a.user("alice").recall, b.user("alice").recall

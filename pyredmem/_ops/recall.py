@@ -65,6 +65,7 @@ __all__ = [
     "recall_info",
     "recall_keys",
     "recall_sync",
+    "recall_touch",
     "split_item",
     "vector_bytes_of",
 ]
@@ -453,13 +454,32 @@ def _check_call_size(size: int, label: str) -> None:
 
 def recall_delete(store: RecallStore, ids: Iterable[str]) -> Call[int]:
     label = store.label
-    wanted = list(dict.fromkeys(validate_key(i, scope=label) for i in ids))
-    if not wanted:
-        raise InvalidValueError("no ids to delete", scope=label)
-    if len(wanted) > store.cfg.max_batch or len(wanted) > 1000:
-        raise InvalidValueError(f"at most 1000 ids per call, got {len(wanted)}", scope=label)
+    wanted = _ids(store, ids, "delete")
     args = (*map(store.stored, wanted), *store.events_args)
     return Call(script("recall_delete"), store.write_keys, args, int, wanted[0], label)
+
+
+def recall_touch(store: RecallStore, ids: Iterable[str], ttl: object = None) -> Call[int]:
+    """Give the live items `ids` a new expiry: `ttl` seconds from now (None: the store's
+    ttl, as an add without one gets); how many were live."""
+    label = store.label
+    wanted = _ids(store, ids, "touch")
+    ttl_ms = store.ttl_ms if ttl is None else ttl_to_ms(ttl, key=wanted[0], scope=label)
+    args: tuple[Arg, ...] = (ttl_ms, *map(store.stored, wanted))
+    return Call(script("recall_touch"), store.keys, args, int, wanted[0], label)
+
+
+def _ids(store: RecallStore, ids: Iterable[str], what: str) -> list[str]:
+    """Distinct, valid item ids for one call (at least one, at most 1,000)."""
+    label = store.label
+    if isinstance(ids, (str, bytes)):
+        raise InvalidValueError(f"{what} takes item ids, not one string", scope=label)
+    wanted = list(dict.fromkeys(validate_key(i, scope=label) for i in ids))
+    if not wanted:
+        raise InvalidValueError(f"no ids to {what}", scope=label)
+    if len(wanted) > store.cfg.max_batch or len(wanted) > 1000:
+        raise InvalidValueError(f"at most 1000 ids per call, got {len(wanted)}", scope=label)
+    return wanted
 
 
 def recall_clear(store: RecallStore) -> Call[int]:

@@ -101,6 +101,12 @@ class Recall:
         """Remove items by id; returns how many were live."""
         return self._runner.run(ops.recall_delete(self._store, ids))
 
+    def touch(self, *ids: str, ttl: float | None = None) -> int:
+        """Give live items a new expiry, `ttl` seconds from now (None: the index's default,
+        as `add` gives), without embedding or sending them again; returns how many were
+        live (an expired item is not brought back)."""
+        return self._runner.run(ops.recall_touch(self._store, ids, ttl))
+
     def clear(self) -> int:
         """Remove every item of this index; returns how many live ones there were."""
         return self._runner.run(ops.recall_clear(self._store))

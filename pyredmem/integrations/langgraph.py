@@ -6,18 +6,24 @@
 Layout: each LangGraph namespace is one pyredmem scope instance, of kind `kind` (default
 "actor"), whose id is the namespace's labels, each percent-quoted, joined by "/"
 (`("memories", "alice")` -> `actor:memories/alice`); an item is one key of that scope,
-holding `{"value": ..., "created_at": ..., "updated_at": ..., "ttl": ...}`. So a namespace
-holds at most `max_keys_per_scope` items, and every item of one namespace lives under one
-hash tag (one cluster slot). The namespaces written are listed in one more scope of that
-kind (id `%namespaces`, which no quoted label can be), so `list_namespaces` and a search
-under a prefix find them without scanning Redis; a namespace whose items are all gone stays
-in that list but is not returned.
+holding `{"value": ..., "created_at": ..., "updated_at": ..., "ttl": ..., "index": ...}`
+("ttl" when it has one, "index" the field paths it indexed when any). So a namespace holds
+at most `max_keys_per_scope` items, and every item of one namespace lives under one hash
+tag (one cluster slot). The namespaces written are listed in one more scope of that kind
+(id `%namespaces`, which no quoted label can be), so `list_namespaces` and a search under a
+prefix find them without scanning Redis. That list's entries never expire (whatever the
+Memory's `default_ttl`): a namespace whose items are all gone stays in it but is not
+returned. It too holds at most `max_keys_per_scope` namespaces: a put to one more raises
+CapacityError and writes nothing.
 
-Each `batch` / `abatch` sends its operations together: one round trip for the puts, deletes
-and gets of a batch (one pipeline per node on a cluster), plus one for the gets' TTL
-refreshes when any are due; a search or a listing reads the namespace list, then the
-matching namespaces' keys, then their items (three round trips however many namespaces).
-Each write is atomic on its own; a batch is not a transaction.
+Each `batch` / `abatch` sends its operations together: a batch with puts first writes
+their namespaces' entries in that list (one round trip), then its puts, deletes and gets go
+in one round trip (one pipeline per node on a cluster), then, with an index, the writes of
+their vectors (one more), plus one for the gets' TTL refreshes when any are due (and one
+for those items' vectors); a search or a listing reads the namespace list, then the
+matching namespaces' keys, then their items (three round trips however many namespaces),
+a query search then brings the client's copies of their recall indexes up to date (one
+more, usually). Each write is atomic on its own; a batch is not a transaction.
 
 Semantics, as LangGraph's own stores have them: `created_at` and `updated_at` are the time
 of the item's latest put (client clock), as in `InMemoryStore`; a search returns the newest
@@ -30,10 +36,19 @@ as read, so a put that came in between wins and keeps its own TTL.
 Semantic search (`index={"fields": [...], "embed": ...}` and `search(..., query=...)`) goes
 through pyredmem's recall index of each namespace's scope: a put indexes the texts at the
 configured fields (or the put's own `index=[...]`; `index=False`: none) as recall items
-(one per field path, the texts of a path joined), by a second call after the put's; a
-delete removes them. `embed` is a pyredmem `Embedder`, a LangChain `Embeddings` or a
-function of texts (with `dims`); omitted, the Memory's embedder. A query search ranks the
-items by their best field's cosine similarity (`SearchItem.score`), filter applied.
+(one per field path with text, the texts of a path joined; at most MAX_INDEXED_PATHS), by
+a call after the put's, and removes the item's vectors of an earlier put that this one has
+not; a delete removes them all (a store without `index` leaves the recall index alone).
+Vectors expire with their item (the put's TTL, or the Memory's default_ttl as the item),
+and a read that re-arms an item's TTL through a store with `index` re-arms its vectors'
+expiry with it (one `recall.touch` call: nothing is embedded again), so they never outlive
+it (but for the milliseconds between the two calls). A vector is tagged with its put's
+`updated_at` and scores only that put's item: never a later value of the key, nor an item
+that is gone.
+`embed` is a pyredmem `Embedder`, a LangChain `Embeddings` or a function of texts (with
+`dims`); omitted, the Memory's embedder. A query search ranks the items by their best
+field's cosine similarity (`SearchItem.score`; every indexed item of the result scored,
+however many the namespaces hold), filter applied; items without vectors follow.
 """
 
 from __future__ import annotations
@@ -41,8 +56,9 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Callable, Generator, Iterable, Sequence
-from dataclasses import dataclass
+import sys
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, cast
 from urllib.parse import quote, unquote
@@ -69,39 +85,24 @@ except ImportError as exc:  # pragma: no cover - the extra is installed wherever
     raise missing("langgraph", "langgraph") from exc
 
 from .._async.memory import AsyncMemory
+from .._errors import InvalidValueError
 from .._keys import ScopeRef
+from .._ops import recall as recall_ops
 from .._ops import scope as scope_ops
 from .._ops._call import Call, Target
-from .._ops.recall import Hit
+from .._ops.scope import Entry
 from .._sync.memory import Memory
 
-__all__ = ["PyRedMemStore"]
+__all__ = ["MAX_INDEXED_PATHS", "PyRedMemStore"]
 
 CATALOG_ID = "%namespaces"  # quote() never writes "%n": no namespace maps to it
+#: field paths with text one item may index: its vectors' recall ids are (key, 0..31)
+MAX_INDEXED_PATHS = 32
 _SEP = "/"
 
-
-@dataclass(frozen=True, slots=True)
-class _RecallAdd:
-    ref: ScopeRef
-    items: list[dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class _RecallDelete:
-    ref: ScopeRef
-    ids: list[str]
-
-
-@dataclass(frozen=True, slots=True)
-class _RecallSearch:
-    ref: ScopeRef
-    query: str
-    k: int
-
-
-_Step = list[Call[Any]] | list[_RecallAdd | _RecallDelete] | list[_RecallSearch]
+_Step = list[Call[Any]]
 _Plan = Generator[_Step, list[Any], list[Result]]
+_Namespace = tuple[str, ...]
 
 
 class PyRedMemStore(BaseStore):
@@ -132,13 +133,14 @@ class PyRedMemStore(BaseStore):
         self.kind = ScopeRef.of(kind, "x").kind  # checked
         self.ttl_config = ttl
         self.index_config = index
-        self._fields: list[tuple[str, list[str]]] = []
+        self._fields: list[str] = []
         self._embedder: Any = None
         if index is not None:
-            paths = index.get("fields") or ["$"]
-            self._fields = [(p, tokenize_path(p)) for p in paths]
+            self._fields = list(index.get("fields") or ["$"])
             self._embedder = _embedder_of(index)
-        self._catalog = Target(memory._cfg, ScopeRef.of(kind, CATALOG_ID))
+        # the namespace list: its entries never expire, whatever the Memory's default_ttl
+        lasting = replace(memory._cfg, default_ttl=None)
+        self._catalog = Target(lasting, ScopeRef.of(kind, CATALOG_ID))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} kind={self.kind!r} {self.memory!r}>"
@@ -157,7 +159,7 @@ class PyRedMemStore(BaseStore):
                 step = plan.send(replies)  # type: ignore[arg-type]  # None starts it
             except StopIteration as done:
                 return cast(list[Result], done.value)
-            replies = self._run_sync(memory, step)
+            replies = memory._runner.run_all(step)
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """As `batch`."""
@@ -171,56 +173,28 @@ class PyRedMemStore(BaseStore):
                 step = plan.send(replies)  # type: ignore[arg-type]  # None starts it
             except StopIteration as done:
                 return cast(list[Result], done.value)
-            replies = await self._run_async(memory, step)
+            replies = await memory._runner.run_all(step)
 
-    def _run_sync(self, memory: Memory, step: _Step) -> list[Any]:
-        if not step:
-            return []
-        if isinstance(step[0], Call):
-            return memory._runner.run_all(step)
-        out: list[Any] = []
-        for request in step:
-            recall = memory.recall(scope=request.ref, embedder=self._embedder)
-            if isinstance(request, _RecallAdd):
-                out.append(recall.add_many(request.items))
-            elif isinstance(request, _RecallDelete):
-                out.append(recall.delete(*request.ids))
-            else:
-                assert isinstance(request, _RecallSearch)
-                out.append(recall.search(request.query, k=request.k))
-        return out
+    # ------------------------------------------------------- the plan (no Redis I/O)
 
-    async def _run_async(self, memory: AsyncMemory, step: _Step) -> list[Any]:
-        if not step:
-            return []
-        if isinstance(step[0], Call):
-            return await memory._runner.run_all(step)
-        out: list[Any] = []
-        for request in step:
-            recall = memory.recall(scope=request.ref, embedder=self._embedder)
-            if isinstance(request, _RecallAdd):
-                out.append(await recall.add_many(request.items))
-            elif isinstance(request, _RecallDelete):
-                out.append(await recall.delete(*request.ids))
-            else:
-                assert isinstance(request, _RecallSearch)
-                out.append(await recall.search(request.query, k=request.k))
-        return out
-
-    # ------------------------------------------------------------- the plan (no I/O)
-
-    def _target(self, namespace: tuple[str, ...]) -> Target:
+    def _target(self, namespace: _Namespace) -> Target:
         return Target(self.memory._cfg, ScopeRef.of(self.kind, _scope_id(namespace)))
+
+    def _recall(self, namespace: _Namespace) -> recall_ops.RecallStore:
+        """The recall index of a namespace, read and written with this store's embedder."""
+        ref = ScopeRef.of(self.kind, _scope_id(namespace))
+        return recall_ops.RecallStore(self.memory._cfg, ref, embedder=self._embedder)
 
     def _plan(self, ops: list[Op]) -> _Plan:
         """The calls `ops` need, step by step (each step's replies sent back in), and
-        their results."""
+        their results. Every call is built (and every text to index embedded) before the
+        first is sent: an operation refused on the client writes nothing."""
         results: list[Result] = [None] * len(ops)
         now = datetime.now(timezone.utc).timestamp()
         calls: list[Call[Any]] = []
         gets: dict[int, tuple[int, GetOp, Target]] = {}  # by the call's place in `calls`
-        listed: set[tuple[str, ...]] = set()
-        recall_writes: list[_RecallAdd | _RecallDelete] = []
+        listed: dict[str, list[str]] = {}  # the namespaces put to, by scope id
+        vectors: list[Call[Any]] = []
         # the last put of a key wins, as in LangGraph's own stores
         last_put = {(op.namespace, op.key): i for i, op in enumerate(ops) if isinstance(op, PutOp)}
         for i, op in enumerate(ops):
@@ -235,37 +209,38 @@ class PyRedMemStore(BaseStore):
                 if op.value is None:
                     calls.append(scope_ops.scope_delete(t, op.key))
                     if self._fields:
-                        ids = [_recall_id(op.key, p) for p, _ in self._fields]
-                        recall_writes.append(_RecallDelete(t.ref, ids))
+                        vectors += self._vectors(op.namespace, op.key, [], now, None, rest=True)
                     continue
                 ttl = None if op.ttl is None else op.ttl * 60
-                doc = {"value": dict(op.value), "created_at": now, "updated_at": now}
+                doc: dict[str, Any] = {
+                    "value": dict(op.value),
+                    "created_at": now,
+                    "updated_at": now,
+                }
                 if op.ttl is not None:
                     doc["ttl"] = op.ttl
-                calls.append(scope_ops.scope_set(t, op.key, doc, ttl))
-                if op.namespace not in listed:
-                    listed.add(op.namespace)
-                    names = list(op.namespace)
-                    calls.append(scope_ops.scope_set(self._catalog, t.ref.id, names, None))
-                texts = self._texts(op)
+                texts = self._put_texts(op)
                 if texts:
-                    recall_writes.append(_RecallAdd(t.ref, texts))
+                    doc["index"] = [path for path, _ in texts]
+                calls.append(scope_ops.scope_set(t, op.key, doc, ttl))
+                listed[t.ref.id] = list(op.namespace)
+                if self._fields:
+                    vectors += self._vectors(op.namespace, op.key, texts, now, ttl, rest=True)
             elif not isinstance(op, (SearchOp, ListNamespacesOp)):
                 raise ValueError(f"unknown operation type: {type(op).__name__}")
+        if listed:  # first: past the list's cap, the puts write nothing
+            yield [scope_ops.scope_set(self._catalog, k, v, None) for k, v in listed.items()]
         replies = (yield calls) if calls else []
-        if recall_writes:
-            yield recall_writes
-        refresh: list[Call[Any]] = []
+        if vectors:
+            yield vectors
+        refresh: list[tuple[Target, str, Entry]] = []
         for at, (i, op, t) in gets.items():
-            reply = replies[at]
-            if reply is None:
-                continue
-            doc = reply.value
-            results[i] = _item(op.namespace, op.key, doc)
-            if op.refresh_ttl and doc.get("ttl") is not None:
-                refresh.append(scope_ops.scope_cas(t, op.key, reply.version, doc, doc["ttl"] * 60))
-        if refresh:
-            yield refresh
+            entry = replies[at]
+            if entry is not None:
+                results[i] = _item(op.namespace, op.key, entry.value)
+                if op.refresh_ttl:
+                    refresh.append((t, op.key, entry))
+        yield from self._refresh(refresh)
         reads = [
             (i, op) for i, op in enumerate(ops) if isinstance(op, (SearchOp, ListNamespacesOp))
         ]
@@ -275,18 +250,87 @@ class PyRedMemStore(BaseStore):
                 results[i] = result
         return results
 
-    def _texts(self, op: PutOp) -> list[dict[str, Any]]:
-        """The recall items a put indexes (none without an index, or with index=False)."""
+    def _put_texts(self, op: PutOp) -> list[tuple[str, str]]:
+        """The (path, text) pairs a put indexes (none without an index, or with
+        index=False)."""
         if not self._fields or op.index is False or op.value is None:
             return []
-        paths = self._fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
-        out = []
-        for path, tokens in paths:
-            texts = [t for t in get_text_at_path(op.value, tokens) if t]
-            if texts:
-                meta = {"key": op.key, "path": path}
-                out.append({"text": "\n".join(texts), "id": _recall_id(op.key, path), "meta": meta})
+        return _texts(op.value, self._fields if op.index is None else op.index)
+
+    def _vectors(
+        self,
+        namespace: _Namespace,
+        key: str,
+        texts: list[tuple[str, str]],
+        at: float,
+        ttl: float | None,
+        *,
+        rest: bool,
+    ) -> list[Call[Any]]:
+        """The recall calls that give item `key` (put at `at`) the vectors of `texts`, for
+        `ttl` seconds (None: the Memory's default_ttl, as its item); with `rest`, they also
+        remove its other vectors (those of an earlier put)."""
+        store = self._recall(namespace)
+        out: list[Call[Any]] = []
+        if texts:
+            items = [
+                (text, None, {"key": key, "path": path, "at": at}, _recall_id(key, n), ttl)
+                for n, (path, text) in enumerate(texts)
+            ]
+            out.append(recall_ops.recall_add(store, items))
+        if rest and len(texts) < MAX_INDEXED_PATHS:
+            stale = [_recall_id(key, n) for n in range(len(texts), MAX_INDEXED_PATHS)]
+            out.append(recall_ops.recall_delete(store, stale))
         return out
+
+    def _refresh(self, read: list[tuple[Target, str, Entry]]) -> Generator[_Step, list[Any], None]:
+        """Re-arm the TTL of the items read that have one: a compare-and-set of each as
+        read (a put that came in between wins, and keeps its own TTL), then, with an index,
+        the expiry of the vectors of those re-armed (`recall_touch`: nothing is embedded
+        or sent again)."""
+        read = [(t, key, e) for t, key, e in read if e.value.get("ttl") is not None]
+        if not read:
+            return
+        touches: list[Call[Any] | None] = []
+        for t, key, e in read:
+            doc = e.value
+            paths = doc.get("index") or [] if self._fields else []
+            ids = [_recall_id(key, n) for n in range(len(paths))]
+            store = self._recall(_namespace(t.ref.id))
+            touches.append(recall_ops.recall_touch(store, ids, doc["ttl"] * 60) if ids else None)
+        done = yield [
+            scope_ops.scope_cas(t, key, e.version, e.value, e.value["ttl"] * 60)
+            for t, key, e in read
+        ]
+        rearm = [c for c, cas in zip(touches, done, strict=True) if cas.stored and c is not None]
+        if rearm:
+            yield rearm
+
+    def _scores(
+        self, namespaces: list[_Namespace], query: str
+    ) -> Generator[_Step, list[Any], dict[tuple[_Namespace, str, float], float]]:
+        """The best score of each (namespace, key, updated_at) the vectors of `namespaces`
+        are tagged with, for `query`: every live vector scored (one sync of each index's
+        client cache, then a ranking of all it holds)."""
+        stores = [self._recall(ns) for ns in namespaces]
+        vector = recall_ops.query_vector(stores[0], query)
+        caches = [recall_ops.cache_of(self.memory._runner, s) for s in stores]
+        pending = list(range(len(stores)))
+        for _ in range(recall_ops.MAX_PAGES):
+            more = yield [recall_ops.recall_sync(stores[n], caches[n]) for n in pending]
+            pending = [n for n, again in zip(pending, more, strict=True) if again]
+            if not pending:
+                break
+        scores: dict[tuple[_Namespace, str, float], float] = {}
+        for ns, store, cache in zip(namespaces, stores, caches, strict=True):
+            every = recall_ops.rank(store, cache, vector, k=sys.maxsize, min_score=None, kind=None)
+            for hit in every:
+                meta = hit.meta or {}
+                key, at = meta.get("key"), meta.get("at")
+                if isinstance(key, str) and isinstance(at, float):
+                    tag = (ns, key, at)
+                    scores[tag] = max(scores.get(tag, -math.inf), hit.score)
+        return scores
 
     def _reads(
         self, reads: Sequence[tuple[int, SearchOp | ListNamespacesOp]]
@@ -295,7 +339,7 @@ class PyRedMemStore(BaseStore):
         may return (to skip empty ones, and to read the items), then the items."""
         (names,) = yield [scope_ops.scope_keys(self._catalog)]
         namespaces = sorted({_namespace(n) for n in names if n != CATALOG_ID})
-        wanted: set[tuple[str, ...]] = set()
+        wanted: set[_Namespace] = set()
         for _, op in reads:
             if isinstance(op, SearchOp):
                 n = len(op.namespace_prefix)
@@ -310,7 +354,7 @@ class PyRedMemStore(BaseStore):
         live = {ns: keys for ns, keys in zip(order, key_lists, strict=True) if keys}
         out: dict[int, Result] = {}
         searches = [(i, op) for i, op in reads if isinstance(op, SearchOp)]
-        items: dict[tuple[str, ...], dict[str, Any]] = {}
+        items: dict[_Namespace, dict[str, Any]] = {}
         if searches:
             needed = sorted(
                 {
@@ -323,7 +367,7 @@ class PyRedMemStore(BaseStore):
             calls = [scope_ops.scope_get_many(self._target(ns), live[ns]) for ns in needed]
             docs = (yield calls) if calls else []
             items = dict(zip(needed, docs, strict=True))
-        refresh: list[tuple[tuple[str, ...], str]] = []
+        refresh: list[tuple[_Namespace, str]] = []
         for i, op in reads:
             if isinstance(op, ListNamespacesOp):
                 found = list(live)
@@ -340,17 +384,14 @@ class PyRedMemStore(BaseStore):
                 for key, doc in docs.items()
                 if _passes(doc.get("value"), op.filter)
             ]
-            scores: dict[tuple[tuple[str, ...], str], float] = {}
-            if op.query and self._fields:
-                spaces = sorted({ns for ns, _, _ in candidates})
-                k = min(1000, max(1, len(candidates)))
-                hits = yield [_RecallSearch(self._target(ns).ref, op.query, k) for ns in spaces]
-                for ns, found_hits in zip(spaces, hits, strict=True):
-                    for hit in cast(list[Hit], found_hits):
-                        key = (hit.meta or {}).get("key")
-                        if isinstance(key, str):
-                            at = (ns, key)
-                            scores[at] = max(scores.get(at, -math.inf), hit.score)
+            scores: dict[tuple[_Namespace, str], float] = {}
+            indexed = sorted({ns for ns, _, doc in candidates if doc.get("index")})
+            if op.query and self._fields and indexed:
+                tagged = yield from self._scores(indexed, op.query)
+                for ns, key, doc in candidates:
+                    score = tagged.get((ns, key, doc["updated_at"]))  # this put's vectors
+                    if score is not None:
+                        scores[(ns, key)] = score
             candidates.sort(key=lambda c: (-c[2].get("updated_at", 0), c[0], c[1]))
             if scores:
                 candidates.sort(key=lambda c: -scores.get((c[0], c[1]), -math.inf))
@@ -364,13 +405,9 @@ class PyRedMemStore(BaseStore):
         if refresh:
             targets_of = [(self._target(ns), key) for ns, key in refresh]
             entries = yield [scope_ops.scope_get_entry(t, key) for t, key in targets_of]
-            cas = [
-                scope_ops.scope_cas(t, key, e.version, e.value, e.value["ttl"] * 60)
-                for (t, key), e in zip(targets_of, entries, strict=True)
-                if e is not None and e.value.get("ttl") is not None
-            ]
-            if cas:
-                yield cas
+            yield from self._refresh(
+                [(t, key, e) for (t, key), e in zip(targets_of, entries, strict=True) if e]
+            )
         return out
 
 
@@ -381,15 +418,31 @@ def _scope_id(namespace: Sequence[str]) -> str:
     return _SEP.join(quote(label, safe="") for label in namespace)
 
 
-def _namespace(scope_id: str) -> tuple[str, ...]:
+def _namespace(scope_id: str) -> _Namespace:
     return tuple(unquote(label) for label in scope_id.split(_SEP))
 
 
-def _recall_id(key: str, path: str) -> str:
-    return json.dumps([key, path])
+def _recall_id(key: str, n: int) -> str:
+    """The recall id of an item's `n`th vector."""
+    return json.dumps([key, n])
 
 
-def _item(namespace: tuple[str, ...], key: str, doc: dict[str, Any]) -> Item:
+def _texts(value: Mapping[str, Any], paths: Sequence[str]) -> list[tuple[str, str]]:
+    """The (path, text) pairs of `value` at `paths` that have text (a path's texts joined),
+    in order: at most MAX_INDEXED_PATHS, else InvalidValueError."""
+    out = []
+    for path in paths:
+        texts = [t for t in get_text_at_path(value, tokenize_path(path)) if t]
+        if texts:
+            out.append((path, "\n".join(texts)))
+    if len(out) > MAX_INDEXED_PATHS:
+        raise InvalidValueError(
+            f"an item indexes at most {MAX_INDEXED_PATHS} field paths with text, not {len(out)}"
+        )
+    return out
+
+
+def _item(namespace: _Namespace, key: str, doc: dict[str, Any]) -> Item:
     return Item(
         value=doc["value"],
         key=key,
@@ -400,7 +453,7 @@ def _item(namespace: tuple[str, ...], key: str, doc: dict[str, Any]) -> Item:
 
 
 def _search_item(
-    namespace: tuple[str, ...], key: str, doc: dict[str, Any], score: float | None
+    namespace: _Namespace, key: str, doc: dict[str, Any], score: float | None
 ) -> SearchItem:
     return SearchItem(
         namespace=namespace,
@@ -412,7 +465,7 @@ def _search_item(
     )
 
 
-def _matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
+def _matches(condition: MatchCondition, namespace: _Namespace) -> bool:
     path = tuple(condition.path)
     if len(namespace) < len(path):
         return False

@@ -23,6 +23,12 @@ back exactly (same keys, same order, same values):
   tool_call_id;
 - any other item (reasoning, hosted tool calls, ...): role "assistant", empty content.
 
+A turn written by other pyredmem code reads as the items closest to it (`to_items`): a
+message item of its role and content, a tool turn a function_call_output, and an assistant
+turn with tool calls one function_call per call (after a message item of its content, when
+it has any). `get_items(limit)` counts items, not turns: it returns the newest `limit`
+items, which may start inside such a turn.
+
 The item itself is kept in `metadata["openai_agents"]`, with the one field moved into the
 content (`content` or `output`) left there as None and named by `metadata["moved"]`, so
 that the text is stored once and the history's token counter counts it. Message ids are
@@ -49,7 +55,7 @@ from .._errors import InvalidValueError
 from .._ops.message import ROLES, Message
 from .._sync.history import History
 
-__all__ = ["PyRedMemSession", "from_item", "to_item"]
+__all__ = ["PyRedMemSession", "from_item", "to_items"]
 
 #: the metadata keys of a stored item, and of the field moved into the content
 META_KEY = "openai_agents"
@@ -99,7 +105,8 @@ class PyRedMemSession:
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
         """The newest `limit` items (default: `session_settings.limit`; None: all), oldest
-        first, within `read_max_tokens` when set."""
+        first, within `read_max_tokens` when set. `limit` counts items: a turn that reads as
+        several (see `to_items`) may be cut, its newest items kept."""
         if limit is None and self.session_settings is not None:
             limit = self.session_settings.limit
         if limit is not None and limit <= 0:
@@ -109,7 +116,8 @@ class PyRedMemSession:
             found = await h.messages(last=limit, max_tokens=budget)
         else:
             found = await asyncio.to_thread(h.messages, last=limit, max_tokens=budget)
-        return [to_item(m) for m in found]
+        items = [item for m in found for item in to_items(m)]
+        return items if limit is None else items[-limit:]
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
         """Append `items` in order, in one atomic call."""
@@ -123,10 +131,12 @@ class PyRedMemSession:
             await asyncio.to_thread(h.extend, messages)
 
     async def pop_item(self) -> TResponseInputItem | None:
-        """Remove and return the newest item (None when there is none), atomically."""
+        """Remove and return the newest item (None when there is none), atomically. The
+        newest turn goes whole: when it reads as several items (see `to_items`), the last
+        of them is returned."""
         h = self.history
         popped = await h.pop() if isinstance(h, AsyncHistory) else await asyncio.to_thread(h.pop)
-        return None if popped is None else to_item(popped)
+        return None if popped is None else to_items(popped)[-1]
 
     async def clear_session(self) -> None:
         """Remove every item (the thread stays listed in its scope)."""
@@ -139,7 +149,7 @@ class PyRedMemSession:
 
 def from_item(item: TResponseInputItem) -> Message:
     """An Agents SDK item as the pyredmem `Message` that stores it (see the module
-    docstring); `to_item` gives the item back."""
+    docstring); `to_items` gives the item back."""
     if not isinstance(item, Mapping):
         raise InvalidValueError(f"an Agents SDK item is a dict, not {type(item).__name__}")
     kept = dict(item)
@@ -182,36 +192,40 @@ def from_item(item: TResponseInputItem) -> Message:
     )
 
 
-def to_item(message: Message) -> TResponseInputItem:
-    """A stored turn as an Agents SDK item: the item `from_item` stored, or, for a turn
-    written by other pyredmem code, a message item of its role and content (a tool turn
-    becomes a function_call_output, an assistant turn with tool calls function_calls)."""
+def to_items(message: Message) -> list[TResponseInputItem]:
+    """A stored turn as Agents SDK items: the one item `from_item` stored, or, for a turn
+    written by other pyredmem code, a message item of its role and content; a tool turn
+    becomes a function_call_output, and an assistant turn with tool calls one function_call
+    per call, after a message item of its content when it has any."""
     kept = message.metadata.get(META_KEY)
     if isinstance(kept, dict):
         item = dict(kept)
         moved = message.metadata.get(MOVED_KEY)
         if isinstance(moved, str):
             item[moved] = message.content
-        return cast(TResponseInputItem, item)
-    if message.role == "tool":
-        output = message.content if message.content is not None else ""
-        out: dict[str, Any] = {
-            "type": "function_call_output",
-            "call_id": message.tool_call_id,
-            "output": output,
-        }
-        return cast(TResponseInputItem, out)
-    if message.role == "assistant" and message.tool_calls and not message.content:
-        call = message.tool_calls[0] if len(message.tool_calls) == 1 else None
-        function = call.get("function") if isinstance(call, dict) else None
-        if isinstance(call, dict) and isinstance(function, dict):
-            out = {
-                "type": "function_call",
-                "call_id": call.get("id"),
-                "name": function.get("name"),
-                "arguments": function.get("arguments"),
-            }
-            return cast(TResponseInputItem, out)
-    role = message.role if message.role in ("user", "assistant", "system", "developer") else "user"
+        return [cast(TResponseInputItem, item)]
     content = message.content if message.content is not None else ""
-    return cast(TResponseInputItem, {"role": role, "content": content})
+    if message.role == "tool":
+        out = {"type": "function_call_output", "call_id": message.tool_call_id, "output": content}
+        return [cast(TResponseInputItem, out)]
+    role = message.role if message.role in ("user", "assistant", "system", "developer") else "user"
+    said = cast(TResponseInputItem, {"role": role, "content": content})
+    tool_calls = (message.tool_calls or []) if role == "assistant" else []
+    calls = [call for c in tool_calls if (call := _function_call(c)) is not None]
+    if not calls:
+        return [said]
+    return [said, *calls] if content else calls
+
+
+def _function_call(call: object) -> TResponseInputItem | None:
+    """An OpenAI chat tool call as a function_call item (None: not a function call)."""
+    function = call.get("function") if isinstance(call, dict) else None
+    if not isinstance(call, dict) or not isinstance(function, dict):
+        return None
+    out = {
+        "type": "function_call",
+        "call_id": call.get("id"),
+        "name": function.get("name"),
+        "arguments": function.get("arguments"),
+    }
+    return cast(TResponseInputItem, out)
