@@ -1595,7 +1595,27 @@ local function scope_incr_in(h, x, log, key, atype, amount, ttl_ms, max_keys, ar
   return {meta, payload}
 end
 
--- Recall (lua/recall_*.lua; the layout is in recall_add.lua): remove the items `ids` from
+-- Recall (lua/recall_*.lua; the layout is in recall_add.lua): whether the index's four
+-- keys agree, eviction having taken none of them: `g` R's version (false: no R) and `k`
+-- R's field "k" (T holds its marker, the member "" at +inf, which keeps T there as long as
+-- the index: an index written before the marker may lack T). One EXISTS.
+local function recall_whole(x, c, t, g, k)
+  local n = redis.call('EXISTS', x, c, t)
+  if not g then return n == 0 end
+  return n == 3 or (not k and n == 2)
+end
+
+-- (recall writes) T's marker, for an index `g` that has none yet (`k` false), T expiring
+-- with the other keys (at `e`, R's field "e"). 0-3 calls.
+local function recall_mark(r, t, g, k, e)
+  if g and not k then
+    redis.call('ZADD', t, '+inf', '')
+    redis.call('HSET', r, 'k', '1')
+    if e and tonumber(e) < NOEXP then redis.call('PEXPIREAT', t, e) end
+  end
+end
+
+-- Recall: remove the items `ids` from
 -- R (their "i:" fields), X and C, and leave a tombstone for each in T at version `head`
 -- (text), so that clients' caches of the index drop them. In chunks of 1000.
 local function recall_drop(r, x, c, t, ids, head)

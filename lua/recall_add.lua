@@ -9,12 +9,15 @@
 --                    "m" -> the embedder signature "<name>|<dimension>|<format>",
 --                    "e" -> when the four keys expire (ms; NOEXP: never),
 --                    "r" -> with change events, when the retention of the scope's log
---                      is next due to be re-armed (ms; see ev_scope_done)
+--                      is next due to be re-armed (ms; see ev_scope_done),
+--                    "k" -> "1": T holds its marker (see recall_whole)
 --   X  <p>:rx  zset  id -> expiry (ms; NOEXP: never)
 --   C  <p>:rc  zset  id -> version of its last write (a client's cache asks what changed)
---   T  <p>:rt  zset  id -> version of its removal (tombstones, the newest 1,000 or so)
--- The four keys expire with the last-expiring item. A key lost to eviction (R without X or
--- the reverse) drops the index whole on the next write: a partial index is never served.
+--   T  <p>:rt  zset  id -> version of its removal (tombstones, the newest 1,000 or so), and
+--                    the marker "" -> +inf, which keeps T there as long as the index
+-- The four keys expire with the last-expiring item. A key lost to eviction (any of the four
+-- without the others) drops the index whole on the next write, and a read that would send
+-- a cache part of it answers that there is no index: a partial index is never served.
 -- Item ids are stored as given, or with encrypt_names as their encryption (the client's).
 -- KEYS[1] R  KEYS[2] X  KEYS[3] C  KEYS[4] T
 -- KEYS[5] the scope's change log (only when the call logs events)
@@ -39,14 +42,14 @@ local NEVER = 4503599627370496
 local now, now_us = clock()
 local st
 if log then
-  st = redis.call('HMGET', r, 'g', 'm', 'e', 'r')
+  st = redis.call('HMGET', r, 'g', 'm', 'e', 'k', 'r')
 else
-  st = redis.call('HMGET', r, 'g', 'm', 'e')
+  st = redis.call('HMGET', r, 'g', 'm', 'e', 'k')
 end
-local g, m, e = st[1], st[2], st[3]
-if (g ~= false) ~= (redis.call('EXISTS', x) == 1) then
+local g, m, e, k = st[1], st[2], st[3], st[4]
+if not recall_whole(x, c, t, g, k) then
   redis.call('DEL', r, x, c, t)  -- eviction took part of the index
-  g, m, e = false, false, false
+  g, m, e, k = false, false, false, false
 end
 if m and m ~= sig then
   return redis.error_reply('PM_EMBEDDER the index holds vectors of ' .. m)
@@ -91,8 +94,10 @@ for i = 4, last_arg, 4 do
 end
 local head = string.format('%d', version)
 if not g then
-  redis.call('HSET', r, 'g', head, 'f', floor, 'm', sig, unpack(data))
+  redis.call('HSET', r, 'g', head, 'f', floor, 'm', sig, 'k', '1', unpack(data))
+  redis.call('ZADD', t, '+inf', '')
 else
+  recall_mark(r, t, g, k, e)
   redis.call('HSET', r, 'g', head, unpack(data))
 end
 redis.call('ZADD', x, unpack(expiries))
@@ -131,6 +136,6 @@ if log then
     created = ev_write(log, ARGV, 'add', 'r', versions[i], versions[i - 1], 'r', record)
       or created
   end
-  ev_scope_done(r, log, ARGV, st[4], now, created)
+  ev_scope_done(r, log, ARGV, st[5], now, created)
 end
 return head

@@ -15,9 +15,9 @@ local n = #ARGV
 if log then n = n - 3 end
 local NEVER = 4503599627370496
 local now, now_us = clock()
-local st = redis.call('HMGET', r, 'g', 'e')
-local g, e = st[1], st[2]
-if not g or redis.call('EXISTS', x) == 0 then
+local st = redis.call('HMGET', r, 'g', 'e', 'k')
+local g, e, k = st[1], st[2], st[3]
+if not g or not recall_whole(x, c, t, g, k) then
   redis.call('DEL', r, x, c, t)  -- no index, or eviction took part of it
   return 0
 end
@@ -39,6 +39,7 @@ if #gone == 0 then return 0 end
 local version = now_us
 if version <= tonumber(g) then version = tonumber(g) + 1 end
 local head = string.format('%d', version)
+recall_mark(r, t, g, k, e)
 recall_drop(r, x, c, t, gone, head)
 local last = redis.call('ZRANGE', x, -1, -1, 'WITHSCORES')
 if #last == 0 then

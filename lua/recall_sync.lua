@@ -16,21 +16,24 @@
 -- of the items that have one (1-based index into the n items; none are looked up while
 -- no item of the index has an expiry).
 -- Errors: PM_EMBEDDER (the index holds another embedder's vectors).
--- Cost: O(1) when current (HMGET, TIME); else O(log N + n) for the n items sent (at most
--- ARGV[3], in chunks of 1,000) plus the removed ids since the version. Read only.
+-- Cost: O(1) when current (HMGET, TIME); else an EXISTS, and O(log N + n) for the n items
+-- sent (at most ARGV[3], in chunks of 1,000) plus the removed ids since the version. Read
+-- only.
 -- Flags: no-writes
 local r, x, c, t = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local sig, have, base = ARGV[1], ARGV[2], ARGV[3]
 local most, budget = tonumber(ARGV[4]), tonumber(ARGV[5])
 local clock_ = redis.call('TIME')
 local now = string.format('%d', clock_[1] * 1000 + math.floor(clock_[2] / 1000))
-local st = redis.call('HMGET', r, 'g', 'f', 'm')
+local st = redis.call('HMGET', r, 'g', 'f', 'm', 'k')
 local g, f, m = st[1], st[2], st[3]
 if not g then return {'0', now} end
 if m ~= sig then
   return redis.error_reply('PM_EMBEDDER the index holds vectors of ' .. m)
 end
 if have == g then return {g, now} end
+-- eviction took part of the index (the next write drops it): no index, rather than part
+if not recall_whole(x, c, t, g, st[4]) then return {'0', now} end
 local reset = have == '' or tonumber(base) < tonumber(f)
 local since = '(' .. have
 if reset then since = '-inf' end

@@ -9,16 +9,20 @@
 -- Reply: how many of them were live (those past their expiry are left as they are: the next
 -- write purges them).
 -- Events: none (no item changes: their vectors and records stay as they are).
--- Cost: O(n log N) for n ids: TIME, HMGET, EXISTS, ZMSCORE, then when any is live ZADD (X),
+-- Cost: O(n log N) for n ids: TIME, HMGET, EXISTS (DEL when eviction took part of the
+-- index), ZMSCORE, then when any is live ZADD (X),
 -- ZADD (C), HSET, ZRANGE, and the keys' expiry when it moves (HSET, 4 PEXPIREAT or PERSIST).
 -- Flags: idempotent
 local r, x, c, t = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local ttl = tonumber(ARGV[1])
 local NEVER = 4503599627370496
 local now, now_us = clock()
-local st = redis.call('HMGET', r, 'g', 'e')
-local g, e = st[1], st[2]
-if not g or redis.call('EXISTS', x) == 0 then return 0 end
+local st = redis.call('HMGET', r, 'g', 'e', 'k')
+local g, e, k = st[1], st[2], st[3]
+if not g or not recall_whole(x, c, t, g, k) then
+  redis.call('DEL', r, x, c, t)  -- no index, or eviction took part of it
+  return 0
+end
 local expiry = NEVER
 if ttl > 0 then expiry = now + ttl end
 local at = string.format('%d', expiry)

@@ -348,6 +348,44 @@ def test_touch_gives_live_items_a_new_expiry(url: str) -> None:
         assert other.touch("ghost") == 0 and b.user("bob").recall.touch("x") == 0
 
 
+@pytest.mark.parametrize("lost", [1, 2, 3], ids=["X", "C", "T"])
+def test_an_index_that_lost_a_key_is_never_served_in_part(url: str, lost: int) -> None:
+    """Eviction may take any one of the index's four keys (the test deletes it): searches
+    answer as for no index until the next write, which drops the index whole (a cache
+    reloading from C alone would miss items; one catching up from T alone, removals)."""
+    with Memory(url) as a, Memory(url) as b:
+        rec, warm = a.user("alice").recall, b.user("alice").recall
+        rec.add("Alice plays the cello on Sundays", id="cello")
+        rec.add("Alice has a cat called Miso", id="cat")
+        assert {h.id for h in warm.search("cello", k=5)} == {"cello", "cat"}
+        rec.delete("cat")
+        a.client.delete(_keys(rec)[lost])
+        assert warm.search("cat Miso", k=5) == []  # no index, rather than part of one
+        rec.add("Alice learnt the harp", id="harp")  # drops the rest: a new index
+        assert [h.id for h in warm.search("Alice", k=5)] == ["harp"]
+        assert rec.get("cello") is None and rec.info().count == 1
+        assert all(a.client.exists(k) for k in _keys(rec))
+
+
+def test_an_index_from_before_the_tombstone_marker_keeps_working(url: str) -> None:
+    """An index written before T held its marker (R without field "k", T perhaps absent):
+    not taken for a partial one; its next write adds the marker, with T's expiry."""
+    with Memory(url) as mem:
+        rec = mem.user("alice").recall
+        rec.add("Alice plays the cello on Sundays", id="cello", ttl=600)
+        r, x, c, t = _keys(rec)
+        mem.client.hdel(r, "k")
+        mem.client.delete(t)  # no removal yet: no T
+        assert [h.id for h in rec.search("cello", k=1)] == ["cello"]
+        rec.add("Alice has a cat called Miso", id="cat", ttl=600)
+        assert rec.info().count == 2 and mem.client.hget(r, "k") == b"1"
+        assert mem.client.zscore(t, "") == float("inf") and 0 < mem.client.pttl(t) <= 600_000
+        mem.client.hdel(r, "k")  # again, and a delete adds it too
+        mem.client.zrem(t, "")
+        assert rec.delete("cat") == 1 and mem.client.hget(r, "k") == b"1"
+        assert [h.id for h in rec.search("Miso cello", k=5)] == ["cello"]
+
+
 def test_a_warm_search_is_one_small_call_and_sees_other_writers(url: str) -> None:
     with Memory(url) as a, Memory(url) as b:
         rec, other = a.user("alice").recall, b.user("alice").recall
