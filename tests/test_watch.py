@@ -21,6 +21,7 @@ import redis
 
 from pyredmem import (
     AsyncMemory,
+    DecryptionError,
     EventsConfigError,
     InvalidValueError,
     Memory,
@@ -722,3 +723,48 @@ def test_a_watcher_through_sentinel_follows_the_primary_after_a_failover(tmp_pat
             proc.wait(5)
         replica.stop()
         primary.stop()
+
+
+def test_live_epoch_is_none_once_a_watch_ended_by_its_timeout(url: str) -> None:
+    """A watch whose iteration ended by its timeout listens nowhere: no live epoch
+    (sync and asyncio)."""
+    with Memory(url, events=True) as mem:
+        w = mem.watch("user", timeout=0.2)
+        with w:
+            assert w.live_epoch is not None  # listening
+            assert list(w) == []  # ended by its timeout: its connections are released
+            assert w._nodes == {}
+            assert w.live_epoch is None, "a watch that stopped listening reports a live epoch"
+
+    async def main() -> int | None:
+        async with AsyncMemory(url, events=True) as amem:
+            aw = amem.watch("user", timeout=0.2)
+            async with aw:
+                assert [e async for e in aw] == []
+                return aw.live_epoch
+
+    assert asyncio.run(main()) is None
+
+
+def test_an_event_that_fails_to_decode_loses_no_event_of_another_scope(url: str) -> None:
+    """A log whose entries cannot be decoded (a value under a key the watcher lacks)
+    raises, but the events of the other logs read with it are delivered all the same. Which
+    log is read first depends on set order, so the two roles are swapped over the same two
+    scopes."""
+    key = os.urandom(32)
+    with (
+        Memory(url, events="values", encryption_key=key) as sealed,
+        Memory(url, events="values") as plain,
+        Memory(url) as reader,
+    ):
+        for bad, good in (("x", "y"), ("y", "x")):
+            writers = {bad: sealed, good: plain}
+            with reader.watch("user", values=True, timeout=0.5) as w:
+                for name in ("x", "y"):
+                    writers[name].user(name).set("k", name)
+                with pytest.raises(DecryptionError):
+                    next(iter(w))
+                sealed.user(bad).erase()  # the undecodable event goes with its scope
+                got = [(e.scope, e.value) for e in w]
+            plain.user(good).erase()
+            assert got == [(good, good)], f"round with {bad!r} undecodable: {got}"

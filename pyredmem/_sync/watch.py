@@ -277,6 +277,7 @@ class Watch:
             self._release()
 
     def _release(self) -> None:
+        self._live = None  # listening nowhere now (an iteration ended by its timeout too)
         nodes, self._nodes = list(self._nodes.values()), {}
         for n in nodes:
             if n.pubsub is not None:
@@ -559,25 +560,29 @@ class Watch:
             batch: list[Event] = []
             for key in chunk:
                 del logs[key]
-            for (key, log), reply in zip(chunk.items(), replies, strict=True):
-                if isinstance(reply, PyRedMemError):
-                    self._warn("could not read a change log: %s", reply)
-                    if isinstance(reply, BackendUnavailableError):
-                        keys.discard(key)  # read again in the next round
-                    continue
-                if not reply:
-                    continue
-                events = decode_entries_of(self._cfg, log, reply, values=self._values)
-                self._positions.set(key, events[-1].position)
-                if self._poll is not None and self._poll.add(
-                    polled_keys(self._cfg.keyspace, log, events)
-                ):
-                    self._poll_at = 0.0  # learn their expiry before it passes
-                batch += [e for e in events if self._matcher.wants(e)]
-                if len(reply) >= READ_COUNT:
-                    logs[key] = log
-            batch.sort(key=_order)
-            self._ready.extend(batch)
+            try:
+                for (key, log), reply in zip(chunk.items(), replies, strict=True):
+                    if isinstance(reply, PyRedMemError):
+                        self._warn("could not read a change log: %s", reply)
+                        if isinstance(reply, BackendUnavailableError):
+                            keys.discard(key)  # read again in the next round
+                        continue
+                    if not reply:
+                        continue
+                    # a log whose entries fail to decode (a value under a key this memory
+                    # lacks) raises here, its position left as it was
+                    events = decode_entries_of(self._cfg, log, reply, values=self._values)
+                    self._positions.set(key, events[-1].position)
+                    if self._poll is not None and self._poll.add(
+                        polled_keys(self._cfg.keyspace, log, events)
+                    ):
+                        self._poll_at = 0.0  # learn their expiry before it passes
+                    batch += [e for e in events if self._matcher.wants(e)]
+                    if len(reply) >= READ_COUNT:
+                        logs[key] = log
+            finally:  # the events of the logs read before it are delivered all the same
+                batch.sort(key=_order)
+                self._ready.extend(batch)
         self._signalled -= keys
 
     def _start(self, key: str) -> str:
