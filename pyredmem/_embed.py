@@ -89,7 +89,14 @@ def embed_texts(embedder: Embedder, texts: Sequence[str], scope: str) -> list[li
     """The unit vectors of `texts` (a zero vector stays zero), checked: one per text, each
     of the embedder's dimension, all finite."""
     out = embedder.embed(list(texts))
-    rows = [list(map(float, v)) for v in out]
+    try:
+        rows = [list(map(float, v)) for v in out]
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidValueError(
+            f"the embedder {embedder.name!r} returned something other than vectors of "
+            f"numbers ({type(exc).__name__}: {exc})",
+            scope=scope,
+        ) from exc
     if len(rows) != len(texts):
         raise InvalidValueError(
             f"the embedder {embedder.name!r} returned {len(rows)} vectors for {len(texts)} texts",
@@ -103,13 +110,16 @@ def embed_texts(embedder: Embedder, texts: Sequence[str], scope: str) -> list[li
                 f"not {dim}",
                 scope=scope,
             )
-        norm = math.sqrt(math.fsum(x * x for x in v))
-        if not math.isfinite(norm):
+        if not all(map(math.isfinite, v)):
             raise InvalidValueError(
                 f"the embedder {embedder.name!r} returned a vector that is not finite",
                 scope=scope,
             )
-        if norm > 0:
+        # scaled by its largest component first, so that huge components do not overflow
+        top = max(map(abs, v), default=0.0)
+        if top > 0:
+            v[:] = [x / top for x in v]
+            norm = math.sqrt(math.fsum(x * x for x in v))
             v[:] = [x / norm for x in v]
     return rows
 

@@ -279,6 +279,14 @@ def test_bad_options(url: str) -> None:
         nan = mem.recall(embedder=Fixed({"a": [1.0, float("nan"), 0.0]}))
         with pytest.raises(InvalidValueError, match="not finite"):
             nan.add("a")
+        odd = mem.recall(embedder=Fixed({"a": [1.0, None, 0.0]}))  # type: ignore[list-item]
+        with pytest.raises(InvalidValueError, match="vectors of numbers"):
+            odd.add("a")
+        assert mem.recall().info().count == 0  # nothing written
+        # components as large as floats go are a direction like any (no overflow)
+        huge = mem.recall(scope=mem.user("huge"), embedder=Fixed({"a": [1e300, 1e300, 0.0]}))
+        huge.add("a", id="a")
+        assert huge.search("a", k=1)[0].score == pytest.approx(1.0, abs=0.01)
 
 
 def test_the_cap_counts_live_items_and_refuses_whole(mem: Memory) -> None:
