@@ -768,3 +768,20 @@ def test_an_event_that_fails_to_decode_loses_no_event_of_another_scope(url: str)
                 got = [(e.scope, e.value) for e in w]
             plain.user(good).erase()
             assert got == [(good, good)], f"round with {bad!r} undecodable: {got}"
+
+
+def test_an_entry_that_fails_to_decode_raises_once_and_the_watch_goes_on(url: str) -> None:
+    """A value sealed under a key the watcher lacks raises DecryptionError once; the next
+    iteration delivers what follows it (a plain watch is not stuck on it)."""
+    with (
+        Memory(url, events="values", encryption_key=os.urandom(32)) as sealed,
+        Memory(url, events="values") as plain,
+        Memory(url) as reader,
+    ):
+        with reader.watch("user:u", values=True, timeout=0.5) as w:
+            sealed.user("u").set("secret", "s")
+            plain.user("u").set("open", "o")
+            it = iter(w)
+            with pytest.raises(DecryptionError):
+                next(it)
+            assert [(e.key, e.value) for e in it] == [("open", "o")]

@@ -48,7 +48,14 @@ from .._errors import (
     PermissionDeniedError,
     PyRedMemError,
 )
-from .._ops.events import Event, Matcher, decode_entries_of, parse_log_key
+from .._ops.events import (
+    Event,
+    LogName,
+    Matcher,
+    decode_event,
+    parse_log_key,
+    start_of,
+)
 from .._watching import (
     NOTIFY_FLAGS,
     READ_COUNT,
@@ -569,9 +576,7 @@ class Watch:
                         continue
                     if not reply:
                         continue
-                    # a log whose entries fail to decode (a value under a key this memory
-                    # lacks) raises here, its position left as it was
-                    events = decode_entries_of(self._cfg, log, reply, values=self._values)
+                    events = self._decode(key, log, reply, batch)
                     self._positions.set(key, events[-1].position)
                     if self._poll is not None and self._poll.add(
                         polled_keys(self._cfg.keyspace, log, events)
@@ -584,6 +589,20 @@ class Watch:
                 batch.sort(key=_order)
                 self._ready.extend(batch)
         self._signalled -= keys
+
+    def _decode(self, key: str, log: LogName, reply: list[Any], batch: list[Event]) -> list[Event]:
+        """The events of a log's entries. An entry that cannot be decoded (a value sealed
+        under a key this memory lacks) raises its error once: the events before it join
+        `batch`, and the log's position moves past it, so that the watch goes on after."""
+        events: list[Event] = []
+        for sid, raw in reply:
+            try:
+                events.append(decode_event(self._cfg, log, sid, raw, values=self._values))
+            except PyRedMemError:
+                batch += [e for e in events if self._matcher.wants(e)]
+                self._positions.set(key, start_of(sid.decode() if isinstance(sid, bytes) else sid))
+                raise
+        return events
 
     def _start(self, key: str) -> str:
         if self._positions.get(key) is None and self._resume is not None:
