@@ -10,7 +10,9 @@
 --                    "e" -> when the four keys expire (ms; NOEXP: never),
 --                    "r" -> with change events, when the retention of the scope's log
 --                      is next due to be re-armed (ms; see ev_scope_done),
---                    "k" -> "1": T holds its marker (see recall_whole)
+--                    "k" -> "1": T holds its marker (see recall_whole),
+--                    "b" -> the index's creation stamp (its first version; an index
+--                      from before it has none), which recall_sync's caches compare
 --   X  <p>:rx  zset  id -> expiry (ms; NOEXP: never)
 --   C  <p>:rc  zset  id -> version of its last write (a client's cache asks what changed)
 --   T  <p>:rt  zset  id -> version of its removal (tombstones, the newest 1,000 or so), and
@@ -94,7 +96,7 @@ for i = 4, last_arg, 4 do
 end
 local head = string.format('%d', version)
 if not g then
-  redis.call('HSET', r, 'g', head, 'f', floor, 'm', sig, 'k', '1', unpack(data))
+  redis.call('HSET', r, 'g', head, 'f', floor, 'm', sig, 'k', '1', 'b', floor, unpack(data))
   redis.call('ZADD', t, '+inf', '')
 else
   recall_mark(r, t, g, k, e)

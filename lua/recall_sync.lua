@@ -8,8 +8,10 @@
 -- the version from which it has seen every removal (its version, except while it reads
 -- the pages of a reload: the index's version when the reload began)  ARGV[4] most items
 -- per reply  ARGV[5] most bytes of vectors and blobs per reply (at least one item is sent)
+-- ARGV[6] the creation stamp of the index the client read ("" none, or an index without one)
 -- Reply: {version, now ms} when the client is current (version "0": no index), else {version, now
--- ms, reset, more, head, n, id x n, item x n, k, (index, expiry) x k, removed ids...}: each item
+-- ms, reset, more, head, n, stamp, id x n, item x n, k, (index, expiry) x k, removed ids...}:
+-- stamp the index's creation stamp (R's "b"; reset when it is not the client's); each item
 -- its vector, then its record "<created ms>:<blob>"; reset "1" when the items replace the client's
 -- cache (else they update it), more "1" when the client must ask again from `version` (a page),
 -- head the index's version now (a reload's base); the k pairs give the expiry (ms)
@@ -25,7 +27,7 @@ local sig, have, base = ARGV[1], ARGV[2], ARGV[3]
 local most, budget = tonumber(ARGV[4]), tonumber(ARGV[5])
 local clock_ = redis.call('TIME')
 local now = string.format('%d', clock_[1] * 1000 + math.floor(clock_[2] / 1000))
-local st = redis.call('HMGET', r, 'g', 'f', 'm', 'k')
+local st = redis.call('HMGET', r, 'g', 'f', 'm', 'k', 'b')
 local g, f, m = st[1], st[2], st[3]
 if not g then return {'0', now} end
 if m ~= sig then
@@ -34,7 +36,10 @@ end
 if have == g then return {g, now} end
 -- eviction took part of the index (the next write drops it): no index, rather than part
 if not recall_whole(x, c, t, g, st[4]) then return {'0', now} end
-local reset = have == '' or tonumber(base) < tonumber(f)
+-- the index the cache read may have been rebuilt since with lower versions (the server
+-- clock stepped back, a failover): its creation stamp tells them apart
+local ident = st[5] or ''
+local reset = have == '' or tonumber(base) < tonumber(f) or ARGV[6] ~= ident
 local since = '(' .. have
 if reset then since = '-inf' end
 local page = redis.call('ZRANGEBYSCORE', c, since, '+inf', 'WITHSCORES', 'LIMIT', 0, most)
@@ -56,7 +61,7 @@ for i = 1, #page, 2000 do
 end
 local more = #ids > 0 and (#ids * 2 < #page or #page == most * 2)
 if not more then upto = g end
-local reply = {upto, now, reset and '1' or '0', more and '1' or '0', g, #ids}
+local reply = {upto, now, reset and '1' or '0', more and '1' or '0', g, #ids, ident}
 for i = 1, #ids do reply[#reply + 1] = ids[i] end
 for i = 1, #ids do reply[#reply + 1] = items[i] end
 local at = {}

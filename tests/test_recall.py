@@ -394,6 +394,25 @@ def test_an_index_from_before_the_tombstone_marker_keeps_working(url: str) -> No
         assert [h.id for h in rec.search("Miso cello", k=5)] == ["cello"]
 
 
+def test_a_cache_never_takes_an_index_rebuilt_with_lower_versions_for_its_own(url: str) -> None:
+    """An index rebuilt while the server clock stood behind (a clock step, a failover to a
+    server whose clock lags) has versions below those a cache read: its creation stamp
+    tells the cache to reload it, rather than wait for versions it has passed."""
+    with Memory(url) as a, Memory(url) as b:
+        rec, warm = a.user("alice").recall, b.user("alice").recall
+        rec.add_many(NOTES[:2])
+        assert len(warm.search("cello", k=5)) == 2  # warm
+        version = ops.cache_of(b._runner, warm._store).version
+        rec.clear()
+        rec.add("Alice learnt the harp", id="harp")
+        # as if the clock had stood 5 s behind: every version of the new index lower
+        r, x, c, t = _keys(rec)
+        low = str(int(version) - 5_000_000)
+        a.client.hset(r, mapping={"g": low, "f": low, "b": low})
+        a.client.zadd(c, {"harp": int(low)})
+        assert [h.id for h in warm.search("Alice", k=5)] == ["harp"]
+
+
 def test_a_warm_search_is_one_small_call_and_sees_other_writers(url: str) -> None:
     with Memory(url) as a, Memory(url) as b:
         rec, other = a.user("alice").recall, b.user("alice").recall

@@ -57,6 +57,7 @@ def _sync_reply(store: ops.RecallStore, items: list[tuple[str, bytes, bytes]]) -
         b"0",
         b"200",
         n,
+        b"100",  # the index's creation stamp
         *(i.encode() for i, _, _ in items),
         *(v + b"900:" + blob for _, v, blob in items),
         0,
@@ -154,7 +155,8 @@ def test_canned_replies_update_a_cache() -> None:
     blob = ops._blob(store, "a", "hello", b"note", {"n": 1})
     for numpy in _numpy_modes():
         cache = ops.RecallCache("int8", 384, numpy=numpy)
-        full = [b"10", b"1000", b"1", b"0", b"10", 1, b"a", vec + b"900:" + blob, 1, 1, b"1500"]
+        full = [b"10", b"1000", b"1", b"0", b"10", 1, b"5", b"a", vec + b"900:" + blob, 1, 1]
+        full.append(b"1500")
         assert cache.apply("", full) is False and cache.version == "10" and len(cache) == 1
         assert cache.apply("", full) is True  # a reply to a call built at another version
         item = ops._item(store, "a", cache.records[0])
@@ -171,8 +173,8 @@ def test_canned_replies_update_a_cache() -> None:
         cache.now = 1000.0
         assert ops.rank(store, cache, q, k=3, min_score=None, kind="other") == []
         # a delta: "b" added, "a" removed; then current; then the index is gone
-        delta = [b"12", b"1000", b"0", b"0", b"12", 1, b"b", vec + b"950:" + blob, 0, b"a"]
-        assert cache.apply("10", delta) is False and cache.version == "12"
+        delta = [b"12", b"1000", b"0", b"0", b"12", 1, b"5", b"b", vec + b"950:" + blob, 0, b"a"]
+        assert cache.apply("10", delta) is False and cache.version == "12" and cache.stamp == "5"
         assert [h.id for h in ops.rank(store, cache, q, k=3, min_score=None, kind=None)] == ["b"]
         assert cache.apply("12", [b"12", b"1001"]) is False and len(cache) == 1
         assert cache.apply("12", [b"0", b"1002"]) is False and len(cache) == 0

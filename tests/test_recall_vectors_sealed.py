@@ -303,7 +303,7 @@ def test_a_cache_decrypts_mixed_rows_on_both_paths() -> None:
         half = len(items) // 2
         for since, version, part in (("", "10", items[:half]), ("10", "20", items[half:])):
             reply: list[Any] = [version.encode(), b"1000", b"1" if not since else b"0", b"0"]
-            reply += [b"5", len(part), *(i.encode() for i, _, _ in part)]
+            reply += [b"5", len(part), b"3", *(i.encode() for i, _, _ in part)]
             reply += [v + b"900:" + blob for _, v, blob in part]
             reply.append(0)
             assert cache.apply(since, reply) is False

@@ -546,6 +546,7 @@ class RecallCache:
         "numpy",
         "records",
         "rows",
+        "stamp",
         "stored",
         "vbytes",
         "vectors",
@@ -563,6 +564,7 @@ class RecallCache:
         self.lock = threading.Lock()
         self.version = ""
         self.base = ""  # see lua/recall_sync.lua
+        self.stamp = ""  # the creation stamp of the index read (see lua/recall_sync.lua)
         self.now = 0.0
         self._reset()
 
@@ -630,15 +632,16 @@ class RecallCache:
             if reset:
                 self._reset()
                 self.base = reply[4].decode()
-            ids = [i.decode("utf-8", "surrogatepass") for i in reply[6 : 6 + n]]
-            items = reply[6 + n : 6 + 2 * n]
+            self.stamp = reply[6].decode()  # the index's, which a rebuilt one does not share
+            ids = [i.decode("utf-8", "surrogatepass") for i in reply[7 : 7 + n]]
+            items = reply[7 + n : 7 + 2 * n]
             vb = self.vbytes
             vectors: Any = [item[:vb] for item in items]
             records = [item[vb:] for item in items]
             stored = vectors
             if self.crypto is not None:
                 vectors = self._decrypt(vectors, records)
-            at = 6 + 2 * n
+            at = 7 + 2 * n
             timed = int(reply[at])
             expiries = [math.inf] * n
             for j in range(at + 1, at + 1 + 2 * timed, 2):
@@ -862,7 +865,7 @@ def recall_sync(store: RecallStore, cache: RecallCache) -> Call[bool]:
         more: bool = cache.apply(since, reply)
         return more
 
-    args = (store.signature, since, base, PAGE_ITEMS, PAGE_BYTES)
+    args = (store.signature, since, base, PAGE_ITEMS, PAGE_BYTES, cache.stamp)
     return Call(script("recall_sync"), store.keys, args, parse, None, store.label)
 
 
