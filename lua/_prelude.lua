@@ -1615,6 +1615,38 @@ local function recall_mark(r, t, g, k, e)
   end
 end
 
+-- (recall writes but the first add) R's fields "g", "e" and "k" when the index is whole,
+-- else nil, having dropped the part that eviction left (or nothing: no index). Two calls.
+local function recall_state(r, x, c, t)
+  local st = redis.call('HMGET', r, 'g', 'e', 'k')
+  if not st[1] or not recall_whole(x, c, t, st[1], st[3]) then
+    redis.call('DEL', r, x, c, t)
+    return nil
+  end
+  return st[1], st[2], st[3]
+end
+
+-- (recall writes) the four keys expire with the last-expiring item, X's highest score:
+-- set, with R's field "e", when it is not `e` (the text read; nil: unknown) or `force`.
+-- ZRANGE, then 0 calls, or HSET and 4 PEXPIREAT (PERSIST).
+local function recall_expire(r, x, c, t, e, force)
+  local last = tonumber(redis.call('ZRANGE', x, -1, -1, 'WITHSCORES')[2])
+  if e and tonumber(e) == last and not force then return end
+  redis.call('HSET', r, 'e', string.format('%d', last))
+  if last >= NOEXP then
+    redis.call('PERSIST', r)
+    redis.call('PERSIST', x)
+    redis.call('PERSIST', c)
+    redis.call('PERSIST', t)
+  else
+    local at = string.format('%d', last)
+    redis.call('PEXPIREAT', r, at)
+    redis.call('PEXPIREAT', x, at)
+    redis.call('PEXPIREAT', c, at)
+    redis.call('PEXPIREAT', t, at)
+  end
+end
+
 -- Recall: remove the items `ids` from
 -- R (their "i:" fields), X and C, and leave a tombstone for each in T at version `head`
 -- (text), so that clients' caches of the index drop them. In chunks of 1000.

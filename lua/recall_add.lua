@@ -112,23 +112,7 @@ if tombs > 1000 then
   redis.call('ZREMRANGEBYRANK', t, 0, tombs - 501)
   redis.call('HSET', r, 'f', old[#old])
 end
--- the keys expire with the last-expiring item
-local last = tonumber(redis.call('ZRANGE', x, -1, -1, 'WITHSCORES')[2])
-if not e or tonumber(e) ~= last or #dead > 0 then
-  redis.call('HSET', r, 'e', string.format('%d', last))
-  if last >= NEVER then
-    redis.call('PERSIST', r)
-    redis.call('PERSIST', x)
-    redis.call('PERSIST', c)
-    redis.call('PERSIST', t)
-  else
-    local at = string.format('%d', last)
-    redis.call('PEXPIREAT', r, at)
-    redis.call('PEXPIREAT', x, at)
-    redis.call('PEXPIREAT', c, at)
-    redis.call('PEXPIREAT', t, at)
-  end
-end
+recall_expire(r, x, c, t, e, #dead > 0)
 if log then
   local _, created = ev_expired(log, ARGV, 'r', dead)
   local values = ev_values(ARGV)

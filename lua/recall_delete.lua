@@ -15,12 +15,8 @@ local n = #ARGV
 if log then n = n - 3 end
 local NEVER = 4503599627370496
 local now, now_us = clock()
-local st = redis.call('HMGET', r, 'g', 'e', 'k')
-local g, e, k = st[1], st[2], st[3]
-if not g or not recall_whole(x, c, t, g, k) then
-  redis.call('DEL', r, x, c, t)  -- no index, or eviction took part of it
-  return 0
-end
+local g, e, k = recall_state(r, x, c, t)
+if not g then return 0 end  -- no index, or eviction took part of it (dropped)
 local stamp = string.format('%d', now)
 local known = redis.call('ZMSCORE', x, unpack(ARGV, 1, n))
 local gone, seen, removed = {}, {}, {}

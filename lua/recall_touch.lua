@@ -17,12 +17,8 @@ local r, x, c, t = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local ttl = tonumber(ARGV[1])
 local NEVER = 4503599627370496
 local now, now_us = clock()
-local st = redis.call('HMGET', r, 'g', 'e', 'k')
-local g, e, k = st[1], st[2], st[3]
-if not g or not recall_whole(x, c, t, g, k) then
-  redis.call('DEL', r, x, c, t)  -- no index, or eviction took part of it
-  return 0
-end
+local g, e = recall_state(r, x, c, t)
+if not g then return 0 end  -- no index, or eviction took part of it (dropped)
 local expiry = NEVER
 if ttl > 0 then expiry = now + ttl end
 local at = string.format('%d', expiry)
@@ -43,21 +39,5 @@ if #versions == 0 then return 0 end
 redis.call('ZADD', x, unpack(expiries))
 redis.call('ZADD', c, unpack(versions))
 redis.call('HSET', r, 'g', string.format('%d', version))
--- the keys expire with the last-expiring item (which this may have moved either way)
-local last = tonumber(redis.call('ZRANGE', x, -1, -1, 'WITHSCORES')[2])
-if tonumber(e) ~= last then
-  redis.call('HSET', r, 'e', string.format('%d', last))
-  if last >= NEVER then
-    redis.call('PERSIST', r)
-    redis.call('PERSIST', x)
-    redis.call('PERSIST', c)
-    redis.call('PERSIST', t)
-  else
-    local when = string.format('%d', last)
-    redis.call('PEXPIREAT', r, when)
-    redis.call('PEXPIREAT', x, when)
-    redis.call('PEXPIREAT', c, when)
-    redis.call('PEXPIREAT', t, when)
-  end
-end
+recall_expire(r, x, c, t, e, false)  -- this may have moved the last expiry either way
 return #versions / 2
