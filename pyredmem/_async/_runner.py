@@ -64,6 +64,9 @@ class AsyncRunner:
     Redis Cluster must split across nodes, sent as one pipeline). Watchers reach the
     server's nodes, pub/sub and logs through the methods at the end."""
 
+    #: calls run now (a batch's recorder, which keeps them to send later, says True)
+    recording = False
+
     def __init__(
         self, target: Any, *, read_from_replicas: bool = False, functions: bool = True
     ) -> None:

@@ -347,11 +347,9 @@ def start_of(cursor: object, *, scope: str | None = None) -> tuple[int, int]:
         cursor = cursor.timestamp()
     if isinstance(cursor, (int, float)) and not isinstance(cursor, bool):
         if not finite(cursor) or cursor < 0 or cursor * 1000 > _MAX_ID_PART:
-            huge = isinstance(cursor, int) and not finite(cursor)  # too long to print
-            shown = "an integer beyond any float" if huge else repr(given)
             raise InvalidValueError(
                 f"a cursor time is a finite time from 1970 on (seconds since the epoch), "
-                f"got {shown}",
+                f"got {shown(given)}",
                 scope=scope,
             )
         return int(cursor * 1000), -1

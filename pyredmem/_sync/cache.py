@@ -70,7 +70,7 @@ class Cache:
         cache answers from its copy when it has one (no round trip), except in a batch,
         where its `get` reads the shared cache like any other."""
         near = self._near
-        if near is None or getattr(self._runner, "recording", False):
+        if near is None or self._runner.recording:
             return self._runner.run(ops.cache_get(self._t, key, default))
         hit, got = self._near_copy(near, key)
         if hit:
